@@ -1,0 +1,1 @@
+"""Python API for inference with mmseg-sia models."""

@@ -1,0 +1,281 @@
+"""Runtime fixes that let MMSegmentation 1.2 run on today's stack.
+
+Applied once by ``import mmseg_sia`` (and so by ``custom_imports``):
+
+* **mmcv-lite.** Several mmseg modules import ``mmcv.ops`` at import time,
+  and ``mmcv.ops`` needs the compiled extension ``mmcv._ext``. When that
+  extension is missing, ``mmcv.ops`` is replaced by a small module that offers
+  pure-PyTorch ``point_sample`` and ``sigmoid_focal_loss`` and raises
+  :class:`ModuleNotFoundError` (the error mmseg's optional imports catch) for
+  every other op. A working full mmcv is never touched.
+* **torch >= 2.6 checkpoints.** ``torch.load`` defaults to
+  ``weights_only=True`` and mmengine 0.10 calls it without arguments, so the
+  checkpoints mmengine itself writes no longer load. Exactly the globals those
+  checkpoints contain are added to torch's allow-list; the weights-only
+  unpickler stays on for everything else.
+* **setuptools >= 82** no longer ships ``pkg_resources``, which mmengine 0.10
+  uses to find installed packages when resolving ``mmseg::`` config bases.
+  mmengine's two helpers are given ``importlib.metadata`` equivalents.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os.path as osp
+import sys
+import types
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ['apply_patches', 'has_mmcv_ext', 'point_sample',
+           'sigmoid_focal_loss']
+
+_APPLIED = False
+
+
+# --------------------------------------------------------------------------
+# mmcv.ops without the compiled extension
+# --------------------------------------------------------------------------
+def has_mmcv_ext() -> bool:
+    """Return whether mmcv's compiled extension ``mmcv._ext`` is importable."""
+    try:
+        return importlib.util.find_spec('mmcv._ext') is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def point_sample(input: torch.Tensor,
+                 points: torch.Tensor,
+                 align_corners: bool = False,
+                 **kwargs) -> torch.Tensor:
+    """Sample ``input`` at normalised points, like ``mmcv.ops.point_sample``.
+
+    Args:
+        input (Tensor): Feature map of shape (N, C, H, W).
+        points (Tensor): Points in ``[0, 1] x [0, 1]`` (x, y), shape (N, P, 2)
+            or (N, Hgrid, Wgrid, 2).
+        align_corners (bool): Passed to :func:`torch.nn.functional.grid_sample`.
+            Defaults to False.
+        **kwargs: Further arguments of ``grid_sample``.
+
+    Returns:
+        Tensor: Shape (N, C, P) or (N, C, Hgrid, Wgrid).
+    """
+    add_dim = points.dim() == 3
+    if add_dim:
+        points = points.unsqueeze(2)
+    output = F.grid_sample(
+        input, 2.0 * points - 1.0, align_corners=align_corners, **kwargs)
+    if add_dim:
+        output = output.squeeze(3)
+    return output
+
+
+def sigmoid_focal_loss(input: torch.Tensor,
+                       target: torch.Tensor,
+                       gamma: float = 2.0,
+                       alpha: float = 0.25,
+                       weight: Optional[torch.Tensor] = None,
+                       reduction: str = 'mean') -> torch.Tensor:
+    """Sigmoid focal loss with the semantics of mmcv's compiled op.
+
+    ``target`` holds class indices; an index equal to ``num_classes`` (or any
+    index outside ``[0, num_classes)``) makes every class a negative, as in the
+    CUDA kernel. ``weight`` is a per-class weight indexed by the target.
+
+    Args:
+        input (Tensor): Logits of shape (N, C).
+        target (Tensor): Class indices of shape (N,).
+        gamma (float): Focusing parameter. Defaults to 2.0.
+        alpha (float): Weight of positives. Defaults to 0.25.
+        weight (Tensor, optional): Per-class weights of shape (C,).
+        reduction (str): 'none', 'mean' (sum over classes, mean over samples)
+            or 'sum'. Defaults to 'mean'.
+
+    Returns:
+        Tensor: The loss, shape (N, C) for 'none', else a scalar.
+    """
+    if reduction not in ('none', 'mean', 'sum'):
+        raise ValueError(f'unknown reduction {reduction!r}')
+    num_classes = input.size(1)
+    classes = torch.arange(num_classes, device=input.device)
+    positive = (target.view(-1, 1) == classes.view(1, -1)).to(input.dtype)
+    prob = input.sigmoid()
+    # log(p) and log(1 - p) from logsigmoid stay finite for large logits.
+    loss_pos = -alpha * (1 - prob).pow(gamma) * F.logsigmoid(input)
+    loss_neg = -(1 - alpha) * prob.pow(gamma) * F.logsigmoid(-input)
+    loss = positive * loss_pos + (1 - positive) * loss_neg
+    if weight is not None and weight.numel() > 0:
+        valid = (target >= 0) & (target < num_classes)
+        sample_w = torch.zeros_like(target, dtype=input.dtype)
+        sample_w[valid] = weight.to(input.dtype)[target[valid]]
+        # The kernel reads weight[t] even for t == num_classes; mmseg never
+        # passes a weight here, so out-of-range targets keep weight 1.
+        sample_w[~valid] = 1.0
+        loss = loss * sample_w.view(-1, 1)
+    if reduction == 'mean':
+        return loss.sum() / input.size(0)
+    if reduction == 'sum':
+        return loss.sum()
+    return loss
+
+
+_LITE_OPS = {
+    'point_sample': point_sample,
+    'sigmoid_focal_loss': sigmoid_focal_loss,
+}
+
+
+def _lite_ops_getattr(name: str):
+    if name in _LITE_OPS:
+        return _LITE_OPS[name]
+    if name.startswith('__'):
+        raise AttributeError(name)
+    raise ModuleNotFoundError(
+        f'mmcv.ops.{name} needs the compiled ops of full mmcv, and this '
+        'environment has mmcv-lite (no mmcv._ext). Install full mmcv 2.1 '
+        '(e.g. `mim install "mmcv>=2.1,<2.2"`) to use it; mmseg-sia provides '
+        'only point_sample and sigmoid_focal_loss without it.',
+        name='mmcv._ext')
+
+
+def _install_lite_ops() -> None:
+    """Put a pure-PyTorch ``mmcv.ops`` in place when ``mmcv._ext`` is missing."""
+    if has_mmcv_ext():
+        return
+    current = sys.modules.get('mmcv.ops')
+    if current is not None and getattr(current, '__mmseg_sia_lite__', False):
+        return
+    if current is not None:
+        # A real mmcv.ops that imported: the extension works, leave it be.
+        return
+    import mmcv
+    module = types.ModuleType(
+        'mmcv.ops', 'Pure-PyTorch stand-in for mmcv.ops (installed by '
+        'mmseg_sia because mmcv._ext is missing).')
+    module.__mmseg_sia_lite__ = True
+    module.__all__ = sorted(_LITE_OPS)
+    module.__getattr__ = _lite_ops_getattr
+    for key, value in _LITE_OPS.items():
+        setattr(module, key, value)
+    sys.modules['mmcv.ops'] = module
+    mmcv.ops = module
+
+
+# --------------------------------------------------------------------------
+# torch.load(weights_only=True) and mmengine checkpoints
+# --------------------------------------------------------------------------
+def _mmengine_safe_globals() -> list:
+    """The globals that checkpoints written by mmengine's Runner pickle.
+
+    Besides tensors and plain containers (allowed by torch already), a
+    checkpoint holds the message hub's ``HistoryBuffer`` objects, whose state
+    is numpy arrays and scalars. Numpy pickles those through a few
+    reconstructors whose module moved from ``numpy.core`` (1.x) to
+    ``numpy._core`` (2.x); both spellings are allowed, since a checkpoint
+    keeps the name it was written with.
+    """
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1.x
+        from numpy.core import multiarray
+
+    items: list = [HistoryBuffer, np.ndarray, np.dtype]
+    for func in (multiarray._reconstruct, multiarray.scalar):
+        for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+            items.append((func, f'{module}.{func.__name__}'))
+    # numpy >= 1.25 pickles a dtype through its class (numpy.dtypes.*DType).
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        for name in dir(dtypes):
+            obj = getattr(dtypes, name)
+            if isinstance(obj, type) and issubclass(obj, np.dtype):
+                items.append(obj)
+    return items
+
+
+def _allow_mmengine_checkpoints() -> None:
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is None:  # torch < 2.4 loads without the weights-only default
+        return
+    add(_mmengine_safe_globals())
+
+
+# --------------------------------------------------------------------------
+# mmengine's package helpers without pkg_resources
+# --------------------------------------------------------------------------
+def _is_installed(package: str) -> bool:
+    """``mmengine.utils.is_installed`` without ``pkg_resources``."""
+    from importlib import metadata
+    try:
+        metadata.distribution(package)
+        return True
+    except metadata.PackageNotFoundError:
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            return False
+        return spec is not None and spec.origin is not None
+
+
+def _get_installed_path(package: str) -> str:
+    """``mmengine.utils.get_installed_path`` without ``pkg_resources``."""
+    from importlib import metadata
+    try:
+        dist = metadata.distribution(package)
+    except metadata.PackageNotFoundError:
+        spec = importlib.util.find_spec(package)
+        if spec is None:
+            raise
+        if spec.origin is None:
+            raise RuntimeError(
+                f'{package} is a namespace package, which is invalid for '
+                '`get_install_path`')
+        return osp.dirname(spec.origin)
+    # Resolve the top-level module (mmcv-lite installs ``mmcv``).
+    top_level = dist.read_text('top_level.txt')
+    names = [package, package.replace('-', '_')]
+    if top_level:
+        names += [line.strip() for line in top_level.splitlines()
+                  if line.strip()]
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None and spec.origin is not None:
+            return osp.dirname(spec.origin)
+    location = str(dist.locate_file(''))
+    return osp.join(location, names[-1])
+
+
+def _patch_mmengine_package_utils() -> None:
+    # The importlib.metadata versions answer as mmengine's do, and importing
+    # pkg_resources (slow, deprecated) is avoided even where it still exists.
+    import mmengine.config.config as config_module
+    import mmengine.utils as utils_module
+    import mmengine.utils.package_utils as package_utils
+    for module in (package_utils, utils_module, config_module):
+        module.is_installed = _is_installed
+        module.get_installed_path = _get_installed_path
+    try:
+        import mmengine.hub.hub as hub_module
+        hub_module.get_installed_path = _get_installed_path
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def apply_patches() -> None:
+    """Apply every runtime fix once; later calls do nothing."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    _install_lite_ops()
+    _allow_mmengine_checkpoints()
+    _patch_mmengine_package_utils()
+    _APPLIED = True

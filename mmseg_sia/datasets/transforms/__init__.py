@@ -1,0 +1,3 @@
+from .loading import LoadPolygonAnnotations
+
+__all__ = ['LoadPolygonAnnotations']

@@ -1,0 +1,1 @@
+"""Metrics the plugin registers with mmseg."""

@@ -1,0 +1,1 @@
+"""Models, losses and heads the plugin registers with mmseg."""
