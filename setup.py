@@ -69,6 +69,7 @@ setup(
         'pandas',
         'matplotlib',
         'tqdm',
+        'scikit-image',
         # mmseg imports these without declaring them.
         'ftfy',
         'regex',
