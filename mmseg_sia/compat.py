@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os.path as osp
+import pickle
 import sys
 import types
 from typing import Optional
@@ -167,6 +168,26 @@ def _install_lite_ops() -> None:
 # --------------------------------------------------------------------------
 # torch.load(weights_only=True) and mmengine checkpoints
 # --------------------------------------------------------------------------
+def _history_buffer_getattr(obj: object, name: str):
+    """Stand-in for ``getattr`` inside weights-only loading.
+
+    A ``HistoryBuffer`` pickles its statistics methods (``HistoryBuffer.mean``
+    ...) as ``getattr(HistoryBuffer, 'mean')``. Allowing the builtin
+    ``getattr`` would let a file reach any attribute of any allowed class, so
+    only those lookups are answered.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    # The four built-in statistics, and any registered with
+    # HistoryBuffer.register_statistics in this process.
+    allowed = {'min', 'max', 'current', 'mean'}
+    allowed.update(getattr(HistoryBuffer, '_statistics_methods', {}))
+    if obj is HistoryBuffer and isinstance(name, str) and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'weights-only load refused getattr({obj!r}, {name!r}): only '
+        'HistoryBuffer statistics methods are allowed')
+
+
 def _mmengine_safe_globals() -> list:
     """The globals that checkpoints written by mmengine's Runner pickle.
 
@@ -185,7 +206,8 @@ def _mmengine_safe_globals() -> list:
     except ImportError:  # numpy 1.x
         from numpy.core import multiarray
 
-    items: list = [HistoryBuffer, np.ndarray, np.dtype]
+    items: list = [HistoryBuffer, np.ndarray, np.dtype,
+                   (_history_buffer_getattr, 'builtins.getattr')]
     for func in (multiarray._reconstruct, multiarray.scalar):
         for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
             items.append((func, f'{module}.{func.__name__}'))
