@@ -1,1 +1,29 @@
-"""Python API for inference with mmseg-sia models."""
+"""Python API for inference with mmseg-sia models.
+
+Segment tiles or whole scenes (streamed sliding windows), turn the masks into
+polygons, georeference them from the tile footprint, and write masks,
+overlays, label JSON, GeoJSON and a run summary. See :func:`predict`.
+"""
+from ..geo import (FootprintError, GeoTransform, footprint_transform,
+                   order_footprint_corners, read_footprint)
+from ..vectorize import (MaskPolygon, binary_to_polygons, clean_mask,
+                         keyhole_ring, mask_to_polygons, polygons_to_mask)
+from .inference import (DEFAULT_WINDOW, CheckpointMismatchError,
+                        ImageReadError, SIAPrediction, find_footprint,
+                        find_label_files, init_segmentor, load_image, predict,
+                        segment_image, window_grid)
+from .writers import (ALL_FORMATS, IMAGE_FORMATS, RUN_FORMATS, blend_overlay,
+                      output_paths, save_json, save_mask_png, save_rgb_png,
+                      write_summary_csv)
+
+__all__ = [
+    'init_segmentor', 'predict', 'segment_image', 'SIAPrediction',
+    'load_image', 'window_grid', 'find_footprint', 'find_label_files',
+    'ImageReadError', 'CheckpointMismatchError', 'DEFAULT_WINDOW',
+    'FootprintError', 'GeoTransform', 'footprint_transform',
+    'order_footprint_corners', 'read_footprint', 'MaskPolygon',
+    'binary_to_polygons', 'clean_mask', 'keyhole_ring', 'mask_to_polygons',
+    'polygons_to_mask', 'ALL_FORMATS', 'IMAGE_FORMATS', 'RUN_FORMATS',
+    'blend_overlay', 'output_paths', 'save_json', 'save_mask_png',
+    'save_rgb_png', 'write_summary_csv'
+]
