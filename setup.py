@@ -70,6 +70,7 @@ setup(
         'matplotlib',
         'tqdm',
         'scikit-image',
+        'orjson',
         # mmseg imports these without declaring them.
         'ftfy',
         'regex',

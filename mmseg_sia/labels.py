@@ -15,13 +15,21 @@ tile is clipped.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
+
+try:  # orjson parses the large label files several times faster.
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is an install requirement
+    _orjson = None
 
 __all__ = [
     'LabelFileError', 'SIALabelWarning', 'LabelPolygon', 'LabelFile',
@@ -39,6 +47,7 @@ DEFAULT_CLASS_MAP: Dict[str, int] = {
 DEFAULT_PRIORITY: Tuple[int, ...] = (2, 1)
 
 _EMPTY_VALUES = ('', 'EMPTY')
+_PLAIN_NUMBERS = re.compile(r'[0-9eE+\-., \t\r\n]*')
 
 
 class LabelFileError(ValueError):
@@ -61,7 +70,7 @@ class SIALabelWarning(UserWarning):
     """Features of a label file were skipped because they cannot be drawn."""
 
 
-@dataclass
+@dataclass(slots=True)
 class LabelPolygon:
     """One polygon of a label file.
 
@@ -144,6 +153,57 @@ def _is_number(token: str) -> bool:
         return False
 
 
+def _parse_many(texts: Sequence[str]) -> list:
+    """Parse many coordinate strings; a failing one gives its reason (str).
+
+    All strings are converted to floats in one numpy call, which costs a
+    fraction of one call per polygon on files with hundreds of polygons; the
+    few strings the checks flag are parsed again one by one for the reason.
+    """
+    if not texts:
+        return []
+    bodies = []
+    for text in texts:
+        body = text.strip()
+        bodies.append(body[:-1] if body.endswith(',') else body)
+    counts = np.fromiter((b.count(',') + 1 for b in bodies), dtype=np.int64,
+                         count=len(bodies))
+    joined = ','.join(bodies)
+    values = None
+    if _orjson is not None and _PLAIN_NUMBERS.fullmatch(joined):
+        # Only digits, signs, points, exponents, commas and blanks: a JSON
+        # array of numbers, which orjson reads ~10x faster than numpy.
+        try:
+            values = np.array(_orjson.loads('[' + joined + ']'),
+                              dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):
+            values = None
+    if values is None:
+        try:
+            values = np.array(joined.split(','), dtype=np.float64)
+        except ValueError:
+            values = None
+    out: list = []
+    if values is not None:
+        ends = np.cumsum(counts)
+        finite = np.isfinite(values)
+        all_finite = np.logical_and.reduceat(finite, ends - counts)
+        good = (all_finite & (counts % 2 == 0) & (counts >= 6)).tolist()
+        starts = (ends - counts).tolist()
+        ends = ends.tolist()
+        for body, start, end, ok in zip(bodies, starts, ends, good):
+            out.append(values[start:end].reshape(-1, 2) if ok else body)
+    else:
+        out = list(bodies)
+    for i, item in enumerate(out):
+        if isinstance(item, str):
+            try:
+                out[i] = parse_imcoords(item)
+            except ValueError as e:
+                out[i] = str(e)
+    return out
+
+
 def format_imcoords(points: np.ndarray, decimals: int = 4) -> str:
     """Write ``(N, 2)`` vertices as an ``x1,y1,x2,y2,...`` string.
 
@@ -166,17 +226,31 @@ def _decode(path: str) -> dict:
             raw = f.read()
     except OSError as e:
         raise LabelFileError(path, f'cannot be read ({e.strerror})') from e
+    if raw.startswith(b'\xef\xbb\xbf'):
+        raw = raw[3:]
+    # The document is a tree without reference cycles, freed by reference
+    # counting; its thousands of new dicts would otherwise trigger cyclic
+    # collections that scan the whole heap of a training process (torch and
+    # mmseg hold ~300k objects), which costs more than the parsing itself.
+    gc_enabled = gc.isenabled()
+    gc.disable()
     try:
-        text = raw.decode('utf-8-sig')
-    except UnicodeDecodeError as e:
-        raise LabelFileError(
-            path, f'is not UTF-8 text (byte {e.start}: {e.reason})') from e
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
+        # orjson reads bytes directly (and checks they are UTF-8).
+        return _orjson.loads(raw) if _orjson is not None else json.loads(
+            raw.decode('utf-8'))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        try:
+            raw.decode('utf-8')
+        except UnicodeDecodeError as bad:
+            raise LabelFileError(
+                path, f'is not UTF-8 text (byte {bad.start}: '
+                f'{bad.reason})') from e
         raise LabelFileError(
             path, f'is not valid JSON ({e.msg} at line {e.lineno} '
             f'column {e.colno})') from e
+    finally:
+        if gc_enabled:
+            gc.enable()
 
 
 def parse_footprint(geometry: object) -> Optional[np.ndarray]:
@@ -207,7 +281,7 @@ def parse_footprint(geometry: object) -> Optional[np.ndarray]:
                        dtype=np.float64)
     except (TypeError, ValueError, IndexError):
         return None
-    if len(pts) > 1 and np.allclose(pts[0], pts[-1]):
+    if len(pts) > 1 and np.abs(pts[0] - pts[-1]).max() < 1e-12:
         pts = pts[:-1]
     if not np.isfinite(pts).all():
         return None
@@ -240,7 +314,7 @@ def read_label_file(path: str,
     path = os.fspath(path)
     keys = tuple(keys)
     data = _decode(path)
-    if not isinstance(data, Mapping):
+    if not isinstance(data, dict):
         raise LabelFileError(
             path, f'is not a FeatureCollection (top level is '
             f'{type(data).__name__}, expected an object)')
@@ -253,49 +327,56 @@ def read_label_file(path: str,
 
     result = LabelFile(path=path, num_features=len(features))
     image_ids: Dict[str, None] = {}
+    problems: Dict[int, str] = {}
+    # (feature index, key, coordinate string, properties) of every polygon
+    # to parse; parsed all at once below.
+    pending: List[Tuple[int, str, str, dict]] = []
     for index, feature in enumerate(features):
-        problem = None
-        props = feature.get('properties') if isinstance(feature,
-                                                        Mapping) else None
-        if not isinstance(feature, Mapping):
-            problem = 'is not an object'
-        elif not isinstance(props, Mapping):
-            problem = 'has no "properties" object'
-        else:
-            if result.footprint is None:
-                result.footprint = parse_footprint(feature.get('geometry'))
-            image_id = props.get('image_id')
-            if isinstance(image_id, str):
-                image_ids[image_id] = None
-            found = []
-            for key in keys:
-                text = props.get(key)
-                if text is None:
-                    continue
-                if not isinstance(text, str):
-                    problem = (f'{key} is a {type(text).__name__}, '
-                               'expected a coordinate string')
-                    break
-                if text.strip() in _EMPTY_VALUES:
-                    continue
-                try:
-                    points = parse_imcoords(text)
-                except ValueError as e:
-                    problem = f'{key}: {e}'
-                    break
-                found.append(
-                    LabelPolygon(
-                        points=points,
-                        key=key,
-                        feature=index,
-                        type_id=str(props.get('type_id', '') or ''),
-                        type_name=str(props.get('type_name', '') or '')))
-            else:
-                result.polygons.extend(found)
-        if problem is not None:
-            if strict:
-                raise LabelFileError(path, problem, feature=index)
-            result.skipped.append((index, problem))
+        if not isinstance(feature, dict):  # JSON objects load as dicts
+            problems[index] = 'is not an object'
+            continue
+        props = feature.get('properties')
+        if not isinstance(props, dict):
+            problems[index] = 'has no "properties" object'
+            continue
+        if result.footprint is None:
+            result.footprint = parse_footprint(feature.get('geometry'))
+        image_id = props.get('image_id')
+        if isinstance(image_id, str):
+            image_ids[image_id] = None
+        for key in keys:
+            text = props.get(key)
+            if text is None:
+                continue
+            if not isinstance(text, str):
+                problems[index] = (f'{key} is a {type(text).__name__}, '
+                                   'expected a coordinate string')
+                break
+            if text.strip() in _EMPTY_VALUES:
+                continue
+            pending.append((index, key, text, props))
+
+    for (index, key, _, props), points in zip(
+            pending, _parse_many([item[2] for item in pending])):
+        if isinstance(points, str):
+            problems.setdefault(index, f'{key}: {points}')
+        elif index not in problems:
+            result.polygons.append(
+                LabelPolygon(
+                    points=points,
+                    key=key,
+                    feature=index,
+                    type_id=str(props.get('type_id', '') or ''),
+                    type_name=str(props.get('type_name', '') or '')))
+    if problems:
+        # A feature with any bad polygon is skipped whole.
+        result.polygons = [
+            p for p in result.polygons if p.feature not in problems
+        ]
+        first = min(problems)
+        if strict:
+            raise LabelFileError(path, problems[first], feature=first)
+        result.skipped = sorted(problems.items())
     result.image_ids = list(image_ids)
     if result.skipped and warn:
         listed = '; '.join(f'{i}: {why}' for i, why in result.skipped[:10])
@@ -309,17 +390,113 @@ def read_label_file(path: str,
     return result
 
 
+def _polygon_spans(polygons: Sequence[np.ndarray], height: int,
+                   width: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertical runs of pixels whose centres lie inside each polygon.
+
+    Scan lines run down the pixel-centre columns ``x = c + 0.5``; every edge
+    of every polygon is intersected with them at once. Within one polygon,
+    crossings are paired in order along the column (the even-odd rule, so a
+    self-crossing ring leaves holes as GeoJSON readers do).
+
+    Returns:
+        tuple: ``cols``, ``row_a``, ``row_b`` (int64): pixel ``(r, c)`` is
+        covered by a run when ``row_a <= r < row_b``. Runs are clipped to the
+        map and never empty.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    polygons = [p for p in polygons if len(p) >= 3]
+    if not polygons or height <= 0 or width <= 0:
+        return empty, empty, empty
+    counts = np.fromiter((len(p) for p in polygons), dtype=np.int64,
+                         count=len(polygons))
+    pts = np.concatenate(polygons).astype(np.float64, copy=False)
+    starts = np.cumsum(counts) - counts
+    nxt = np.arange(len(pts)) + 1
+    nxt[starts + counts - 1] = starts
+    x0, y0 = pts[:, 0], pts[:, 1]
+    x1, y1 = x0[nxt], y0[nxt]
+
+    # Column c is crossed by an edge when xlo <= c + 0.5 < xhi. Half-open,
+    # so a vertex exactly on a scan line counts once and every column holds
+    # an even number of crossings per polygon.
+    col0 = np.ceil(np.minimum(x0, x1) - 0.5).clip(0, width)
+    col1 = np.ceil(np.maximum(x0, x1) - 0.5).clip(0, width)
+    ncols = (col1 - col0).astype(np.int64)
+    edges = np.flatnonzero(ncols > 0)
+    if edges.size == 0:
+        return empty, empty, empty
+    ncols = ncols[edges]
+    edge = np.repeat(edges, ncols)
+    offset = np.arange(edge.size) - np.repeat(np.cumsum(ncols) - ncols, ncols)
+    cols = col0[edge].astype(np.int64) + offset
+    ex0, ey0 = x0[edge], y0[edge]
+    ys = ey0 + (cols + 0.5 - ex0) * (y1[edge] - ey0) / (x1[edge] - ex0)
+    # Clipping the crossings to just outside the map changes no run, and
+    # bounds them so one float sort key orders by (polygon, column, y).
+    np.clip(ys, -1.0, height + 1.0, out=ys)
+    poly = np.repeat(np.arange(len(polygons)), counts)[edge]
+    order = np.argsort((poly * width + cols) * (height + 4.0) + (ys + 1.0),
+                       kind='stable')
+    ys = ys[order]
+    cols = cols[order][0::2]
+    # Pixel r is inside a run when ya <= r + 0.5 < yb.
+    row_a = np.ceil(ys[0::2] - 0.5).clip(0, height).astype(np.int64)
+    row_b = np.ceil(ys[1::2] - 0.5).clip(0, height).astype(np.int64)
+    keep = row_a < row_b
+    return cols[keep], row_a[keep], row_b[keep]
+
+
+def _coverage_lanes(lanes: Sequence[Sequence[np.ndarray]], height: int,
+                    width: int) -> np.ndarray:
+    """Coverage depth of several polygon sets at once.
+
+    The runs of every set are written as +1/-1 steps into a plane per set and
+    summed down the columns in blocks of rows (numpy's own ``cumsum`` is
+    several times slower along either axis here). The planes use the
+    narrowest unsigned type that cannot overflow: a pixel's depth is at most
+    the number of runs in its column.
+
+    Returns:
+        np.ndarray: ``(len(lanes), height, width)`` depth; > 0 means covered.
+    """
+    spans = [_polygon_spans(polys, height, width) for polys in lanes]
+    deepest = max((int(np.bincount(cols, minlength=1).max())
+                   for cols, _, _ in spans if cols.size), default=0)
+    dtype = np.uint8 if deepest < 2**8 else \
+        np.uint16 if deepest < 2**16 else np.uint32
+    nl = len(lanes)
+    # Row count padded to whole blocks; row ``height`` takes the run ends.
+    block = 32
+    rows = -(-(height + 1) // block) * block
+    steps = np.zeros((nl, rows, width), dtype=dtype)
+    flat = steps.reshape(-1)
+    one = dtype(1)  # same dtype as the array: numpy's fast ufunc.at path
+    for lane, (cols, row_a, row_b) in enumerate(spans):
+        if cols.size:
+            base = lane * rows * width + cols
+            np.add.at(flat, base + row_a * width, one)
+            # Unsigned wrap-around: the running sums stay exact depths.
+            np.subtract.at(flat, base + row_b * width, one)
+    # Running sum down the rows: within every block at once, then each
+    # block's last row carried into the next block.
+    blocks = steps.reshape(nl, rows // block, block, width)
+    for i in range(1, block):
+        np.add(blocks[:, :, i], blocks[:, :, i - 1], out=blocks[:, :, i])
+    for k in range(1, rows // block):
+        np.add(blocks[:, k], blocks[:, k - 1, -1:], out=blocks[:, k])
+    return steps[:, :height]
+
+
 def polygon_coverage(polygons: Sequence[np.ndarray], height: int,
                      width: int) -> np.ndarray:
     """Boolean mask of the pixels whose centres lie inside any polygon.
 
-    Scan-line filling, vectorised over every edge of every polygon at once.
-    OpenCV's ``fillPoly`` is not used: it rounds vertices to a fixed-point
-    grid, includes the pixels its outline touches (not the centre rule), and
-    fills several polygons given to one call with the even-odd rule, so
-    overlapping polygons cancel. Within one polygon the even-odd rule applies
-    (a self-crossing ring leaves holes, as GeoJSON readers do); different
-    polygons are united.
+    OpenCV's ``fillPoly`` is not used for this: it rounds vertices to a
+    fixed-point grid, also paints the pixels its outline passes through (not
+    the centre rule), and fills several polygons given in one call with the
+    even-odd rule, so overlapping polygons cancel. Here different polygons
+    are united, and within one polygon the even-odd rule applies.
 
     Args:
         polygons (Sequence[np.ndarray]): ``(N_i, 2)`` float vertices ``(x, y)``.
@@ -329,57 +506,7 @@ def polygon_coverage(polygons: Sequence[np.ndarray], height: int,
     Returns:
         np.ndarray: ``(height, width)`` bool mask.
     """
-    mask = np.zeros((height, width), dtype=bool)
-    polygons = [p for p in polygons if len(p) >= 3]
-    if not polygons or height <= 0 or width <= 0:
-        return mask
-    counts = np.fromiter((len(p) for p in polygons), dtype=np.int64,
-                         count=len(polygons))
-    pts = np.concatenate(polygons).astype(np.float64, copy=False)
-    poly_id = np.repeat(np.arange(len(polygons)), counts)
-    starts = np.cumsum(counts) - counts
-    nxt = np.arange(len(pts)) + 1
-    nxt[starts + counts - 1] = starts
-    x0, y0 = pts[:, 0], pts[:, 1]
-    x1, y1 = x0[nxt], y0[nxt]
-
-    # Row r is crossed by an edge when ylo <= r + 0.5 < yhi (half-open, so
-    # a vertex exactly on a scan line is counted once and every row holds an
-    # even number of crossings per polygon).
-    row0 = np.ceil(np.minimum(y0, y1) - 0.5).clip(0, height)
-    row1 = np.ceil(np.maximum(y0, y1) - 0.5).clip(0, height)
-    nrows = (row1 - row0).astype(np.int64)
-    edges = np.flatnonzero(nrows > 0)
-    if edges.size == 0:
-        return mask
-    nrows = nrows[edges]
-    edge = np.repeat(edges, nrows)
-    offset = np.arange(edge.size) - np.repeat(np.cumsum(nrows) - nrows, nrows)
-    rows = row0[edge].astype(np.int64) + offset
-    ex0, ey0 = x0[edge], y0[edge]
-    xs = ex0 + (rows + 0.5 - ey0) * (x1[edge] - ex0) / (y1[edge] - ey0)
-
-    order = np.lexsort((xs, rows, poly_id[edge]))
-    xs = xs[order]
-    rows = rows[order]
-    # Consecutive crossings of the same polygon and row bound one span; pixel
-    # c is inside when xa <= c + 0.5 < xb.
-    col_a = np.ceil(xs[0::2] - 0.5).clip(0, width).astype(np.int64)
-    col_b = np.ceil(xs[1::2] - 0.5).clip(0, width).astype(np.int64)
-    span_rows = rows[0::2]
-    keep = col_a < col_b
-    if not keep.any():
-        return mask
-    span_rows, col_a, col_b = span_rows[keep], col_a[keep], col_b[keep]
-    r_lo, r_hi = int(span_rows.min()), int(span_rows.max()) + 1
-    stride = width + 1
-    base = (span_rows - r_lo) * stride
-    size = (r_hi - r_lo) * stride
-    delta = np.bincount(base + col_a, minlength=size)
-    delta -= np.bincount(base + col_b, minlength=size)
-    depth = delta.reshape(r_hi - r_lo, stride)[:, :width].cumsum(axis=1)
-    mask[r_lo:r_hi] = depth > 0
-    return mask
+    return _coverage_lanes([polygons], height, width)[0] > 0
 
 
 def rasterize_polygons(polygons: Mapping[int, Sequence[np.ndarray]],
@@ -404,11 +531,25 @@ def rasterize_polygons(polygons: Mapping[int, Sequence[np.ndarray]],
     seg = np.full((height, width), background, dtype=np.uint8)
     priority = list(priority or [])
     rest = sorted((c for c in polygons if c not in priority), reverse=True)
-    # Draw from lowest to highest priority: the last one drawn wins.
-    for class_id in reversed(priority + rest):
-        polys = polygons.get(class_id)
-        if polys:
-            seg[polygon_coverage(polys, height, width)] = class_id
+    # From lowest to highest priority: the last one drawn wins.
+    order = [c for c in reversed(priority + rest) if polygons.get(c)]
+    if not order:
+        return seg
+    depth = _coverage_lanes([polygons[c] for c in order], height, width)
+    ascending = all(a < b for a, b in zip([background] + order[:-1], order))
+    if ascending and background == 0:
+        # Higher priority is a higher id: the class of a pixel is the largest
+        # ``class_id * covered`` over the planes, all in cheap uint8 ops.
+        for i, (plane, class_id) in enumerate(zip(depth, order)):
+            covered = (plane != 0).view(np.uint8)  # 0/1 bytes
+            covered *= np.uint8(class_id)
+            if i == 0:
+                seg = covered
+            else:
+                np.maximum(seg, covered, out=seg)
+        return seg
+    for plane, class_id in zip(depth, order):
+        np.copyto(seg, class_id, where=plane != 0)
     return seg
 
 
