@@ -1,14 +1,71 @@
 """Label loading for the AIHub polygon labels."""
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
 from ...labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY,
-                       rasterize_label_files)
+                       polygon_coverage, rasterize_label_files)
+
+
+def boundary_band(polygons: Iterable[np.ndarray], shape: Tuple[int, int],
+                  width: int) -> np.ndarray:
+    """Pixels within ``width`` pixels of each polygon's outline, inside it.
+
+    Each polygon is rasterized on its own (pixel-centre rule) and its pixels
+    that have a pixel outside that polygon within ``width`` rows and columns
+    (a ``(2 * width + 1)`` square) form its band. Because every polygon is
+    treated separately, two buildings that touch or overlap get a band on
+    both sides of their common edge, and their interiors come out apart even
+    under 8-connectivity. The tile's own border is not an outline: a
+    building cut by the tile edge has no band along that edge.
+
+    Args:
+        polygons (Iterable[np.ndarray]): ``(N, 2)`` float vertices ``(x, y)``.
+        shape (tuple[int, int]): ``(height, width)`` of the tile.
+        width (int): Band width in pixels; 0 gives an empty band.
+
+    Returns:
+        np.ndarray: ``(height, width)`` bool mask, the union of the bands.
+    """
+    height, tile_w = int(shape[0]), int(shape[1])
+    band = np.zeros((height, tile_w), dtype=bool)
+    if width <= 0:
+        return band
+    kernel = np.ones((2 * width + 1, 2 * width + 1), dtype=np.uint8)
+    for points in polygons:
+        points = np.asarray(points, dtype=np.float64)
+        if len(points) < 3:
+            continue
+        # The polygon's box plus one pixel: every pixel outside the polygon
+        # that matters for the erosion lies in it or in the padding below.
+        r0 = max(int(np.floor(points[:, 1].min())) - 1, 0)
+        r1 = min(int(np.ceil(points[:, 1].max())) + 1, height)
+        c0 = max(int(np.floor(points[:, 0].min())) - 1, 0)
+        c1 = min(int(np.ceil(points[:, 0].max())) + 1, tile_w)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        cover = polygon_coverage([points - (c0, r0)], r1 - r0, c1 - c0)
+        if not cover.any():
+            continue
+        padded = np.pad(cover.astype(np.uint8), width)
+        # Beyond the tile counts as inside, so the tile edge makes no band.
+        if r0 == 0:
+            padded[:width] = 1
+        if r1 == height:
+            padded[-width:] = 1
+        if c0 == 0:
+            padded[:, :width] = 1
+        if c1 == tile_w:
+            padded[:, -width:] = 1
+        core = cv2.erode(padded, kernel, borderType=cv2.BORDER_CONSTANT,
+                         borderValue=1)[width:-width, width:-width]
+        band[r0:r1, c0:c1] |= cover & (core == 0)
+    return band
 
 
 @TRANSFORMS.register_module()
@@ -40,7 +97,9 @@ class LoadPolygonAnnotations(BaseTransform):
 
     Added Keys:
 
-    - gt_seg_map (np.uint8): ``(H, W)`` class ids
+    - gt_seg_map (np.uint8): ``(H, W)`` class ids (with ``boundary_width``
+      > 0, ``boundary_label`` marks the band along the outlines of the
+      ``boundary_keys`` polygons)
 
     Modified Keys:
 
@@ -56,13 +115,29 @@ class LoadPolygonAnnotations(BaseTransform):
             Defaults to False.
         reduce_zero_label (bool, optional): As in mmseg's ``LoadAnnotations``;
             None takes the dataset's value. Defaults to None.
+        boundary_width (int): Width in pixels of a band painted along the
+            inside of every outline of the ``boundary_keys`` polygons (see
+            :func:`boundary_band`), so that touching buildings come out
+            separated; 0 turns it off. The band is painted only where the
+            map holds that polygon's class (a road drawn over a building
+            keeps its pixels). Defaults to 0.
+        boundary_label (int, optional): Class id of the band, in [0, 255]
+            (255 makes the band ignored in training). None means one more
+            than the largest class id of ``class_map`` (3 by default, 2 for
+            a building-only ``class_map``). Defaults to None.
+        boundary_keys (Sequence[str]): Polygon properties whose outlines get
+            a band. Defaults to ``('building_imcoords',)``.
     """
 
     def __init__(self,
                  class_map: Optional[Mapping[str, int]] = None,
                  priority: Optional[Sequence[int]] = DEFAULT_PRIORITY,
                  strict: bool = False,
-                 reduce_zero_label: Optional[bool] = None) -> None:
+                 reduce_zero_label: Optional[bool] = None,
+                 boundary_width: int = 0,
+                 boundary_label: Optional[int] = None,
+                 boundary_keys: Sequence[str] = ('building_imcoords', )
+                 ) -> None:
         self.class_map: Dict[str, int] = dict(
             DEFAULT_CLASS_MAP if class_map is None else class_map)
         for key, value in self.class_map.items():
@@ -73,6 +148,33 @@ class LoadPolygonAnnotations(BaseTransform):
         self.priority = tuple(priority) if priority is not None else None
         self.strict = strict
         self.reduce_zero_label = reduce_zero_label
+        if isinstance(boundary_width, bool) or \
+                not isinstance(boundary_width, (int, np.integer)) or \
+                boundary_width < 0:
+            raise ValueError(
+                'LoadPolygonAnnotations: boundary_width must be an integer '
+                f'>= 0, got {boundary_width!r}')
+        self.boundary_width = int(boundary_width)
+        if boundary_label is None:
+            boundary_label = max(self.class_map.values(), default=0) + 1
+        if isinstance(boundary_label, bool) or \
+                not isinstance(boundary_label, (int, np.integer)) or \
+                not 0 <= boundary_label <= 255:
+            raise ValueError(
+                'LoadPolygonAnnotations: boundary_label must be an integer in '
+                f'[0, 255], got {boundary_label!r}')
+        self.boundary_label = int(boundary_label)
+        if isinstance(boundary_keys, str):
+            boundary_keys = (boundary_keys, )
+        self.boundary_keys = tuple(boundary_keys)
+        if self.boundary_width > 0:
+            unknown = [
+                k for k in self.boundary_keys if k not in self.class_map
+            ]
+            if unknown:
+                raise ValueError(
+                    f'LoadPolygonAnnotations: boundary_keys {unknown} are not '
+                    f'in class_map {sorted(self.class_map)}')
 
     def transform(self, results: dict) -> dict:
         """Draw ``gt_seg_map`` from ``results['label_paths']``.
@@ -97,9 +199,11 @@ class LoadPolygonAnnotations(BaseTransform):
                 'with SIADataset')
         if isinstance(paths, str):
             paths = [paths]
-        seg, _ = rasterize_label_files(
+        seg, files = rasterize_label_files(
             paths, shape[:2], class_map=self.class_map,
             priority=self.priority, strict=self.strict)
+        if self.boundary_width > 0:
+            self._paint_boundary(seg, files)
 
         reduce_zero = self.reduce_zero_label
         if reduce_zero is None:
@@ -117,7 +221,22 @@ class LoadPolygonAnnotations(BaseTransform):
         results.setdefault('seg_fields', []).append('gt_seg_map')
         return results
 
+    def _paint_boundary(self, seg: np.ndarray, files: list) -> None:
+        """Paint ``boundary_label`` on the band of the boundary polygons."""
+        polygons = [
+            poly.points for label in files for poly in label.polygons
+            if poly.key in self.boundary_keys
+        ]
+        if not polygons:
+            return
+        band = boundary_band(polygons, seg.shape, self.boundary_width)
+        classes = [self.class_map[k] for k in self.boundary_keys]
+        seg[band & np.isin(seg, classes)] = self.boundary_label
+
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(class_map={self.class_map}, '
                 f'priority={self.priority}, strict={self.strict}, '
-                f'reduce_zero_label={self.reduce_zero_label})')
+                f'reduce_zero_label={self.reduce_zero_label}, '
+                f'boundary_width={self.boundary_width}, '
+                f'boundary_label={self.boundary_label}, '
+                f'boundary_keys={self.boundary_keys})')

@@ -1,0 +1,65 @@
+"""Helpers shared by the plugin's metrics."""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+
+def resolve_class(spec: Union[int, str, None],
+                  classes: Optional[Sequence[str]], metric: str,
+                  what: str) -> Optional[int]:
+    """Turn a class given by id or name into its id.
+
+    Args:
+        spec (int | str | None): The class id, its name, or None.
+        classes (Sequence[str], optional): The dataset's class names.
+        metric (str): Metric name, for error messages.
+        what (str): Which argument, for error messages.
+
+    Returns:
+        int | None: The class id, or None when ``spec`` is None.
+
+    Raises:
+        ValueError: When the name is not one of the dataset's classes.
+    """
+    if spec is None or isinstance(spec, (int, np.integer)):
+        return None if spec is None else int(spec)
+    if not classes or spec not in classes:
+        raise ValueError(f'{metric}: {what} {spec!r} is not a class of the '
+                         f'dataset (classes: {list(classes or [])})')
+    return list(classes).index(spec)
+
+
+def ratio(num: float, den: float, both_empty: bool) -> float:
+    """``100 * num / den``; a 0 / 0 ratio is 100 or 0.
+
+    A ratio with nothing to count is 100 when the prediction and the
+    reference are both empty (nothing to find and nothing found), and 0
+    otherwise (e.g. the precision of a model that predicts nothing where
+    there is something to find).
+
+    Args:
+        num (float): Numerator.
+        den (float): Denominator.
+        both_empty (bool): Whether prediction and reference are both empty.
+
+    Returns:
+        float: The percentage.
+    """
+    if den == 0:
+        return 100.0 if both_empty else 0.0
+    return 100.0 * num / den
+
+
+def to_numpy(data) -> np.ndarray:
+    """A 2-D numpy map from a ``(1, H, W)`` or ``(H, W)`` tensor or array."""
+    if hasattr(data, 'detach'):
+        data = data.detach().cpu().numpy()
+    data = np.asarray(data)
+    if data.ndim == 3 and data.shape[0] == 1:
+        data = data[0]
+    if data.ndim != 2:
+        raise ValueError(f'expected a (1, H, W) or (H, W) map, got shape '
+                         f'{data.shape}')
+    return data

@@ -1,0 +1,177 @@
+"""Boundary-aware buildings: the band of LoadPolygonAnnotations and the
+post-processing into instances."""
+import json
+
+import numpy as np
+import pytest
+from mmseg.registry import TRANSFORMS
+
+from mmseg_sia.datasets.transforms.loading import boundary_band
+from mmseg_sia.instances import (InstanceMasks, building_instances,
+                                 match_instances, polygon_instances)
+
+
+def rect(x0, y0, x1, y1):
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], float)
+
+
+def write_label_file(path, buildings=(), roads=()):
+    """An AIHub label file with rectangles ``(x0, y0, x1, y1)``."""
+    features = []
+    for key, boxes in (('building_imcoords', buildings),
+                       ('road_imcoords', roads)):
+        for box in boxes:
+            coords = ','.join(f'{v:g}' for v in rect(*box).ravel()) + ','
+            props = {'building_imcoords': 'EMPTY', 'road_imcoords': 'EMPTY',
+                     'object_imcoords': 'EMPTY', 'type_id': '2',
+                     'type_name': 'x'}
+            props[key] = coords
+            features.append({'type': 'Feature', 'properties': props,
+                             'geometry': {'type': 'Polygon',
+                                          'coordinates': [[[0, 0, 0]]]}})
+    path.write_text(json.dumps({'type': 'FeatureCollection',
+                                'features': features}), encoding='utf-8')
+    return str(path)
+
+
+def load(paths, shape, **kwargs):
+    transform = TRANSFORMS.build(dict(type='LoadPolygonAnnotations', **kwargs))
+    results = transform(dict(label_paths=paths, ori_shape=shape))
+    return results['gt_seg_map']
+
+
+def ring(seg, r0, r1, c0, c1, value, width=1):
+    """Set the ``width``-pixel ring of rows r0..r1-1, columns c0..c1-1."""
+    seg[r0:r1, c0:c1] = value
+    seg[r0 + width:r1 - width, c0 + width:c1 - width] = 0
+
+
+def test_band_of_touching_buildings_by_hand():
+    # A: pixels rows 2-7, columns 2-7; B: rows 2-7, columns 8-13 (they share
+    # the edge x = 8). Width 1: the outer ring of each 6 x 6 square.
+    band = boundary_band([rect(2, 2, 8, 8), rect(8, 2, 14, 8)], (12, 16), 1)
+    ring_a = np.zeros((12, 16), np.uint8)
+    ring(ring_a, 2, 8, 2, 8, 1)
+    ring_b = np.zeros_like(ring_a)
+    ring(ring_b, 2, 8, 8, 14, 1)
+    assert (band == ((ring_a | ring_b) > 0)).all()
+    # Width 2: a 2-pixel ring, so a 2 x 2 core is left in each square.
+    band2 = boundary_band([rect(2, 2, 8, 8)], (12, 16), 2)
+    assert band2.sum() == 36 - 4
+    assert not band2[4:6, 4:6].any()
+    assert boundary_band([rect(2, 2, 8, 8)], (12, 16), 0).sum() == 0
+
+
+def test_band_not_along_tile_edge():
+    # A building cut by the left and top tile edges: band only on its
+    # right and bottom sides inside the tile.
+    band = boundary_band([rect(-5, -5, 4, 4)], (10, 10), 1)
+    want = np.zeros((10, 10), bool)
+    want[0:4, 3] = True
+    want[3, 0:4] = True
+    assert (band == want).all()
+
+
+def test_load_polygon_annotations_paints_band(tmp_path):
+    path = write_label_file(tmp_path / 'a.json',
+                            buildings=[(2, 2, 8, 8), (8, 2, 14, 8)],
+                            roads=[(0, 9, 16, 11)])
+    plain = load([path], (12, 16))
+    seg = load([path], (12, 16), boundary_width=1)
+    want = plain.copy()
+    want[2:8, [2, 7, 8, 13]] = 3
+    want[[2, 7], 2:14] = 3
+    assert (seg == want).all()
+    # Default boundary label: one more than the largest class id (3 here,
+    # 2 for buildings only).
+    only = load([path], (12, 16), class_map={'building_imcoords': 1},
+                boundary_width=1)
+    assert set(np.unique(only)) == {0, 1, 2}
+    assert (only[9:11] == 0).all()  # roads not drawn: background
+    # 255 makes the band ignored in training.
+    ignored = load([path], (12, 16), boundary_width=1, boundary_label=255)
+    assert (ignored[seg == 3] == 255).all()
+
+
+def test_band_keeps_roads_over_buildings(tmp_path):
+    # A road crossing a building: road wins (default priority), and the band
+    # is painted only where the building shows.
+    path = write_label_file(tmp_path / 'b.json', buildings=[(2, 2, 10, 10)],
+                            roads=[(0, 5, 12, 7)])
+    seg = load([path], (12, 12), boundary_width=1, boundary_label=4)
+    assert (seg[5:7] == 2).all()
+    assert seg[2, 2] == 4 and seg[3, 3] == 1 and seg[4, 2] == 4
+    assert 4 not in seg[5:7]
+
+
+def test_boundary_options_validated_and_repr():
+    with pytest.raises(ValueError, match='boundary_width'):
+        TRANSFORMS.build(
+            dict(type='LoadPolygonAnnotations', boundary_width=-1))
+    with pytest.raises(ValueError, match='boundary_label'):
+        TRANSFORMS.build(
+            dict(type='LoadPolygonAnnotations', boundary_label=256))
+    with pytest.raises(ValueError, match='boundary_keys'):
+        TRANSFORMS.build(
+            dict(type='LoadPolygonAnnotations',
+                 class_map={'road_imcoords': 2}, boundary_width=2))
+    text = repr(TRANSFORMS.build(
+        dict(type='LoadPolygonAnnotations', boundary_width=2)))
+    for part in ('boundary_width=2', 'boundary_label=3',
+                 "boundary_keys=('building_imcoords',)"):
+        assert part in text
+
+
+def test_instances_from_boundary_labels(tmp_path):
+    # Two touching 6 x 6 buildings and a lone 4 x 4 one, drawn with a band.
+    path = write_label_file(tmp_path / 'c.json',
+                            buildings=[(2, 2, 8, 8), (8, 2, 14, 8),
+                                       (2, 12, 6, 16)])
+    seg = load([path], (20, 20), class_map={'building_imcoords': 1},
+               boundary_width=1, boundary_label=2)
+    # Connected components of the building class (band ignored): the cores,
+    # 4 x 4, 4 x 4 and 2 x 2.
+    cores = building_instances(seg, building_label=1)
+    assert cores.count == 3
+    assert sorted(cores.areas.tolist()) == [4, 16, 16]
+    # Boundary-aware: the band goes back to its building.
+    inst = building_instances(seg, building_label=1, boundary_label=2)
+    assert inst.count == 3
+    assert sorted(inst.areas.tolist()) == [16, 36, 36]
+    assert inst.labels[2, 7] == inst.labels[4, 4]
+    assert inst.labels[2, 8] == inst.labels[4, 10]
+    assert inst.labels[2, 7] != inst.labels[2, 8]
+    # Without the band the touching pair is one instance.
+    plain = load([path], (20, 20), class_map={'building_imcoords': 1})
+    merged = building_instances(plain)
+    assert merged.count == 2
+    assert sorted(merged.areas.tolist()) == [16, 72]
+    # The instances match the polygons exactly.
+    polys = polygon_instances(
+        [rect(2, 2, 8, 8), rect(8, 2, 14, 8), rect(2, 12, 6, 16)], (20, 20))
+    assert match_instances(inst, polys) == (3, 0, 0)
+    # The merged pair (72 px) still matches one of the two 36-px buildings
+    # at IoU 36 / 72 = 0.5: TP 2, FP 0, FN 1.
+    assert match_instances(merged, polys) == (2, 0, 1)
+
+
+def test_instances_small_building_all_band_and_min_area():
+    seg = np.zeros((10, 10), np.uint8)
+    seg[1:3, 1:3] = 2            # a building too small to keep a core
+    seg[5:9, 5:9] = 2
+    seg[6:8, 6:8] = 1            # a normal one
+    inst = building_instances(seg, 1, 2)
+    assert inst.count == 2 and sorted(inst.areas.tolist()) == [4, 16]
+    assert building_instances(seg, 1, 2, min_area=5).count == 1
+    # max_expand limits how far the band is given back; band pixels out of
+    # reach next to a core stay background (the lone small building stays).
+    assert building_instances(seg, 1, 2, max_expand=0).areas.tolist() == \
+        [4, 4]
+    diag = np.zeros((4, 4), np.uint8)
+    diag[0, 0] = diag[1, 1] = 1
+    assert building_instances(diag, connectivity=4).count == 2
+    assert building_instances(diag, connectivity=8).count == 1
+    with pytest.raises(ValueError):
+        building_instances(np.zeros((2, 2, 2)))
+    masks = InstanceMasks.from_labels(inst.labels)
+    assert masks.count == 2 and masks.areas.tolist() == inst.areas.tolist()

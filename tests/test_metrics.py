@@ -1,0 +1,233 @@
+"""Tests of BuildingF1Metric and RoadCCQMetric on hand-made masks."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from mmengine.evaluator import Evaluator
+from mmengine.structures import PixelData
+from mmseg.registry import METRICS
+from mmseg.structures import SegDataSample
+from skimage.morphology import skeletonize
+
+META = dict(classes=('background', 'building', 'road'),
+            palette=[[0, 0, 0], [128, 128, 0], [128, 64, 128]])
+
+
+def sample(pred, gt, **meta):
+    """A model output as the evaluator receives it."""
+    s = SegDataSample()
+    s.pred_sem_seg = PixelData(data=torch.as_tensor(pred)[None])
+    s.gt_sem_seg = PixelData(data=torch.as_tensor(gt)[None])
+    s.set_metainfo(meta)
+    return s.to_dict()
+
+
+def run_metric(cfg, pairs, meta=META):
+    metric = METRICS.build(cfg)
+    metric.dataset_meta = meta
+    for pred, gt, extra in pairs:
+        metric.process({}, [sample(pred, gt, **extra)])
+    return metric.evaluate(len(pairs))
+
+
+def write_building_file(path, boxes):
+    """A building label file with one rectangle ``(x0, y0, x1, y1)`` each."""
+    features = []
+    for x0, y0, x1, y1 in boxes:
+        coords = f'{x0},{y0},{x1},{y0},{x1},{y1},{x0},{y1}'
+        features.append({
+            'type': 'Feature',
+            'geometry': {'type': 'Polygon', 'coordinates': [[0, 0, 0]]},
+            'properties': {'building_imcoords': coords,
+                           'road_imcoords': 'EMPTY',
+                           'object_imcoords': 'EMPTY',
+                           'type_id': '1', 'type_name': 'small'}})
+    path.write_text(json.dumps({'type': 'FeatureCollection',
+                                'features': features}))
+    return str(path)
+
+
+def test_building_f1_from_masks():
+    gt = np.zeros((20, 20), np.uint8)
+    gt[2:6, 2:6] = 1      # A, 16 px
+    gt[10:14, 2:10] = 1   # B, 32 px
+    gt[15:18, 15:18] = 1  # C, 9 px
+    pred = np.zeros_like(gt)
+    pred[2:6, 3:7] = 1    # A shifted one column: 12 / 20 = 0.6 -> match
+    pred[10:14, 2:5] = 1  # 12 px inside B: 12 / 32 = 0.375 -> no match
+    pred[15:18, 0:3] = 1  # nothing there
+    pred[2:4, 12:14] = 2  # a road pixel block is not a building
+    # TP 1 (A), FP 2, FN 2 (B, C): precision = recall = 1 / 3.
+    res = run_metric(dict(type='BuildingF1Metric'), [(pred, gt, {})])
+    assert (res['building_TP'], res['building_FP'], res['building_FN']) == \
+        (1, 2, 2)
+    assert res['building_precision'] == pytest.approx(33.33)
+    assert res['building_recall'] == pytest.approx(33.33)
+    assert res['building_F1'] == pytest.approx(33.33)
+
+
+def test_building_f1_iou_threshold_and_sum_over_images():
+    gt = np.zeros((10, 10), np.uint8)
+    gt[0:4, 0:4] = 1                       # 16 px
+    pred = np.zeros_like(gt)
+    pred[0:4, 0:2] = 1                     # IoU 8 / 16 = 0.5 exactly
+    empty = np.zeros_like(gt)
+    pairs = [(pred, gt, {}), (empty, empty, {})]
+    res = run_metric(dict(type='BuildingF1Metric'), pairs)
+    assert res['building_F1'] == 100.0     # IoU >= 0.5 counts
+    res = run_metric(dict(type='BuildingF1Metric', iou_threshold=0.6), pairs)
+    # TP 0, FP 1, FN 1: precision 0, recall 0, F1 0.
+    assert (res['building_precision'], res['building_recall'],
+            res['building_F1']) == (0.0, 0.0, 0.0)
+    # Nothing to find and nothing found is a perfect score.
+    res = run_metric(dict(type='BuildingF1Metric'), [(empty, empty, {})])
+    assert res['building_F1'] == 100.0
+
+
+def test_building_f1_touching_buildings_polygons_and_boundary(tmp_path):
+    # Two touching buildings in the labels: A covers columns 2-5 (4 x 4 =
+    # 16 px), B columns 6-11 (4 x 6 = 24 px), rows 2-5.
+    path = write_building_file(tmp_path / 't.json',
+                               [(2, 2, 6, 6), (6, 2, 12, 6)])
+    gt = np.zeros((16, 16), np.uint8)
+    gt[2:6, 2:12] = 1
+    merged = gt.copy()
+    # Reference from the polygons: the merged prediction (40 px) matches B
+    # (24 / 40 = 0.6) but not A (16 / 40 = 0.4): TP 1, FP 0, FN 1 ->
+    # precision 100, recall 50, F1 2 * 100 * 50 / 150 = 66.67.
+    res = run_metric(dict(type='BuildingF1Metric'),
+                     [(merged, gt, dict(label_paths=[path]))])
+    assert (res['building_TP'], res['building_FP'], res['building_FN']) == \
+        (1, 0, 1)
+    assert res['building_F1'] == pytest.approx(66.67)
+    # From the mask alone the two references merge as well: a perfect score
+    # that hides the error.
+    res = run_metric(dict(type='BuildingF1Metric', gt_source='mask'),
+                     [(merged, gt, dict(label_paths=[path]))])
+    assert res['building_F1'] == 100.0
+    # A boundary-aware prediction (class 3 on the 1-px band of each
+    # building) splits them: both match exactly.
+    split = gt.copy()
+    split[2:6, [2, 5, 6, 11]] = 3
+    split[[2, 5], 2:12] = 3
+    meta = dict(classes=('background', 'building', 'road', 'boundary'),
+                palette=[[0, 0, 0]] * 4)
+    res = run_metric(dict(type='BuildingF1Metric'),
+                     [(split, gt, dict(label_paths=[path]))], meta)
+    assert (res['building_TP'], res['building_FP'], res['building_FN']) == \
+        (2, 0, 0)
+    # Without the boundary class the cores alone are too small to match
+    # (A's core is 2 x 2 = 4 px of 16, B's 2 x 4 = 8 px of 24).
+    res = run_metric(dict(type='BuildingF1Metric', boundary_class=None),
+                     [(split, gt, dict(label_paths=[path]))], meta)
+    assert (res['building_TP'], res['building_FP'], res['building_FN']) == \
+        (0, 2, 2)
+
+
+def test_building_f1_errors():
+    with pytest.raises(ValueError):
+        METRICS.build(dict(type='BuildingF1Metric', gt_source='boxes'))
+    with pytest.raises(ValueError):
+        METRICS.build(dict(type='BuildingF1Metric', connectivity=6))
+    metric = METRICS.build(dict(type='BuildingF1Metric', gt_source='polygons'))
+    metric.dataset_meta = META
+    gt = np.zeros((4, 4), np.uint8)
+    with pytest.raises(ValueError, match='label_paths'):
+        metric.process({}, [sample(gt, gt)])
+    metric = METRICS.build(dict(type='BuildingF1Metric',
+                                building_class='house'))
+    metric.dataset_meta = META
+    with pytest.raises(ValueError, match='house'):
+        metric.process({}, [sample(gt, gt)])
+
+
+def test_road_ccq_by_hand():
+    gt = np.zeros((20, 40), np.uint8)
+    pred = np.zeros_like(gt)
+    gt[10, 5:35] = 2     # reference centre line: 30 px
+    pred[12, 5:20] = 2   # 2 px off, first half: 15 px
+    pred[2, 5:15] = 2    # a false road far away: 10 px
+    # One-pixel lines are their own skeletons.
+    assert (skeletonize(gt > 0) == (gt > 0)).all()
+    assert (skeletonize(pred > 0) == (pred > 0)).all()
+    # Buffer 3 px. Predicted: the 15 px of row 12 are 2 px from the
+    # reference, the 10 px of row 2 are 8 px away -> 15 of 25 matched.
+    # Reference: columns 5-19 are 2 px from row 12; column 20 is
+    # sqrt(2^2 + 1) = 2.24 px from (12, 19), column 21 sqrt(8) = 2.83 px,
+    # column 22 sqrt(13) = 3.61 px -> 17 of 30 matched.
+    res = run_metric(dict(type='RoadCCQMetric', buffer_width=3),
+                     [(pred, gt, {})])
+    assert res['road_completeness'] == pytest.approx(round(100 * 17 / 30, 2))
+    assert res['road_correctness'] == pytest.approx(round(100 * 15 / 25, 2))
+    # quality = 15 / (25 + (30 - 17)) = 15 / 38
+    assert res['road_quality'] == pytest.approx(round(100 * 15 / 38, 2))
+    # Sums over images: a second, perfect image of 30 px adds 30 to every
+    # matched and total length.
+    res = run_metric(dict(type='RoadCCQMetric', buffer_width=3),
+                     [(pred, gt, {}), (gt, gt, {})])
+    assert res['road_completeness'] == pytest.approx(round(100 * 47 / 60, 2))
+    assert res['road_correctness'] == pytest.approx(round(100 * 45 / 55, 2))
+    assert res['road_quality'] == pytest.approx(round(100 * 45 / 68, 2))
+    # A buffer of 1 px matches nothing of the shifted line.
+    res = run_metric(dict(type='RoadCCQMetric', buffer_width=1),
+                     [(pred, gt, {})])
+    assert res['road_completeness'] == 0.0
+    assert res['road_correctness'] == 0.0
+
+
+def test_road_ccq_ignores_width_unlike_iou():
+    # A 7-px wide road predicted as its 1-px centre line: pixel IoU 1 / 7,
+    # but the centre lines agree.
+    gt = np.zeros((21, 40), np.uint8)
+    gt[7:14] = 2
+    pred = np.zeros_like(gt)
+    pred[10] = 2
+    res = run_metric(dict(type='RoadCCQMetric'), [(pred, gt, {})])
+    assert res['road_correctness'] == 100.0
+    assert res['road_completeness'] == 100.0
+    # Ignored reference pixels do not count; an empty pair scores 100.
+    gt_ignored = gt.copy()
+    gt_ignored[:, 20:] = 255
+    res = run_metric(dict(type='RoadCCQMetric'), [(pred, gt_ignored, {})])
+    assert res['road_correctness'] == 100.0
+    empty = np.zeros_like(gt)
+    res = run_metric(dict(type='RoadCCQMetric'), [(empty, empty, {})])
+    assert res == dict(road_completeness=100.0, road_correctness=100.0,
+                       road_quality=100.0)
+
+
+def test_road_ccq_broken_wide_road_scores_below_iou():
+    # A 15-px wide road cut by five 4-px gaps: pixel IoU 200 / 220 = 0.91.
+    # Every piece's skeleton stops about half a road width (7 px) short of
+    # its ends, 4 px more than the 3-px buffer forgives, so each gap costs
+    # about 4 + 2 * 4 = 12 px of the reference centre line.
+    gt = np.zeros((40, 260), np.uint8)
+    gt[12:27, 20:240] = 2
+    pred = gt.copy()
+    for c in (60, 100, 140, 180, 220):
+        pred[:, c:c + 4] = 0
+    iou = 100 * ((gt > 0) & (pred > 0)).sum() / ((gt > 0) | (pred > 0)).sum()
+    assert iou == pytest.approx(90.91, abs=0.01)
+    res = run_metric(dict(type='RoadCCQMetric', buffer_width=3),
+                     [(pred, gt, {})])
+    assert res['road_correctness'] == 100.0
+    assert res['road_completeness'] < iou - 10
+
+
+def test_metrics_together_in_an_evaluator():
+    """Beside IoUMetric, as a config lists them; no name clashes."""
+    evaluator = Evaluator([
+        dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore']),
+        dict(type='BuildingF1Metric'),
+        dict(type='RoadCCQMetric', buffer_width=2),
+    ])
+    evaluator.dataset_meta = META
+    gt = np.zeros((16, 16), np.int64)
+    gt[2:6, 2:6] = 1
+    gt[10, :] = 2
+    evaluator.process([sample(gt, gt)], {})
+    res = evaluator.evaluate(1)
+    assert res['mIoU'] == 100.0
+    assert res['building_F1'] == 100.0
+    assert res['road_quality'] == 100.0
