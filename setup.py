@@ -71,6 +71,7 @@ setup(
         'tqdm',
         'scikit-image',
         'orjson',
+        'scipy',
         # mmseg imports these without declaring them.
         'ftfy',
         'regex',

@@ -168,6 +168,12 @@ def test_transform_repr_and_argument_check():
                               class_map={'road_imcoords': 300}))
     with pytest.raises(KeyError, match='LoadImageFromFile before it'):
         t(dict(label_paths=[], img_path='x.png'))
+    # A bare image, as mmseg's inference APIs build it, passes through.
+    bare = t(dict(img_path='x.png', ori_shape=(4, 4), seg_fields=[]))
+    assert 'gt_seg_map' not in bare and bare['seg_fields'] == []
+    # An image with no label file is all background.
+    empty = t(dict(label_paths=[], ori_shape=(4, 5), seg_fields=[]))
+    assert empty['gt_seg_map'].shape == (4, 5) and not empty['gt_seg_map'].any()
 
 
 def test_base_config_pipelines_run_unchanged(sia_root):

@@ -86,7 +86,9 @@ class LoadPolygonAnnotations(BaseTransform):
 
     Required Keys:
 
-    - label_paths (list[str]): the tile's label files (may be empty)
+    - label_paths (list[str]): the tile's label files (may be empty). A
+      sample without this key (bare images, as mmseg's inference APIs
+      build them) passes through unchanged.
     - ori_shape (tuple[int, int]): shape of the image as loaded; the map has
       this size, the frame the polygon coordinates are given in (so, as with
       mmseg's ``LoadAnnotations``, it may come after ``Resize`` in a test
@@ -191,12 +193,12 @@ class LoadPolygonAnnotations(BaseTransform):
                 'LoadPolygonAnnotations needs the image size: put '
                 'LoadImageFromFile before it in the pipeline '
                 f'(sample {results.get("img_path")!r})')
-        paths = results.get('label_paths')
-        if paths is None:
-            raise KeyError(
-                'LoadPolygonAnnotations needs `label_paths` (a list of label '
-                f'files) in the sample {results.get("img_path")!r}; use it '
-                'with SIADataset')
+        if 'label_paths' not in results:
+            # Inference: mmseg's init_model/inference_model and
+            # MMSegInferencer run the test pipeline on bare images, removing
+            # only their own LoadAnnotations. Nothing to load then.
+            return results
+        paths = results['label_paths']
         if isinstance(paths, str):
             paths = [paths]
         seg, files = rasterize_label_files(
