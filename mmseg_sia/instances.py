@@ -22,10 +22,8 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Tuple
 
 import numpy as np
-from mmseg.registry import DATASETS
 from scipy import ndimage
 
-from .datasets.sia import SIADataset
 from .labels import polygon_coverage
 
 __all__ = [
@@ -225,22 +223,6 @@ def polygon_instances(polygons: Iterable[np.ndarray],
             boxes.append((slice(r0, r1), slice(c0, c1)))
             masks.append(mask)
     return InstanceMasks(boxes=boxes, masks=masks, shape=(height, width))
-
-
-@DATASETS.register_module()
-class SIABuildingBoundaryDataset(SIADataset):
-    """:class:`SIADataset` with the classes of a boundary-aware building model.
-
-    Classes: 0 background, 1 building, 2 building boundary (roads count as
-    background). Use it with ``LoadPolygonAnnotations(class_map=
-    {'building_imcoords': 1}, boundary_width=..., boundary_label=2)``.
-    ``SIADataset`` accepts only subsets of its own class names in
-    ``metainfo``, so the boundary class needs this subclass.
-    """
-
-    METAINFO = dict(
-        classes=('background', 'building', 'boundary'),
-        palette=[[0, 0, 0], [128, 128, 0], [255, 255, 255]])
 
 
 def match_instances(pred: BuildingInstances,
