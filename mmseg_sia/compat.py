@@ -40,10 +40,15 @@ _APPLIED = False
 # mmcv.ops without the compiled extension
 # --------------------------------------------------------------------------
 def has_mmcv_ext() -> bool:
-    """Return whether mmcv's compiled extension ``mmcv._ext`` is importable."""
+    """Return whether mmcv's compiled extension ``mmcv._ext`` loads.
+
+    Full mmcv ships it; mmcv-lite does not. An extension that is present but
+    fails to load (built for another torch or CUDA) counts as missing.
+    """
     try:
-        return importlib.util.find_spec('mmcv._ext') is not None
-    except (ImportError, ValueError):
+        importlib.import_module('mmcv._ext')
+        return True
+    except ImportError:
         return False
 
 

@@ -111,3 +111,30 @@ def test_mmseg_config_bases_resolve_without_pkg_resources():
         osp.join(REPO, 'configs', 'sia', 'fpn_r101_1024x1024_4k_sia.py'))
     assert cfg.model.backbone.depth == 101
     assert cfg.default_scope == 'mmseg'
+
+
+def test_working_full_mmcv_is_never_shadowed():
+    """With a loadable mmcv._ext the real mmcv.ops stays (run apart)."""
+    import subprocess
+    import sys
+
+    # A stand-in for full mmcv: a loadable mmcv._ext and its own mmcv.ops.
+    code = """
+import sys, types
+import mmcv
+sys.modules['mmcv._ext'] = types.ModuleType('mmcv._ext')
+ops = types.ModuleType('mmcv.ops')
+ops.marker = 'real-ops'
+ops.point_sample = ops.sigmoid_focal_loss = lambda *a, **k: None
+ops.__getattr__ = lambda name: None
+sys.modules['mmcv.ops'] = ops
+import mmseg_sia
+from mmseg_sia import compat
+
+print(compat.has_mmcv_ext(), sys.modules['mmcv.ops'].marker,
+      getattr(sys.modules['mmcv.ops'], '__mmseg_sia_lite__', False))
+"""
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-3:] == ['True', 'real-ops', 'False']
