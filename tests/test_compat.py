@@ -132,7 +132,7 @@ import mmseg_sia
 from mmseg_sia import compat
 
 print(compat.has_mmcv_ext(), sys.modules['mmcv.ops'].marker,
-      getattr(sys.modules['mmcv.ops'], '__mmseg_sia_lite__', False))
+      '__mmseg_sia_lite__' in vars(sys.modules['mmcv.ops']))
 """
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
                           text=True)
