@@ -1,0 +1,373 @@
+"""Validate a data root with the project's label reader.
+
+Every label file is read with :func:`mmseg_sia.labels.read_label_file`, the
+reader the pipeline uses, so a file this check passes is a file training can
+read, and every problem is reported with its file (and feature).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import os.path as osp
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..labels import DEFAULT_CLASS_MAP, LabelFileError, read_label_file
+from .common import (atomic_write_text, find_split_files, image_size,
+                     index_tiles, parallel_map, progress_bar,
+                     read_split_file)
+
+__all__ = ['CHECKS', 'CheckReport', 'check_dataset']
+
+ERROR = 'error'
+WARNING = 'warning'
+
+#: Every check: name -> (severity, what it means).
+CHECKS: Dict[str, Tuple[str, str]] = {
+    'label-file': (ERROR, 'a label file cannot be read as a FeatureCollection '
+                   '(unreadable, not UTF-8, not JSON, no "features" list)'),
+    'feature': (ERROR, 'a feature cannot be drawn (odd number of values, a '
+                'token that is not a number, NaN or infinity, fewer than 3 '
+                'points, not an object, no properties)'),
+    'label-without-image': (ERROR, 'a label file has no image'),
+    'image': (ERROR, 'an image cannot be read'),
+    'split-missing': (ERROR, 'a stem of a split file has no image'),
+    'split-duplicate': (ERROR, 'a stem appears more than once in a split '
+                        'file'),
+    'split-overlap': (ERROR, 'a stem appears in more than one split file'),
+    'split-file': (ERROR, 'a split file cannot be read'),
+    'image-without-label': (WARNING, 'an image has no label file (it trains '
+                            'as all background)'),
+    'image-size': (WARNING, 'an image does not have the expected size'),
+    'image-id': (WARNING, 'the image_id inside a label file disagrees with '
+                 'the file name'),
+    'outside': (WARNING, 'a polygon has vertices more than 1 pixel outside '
+                'its image (they are clipped)'),
+    'empty': (WARNING, 'a label file has no feature'),
+}
+
+_COLUMNS = ['severity', 'check', 'file', 'feature', 'problem']
+_OUTSIDE_TOLERANCE = 1.0
+
+
+@dataclass
+class CheckReport:
+    """The result of :func:`check_dataset`.
+
+    Attributes:
+        rows (pandas.DataFrame): One row per problem, with the columns
+            ``severity`` ('error' or 'warning'), ``check`` (a key of
+            :data:`CHECKS`), ``file``, ``feature`` (feature index or <NA>)
+            and ``problem`` (what is wrong); errors first.
+        images (int): Images found.
+        label_files (int): Label files found.
+        features (int): Features read.
+        polygons (int): Drawable polygons read.
+        split_files (list[str]): The split files checked.
+    """
+    rows: 'object'
+    images: int = 0
+    label_files: int = 0
+    features: int = 0
+    polygons: int = 0
+    split_files: List[str] = field(default_factory=list)
+
+    @property
+    def num_errors(self) -> int:
+        """Number of rows with severity 'error'."""
+        return int((self.rows['severity'] == ERROR).sum())
+
+    @property
+    def num_warnings(self) -> int:
+        """Number of rows with severity 'warning'."""
+        return int((self.rows['severity'] == WARNING).sum())
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing is an error."""
+        return self.num_errors == 0
+
+    def counts(self) -> 'object':
+        """Rows per severity and check, as a DataFrame."""
+        import pandas as pd
+
+        if self.rows.empty:
+            return pd.DataFrame(columns=['severity', 'check', 'count'])
+        return (self.rows.groupby(['severity', 'check'], sort=True).size()
+                .rename('count').reset_index())
+
+    def format(self, max_rows: int = 40, width: int = 160) -> str:
+        """The report as text: totals, counts per check, the first rows.
+
+        Args:
+            max_rows (int): How many rows to show. Defaults to 40.
+            width (int): Longest line shown before it is shortened.
+                Defaults to 160.
+
+        Returns:
+            str: Several lines of text.
+        """
+        lines = [
+            f'images: {self.images}, label files: {self.label_files}, '
+            f'features: {self.features}, polygons: {self.polygons}, '
+            f'split files: {len(self.split_files)}',
+            f'errors: {self.num_errors}, warnings: {self.num_warnings}'
+        ]
+        if self.rows.empty:
+            lines.append('no problems found')
+            return '\n'.join(lines)
+        lines += ['', self.counts().to_string(index=False), '']
+        shown = self.rows.head(max_rows)
+        where = [
+            f if _isna(n) else f'{f}, feature {n}'
+            for f, n in zip(shown['file'], shown['feature'])
+        ]
+        table = [('SEVERITY', 'CHECK', 'WHERE', 'PROBLEM')] + list(
+            zip(shown['severity'], shown['check'], where, shown['problem']))
+        widths = [max(len(str(r[k])) for r in table) for k in range(3)]
+        for row in table:
+            line = '  '.join(
+                str(v).ljust(w) for v, w in zip(row[:3], widths)) + \
+                '  ' + str(row[3])
+            lines.append(line if len(line) <= width else
+                         line[:width - 3] + '...')
+        if len(self.rows) > max_rows:
+            lines.append(f'... {len(self.rows) - max_rows} more rows '
+                         '(--csv FILE writes them all)')
+        return '\n'.join(lines)
+
+    def to_csv(self, path: str, overwrite: bool = False) -> None:
+        """Write every row to a CSV file, atomically.
+
+        Args:
+            path (str): The CSV file.
+            overwrite (bool): Replace an existing file. Defaults to False.
+
+        Raises:
+            FileExistsError: When the file exists and ``overwrite`` is False.
+        """
+        atomic_write_text(path, self.rows.to_csv(index=False),
+                          overwrite=overwrite)
+
+
+def _isna(value: object) -> bool:
+    """Whether a table cell is missing (None, NaN or pandas' NA)."""
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
+def _row(check: str, file: str, problem: str,
+         feature: Optional[int] = None) -> tuple:
+    return (CHECKS[check][0], check, file, feature, problem)
+
+
+@dataclass(frozen=True)
+class _Options:
+    keys: Tuple[str, ...]
+    image_size: Optional[Tuple[int, int]]
+    img_suffix: str
+    verify_images: bool
+
+
+def _check_tile(task: Tuple[str, Optional[str], List[str]],
+                options: _Options) -> Tuple[list, int, int]:
+    """Check one tile's image and label files (runs in a worker)."""
+    stem, img_path, label_paths = task
+    rows = []
+    shape = None
+    if img_path is not None:
+        try:
+            shape = image_size(img_path)
+            if options.verify_images:
+                _decode_image(img_path)
+        except OSError as e:
+            rows.append(_row('image', img_path, _strip(str(e), img_path)))
+            shape = None
+        if shape is not None and options.image_size is not None and \
+                tuple(shape) != tuple(options.image_size):
+            rows.append(_row(
+                'image-size', img_path,
+                f'image is {shape[1]}x{shape[0]} (width x height), expected '
+                f'{options.image_size[1]}x{options.image_size[0]}'))
+        if not label_paths:
+            rows.append(_row('image-without-label', img_path,
+                             'no label file'))
+    features = polygons = 0
+    for path in label_paths:
+        if img_path is None:
+            rows.append(_row('label-without-image', path,
+                             f'no image {stem}{options.img_suffix}'))
+        try:
+            label = read_label_file(path, keys=options.keys, warn=False)
+        except LabelFileError as e:
+            rows.append(_row('label-file', e.path, e.reason))
+            continue
+        features += label.num_features
+        polygons += len(label.polygons)
+        if label.num_features == 0:
+            rows.append(_row('empty', path, 'no feature'))
+        for index, reason in label.skipped:
+            rows.append(_row('feature', path, reason, index))
+        expected = stem + options.img_suffix
+        wrong = [i for i in label.image_ids
+                 if osp.splitext(osp.basename(i))[0] != stem]
+        if wrong:
+            shown = ', '.join(repr(i) for i in wrong[:3])
+            more = '' if len(wrong) <= 3 else f' and {len(wrong) - 3} more'
+            rows.append(_row(
+                'image-id', path,
+                f'image_id {shown}{more} disagrees with the file name '
+                f'(expected {expected!r})'))
+        if shape is not None:
+            height, width = shape
+            t = _OUTSIDE_TOLERANCE
+            for poly in label.polygons:
+                pts = poly.points
+                bad = ((pts[:, 0] < -t) | (pts[:, 0] > width + t) |
+                       (pts[:, 1] < -t) | (pts[:, 1] > height + t))
+                if bad.any():
+                    x, y = pts[np.argmax(bad)]
+                    rows.append(_row(
+                        'outside', path,
+                        f'{poly.key} has {int(bad.sum())} vertex(es) outside '
+                        f'the {width}x'
+                        f'{height} image, e.g. ({x:g}, {y:g})',
+                        poly.feature))
+    return rows, features, polygons
+
+
+def _strip(message: str, path: str) -> str:
+    """Drop a leading ``path: `` from a message (the file has its column)."""
+    return message[len(path) + 2:] if message.startswith(path + ': ') else \
+        message
+
+
+def _decode_image(path: str) -> None:
+    import cv2
+
+    data = np.fromfile(path, dtype=np.uint8)
+    if cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is None:
+        raise OSError(f'{path}: cannot be decoded as an image')
+
+
+def _check_splits(split_files: Sequence[str], images: Dict[str, str],
+                  img_dir: str, img_suffix: str) -> List[tuple]:
+    rows = []
+    seen: Dict[str, str] = {}
+    for split in split_files:
+        try:
+            stems = read_split_file(split)
+        except (OSError, ValueError) as e:
+            rows.append(_row('split-file', split, _strip(str(e), split)))
+            continue
+        counts = Counter(stems)
+        for stem, n in counts.items():
+            if n > 1:
+                rows.append(_row(
+                    'split-duplicate', split,
+                    f'stem {stem!r} is listed {n} times'))
+            if stem not in images:
+                rows.append(_row(
+                    'split-missing', split,
+                    f'stem {stem!r} has no image '
+                    f'{osp.join(img_dir, stem + img_suffix)}'))
+            if stem in seen:
+                rows.append(_row(
+                    'split-overlap', split,
+                    f'stem {stem!r} is also in {seen[stem]}'))
+            else:
+                seen[stem] = split
+    return rows
+
+
+def check_dataset(data_root: str,
+                  split_files: Optional[Sequence[str]] = None,
+                  image_size: Optional[Tuple[int, int]] = (1024, 1024),
+                  verify_images: bool = False,
+                  keys: Sequence[str] = tuple(DEFAULT_CLASS_MAP),
+                  workers: int = 1,
+                  img_dir: str = 'images',
+                  label_dir: str = 'labels',
+                  img_suffix: str = '.png',
+                  label_suffix: str = '.json',
+                  progress: bool = True) -> CheckReport:
+    """Validate every image, label file and split file of a data root.
+
+    Problems found (see :data:`CHECKS` for the full list and severities):
+    label files that cannot be read, features that cannot be drawn (with
+    the feature index), images without labels, labels without images,
+    images that cannot be read or have an unexpected size, ``image_id``
+    values that disagree with the file name, vertices outside the image,
+    stems of split files that are repeated, shared between split files or
+    have no image.
+
+    Args:
+        data_root (str): Root holding ``images/``, ``labels/`` and optionally
+            ``splits/*.txt``.
+        split_files (Sequence[str], optional): Split files to check. Defaults
+            to every ``*.txt`` in ``data_root/splits``.
+        image_size (tuple[int, int], optional): Expected ``(height, width)``;
+            None accepts any size. Defaults to (1024, 1024).
+        verify_images (bool): Decode every image completely (slow) instead of
+            reading its header only. Defaults to False.
+        keys (Sequence[str]): Polygon properties to read. Defaults to
+            ``('building_imcoords', 'road_imcoords')``.
+        workers (int): Worker processes (less than 1: one per CPU core).
+            Defaults to 1.
+        img_dir (str): Image folder under ``data_root``. Defaults to 'images'.
+        label_dir (str): Labels folder under ``data_root``. Defaults to
+            'labels'.
+        img_suffix (str): Image suffix. Defaults to '.png'.
+        label_suffix (str): Label file suffix. Defaults to '.json'.
+        progress (bool): Show a progress bar. Defaults to True.
+
+    Returns:
+        CheckReport: Every problem found, errors first.
+
+    Raises:
+        FileNotFoundError: When the data root holds neither an image folder
+            nor a labels folder.
+    """
+    import pandas as pd
+
+    index = index_tiles(data_root, img_dir, label_dir, img_suffix,
+                        label_suffix)
+    if split_files is None:
+        split_files = find_split_files(data_root)
+    split_files = [os.fspath(p) for p in split_files]
+    options = _Options(
+        keys=tuple(keys),
+        image_size=None if image_size is None else
+        (int(image_size[0]), int(image_size[1])),
+        img_suffix=img_suffix,
+        verify_images=verify_images)
+    tasks = [(stem, index.images.get(stem), index.label_paths(stem))
+             for stem in index.stems]
+    report = CheckReport(
+        rows=None,
+        images=len(index.images),
+        label_files=sum(len(v) for v in index.labels.values()),
+        split_files=list(split_files))
+    rows: List[tuple] = []
+    results = parallel_map(
+        functools.partial(_check_tile, options=options), tasks, workers)
+    for tile_rows, features, polygons in progress_bar(
+            results, len(tasks), 'check', progress):
+        rows.extend(tile_rows)
+        report.features += features
+        report.polygons += polygons
+    rows.extend(
+        _check_splits(split_files, index.images, index.img_dir, img_suffix))
+
+    table = pd.DataFrame(rows, columns=_COLUMNS)
+    table['feature'] = table['feature'].astype('Int64')
+    table['_rank'] = (table['severity'] != ERROR).astype(int)
+    table = table.sort_values(
+        ['_rank', 'check', 'file', 'feature'],
+        na_position='first', kind='stable').drop(columns='_rank')
+    report.rows = table.reset_index(drop=True)
+    return report

@@ -1,0 +1,496 @@
+"""Helpers shared by the dataset tools.
+
+Finding the tiles of a data root, reading image sizes without decoding the
+pixels, writing files atomically without clobbering, progress bars and the
+process pool used by the tools that read every label file.
+"""
+from __future__ import annotations
+
+import errno
+import multiprocessing
+import os
+import os.path as osp
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
+                    Sequence, Tuple, TypeVar)
+
+import numpy as np
+
+from ..datasets.sia import SIADataset, index_label_files
+from ..labels import DEFAULT_CLASS_MAP
+
+__all__ = [
+    'TileIndex', 'index_tiles', 'read_split_file', 'find_split_files',
+    'image_size', 'atomic_write_bytes', 'atomic_write_text',
+    'encode_png', 'refuse_existing', 'class_names', 'palette_lut',
+    'content_label', 'progress_bar', 'parallel_map', 'resolve_workers'
+]
+
+T = TypeVar('T')
+R = TypeVar('R')
+
+
+# --------------------------------------------------------------------------
+# Finding tiles
+# --------------------------------------------------------------------------
+@dataclass
+class TileIndex:
+    """The images and label files found under a data root.
+
+    Attributes:
+        root (str): The data root.
+        img_dir (str): The image folder (absolute or relative to the cwd).
+        label_dir (str): The labels folder.
+        images (dict[str, str]): Stem -> image path.
+        labels (dict[str, list[str]]): Stem -> label files, as
+            :class:`SIADataset` finds them (directly in ``label_dir`` or one
+            level down).
+        img_suffix (str): The image suffix used.
+        label_suffix (str): The label suffix used.
+    """
+    root: str
+    img_dir: str
+    label_dir: str
+    images: Dict[str, str] = field(default_factory=dict)
+    labels: Dict[str, List[str]] = field(default_factory=dict)
+    img_suffix: str = '.png'
+    label_suffix: str = '.json'
+
+    @property
+    def stems(self) -> List[str]:
+        """Every stem that has an image or a label file, sorted."""
+        return sorted(set(self.images) | set(self.labels))
+
+    @property
+    def image_stems(self) -> List[str]:
+        """Stems that have an image, sorted."""
+        return sorted(self.images)
+
+    @property
+    def labels_without_image(self) -> List[str]:
+        """Stems that have label files but no image, sorted."""
+        return sorted(set(self.labels) - set(self.images))
+
+    @property
+    def images_without_labels(self) -> List[str]:
+        """Stems that have an image but no label file, sorted."""
+        return sorted(set(self.images) - set(self.labels))
+
+    def label_paths(self, stem: str) -> List[str]:
+        """The label files of ``stem`` (an empty list when it has none)."""
+        return list(self.labels.get(stem, ()))
+
+
+def index_tiles(data_root: str,
+                img_dir: str = 'images',
+                label_dir: str = 'labels',
+                img_suffix: str = '.png',
+                label_suffix: str = '.json') -> TileIndex:
+    """Index the images and label files of a data root.
+
+    The same rules as :class:`SIADataset`: images directly in ``img_dir``,
+    label files directly in ``label_dir`` or one folder down
+    (``labels/building``, ``labels/road``).
+
+    Args:
+        data_root (str): The data root.
+        img_dir (str): Image folder, relative to ``data_root``. Defaults to
+            'images'.
+        label_dir (str): Labels folder, relative to ``data_root``. Defaults
+            to 'labels'.
+        img_suffix (str): Image suffix. Defaults to '.png'.
+        label_suffix (str): Label file suffix. Defaults to '.json'.
+
+    Returns:
+        TileIndex: What was found.
+
+    Raises:
+        FileNotFoundError: When ``data_root`` is not a folder, or holds
+            neither the image folder nor the labels folder.
+    """
+    data_root = os.fspath(data_root)
+    if not osp.isdir(data_root):
+        raise FileNotFoundError(f'data root {data_root!r} is not a folder')
+    img_path = osp.join(data_root, img_dir)
+    label_path = osp.join(data_root, label_dir)
+    if not osp.isdir(img_path) and not osp.isdir(label_path):
+        raise FileNotFoundError(
+            f'data root {data_root!r} has neither an image folder '
+            f'{img_dir!r} nor a labels folder {label_dir!r}')
+    index = TileIndex(
+        root=data_root,
+        img_dir=img_path,
+        label_dir=label_path,
+        img_suffix=img_suffix,
+        label_suffix=label_suffix)
+    if osp.isdir(img_path):
+        with os.scandir(img_path) as entries:
+            for entry in entries:
+                if entry.name.endswith(img_suffix) and entry.is_file():
+                    index.images[entry.name[:-len(img_suffix)]] = entry.path
+    index.labels = index_label_files(label_path, label_suffix)
+    return index
+
+
+def read_split_file(path: str) -> List[str]:
+    """Read a split file: one stem a line, blank lines ignored.
+
+    Args:
+        path (str): The split file (UTF-8, with or without a byte-order mark).
+
+    Returns:
+        list[str]: The stems in file order (duplicates kept).
+
+    Raises:
+        FileNotFoundError: When the file does not exist.
+        ValueError: When the file is not UTF-8 text (the message names it).
+    """
+    path = os.fspath(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'split file {path!r} does not exist')
+    try:
+        with open(path, encoding='utf-8-sig') as f:
+            return [line.strip() for line in f if line.strip()]
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f'{path}: split file is not UTF-8 text (byte {e.start}: '
+            f'{e.reason})') from e
+
+
+def find_split_files(data_root: str, split_dir: str = 'splits') -> List[str]:
+    """The ``*.txt`` files of ``data_root/split_dir``, sorted.
+
+    Args:
+        data_root (str): The data root.
+        split_dir (str): The split folder, relative to ``data_root``.
+            Defaults to 'splits'.
+
+    Returns:
+        list[str]: Paths of the split files (empty when there is no folder).
+    """
+    folder = osp.join(data_root, split_dir)
+    if not osp.isdir(folder):
+        return []
+    return sorted(
+        osp.join(folder, name) for name in os.listdir(folder)
+        if name.endswith('.txt') and osp.isfile(osp.join(folder, name)))
+
+
+# --------------------------------------------------------------------------
+# Images
+# --------------------------------------------------------------------------
+def image_size(path: str) -> Tuple[int, int]:
+    """``(height, width)`` of an image, read from its header only.
+
+    The size is the one mmcv's ``imread`` (used by ``LoadImageFromFile``)
+    gives: for formats other than PNG an EXIF orientation that turns the
+    picture by 90 degrees swaps height and width, as OpenCV applies it.
+
+    Args:
+        path (str): The image file.
+
+    Returns:
+        tuple[int, int]: Height and width in pixels.
+
+    Raises:
+        OSError: When the file cannot be opened as an image (the message
+            names the file).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if img.format not in ('PNG', None):
+                orientation = img.getexif().get(0x0112, 1)
+                if orientation in (5, 6, 7, 8):
+                    width, height = height, width
+    except (UnidentifiedImageError, OSError, ValueError,
+            SyntaxError) as e:
+        raise OSError(f'{path}: cannot be read as an image ({e})') from e
+    return int(height), int(width)
+
+
+def encode_png(array: np.ndarray, rgb: bool = False) -> bytes:
+    """Encode an ``uint8`` array as PNG bytes.
+
+    Args:
+        array (np.ndarray): ``(H, W)`` or ``(H, W, 3)`` ``uint8`` array.
+        rgb (bool): Whether a 3-channel array is in RGB order (it is turned
+            into OpenCV's BGR before encoding). Defaults to False.
+
+    Returns:
+        bytes: The PNG file content.
+
+    Raises:
+        ValueError: When OpenCV cannot encode the array.
+    """
+    import cv2
+
+    if rgb and array.ndim == 3:
+        array = array[..., ::-1]
+    ok, buf = cv2.imencode('.png', np.ascontiguousarray(array))
+    if not ok:
+        raise ValueError(f'cannot encode an array of shape {array.shape} '
+                         f'and type {array.dtype} as PNG')
+    return buf.tobytes()
+
+
+# --------------------------------------------------------------------------
+# Writing files
+# --------------------------------------------------------------------------
+_UMASK: Optional[int] = None
+
+
+def _file_mode() -> int:
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return 0o666 & ~_UMASK
+
+
+def _exists_error(path: str) -> FileExistsError:
+    return FileExistsError(
+        errno.EEXIST, 'already exists (pass overwrite=True, or --overwrite '
+        'on the command line, to replace it)', path)
+
+
+def atomic_write_bytes(path: str, data: bytes,
+                       overwrite: bool = False) -> None:
+    """Write a file atomically: a temporary file in the same folder, renamed.
+
+    Readers see either the old file or the complete new one, never a partial
+    write; an interrupted write leaves no output file behind. Without
+    ``overwrite`` an existing file is never replaced, even when it appears
+    while the data is being written (the new file is hard-linked into place,
+    which fails when the name exists).
+
+    Args:
+        path (str): The file to write; its folder is created if needed.
+        data (bytes): The content.
+        overwrite (bool): Replace an existing file. Defaults to False.
+
+    Raises:
+        FileExistsError: When ``path`` exists and ``overwrite`` is False.
+    """
+    path = os.fspath(path)
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    if not overwrite and osp.lexists(path):
+        raise _exists_error(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        os.chmod(tmp, _file_mode())
+        if overwrite:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise _exists_error(path) from None
+        except OSError:
+            # No hard links on this file system: check, then rename.
+            if osp.lexists(path):
+                raise _exists_error(path) from None
+            os.replace(tmp, path)
+    finally:
+        if osp.lexists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: str, text: str, overwrite: bool = False) -> None:
+    """Write UTF-8 text atomically; see :func:`atomic_write_bytes`.
+
+    Args:
+        path (str): The file to write.
+        text (str): The content.
+        overwrite (bool): Replace an existing file. Defaults to False.
+
+    Raises:
+        FileExistsError: When ``path`` exists and ``overwrite`` is False.
+    """
+    atomic_write_bytes(path, text.encode('utf-8'), overwrite=overwrite)
+
+
+def refuse_existing(paths: Iterable[str], overwrite: bool) -> None:
+    """Fail before any work when an output file exists already.
+
+    Args:
+        paths (Iterable[str]): The files a tool is about to write.
+        overwrite (bool): Whether replacing them was asked for.
+
+    Raises:
+        FileExistsError: Naming the existing files, unless ``overwrite``.
+    """
+    if overwrite:
+        return
+    existing = [p for p in paths if osp.lexists(p)]
+    if existing:
+        shown = ', '.join(existing[:5])
+        more = '' if len(existing) <= 5 else f' and {len(existing) - 5} more'
+        raise FileExistsError(
+            errno.EEXIST, f'{len(existing)} output file(s) exist already '
+            f'({shown}{more}); pass overwrite=True (--overwrite) to replace '
+            'them', existing[0])
+
+
+# --------------------------------------------------------------------------
+# Classes and colours
+# --------------------------------------------------------------------------
+def class_names(class_map: Optional[Dict[str, int]] = None) -> Dict[int, str]:
+    """Class id -> name, from :attr:`SIADataset.METAINFO` where possible.
+
+    Args:
+        class_map (dict[str, int], optional): Polygon property -> class id.
+            Defaults to :data:`~mmseg_sia.labels.DEFAULT_CLASS_MAP`.
+
+    Returns:
+        dict[int, str]: A name for background (0) and every class id of the
+        map (``'building'``, ``'road'`` for the default map; the property name
+        without ``_imcoords`` for ids the dataset does not name).
+    """
+    class_map = dict(DEFAULT_CLASS_MAP if class_map is None else class_map)
+    known = SIADataset.METAINFO['classes']
+    names = {0: known[0]}
+    default_ids = set(DEFAULT_CLASS_MAP.values())
+    for key, class_id in class_map.items():
+        if class_id in default_ids and class_id < len(known):
+            names[class_id] = known[class_id]
+        else:
+            names[class_id] = key[:-len('_imcoords')] if key.endswith(
+                '_imcoords') else key
+    return dict(sorted(names.items()))
+
+
+def palette_lut(palette: Optional[Sequence[Sequence[int]]] = None,
+                ignore_color: Sequence[int] = (255, 255, 255)) -> np.ndarray:
+    """A ``(256, 3)`` RGB lookup table from a class palette.
+
+    Args:
+        palette (Sequence[Sequence[int]], optional): RGB colour of each class
+            id. Defaults to :attr:`SIADataset.METAINFO` ``['palette']``.
+        ignore_color (Sequence[int]): Colour of the ignore index 255.
+            Defaults to white.
+
+    Returns:
+        np.ndarray: ``uint8`` table; ids without a palette entry get fixed
+        pseudo-random colours.
+    """
+    if palette is None:
+        palette = SIADataset.METAINFO['palette']
+    lut = np.random.default_rng(12345).integers(
+        40, 256, size=(256, 3)).astype(np.uint8)
+    pal = np.asarray(palette, dtype=np.int64).reshape(-1, 3)[:255]
+    lut[:len(pal)] = pal.clip(0, 255)
+    lut[255] = np.asarray(ignore_color, dtype=np.uint8)
+    return lut
+
+
+def content_label(present: Iterable[str], names: Sequence[str]) -> str:
+    """Name a tile's content from the classes it holds.
+
+    With the two classes building and road this gives ``'building only'``,
+    ``'road only'``, ``'both'`` or ``'none'``.
+
+    Args:
+        present (Iterable[str]): Names of the classes the tile holds.
+        names (Sequence[str]): Names of every foreground class, in order.
+
+    Returns:
+        str: The content label.
+    """
+    present = [n for n in names if n in set(present)]
+    if not present:
+        return 'none'
+    if len(present) == 1:
+        return f'{present[0]} only'
+    if len(present) == len(names) == 2:
+        return 'both'
+    return '+'.join(present)
+
+
+def content_labels(names: Sequence[str]) -> List[str]:
+    """Every content label of :func:`content_label` for two classes or fewer,
+    in display order (single classes, all, none)."""
+    labels = [f'{n} only' for n in names]
+    if len(names) == 2:
+        labels.append('both')
+    labels.append('none')
+    return labels
+
+
+# --------------------------------------------------------------------------
+# Progress and processes
+# --------------------------------------------------------------------------
+def progress_bar(iterable: Iterable[T], total: Optional[int], desc: str,
+                 enable: bool = True, unit: str = 'tile') -> Iterator[T]:
+    """Wrap an iterable in a tqdm progress bar on stderr.
+
+    Args:
+        iterable (Iterable): The items.
+        total (int, optional): How many there are.
+        desc (str): Text in front of the bar.
+        enable (bool): Show the bar. Defaults to True.
+        unit (str): Name of one item. Defaults to 'tile'.
+
+    Returns:
+        Iterator: The same items.
+    """
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit=unit,
+                disable=not enable, file=sys.stderr, dynamic_ncols=True,
+                mininterval=0.5)
+
+
+def resolve_workers(workers: Optional[int], items: int) -> int:
+    """The number of processes to use.
+
+    Args:
+        workers (int, optional): Asked for; None or less than 1 means one per
+            CPU core.
+        items (int): Number of work items (no more processes than items).
+
+    Returns:
+        int: At least 1.
+    """
+    if workers is None or workers < 1:
+        workers = os.cpu_count() or 1
+    return max(1, min(int(workers), items))
+
+
+def parallel_map(func: Callable[[T], R], items: Sequence[T],
+                 workers: int = 1, ordered: bool = False) -> Iterator[R]:
+    """Apply ``func`` to every item, in this process or in a process pool.
+
+    Args:
+        func (Callable): A module-level function (it is pickled by name).
+        items (Sequence): The work items.
+        workers (int): Number of processes; 1 runs in this process.
+            Defaults to 1.
+        ordered (bool): Yield results in the items' order. Defaults to False
+            (as they finish).
+
+    Yields:
+        The results of ``func``.
+    """
+    workers = resolve_workers(workers, len(items))
+    if workers == 1:
+        yield from map(func, items)
+        return
+    # Forking is fast and shares the imported modules. The workers only use
+    # numpy, PIL and cv2.imencode; do not change OpenCV's thread settings in
+    # them: cv2.setNumThreads in a forked child can wait forever on the
+    # parent's thread pool.
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context('fork' if 'fork' in methods else None)
+    chunksize = max(1, min(16, len(items) // (workers * 8)))
+    with ctx.Pool(workers) as pool:
+        mapper = pool.imap if ordered else pool.imap_unordered
+        yield from mapper(func, items, chunksize)

@@ -1,0 +1,683 @@
+"""The dataset tools of issue 5, on data generated here (malformed included).
+
+Tiles are small (48 x 64, height x width, so a swapped size shows) to keep the
+file fast; the conversion is compared with ``LoadPolygonAnnotations`` built
+through mmseg's ``TRANSFORMS`` registry.
+"""
+import importlib.util
+import json
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from mmseg.registry import DATASETS, TRANSFORMS
+
+import mmseg_sia  # noqa: F401  (registers the plugin)
+from mmseg_sia.dataset_tools import (atomic_write_bytes, browse_dataset,
+                                     check_dataset, class_weights, colorize,
+                                     convert_labels, dataset_stats,
+                                     make_splits, polygon_area,
+                                     read_split_file, tile_content)
+from mmseg_sia.datasets import SIADataset
+from mmseg_sia.labels import SIALabelWarning
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+H, W = 48, 64
+BUILDING_RGB = (128, 128, 0)
+ROAD_RGB = (128, 64, 128)
+
+
+# --------------------------------------------------------------------------
+# Generated data
+# --------------------------------------------------------------------------
+def feature(building='EMPTY', road='EMPTY', image_id='X.png',
+            type_name='Secondary'):
+    """One feature in the release's schema."""
+    return {
+        'type': 'Feature',
+        'geometry': {'type': 'Polygon',
+                     'coordinates': [[[31.36, 30.14, 0], [31.37, 30.14, 0],
+                                      [31.37, 30.15, 0]]]},
+        'properties': {'object_imcoords': 'EMPTY',
+                       'building_imcoords': building,
+                       'road_imcoords': road, 'image_id': image_id,
+                       'ingest_time': '2020-11-11T08:29:37.297611Z',
+                       'type_id': '3', 'type_name': type_name}}
+
+
+def write_label(path, features, bom=False):
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    text = json.dumps({'type': 'FeatureCollection', 'features': features},
+                      ensure_ascii=False, indent=1)
+    with open(path, 'wb') as f:
+        f.write((b'\xef\xbb\xbf' if bom else b'') + text.encode('utf-8'))
+    return str(path)
+
+
+def write_image(path, height=H, width=W, seed=0):
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    assert cv2.imwrite(str(path), img)
+    return str(path)
+
+
+def rect(x0, y0, x1, y1):
+    return f'{x0},{y0},{x1},{y0},{x1},{y1},{x0},{y1}'
+
+
+def make_good_root(root):
+    """Four tiles with building and road files, all readable.
+
+    - ``both``: buildings (one on the top edge, written with the release's
+      -2.8e-14 and a trailing comma), a road across them (road wins), and a
+      road file with a byte-order mark; one polygon reaches x = 64 = W.
+    - ``bld``: buildings only, two type names.
+    - ``road``: road only.
+    - ``empty``: an image without labels.
+    """
+    root = str(root)
+    for k, stem in enumerate(['both', 'bld', 'road', 'empty']):
+        write_image(osp.join(root, 'images', f'{stem}.png'), seed=k)
+    lb = osp.join(root, 'labels', 'building')
+    lr = osp.join(root, 'labels', 'road')
+    write_label(osp.join(lb, 'both.json'), [
+        feature('-2.8421709430404014e-14,-2.8421709430404014e-14,20.4,'
+                '-2.8421709430404014e-14,20.4,10.6,0,10.6,',
+                image_id='both.png'),
+        feature(rect(30.2, 20.7, 64, 40.1), image_id='both.png',
+                type_name='Primary'),
+    ])
+    write_label(osp.join(lr, 'both.json'), [
+        feature(road=rect(10.5, 5.5, 50.5, 12.5), image_id='both.png'),
+    ], bom=True)
+    write_label(osp.join(lb, 'bld.json'), [
+        feature('3.3,3.3,12.7,4.1,9.9,15.5', image_id='bld.png',
+                type_name='아파트'),
+        feature(rect(40, 30, 55.5, 44.5), image_id='bld.png',
+                type_name='공장'),
+    ])
+    write_label(osp.join(lr, 'road.json'), [
+        feature(road='0,20,64,22,64,30,0,28', image_id='road.png',
+                type_name='Mortorway'),
+    ])
+    return root
+
+
+@pytest.fixture
+def good_root(tmp_path):
+    return make_good_root(tmp_path / 'good')
+
+
+def make_bad_root(root):
+    """A data root with one example of every problem the tools report."""
+    root = str(root)
+    lb = osp.join(root, 'labels', 'building')
+    lr = osp.join(root, 'labels', 'road')
+    for k, stem in enumerate(['notjson', 'notutf8', 'nofeatures', 'feats',
+                              'bomcomma', 'wrongid', 'nolabel', 'dup']):
+        write_image(osp.join(root, 'images', f'{stem}.png'), seed=k)
+    write_image(osp.join(root, 'images', 'small.png'), height=32, width=32)
+    with open(osp.join(root, 'images', 'broken.png'), 'wb') as f:
+        f.write(b'this is not a picture')
+    os.makedirs(lb)
+    with open(osp.join(lb, 'notjson.json'), 'w') as f:
+        f.write('{"type": "FeatureCollection", "features": [')
+    with open(osp.join(lb, 'notutf8.json'), 'wb') as f:
+        f.write('{"type": "FeatureCollection", "features": [], '
+                '"name": "café"}'.encode('latin-1'))
+    write_label(osp.join(lb, 'nofeatures.json'), None)
+    with open(osp.join(lb, 'nofeatures.json'), 'w') as f:
+        json.dump({'type': 'FeatureCollection'}, f)
+    write_label(osp.join(lb, 'feats.json'), [
+        feature(rect(1, 1, 20, 20), image_id='feats.png'),   # 0 good
+        feature('1,2,3,4,5', image_id='feats.png'),          # 1 odd
+        feature('1,2,abc,4,5,6', image_id='feats.png'),      # 2 token
+        feature('1,2,NaN,4,5,6', image_id='feats.png'),      # 3 NaN
+        feature('1,2,3,4', image_id='feats.png'),            # 4 < 3 points
+        feature(rect(30, 30, 40, 40), image_id='feats.png'),  # 5 good
+    ])
+    write_label(osp.join(lr, 'bomcomma.json'), [
+        feature(road=rect(0, 0, 10, 10) + ',', image_id='bomcomma.png'),
+    ], bom=True)
+    write_label(osp.join(lb, 'wrongid.json'), [
+        feature(rect(2, 2, 8, 8), image_id='someone_else.png'),
+    ])
+    write_label(osp.join(lb, 'orphan.json'), [
+        feature(rect(2, 2, 8, 8), image_id='orphan.png'),
+    ])
+    write_label(osp.join(lb, 'dup.json'), [
+        feature(rect(2, 2, 8, 8), image_id='dup.png'),
+    ])
+    write_label(osp.join(lb, 'small.json'), [
+        feature(rect(2, 2, 8, 8), image_id='small.png'),
+    ])
+    write_label(osp.join(lb, 'broken.json'), [
+        feature(rect(2, 2, 8, 8), image_id='broken.png'),
+    ])
+    os.makedirs(osp.join(root, 'splits'))
+    with open(osp.join(root, 'splits', 'train.txt'), 'w') as f:
+        f.write('dup\nfeats\ndup\nghost\n')
+    with open(osp.join(root, 'splits', 'val.txt'), 'w') as f:
+        f.write('wrongid\nfeats\n')
+    return root
+
+
+@pytest.fixture
+def bad_root(tmp_path):
+    return make_bad_root(tmp_path / 'bad')
+
+
+def pipeline_map(data_root, stem):
+    """The gt_seg_map SIADataset + LoadImageFromFile + LoadPolygonAnnotations
+    (both built through TRANSFORMS) make for a tile."""
+    dataset = SIADataset(data_root=data_root, pipeline=[])
+    info = next(dataset.get_data_info(i) for i in range(len(dataset))
+                if osp.basename(dataset.get_data_info(i)['img_path'])
+                == f'{stem}.png')
+    load = TRANSFORMS.build(dict(type='LoadImageFromFile'))
+    label = TRANSFORMS.build(dict(type='LoadPolygonAnnotations'))
+    return label(load(info))['gt_seg_map']
+
+
+def read_mask(path):
+    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert mask is not None, path
+    return mask
+
+
+def load_tool(name):
+    """Import ``tools/<name>.py`` as a module."""
+    path = osp.join(REPO, 'tools', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --------------------------------------------------------------------------
+# convert_labels
+# --------------------------------------------------------------------------
+def test_convert_equals_load_polygon_annotations(good_root, tmp_path):
+    out = tmp_path / 'masks'
+    summary = convert_labels(good_root, str(out), progress=False)
+    assert summary.ok and summary.tiles == 4 and summary.written == 4
+    assert summary.polygons == {'building': 4, 'road': 2}
+    assert summary.skipped_features == []
+    for stem in ['both', 'bld', 'road', 'empty']:
+        mask = read_mask(out / f'{stem}.png')
+        assert mask.dtype == np.uint8 and mask.shape == (H, W)
+        np.testing.assert_array_equal(mask, pipeline_map(good_root, stem))
+    both = read_mask(out / 'both.png')
+    assert set(np.unique(both)) == {0, 1, 2}
+    # Road wins over building; x = 64 reaches the last column.
+    assert both[8, 15] == 2 and both[2, 2] == 1 and both[25, W - 1] == 1
+    assert not read_mask(out / 'empty.png').any()
+    # Nothing but the masks in the output folder (no temporary files).
+    assert sorted(os.listdir(out)) == [
+        'bld.png', 'both.png', 'empty.png', 'road.png']
+
+
+def test_plain_base_seg_dataset_trains_from_converted_folder(
+        good_root, tmp_path):
+    """The README's config: mmseg's own BaseSegDataset + LoadAnnotations."""
+    convert_labels(good_root, osp.join(good_root, 'masks'), progress=False)
+    dataset = DATASETS.build(dict(
+        type='BaseSegDataset',
+        data_root=good_root,
+        data_prefix=dict(img_path='images', seg_map_path='masks'),
+        img_suffix='.png',
+        seg_map_suffix='.png',
+        metainfo=SIADataset.METAINFO,
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadAnnotations')]))
+    assert len(dataset) == 4
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        stem = osp.splitext(osp.basename(sample['img_path']))[0]
+        np.testing.assert_array_equal(sample['gt_seg_map'],
+                                      pipeline_map(good_root, stem))
+    # The split files of make_splits serve as its ann_file.
+    splits = make_splits(good_root, val_ratio=0.5, progress=False)
+    train = DATASETS.build(dict(
+        type='BaseSegDataset', data_root=good_root,
+        ann_file='splits/train.txt',
+        data_prefix=dict(img_path='images', seg_map_path='masks'),
+        img_suffix='.png', seg_map_suffix='.png',
+        metainfo=SIADataset.METAINFO))
+    assert sorted(osp.basename(train.get_data_info(i)['seg_map_path'])
+                  for i in range(len(train))) == [
+                      f'{s}.png' for s in splits.train]
+
+
+def test_convert_workers_color_and_split(good_root, tmp_path):
+    one = convert_labels(good_root, str(tmp_path / 'one'), progress=False)
+    # OpenCV's thread pool running in the parent must not trouble the forked
+    # workers (changing its thread count in a worker used to hang).
+    cv2.GaussianBlur(np.zeros((1024, 1024, 3), np.uint8), (5, 5), 0)
+    two = convert_labels(good_root, str(tmp_path / 'two'), workers=2,
+                         color=True, progress=False)
+    assert one.ok and two.ok and two.written == 4
+    assert two.color_dir == str(tmp_path / 'two') + '_color'
+    for stem in ['both', 'bld', 'road', 'empty']:
+        a = (tmp_path / 'one' / f'{stem}.png').read_bytes()
+        b = (tmp_path / 'two' / f'{stem}.png').read_bytes()
+        assert a == b
+    mask = read_mask(tmp_path / 'one' / 'both.png')
+    rgb = cv2.imread(str(tmp_path / 'two_color' / 'both.png'))[..., ::-1]
+    np.testing.assert_array_equal(rgb, colorize(mask))
+    assert tuple(rgb[2, 2]) == BUILDING_RGB and tuple(rgb[8, 15]) == ROAD_RGB
+    assert tuple(rgb[H - 1, 0]) == (0, 0, 0)
+
+    split = tmp_path / 'some.txt'
+    split.write_text('bld\nghost\n')
+    part = convert_labels(good_root, str(tmp_path / 'part'),
+                          split_file=str(split), progress=False)
+    assert part.tiles == 1 and os.listdir(tmp_path / 'part') == ['bld.png']
+    assert len(part.errors) == 1 and "'ghost' has no image" in \
+        part.errors[0][1]
+
+
+def test_convert_keeps_existing_files_unless_overwrite(good_root, tmp_path):
+    out = tmp_path / 'masks'
+    convert_labels(good_root, str(out), progress=False)
+    (out / 'bld.png').write_bytes(b'hand-edited')
+    again = convert_labels(good_root, str(out), progress=False)
+    assert again.kept == 4 and again.written == 0
+    assert (out / 'bld.png').read_bytes() == b'hand-edited'
+    assert 'pass --overwrite' in again.format()
+    redo = convert_labels(good_root, str(out), overwrite=True,
+                          progress=False)
+    assert redo.written == 4
+    np.testing.assert_array_equal(read_mask(out / 'bld.png'),
+                                  pipeline_map(good_root, 'bld'))
+    assert not [n for n in os.listdir(out) if n.endswith('.tmp')]
+
+
+def test_convert_refuses_image_or_label_folder(good_root):
+    with pytest.raises(ValueError, match='is the image or labels folder'):
+        convert_labels(good_root, osp.join(good_root, 'images'),
+                       progress=False)
+    with pytest.raises(FileNotFoundError, match='is not a folder'):
+        convert_labels(osp.join(good_root, 'nowhere'), 'x', progress=False)
+
+
+def test_atomic_write(tmp_path):
+    target = tmp_path / 'sub' / 'a.bin'
+    atomic_write_bytes(str(target), b'one')
+    with pytest.raises(FileExistsError, match='already exists'):
+        atomic_write_bytes(str(target), b'two')
+    assert target.read_bytes() == b'one'
+    atomic_write_bytes(str(target), b'two', overwrite=True)
+    assert target.read_bytes() == b'two'
+    with pytest.raises(TypeError):
+        atomic_write_bytes(str(tmp_path / 'sub' / 'b.bin'), 'not bytes')
+    # A failed write leaves neither the file nor a temporary file.
+    assert sorted(os.listdir(tmp_path / 'sub')) == ['a.bin']
+
+
+def test_convert_reports_bad_files_and_features(bad_root, tmp_path):
+    summary = convert_labels(bad_root, str(tmp_path / 'm'), progress=False)
+    errors = dict(summary.errors)
+    lb = osp.join(bad_root, 'labels', 'building')
+    assert 'is not valid JSON' in errors[osp.join(lb, 'notjson.json')]
+    assert 'is not UTF-8' in errors[osp.join(lb, 'notutf8.json')]
+    assert '"features" is missing' in errors[osp.join(lb, 'nofeatures.json')]
+    assert 'cannot be read as an image' in errors[
+        osp.join(bad_root, 'images', 'broken.png')]
+    skipped = {(osp.basename(p), i): why
+               for p, i, why in summary.skipped_features}
+    assert sorted(skipped) == [('feats.json', i) for i in (1, 2, 3, 4)]
+    assert 'odd number of values' in skipped['feats.json', 1]
+    assert "'abc' is not a number" in skipped['feats.json', 2]
+    assert 'NaN' in skipped['feats.json', 3]
+    assert 'fewer than 3 points' in skipped['feats.json', 4]
+    assert summary.labels_without_image == [osp.join(lb, 'orphan.json')]
+    text = summary.format()
+    assert (f"{osp.join(lb, 'feats.json')}, feature 2: building_imcoords: "
+            "token 'abc'") in text
+    # The readable tiles were converted, the good features drawn.
+    feats = read_mask(tmp_path / 'm' / 'feats.png')
+    with pytest.warns(SIALabelWarning, match='feats.json: skipped 4 of 6'):
+        expected = pipeline_map(bad_root, 'feats')
+    np.testing.assert_array_equal(feats, expected)
+    assert feats[10, 10] == 1 and feats[35, 35] == 1
+    assert not osp.exists(tmp_path / 'm' / 'notjson.png')
+
+    strict = convert_labels(bad_root, str(tmp_path / 's'), strict=True,
+                            progress=False)
+    assert 'feature 1: building_imcoords: odd number' in dict(
+        strict.errors)[osp.join(lb, 'feats.json')]
+
+
+def test_convert_cli(good_root, bad_root, tmp_path, capsys):
+    tool = load_tool('convert_labels')
+    out = str(tmp_path / 'cli')
+    assert tool.main([good_root, '--out-dir', out, '--no-progress',
+                      '--color']) == 0
+    assert 'tiles: 4 (4 written' in capsys.readouterr().out
+    assert tool.main([good_root, '--out-dir', out, '--no-progress']) == 0
+    assert 'pass --overwrite' in capsys.readouterr().out
+    assert tool.main([bad_root, '--out-dir', str(tmp_path / 'b'),
+                      '--no-progress', '--workers', '2']) == 1
+    assert 'is not valid JSON' in capsys.readouterr().out
+    assert tool.main([str(tmp_path / 'missing'), '--out-dir', out,
+                      '--no-progress']) == 2
+    assert 'is not a folder' in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------
+# check_dataset
+# --------------------------------------------------------------------------
+def test_check_dataset_reports_every_problem(bad_root, tmp_path):
+    report = check_dataset(bad_root, image_size=(H, W), progress=False)
+    rows = report.rows
+    assert list(rows.columns) == ['severity', 'check', 'file', 'feature',
+                                  'problem']
+    found = {(r.check, osp.basename(r.file),
+              None if pd.isna(r.feature) else int(r.feature))
+             for r in rows.itertuples()}
+    expected = {
+        ('label-file', 'notjson.json', None),
+        ('label-file', 'notutf8.json', None),
+        ('label-file', 'nofeatures.json', None),
+        ('feature', 'feats.json', 1),
+        ('feature', 'feats.json', 2),
+        ('feature', 'feats.json', 3),
+        ('feature', 'feats.json', 4),
+        ('label-without-image', 'orphan.json', None),
+        ('image', 'broken.png', None),
+        ('image-size', 'small.png', None),
+        ('image-without-label', 'nolabel.png', None),
+        ('image-id', 'wrongid.json', None),
+        ('split-duplicate', 'train.txt', None),
+        ('split-missing', 'train.txt', None),
+        ('split-overlap', 'val.txt', None),
+    }
+    assert found == expected
+    assert report.num_errors == 12 and report.num_warnings == 3
+    assert not report.ok
+    # Errors come first; BOM and trailing comma are fine.
+    assert list(rows['severity']) == ['error'] * 12 + ['warning'] * 3
+    assert 'bomcomma.json' not in ' '.join(rows['file'])
+    problem = dict(zip(zip(rows['check'], rows['feature'].astype(object)),
+                       rows['problem']))
+    assert "'abc' is not a number" in problem['feature', 2]
+    by_check = rows.set_index('check')['problem']
+    assert "stem 'dup' is listed 2 times" in by_check['split-duplicate']
+    assert "stem 'feats' is also in" in by_check['split-overlap']
+    assert "'someone_else.png'" in by_check['image-id']
+    assert 'image is 32x32' in by_check['image-size']
+    text = report.format()
+    assert 'errors: 12, warnings: 3' in text
+    assert 'feats.json, feature 3' in text
+
+    csv = tmp_path / 'report.csv'
+    report.to_csv(str(csv))
+    table = pd.read_csv(csv)
+    assert len(table) == len(rows) == 15
+    with pytest.raises(FileExistsError, match='already exists'):
+        report.to_csv(str(csv))
+
+
+def test_check_dataset_clean_root_and_cli(good_root, bad_root, tmp_path,
+                                          capsys):
+    report = check_dataset(good_root, image_size=(H, W), progress=False)
+    assert report.ok and report.num_warnings == 1  # 'empty' has no label
+    assert report.rows.loc[0, 'check'] == 'image-without-label'
+    assert report.polygons == 6 and report.images == 4
+    tool = load_tool('check_dataset')
+    assert tool.main([good_root, '--image-size', str(H), str(W),
+                      '--no-progress']) == 0
+    assert 'errors: 0, warnings: 1' in capsys.readouterr().out
+    assert tool.main([good_root, '--any-size', '--strict',
+                      '--no-progress']) == 1
+    csv = str(tmp_path / 'all.csv')
+    assert tool.main([bad_root, '--csv', csv, '--no-progress', '--workers',
+                      '2', '--max-rows', '3']) == 1
+    out = capsys.readouterr().out
+    assert f'wrote {len(pd.read_csv(csv))} rows to {csv}' in out
+    assert 'more rows (--csv FILE writes them all)' in out
+
+
+# --------------------------------------------------------------------------
+# dataset_stats
+# --------------------------------------------------------------------------
+def test_dataset_stats(good_root, tmp_path):
+    os.makedirs(osp.join(good_root, 'splits'))
+    with open(osp.join(good_root, 'splits', 'train.txt'), 'w') as f:
+        f.write('both\nbld\nroad\n')
+    with open(osp.join(good_root, 'splits', 'val.txt'), 'w') as f:
+        f.write('empty\n')
+    out = tmp_path / 'stats'
+    stats = dataset_stats(good_root, str(out), progress=False)
+
+    content = stats.content.set_index('split')
+    assert list(content.columns) == ['building only', 'road only', 'both',
+                                     'none', 'total']
+    assert content.loc['all'].tolist() == [1, 1, 1, 1, 4]
+    assert content.loc['train'].tolist() == [1, 1, 1, 0, 3]
+    assert content.loc['val'].tolist() == [0, 0, 0, 1, 1]
+
+    types = stats.polygon_types
+    all_types = types[types['split'] == 'all'].set_index(
+        ['class', 'type_name'])['polygons'].to_dict()
+    assert all_types == {('building', 'Secondary'): 1,
+                         ('building', 'Primary'): 1,
+                         ('building', '아파트'): 1,
+                         ('building', '공장'): 1,
+                         ('road', 'Secondary'): 1,
+                         ('road', 'Mortorway'): 1}
+
+    # Pixel counts are those of the pipeline's maps.
+    maps = [pipeline_map(good_root, s) for s in ['both', 'bld', 'road',
+                                                 'empty']]
+    counts = np.bincount(np.concatenate([m.ravel() for m in maps]),
+                         minlength=3)
+    pixels = stats.pixels[stats.pixels['split'] == 'all']
+    assert pixels['pixels'].tolist() == counts.tolist()
+    assert pixels['frequency'].sum() == pytest.approx(1.0)
+    w_median, _ = class_weights(counts)
+    np.testing.assert_allclose(pixels['weight_median_freq'], w_median)
+    assert 'class_weight=[' in stats.class_weight_snippet()
+
+    areas = stats.areas[(stats.areas['split'] == 'all')]
+    assert areas.groupby('class')['polygons'].sum().to_dict() == {
+        'building': 4, 'road': 2}
+    # The 20.4 x 10.6 building (216 px^2) is in the [128, 256) bin.
+    bld = areas[(areas['class'] == 'building') & (areas['area_min'] == 128)]
+    assert bld['polygons'].item() >= 1
+
+    for name in ['tile_content.csv', 'polygon_types.csv',
+                 'pixel_frequency.csv', 'polygon_areas.csv', 'tiles.csv',
+                 'errors.csv']:
+        assert not pd.read_csv(out / name).columns.empty
+    for name in ['tile_content.png', 'polygon_types.png',
+                 'pixel_frequency.png', 'polygon_areas.png']:
+        assert cv2.imread(str(out / name)) is not None
+    with pytest.raises(FileExistsError, match='exist already'):
+        dataset_stats(good_root, str(out), progress=False)
+    assert 'Tiles by content' in stats.format()
+
+
+def test_dataset_stats_lists_unreadable_tiles_and_cli(bad_root, tmp_path,
+                                                      capsys):
+    stats = dataset_stats(bad_root, None, progress=False)
+    assert sorted(stats.errors['stem']) == [
+        'broken', 'nofeatures', 'notjson', 'notutf8']
+    assert stats.content.set_index('split').loc['all', 'total'] == 6
+    tool = load_tool('dataset_stats')
+    assert tool.main([bad_root, '--out-dir', str(tmp_path / 'o'),
+                      '--no-plots', '--no-progress']) == 1
+    assert 'tile(s) left out' in capsys.readouterr().out
+
+
+def test_polygon_area_and_weights():
+    assert polygon_area(np.array([[0, 0], [4, 0], [4, 3], [0, 3.]])) == 12
+    w_median, w_log = class_weights([80, 15, 5])
+    np.testing.assert_allclose(w_median, [15 / 80, 1, 15 / 5])
+    assert w_log[0] < w_log[1] < w_log[2]
+    assert class_weights([10, 0, 10])[0][1] == 0
+
+
+# --------------------------------------------------------------------------
+# make_splits
+# --------------------------------------------------------------------------
+def make_many_tiles(root, per_content=10):
+    """``per_content`` tiles of each content (4 x 10 tiles in all)."""
+    root = str(root)
+    for k in range(per_content):
+        for content in ['both', 'bld', 'road', 'none']:
+            stem = f'{content}{k:02d}'
+            write_image(osp.join(root, 'images', f'{stem}.png'), 8, 8)
+            if content in ('both', 'bld'):
+                write_label(osp.join(root, 'labels', 'building',
+                                     f'{stem}.json'),
+                            [feature(rect(1, 1, 5, 5))])
+            if content in ('both', 'road'):
+                write_label(osp.join(root, 'labels', 'road', f'{stem}.json'),
+                            [feature(road=rect(0, 2, 8, 4))])
+    return root
+
+
+def test_make_splits_stratified_and_safe(tmp_path):
+    root = make_many_tiles(tmp_path / 'many')
+    # A malformed feature does not count; an empty road file is 'none'.
+    write_label(osp.join(root, 'labels', 'road', 'none00.json'),
+                [feature(road='1,2,3')])
+    assert tile_content([osp.join(root, 'labels', 'road', 'none00.json')]) \
+        == 'none'
+    result = make_splits(root, val_ratio=0.2, seed=0, progress=False)
+    assert len(result.val) == 8 and len(result.train) == 32
+    assert not set(result.train) & set(result.val)
+    assert sorted(result.train + result.val) == sorted(
+        osp.splitext(n)[0] for n in os.listdir(osp.join(root, 'images')))
+    strata = result.strata.set_index('content')
+    assert strata['val'].to_dict() == {'both': 2, 'building only': 2,
+                                       'road only': 2, 'none': 2}
+    train_file = osp.join(root, 'splits', 'train.txt')
+    assert read_split_file(train_file) == result.train
+    assert read_split_file(osp.join(root, 'splits', 'val.txt')) == result.val
+
+    with pytest.raises(FileExistsError, match='exist already'):
+        make_splits(root, progress=False)
+    same = make_splits(root, seed=0, overwrite=True, progress=False)
+    assert same.val == result.val
+    other = make_splits(root, seed=1, overwrite=True, progress=False)
+    assert other.val != result.val and len(other.val) == 8
+
+    for ratio in (0, 1, 1.5, -0.1):
+        with pytest.raises(ValueError, match=r'val_ratio must be in \(0, 1\)'):
+            make_splits(root, val_ratio=ratio, overwrite=True,
+                        progress=False)
+    with pytest.raises(ValueError, match='leaves a split empty'):
+        make_splits(root, val_ratio=0.001, overwrite=True, progress=False)
+
+
+def test_make_splits_leaves_out_unreadable_tiles_and_cli(bad_root, capsys):
+    os.remove(osp.join(bad_root, 'splits', 'train.txt'))
+    os.remove(osp.join(bad_root, 'splits', 'val.txt'))
+    result = make_splits(bad_root, val_ratio=0.3, progress=False)
+    assert [s for s, _ in result.excluded] == ['nofeatures', 'notjson',
+                                               'notutf8']
+    assert 'orphan' not in result.train + result.val
+    assert len(result.train) + len(result.val) == 7
+    assert 'is not valid JSON' in result.format()
+    tool = load_tool('make_splits')
+    assert tool.main([bad_root, '--no-progress']) == 2
+    assert 'exist already' in capsys.readouterr().err
+    assert tool.main([bad_root, '--no-progress', '--overwrite', '--seed',
+                      '3', '--val-ratio', '0.5']) == 0
+    assert 'train: 3 tiles, val: 4 tiles' in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------
+# browse_dataset
+# --------------------------------------------------------------------------
+def test_browse_data_root(good_root, tmp_path):
+    out = tmp_path / 'vis'
+    written = browse_dataset(str(out), data_root=good_root, num=2, seed=0,
+                             progress=False)
+    assert len(written) == 2 and all(osp.isfile(p) for p in written)
+    side = browse_dataset(str(out), data_root=good_root,
+                          stems=['both'], overwrite=True, progress=False)
+    picture = cv2.imread(side[0])[..., ::-1]
+    assert picture.shape[0] > H and picture.shape[1] == 2 * W + 4
+    image = cv2.imread(osp.join(good_root, 'images', 'both.png'))[..., ::-1]
+    np.testing.assert_array_equal(picture[:H, :W], image)
+    np.testing.assert_array_equal(
+        picture[:H, W + 4:], colorize(pipeline_map(good_root, 'both')))
+    with pytest.raises(FileExistsError, match='exist already'):
+        browse_dataset(str(out), data_root=good_root, stems=['both'],
+                       progress=False)
+
+    blend = browse_dataset(str(tmp_path / 'blend'), data_root=good_root,
+                           stems=['bld'], mode='blend', alpha=1.0,
+                           progress=False)
+    picture = cv2.imread(blend[0])[..., ::-1]
+    assert picture.shape[1] == W
+    assert tuple(picture[40, 50]) == BUILDING_RGB
+    image = cv2.imread(osp.join(good_root, 'images', 'bld.png'))[..., ::-1]
+    np.testing.assert_array_equal(picture[0, 0], image[0, 0])
+
+    with pytest.raises(ValueError, match='give a data root or a config'):
+        browse_dataset(str(out))
+    with pytest.raises(ValueError, match='mode must be one of'):
+        browse_dataset(str(out), data_root=good_root, mode='overlay')
+    with pytest.raises(FileNotFoundError, match='ghost'):
+        browse_dataset(str(out), data_root=good_root, stems=['ghost'])
+    with pytest.raises(ValueError, match='repeats applies to config mode'):
+        browse_dataset(str(out), data_root=good_root, repeats=2)
+
+
+CONFIG = """
+custom_imports = dict(imports=['mmseg_sia'], allow_failed_imports=False)
+default_scope = 'mmseg'
+train_dataloader = dict(
+    batch_size=1,
+    num_workers=0,
+    dataset=dict(
+        type='SIADataset',
+        data_root={root!r},
+        data_prefix=dict(img_path='images', seg_map_path='labels'),
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadPolygonAnnotations'),
+            dict(type='Resize', scale=({w2}, {h2}), keep_ratio=False),
+            dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+            dict(type='PackSegInputs'),
+        ]))
+"""
+
+
+def test_browse_config_pipeline(good_root, tmp_path, capsys):
+    config = tmp_path / 'browse_cfg.py'
+    config.write_text(CONFIG.format(root=good_root, w2=2 * W, h2=2 * H))
+    out = tmp_path / 'aug'
+    written = browse_dataset(str(out), config=str(config), num=0, repeats=2,
+                             progress=False)
+    assert sorted(osp.basename(p) for p in written) == sorted(
+        f'{s}_{k}.png' for s in ['both', 'bld', 'road', 'empty']
+        for k in range(2))
+    picture = cv2.imread(str(out / 'both_0.png'))[..., ::-1]
+    assert picture.shape[1] == 2 * (2 * W) + 4
+    # The label half is the pipeline's map, resized 2x and flipped, drawn in
+    # the palette of SIADataset.METAINFO.
+    expected = np.fliplr(
+        np.repeat(np.repeat(pipeline_map(good_root, 'both'), 2, 0), 2, 1))
+    palette = SIADataset.METAINFO['palette']
+    np.testing.assert_array_equal(
+        picture[:2 * H, 2 * W + 4:],
+        np.asarray(palette, np.uint8)[expected])
+    assert tuple(picture[:2 * H, 2 * W + 4:][expected == 2][0]) == ROAD_RGB
+
+    tool = load_tool('browse_dataset')
+    assert tool.main(['--config', str(config), '--out-dir',
+                      str(tmp_path / 'cli'), '-n', '1', '--mode', 'blend',
+                      '--no-progress', '--cfg-options',
+                      'train_dataloader.dataset.pipeline.3.prob=0.0']) == 0
+    assert 'wrote 1 pictures' in capsys.readouterr().out
+    assert tool.main(['--out-dir', str(tmp_path / 'cli')]) == 2
