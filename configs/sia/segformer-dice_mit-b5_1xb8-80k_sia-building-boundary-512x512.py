@@ -6,9 +6,11 @@
 # the prediction into building instances (count, areas); BuildingF1Metric
 # does so by itself when the dataset has a 'boundary' class. Public work on
 # this dataset used such a second building stage to split touching buildings.
-_base_ = './segformer_mit-b5_1xb8-80k_sia-512x512.py'
+_base_ = [
+    '../_base_/models/segformer_mit-b5_sia.py',
+    '../_base_/datasets/sia_512x512.py',
+]
 
-crop_size = (512, 512)
 # SIABuildingBoundaryDataset is SIADataset with the classes background,
 # building and boundary (SIADataset only accepts subsets of its own classes).
 # Roads are not drawn, so they count as background.
@@ -28,28 +30,14 @@ model = dict(
             dict(type='SIADiceLoss', loss_weight=1.0),
         ]))
 
+# The pipelines of sia_512x512.py with these labels.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    load_annotations,
-    dict(
-        type='RandomResize',
-        scale=(1024, 1024),
-        ratio_range=(0.5, 2.0),
-        keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
+    load_annotations if step.type == 'LoadPolygonAnnotations' else step
+    for step in _base_.train_pipeline
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(1024, 1024), keep_ratio=True),
-    load_annotations,
-    dict(
-        type='PackSegInputs',
-        meta_keys=('img_path', 'seg_map_path', 'label_paths', 'ori_shape',
-                   'img_shape', 'pad_shape', 'scale_factor', 'flip',
-                   'flip_direction', 'reduce_zero_label'))
+    load_annotations if step.type == 'LoadPolygonAnnotations' else step
+    for step in _base_.test_pipeline
 ]
 train_dataloader = dict(
     dataset=dict(type=dataset_type, pipeline=train_pipeline))
@@ -59,7 +47,7 @@ test_dataloader = val_dataloader
 val_evaluator = [
     dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore']),
     # Instances from building cores with the band given back; references
-    # from the label polygons (label_paths above).
+    # from the label polygons (label_paths, packed by the test pipeline).
     dict(type='BuildingF1Metric', boundary_class='boundary'),
 ]
 test_evaluator = val_evaluator

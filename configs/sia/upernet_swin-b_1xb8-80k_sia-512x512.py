@@ -5,15 +5,14 @@
 # others.
 _base_ = [
     'mmseg::_base_/models/upernet_swin.py',
-    '../_base_/datasets/sia.py',
+    '../_base_/datasets/sia_512x512.py',
     'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_80k.py',
+    '../_base_/schedules/sia_80k.py',
 ]
-custom_imports = dict(imports=['mmseg_sia'], allow_failed_imports=False)
 
-crop_size = (512, 512)
+# One GPU: plain BN (SyncBN needs a process group).
 norm_cfg = dict(type='BN', requires_grad=True)
-data_preprocessor = dict(size=crop_size)
+data_preprocessor = dict(size=_base_.crop_size)
 # ImageNet-22k weights of Swin-B at 384, as in mmseg's Swin configs.
 checkpoint_file = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/swin/swin_base_patch4_window12_384_22k_20220317-e5c09f74.pth'  # noqa
 model = dict(
@@ -58,45 +57,3 @@ param_scheduler = [
         end=80000,
         by_epoch=False)
 ]
-
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadPolygonAnnotations'),
-    dict(
-        type='RandomResize',
-        scale=(1024, 1024),
-        ratio_range=(0.5, 2.0),
-        keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(1024, 1024), keep_ratio=True),
-    dict(type='LoadPolygonAnnotations'),
-    # label_paths lets BuildingF1Metric use one reference per polygon.
-    dict(
-        type='PackSegInputs',
-        meta_keys=('img_path', 'seg_map_path', 'label_paths', 'ori_shape',
-                   'img_shape', 'pad_shape', 'scale_factor', 'flip',
-                   'flip_direction', 'reduce_zero_label'))
-]
-train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
-
-val_evaluator = [
-    dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore']),
-    dict(type='BuildingF1Metric'),
-    dict(type='RoadCCQMetric', buffer_width=3),
-]
-test_evaluator = val_evaluator
-default_hooks = dict(
-    checkpoint=dict(
-        type='CheckpointHook',
-        by_epoch=False,
-        interval=8000,
-        max_keep_ckpts=3,
-        save_best='mIoU'))
