@@ -110,7 +110,7 @@ def _ring_length(ring: np.ndarray) -> float:
 # --------------------------------------------------------------------------
 def _remove_small_components(binary: np.ndarray, min_area: int,
                              connectivity: int) -> np.ndarray:
-    """Pixels of components of ``binary`` with fewer than ``min_area`` pixels."""
+    """Pixels of the components of ``binary`` smaller than ``min_area``."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(
         binary.astype(np.uint8), connectivity=connectivity)
     small = stats[:, cv2.CC_STAT_AREA] < min_area
@@ -169,7 +169,8 @@ def clean_mask(mask: np.ndarray,
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:
-        raise ValueError(f'clean_mask: mask must be 2-D, got shape {mask.shape}')
+        raise ValueError(
+            f'clean_mask: mask must be 2-D, got shape {mask.shape}')
     for name, value in (('opening', opening), ('min_area', min_area),
                         ('hole_area', hole_area)):
         if value < 0:
@@ -207,7 +208,7 @@ def clean_mask(mask: np.ndarray,
 # --------------------------------------------------------------------------
 def _crack_edges(binary: np.ndarray) -> Tuple[np.ndarray, np.ndarray,
                                               np.ndarray]:
-    """Unit boundary edges of ``binary``, oriented with the region on the right.
+    """Unit boundary edges of ``binary``, the region on their right.
 
     Returns:
         tuple: start x, start y (lattice points) and direction (0 east,

@@ -211,9 +211,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         overwrite=args.overwrite, opacity=args.opacity)
             row = dict(image=image, status='ok', error='',
                        footprint=source or '')
-            measures = result.measures()
-            measures.pop('image')
-            row.update(measures)
+            if 'summary' in formats:
+                measures = result.measures()
+                measures.pop('image')
+                row.update(measures)
             rows.append(row)
         except KeyboardInterrupt:
             raise

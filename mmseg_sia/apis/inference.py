@@ -28,7 +28,6 @@ import os.path as osp
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import (Dict, Iterable, List, Optional, Sequence, Tuple, Union)
 
 import cv2
@@ -360,7 +359,9 @@ def _preprocess(model, batch: np.ndarray, device) -> Tuple[torch.Tensor,
     x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2)
     if getattr(dp, 'channel_conversion', False) and x.shape[1] == 3:
         x = x.flip(1)
-    x = x.float()
+    # Contiguous NCHW, as mmseg feeds the model (a permuted view would run
+    # every layer in channels-last layout).
+    x = x.float().contiguous()
     if getattr(dp, '_enable_normalize', False):
         x = (x - dp.mean.view(1, -1, 1, 1)) / dp.std.view(1, -1, 1, 1)
     h, w = x.shape[2:]
@@ -473,7 +474,7 @@ def segment_image(model: torch.nn.Module,
         base += rows
 
     try:
-        for band, y in enumerate(ys):
+        for y in ys:
             rows = y - base
             finish(rows)
             for i in range(0, len(xs), batch_size):
@@ -531,6 +532,9 @@ def find_label_files(image_path: str,
     labels = osp.join(osp.dirname(folder), 'labels')
     if osp.isdir(labels):
         found.extend(index(labels).get(stem, []))
+    if not osp.isabs(os.fspath(image_path)):
+        # Name them as the image was named: relative to the working folder.
+        found = [osp.relpath(p) for p in found]
     return found
 
 
@@ -666,6 +670,14 @@ class SIAPrediction:
             data=torch.from_numpy(self.mask.astype(np.int64))[None])
         return sample
 
+    def _ensure_polygons(self) -> None:
+        # Predictions made with vectorize=False are vectorized on demand.
+        if not self.polygons:
+            self.polygons = {
+                c: binary_to_polygons(self.mask == c, c)
+                for c in range(len(self.classes)) if c != self.background
+            }
+
     def _footprint_geometry(self) -> Optional[dict]:
         if self.transform is None:
             return None
@@ -686,6 +698,7 @@ class SIAPrediction:
         keys = [f'{n}_imcoords' for n in names]
         if 'object_imcoords' not in keys:
             keys = ['object_imcoords'] + keys
+        self._ensure_polygons()
         geometry = self._footprint_geometry()
         stamp = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
         features = []
@@ -722,6 +735,7 @@ class SIAPrediction:
         Args:
             decimals (int): Digits kept of lon/lat. Defaults to 9 (~0.1 mm).
         """
+        self._ensure_polygons()
         features = []
         for class_id in sorted(self.polygons):
             for poly in self.polygons[class_id]:
@@ -766,6 +780,7 @@ class SIAPrediction:
         ``road_length_px``, the length of its skeleton (centre lines), a road
         length estimate.
         """
+        self._ensure_polygons()
         h, w = self.mask.shape
         row = dict(image=self.image_path or self.stem, width=w, height=h,
                    georeferenced=self.transform is not None)

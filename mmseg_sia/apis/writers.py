@@ -60,6 +60,12 @@ def output_paths(out_dir: str, stem: str,
     return paths
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str, write: Callable[[str], None],
                  overwrite: bool = False) -> str:
     """Write a file through a temporary file and a rename.
@@ -90,6 +96,9 @@ def atomic_write(path: str, write: Callable[[str], None],
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp creates the file private (0600); give it the permissions a
+        # plain open() would have.
+        os.chmod(tmp, 0o666 & ~_umask())
         if not overwrite and osp.exists(path):
             raise FileExistsError(f'{path} appeared while it was written')
         os.replace(tmp, path)
