@@ -67,6 +67,7 @@ setup(
         'opencv-python>=4.5',
         'numpy',
         'pandas',
+        'Pillow',
         'matplotlib',
         'tqdm',
         'scikit-image',

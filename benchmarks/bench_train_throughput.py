@@ -53,79 +53,10 @@ import numpy as np
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from dense_tiles import write_dense_tiles  # noqa: E402
 DEFAULT_CONFIG = osp.join(ROOT, 'configs', 'sia',
                           'fpn_r101_1024x1024_4k_sia.py')
-
-
-def make_tiles(root: str, count: int, size: int = 1024,
-               seed: int = 0) -> None:
-    """Write ``count`` tiles in the AIHub layout under ``root``.
-
-    Each tile is a textured image with 150-250 rectangular buildings and a
-    few roads, labelled as the release does (``labels/building/*.json`` and
-    ``labels/road/*.json`` with ``*_imcoords`` pixel polygons).
-
-    Args:
-        root (str): Output folder (``images/``, ``labels/``, ``splits/``).
-        count (int): Number of tiles.
-        size (int): Tile side in pixels. Defaults to 1024.
-        seed (int): Random seed. Defaults to 0.
-    """
-    rng = np.random.default_rng(seed)
-    for sub in ('images', 'labels/building', 'labels/road', 'splits'):
-        os.makedirs(osp.join(root, sub), exist_ok=True)
-    stems = []
-    for t in range(count):
-        stem = f'BLD{t:05d}_PS3_K3A_NIA0000'
-        stems.append(stem)
-        img = rng.integers(60, 120, (size, size, 3), dtype=np.uint8)
-        buildings, roads = [], []
-        for _ in range(int(rng.integers(150, 251))):
-            w, h = rng.uniform(6, 40, 2) * size / 1024
-            x, y = rng.uniform(0, size - w), rng.uniform(0, size - h)
-            pts = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
-            buildings.append(pts)
-            cv2.fillPoly(img, [pts.astype(np.int32)], (150, 150, 40))
-        for _ in range(int(rng.integers(2, 6))):
-            half = rng.uniform(3, 12) * size / 1024
-            if rng.random() < 0.5:
-                y = rng.uniform(half, size - half)
-                pts = np.array([[0, y - half], [size, y - half],
-                                [size, y + half], [0, y + half]])
-            else:
-                x = rng.uniform(half, size - half)
-                pts = np.array([[x - half, 0], [x + half, 0],
-                                [x + half, size], [x - half, size]])
-            roads.append(pts)
-            cv2.fillPoly(img, [pts.astype(np.int32)], (128, 128, 128))
-        cv2.imwrite(osp.join(root, 'images', stem + '.png'), img)
-        for kind, polys in (('building', buildings), ('road', roads)):
-            features = []
-            for pts in polys:
-                props = {
-                    'object_imcoords': 'EMPTY',
-                    'building_imcoords': 'EMPTY',
-                    'road_imcoords': 'EMPTY',
-                    'image_id': stem + '.png',
-                    'type_id': '1',
-                    'type_name': 'x'
-                }
-                props[f'{kind}_imcoords'] = ','.join(
-                    f'{v:.4f}' for v in pts.ravel())
-                features.append({
-                    'type': 'Feature',
-                    'geometry': {
-                        'type': 'Polygon',
-                        'coordinates': [[[127.0, 37.0, 0]]]
-                    },
-                    'properties': props
-                })
-            with open(osp.join(root, 'labels', kind, stem + '.json'),
-                      'w', encoding='utf-8') as f:
-                json.dump({'type': 'FeatureCollection', 'features': features},
-                          f)
-    with open(osp.join(root, 'splits', 'train.txt'), 'w') as f:
-        f.write('\n'.join(stems) + '\n')
 
 
 def _scale_pipeline(pipeline: list, factor: float) -> None:
@@ -324,7 +255,8 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
         if data_root is None:
             data_root = osp.join(tmp, 'sia')
             t0 = time.perf_counter()
-            make_tiles(data_root, args.tiles, size=round(1024 * args.scale))
+            write_dense_tiles(data_root, args.tiles,
+                              size=round(1024 * args.scale), split=True)
             print(f'generated {args.tiles} tiles of '
                   f'{round(1024 * args.scale)} px in '
                   f'{time.perf_counter() - t0:.1f} s')

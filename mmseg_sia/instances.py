@@ -28,7 +28,7 @@ from .labels import polygon_coverage
 
 __all__ = [
     'BuildingInstances', 'building_instances', 'polygon_instances',
-    'InstanceMasks', 'match_instances', 'SIABuildingBoundaryDataset'
+    'InstanceMasks', 'match_instances'
 ]
 
 

@@ -23,7 +23,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 try:  # orjson parses the large label files several times faster.

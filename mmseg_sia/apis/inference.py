@@ -28,7 +28,8 @@ import os.path as osp
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import (Dict, Iterable, List, Optional, Sequence, Tuple, Union)
+from typing import (TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence,
+                    Tuple, Union)
 
 import cv2
 import numpy as np
@@ -42,6 +43,9 @@ from ..vectorize import (MaskPolygon, binary_to_polygons, clean_mask,
                          keyhole_ring, ring_signed_area)
 from .writers import (IMAGE_FORMATS, blend_overlay, output_paths,
                       save_json, save_mask_png, save_rgb_png)
+
+if TYPE_CHECKING:  # only for annotations
+    from mmengine.config import Config
 
 __all__ = [
     'ImageReadError', 'CheckpointMismatchError', 'DEFAULT_WINDOW',
