@@ -210,14 +210,32 @@ def _build_runner(cfg: Config):
     return Runner.from_cfg(cfg)
 
 
+def _finish_distributed() -> None:
+    """Leave the process group together.
+
+    mmengine never destroys the group. Without this, the first process to
+    exit closes its gloo connections while another is still tearing down,
+    and gloo aborts that one (exit code -6) although training succeeded.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def train(cfg: Config):
     """Train with mmengine's Runner; returns the trained model."""
-    return _build_runner(cfg).train()
+    model = _build_runner(cfg).train()
+    # Only after success: a process that failed is stopped by torchrun, and
+    # a barrier would leave the others waiting for it.
+    _finish_distributed()
+    return model
 
 
 def test(cfg: Config) -> dict:
     """Evaluate with mmengine's Runner; returns the metrics."""
-    return _build_runner(cfg).test()
+    metrics = _build_runner(cfg).test()
+    _finish_distributed()
+    return metrics
 
 
 def parse_cfg_options(pairs: Optional[Sequence[str]]) -> Optional[dict]:

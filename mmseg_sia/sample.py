@@ -257,14 +257,27 @@ def _imcoords(rng: np.random.Generator, points: np.ndarray) -> str:
     return text
 
 
-def _footprint(rng: np.random.Generator) -> List[List[float]]:
-    """Four lon/lat corners (height 0) of a tile somewhere in Korea."""
+def _footprint(rng: np.random.Generator, size: int) -> List[List[float]]:
+    """Four lon/lat corners (height 0) of a tile somewhere in Korea.
+
+    The tile covers ``size`` pixels of 0.55 m (KOMPSAT-3A's pan-sharpened
+    resolution) on a side, turned by a fraction of a degree: a
+    parallelogram, as the affine pixel-to-lon/lat model of the footprint
+    assumes.
+    """
     lon = rng.uniform(126.6, 129.3)
     lat = rng.uniform(34.8, 37.9)
-    step = 0.0058
-    skew = rng.uniform(-6e-5, 6e-5, size=4)
-    corners = [(lon, lat), (lon + step, lat + skew[0]),
-               (lon + step + skew[1], lat + step), (lon + skew[2], lat + step)]
+    # Four draws, as the generator has always made here, so the images that
+    # later draws paint stay the same; the first sets the rotation.
+    turn = rng.uniform(-6e-5, 6e-5, size=4)[0] * 100  # radians, < 0.35 deg
+    side_m = size * 0.55
+    metres_per_deg_lat = 111_320.0
+    metres_per_deg_lon = metres_per_deg_lat * np.cos(np.radians(lat))
+    east = np.array([np.cos(turn), np.sin(turn)]) * side_m   # along a row
+    north = np.array([-np.sin(turn), np.cos(turn)]) * side_m  # up a column
+    corners_m = [np.zeros(2), east, east + north, north]
+    corners = [(lon + x / metres_per_deg_lon, lat + y / metres_per_deg_lat)
+               for x, y in corners_m]
     return [[round(x, 10), round(y, 10), 0] for x, y in corners]
 
 
@@ -466,7 +479,7 @@ def _make_tile(seed: int, index: int, stem: str, kind: str,
     """
     rng = np.random.default_rng([seed, index])
     scale = size / _REF_SIZE
-    footprint = _footprint(rng)
+    footprint = _footprint(rng, size)
     ingest = datetime(2020, 9, 1, tzinfo=timezone.utc) + timedelta(
         seconds=int(rng.integers(0, 90 * 86400)))
 
