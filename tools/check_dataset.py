@@ -18,6 +18,7 @@ from typing import List, Optional
 
 import mmseg_sia  # noqa: F401  (registers the plugin)
 from mmseg_sia.dataset_tools import CHECKS, check_dataset
+from mmseg_sia.dataset_tools.common import add_layout_arguments, layout_options
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -48,14 +49,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='exit with status 1 on warnings too')
     parser.add_argument('--max-rows', type=int, default=40,
                         help='rows shown on screen (default 40)')
-    parser.add_argument('--workers', type=int, default=1,
-                        help='worker processes (0: one per CPU core)')
-    parser.add_argument('--img-dir', default='images')
-    parser.add_argument('--label-dir', default='labels')
-    parser.add_argument('--img-suffix', default='.png')
-    parser.add_argument('--label-suffix', default='.json')
-    parser.add_argument('--no-progress', action='store_true',
-                        help='hide the progress bar')
+    add_layout_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -68,12 +62,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             split_files=args.splits,
             image_size=None if args.any_size else tuple(args.image_size),
             verify_images=args.verify_images,
-            workers=args.workers,
-            img_dir=args.img_dir,
-            label_dir=args.label_dir,
-            img_suffix=args.img_suffix,
-            label_suffix=args.label_suffix,
-            progress=not args.no_progress)
+            **layout_options(args))
         if args.csv:
             report.to_csv(args.csv, overwrite=args.overwrite)
     except (OSError, ValueError) as e:

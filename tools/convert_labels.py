@@ -18,6 +18,7 @@ from typing import List, Optional
 
 import mmseg_sia  # noqa: F401  (registers the plugin)
 from mmseg_sia.dataset_tools import convert_labels
+from mmseg_sia.dataset_tools.common import add_layout_arguments, layout_options
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -32,9 +33,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--color-dir',
                         help='folder for the colour masks (implies --color; '
                         'default: OUT_DIR_color)')
-    parser.add_argument('--workers', type=int, default=1,
-                        help='worker processes (0: one per CPU core; '
-                        'default 1)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing masks')
     parser.add_argument('--split', dest='split_file',
@@ -42,12 +40,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--strict', action='store_true',
                         help='fail a tile on its first malformed feature '
                         'instead of skipping the feature')
-    parser.add_argument('--img-dir', default='images')
-    parser.add_argument('--label-dir', default='labels')
-    parser.add_argument('--img-suffix', default='.png')
-    parser.add_argument('--label-suffix', default='.json')
-    parser.add_argument('--no-progress', action='store_true',
-                        help='hide the progress bar')
+    add_layout_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -60,15 +53,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             args.out_dir,
             color=args.color,
             color_dir=args.color_dir,
-            workers=args.workers,
             overwrite=args.overwrite,
             split_file=args.split_file,
             strict=args.strict,
-            img_dir=args.img_dir,
-            label_dir=args.label_dir,
-            img_suffix=args.img_suffix,
-            label_suffix=args.label_suffix,
-            progress=not args.no_progress)
+            **layout_options(args))
     except (OSError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

@@ -58,7 +58,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--window', type=int, default=None,
         help='sliding window size in pixels (default: the config\'s '
-        f'slide crop_size, else 1024)')
+        'slide crop_size, else 1024)')
     parser.add_argument(
         '--overlap', type=int, default=None,
         help='overlap between windows in pixels (default: the config\'s '

@@ -15,6 +15,7 @@ from typing import List, Optional
 
 import mmseg_sia  # noqa: F401  (registers the plugin)
 from mmseg_sia.dataset_tools import make_splits
+from mmseg_sia.dataset_tools.common import add_layout_arguments, layout_options
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -31,14 +32,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'DATA_ROOT (default splits)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing split files')
-    parser.add_argument('--workers', type=int, default=1,
-                        help='worker processes (0: one per CPU core)')
-    parser.add_argument('--img-dir', default='images')
-    parser.add_argument('--label-dir', default='labels')
-    parser.add_argument('--img-suffix', default='.png')
-    parser.add_argument('--label-suffix', default='.json')
-    parser.add_argument('--no-progress', action='store_true',
-                        help='hide the progress bar')
+    add_layout_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -52,12 +46,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             seed=args.seed,
             split_dir=args.split_dir,
             overwrite=args.overwrite,
-            workers=args.workers,
-            img_dir=args.img_dir,
-            label_dir=args.label_dir,
-            img_suffix=args.img_suffix,
-            label_suffix=args.label_suffix,
-            progress=not args.no_progress)
+            **layout_options(args))
     except (OSError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
