@@ -103,6 +103,15 @@ def test_test_tool_metrics_masks_and_pictures(trained, tmp_path):
     assert len(pictures) == len(stems)
 
 
+def test_test_tool_with_test_time_augmentation(trained, tmp_path):
+    work, _ = trained
+    out = run([sys.executable, 'tools/test.py', SAMPLE_CFG,
+               str(work / 'iter_2.pth'), '--tta', '--work-dir',
+               str(tmp_path), '--cfg-options', 'test_dataloader.num_workers=0'])
+    assert re.search(r'Iter\(test\).*mIoU: \d', out)
+    assert 'SegTTAModel' in out
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     proc = subprocess.run(
         [sys.executable, 'tools/test.py', SAMPLE_CFG,
