@@ -115,9 +115,7 @@ def make_train_config(config: str,
             raise RuntimeError(
                 '--amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper does not '
                 'run on the CPU')
-        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-            pass
-        else:
+        if cfg.optim_wrapper.get('type', 'OptimWrapper') != 'AmpOptimWrapper':
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = resume
@@ -236,13 +234,3 @@ def test(cfg: Config) -> dict:
     metrics = _build_runner(cfg).test()
     _finish_distributed()
     return metrics
-
-
-def parse_cfg_options(pairs: Optional[Sequence[str]]) -> Optional[dict]:
-    """Parse ``key=value`` pairs as mmengine's ``DictAction`` does."""
-    if not pairs:
-        return None
-    import argparse
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--o', nargs='+', action=DictAction)
-    return parser.parse_args(['--o', *pairs]).o

@@ -112,6 +112,17 @@ def test_test_tool_with_test_time_augmentation(trained, tmp_path):
     assert 'SegTTAModel' in out
 
 
+def test_amp_without_gpu_is_a_clear_error():
+    import torch
+    from mmseg_sia.runner import make_train_config
+    if torch.cuda.is_available():
+        cfg = make_train_config(SAMPLE_CFG, amp=True)
+        assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    else:
+        with pytest.raises(RuntimeError, match='--amp needs a CUDA GPU'):
+            make_train_config(SAMPLE_CFG, amp=True)
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     proc = subprocess.run(
         [sys.executable, 'tools/test.py', SAMPLE_CFG,
