@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import os.path as osp
 from datetime import timedelta
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.distributed as dist
