@@ -18,7 +18,8 @@ from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
 
 import numpy as np
 
-from ..datasets.sia import SIADataset, index_label_files
+from ..datasets.sia import (SIADataset, index_images, index_label_files,
+                           read_split_file)
 from ..labels import DEFAULT_CLASS_MAP
 
 __all__ = [
@@ -127,37 +128,9 @@ def index_tiles(data_root: str,
         img_suffix=img_suffix,
         label_suffix=label_suffix)
     if osp.isdir(img_path):
-        with os.scandir(img_path) as entries:
-            for entry in entries:
-                if entry.name.endswith(img_suffix) and entry.is_file():
-                    index.images[entry.name[:-len(img_suffix)]] = entry.path
+        index.images = index_images(img_path, img_suffix)
     index.labels = index_label_files(label_path, label_suffix)
     return index
-
-
-def read_split_file(path: str) -> List[str]:
-    """Read a split file: one stem a line, blank lines ignored.
-
-    Args:
-        path (str): The split file (UTF-8, with or without a byte-order mark).
-
-    Returns:
-        list[str]: The stems in file order (duplicates kept).
-
-    Raises:
-        FileNotFoundError: When the file does not exist.
-        ValueError: When the file is not UTF-8 text (the message names it).
-    """
-    path = os.fspath(path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'split file {path!r} does not exist')
-    try:
-        with open(path, encoding='utf-8-sig') as f:
-            return [line.strip() for line in f if line.strip()]
-    except UnicodeDecodeError as e:
-        raise ValueError(
-            f'{path}: split file is not UTF-8 text (byte {e.start}: '
-            f'{e.reason})') from e
 
 
 def find_split_files(data_root: str, split_dir: str = 'splits') -> List[str]:

@@ -46,6 +46,49 @@ def index_label_files(label_dir: str, suffix: str = '.json',
     return index
 
 
+def index_images(img_dir: str, suffix: str = '.png') -> Dict[str, str]:
+    """Map every image stem directly in ``img_dir`` to its path.
+
+    Args:
+        img_dir (str): The image folder.
+        suffix (str): Image suffix. Defaults to '.png'.
+
+    Returns:
+        dict[str, str]: Stem -> image path.
+    """
+    images: Dict[str, str] = {}
+    with os.scandir(img_dir) as entries:
+        for entry in entries:
+            if entry.name.endswith(suffix) and entry.is_file():
+                images[entry.name[:-len(suffix)]] = entry.path
+    return images
+
+
+def read_split_file(path: str) -> List[str]:
+    """Read a split file: one stem a line, blank lines ignored.
+
+    Args:
+        path (str): The split file (UTF-8, with or without a byte-order mark).
+
+    Returns:
+        list[str]: The stems in file order (duplicates kept).
+
+    Raises:
+        FileNotFoundError: When the file does not exist.
+        ValueError: When the file is not UTF-8 text (the message names it).
+    """
+    path = os.fspath(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'split file {path!r} does not exist')
+    try:
+        with open(path, encoding='utf-8-sig') as f:
+            return [line.strip() for line in f if line.strip()]
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f'{path}: split file is not UTF-8 text (byte {e.start}: '
+            f'{e.reason})') from e
+
+
 @DATASETS.register_module()
 class SIADataset(BaseSegDataset):
     """Building and road tiles of the AIHub satellite object reading data.
@@ -117,19 +160,14 @@ class SIADataset(BaseSegDataset):
         if not osp.isdir(img_dir):
             raise FileNotFoundError(
                 f'SIADataset: image folder {img_dir!r} does not exist')
-        images = {}
-        with os.scandir(img_dir) as entries:
-            for entry in entries:
-                if entry.name.endswith(self.img_suffix) and entry.is_file():
-                    images[entry.name[:-len(self.img_suffix)]] = entry.path
+        images = index_images(img_dir, self.img_suffix)
         labels = index_label_files(label_dir, self.seg_map_suffix)
 
         if self.ann_file:
             if not osp.isfile(self.ann_file):
                 raise FileNotFoundError(
                     f'SIADataset: split file {self.ann_file!r} does not exist')
-            with open(self.ann_file, encoding='utf-8-sig') as f:
-                stems = [line.strip() for line in f if line.strip()]
+            stems = read_split_file(self.ann_file)
             missing = [s for s in stems if s not in images]
             if missing:
                 shown = ', '.join(missing[:5])
