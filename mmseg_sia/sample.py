@@ -45,6 +45,7 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
+from .fileio import atomic_write_bytes
 from .labels import parse_imcoords, polygon_coverage
 
 __all__ = [
@@ -590,20 +591,6 @@ def _stems(rng: np.random.Generator, count: int) -> List[str]:
     return stems
 
 
-def _write_bytes(path: str, data: bytes) -> None:
-    """Write a file through a temporary file and a rename."""
-    folder = osp.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 _OUTPUTS = ('images', 'labels', 'splits', 'README.md')
 
 
@@ -689,13 +676,13 @@ def make_sample(out_dir: str,
                                    [cv2.IMWRITE_PNG_COMPRESSION, 6])
             if not ok:
                 raise RuntimeError(f'make_sample: cannot encode {stem}.png')
-            _write_bytes(osp.join(staging, 'images', f'{stem}.png'),
+            atomic_write_bytes(osp.join(staging, 'images', f'{stem}.png'),
                          png.tobytes())
             for name, data in files.items():
-                _write_bytes(
+                atomic_write_bytes(
                     osp.join(staging, 'labels', name, f'{stem}.json'), data)
         for split, names in (('train', info.train), ('val', info.val)):
-            _write_bytes(
+            atomic_write_bytes(
                 osp.join(staging, 'splits', f'{split}.txt'),
                 ''.join(f'{s}\n' for s in names).encode('utf-8'))
         counts = []
@@ -707,7 +694,7 @@ def make_sample(out_dir: str,
                                for k, a, b in zip(TILE_KINDS, *counts))
         readme = _README.format(num_train=num_train, num_val=num_val,
                                 size=tile_size, seed=seed, kinds=kinds_text)
-        _write_bytes(osp.join(staging, 'README.md'), readme.encode('utf-8'))
+        atomic_write_bytes(osp.join(staging, 'README.md'), readme.encode('utf-8'))
 
         if not osp.exists(out_dir):
             os.replace(staging, out_dir)

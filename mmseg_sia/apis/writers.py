@@ -1,23 +1,24 @@
 """Output files of inference: masks, overlays, label JSON, GeoJSON, summary.
 
-Every writer writes to a temporary file beside the target and renames it into
-place (:func:`os.replace`), so a reader never sees a half-written file, and
-refuses to replace an existing file unless ``overwrite=True``.
+Every writer goes through :func:`mmseg_sia.fileio.atomic_write_bytes`: a
+temporary file beside the target, renamed into place, so a reader never sees
+a half-written file; an existing file is replaced only with ``overwrite=True``.
 """
 from __future__ import annotations
 
+import io
 import json
-import os
 import os.path as osp
-import tempfile
-from typing import Callable, Dict, Iterable, List, Mapping, Sequence
+from typing import Dict, Iterable, List, Mapping, Sequence
 
 import cv2
 import numpy as np
 
+from ..fileio import atomic_write_bytes
+
 __all__ = [
     'IMAGE_FORMATS', 'RUN_FORMATS', 'ALL_FORMATS', 'output_paths',
-    'atomic_write', 'save_mask_png', 'save_rgb_png', 'save_json',
+    'save_mask_png', 'save_rgb_png', 'save_json',
     'write_summary_csv', 'blend_overlay'
 ]
 
@@ -60,54 +61,6 @@ def output_paths(out_dir: str, stem: str,
     return paths
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str, write: Callable[[str], None],
-                 overwrite: bool = False) -> str:
-    """Write a file through a temporary file and a rename.
-
-    Args:
-        path (str): Target path; its folder is created if missing.
-        write (Callable[[str], None]): Writes the content to the temporary
-            path it is given.
-        overwrite (bool): Replace an existing file. Defaults to False.
-
-    Returns:
-        str: ``path``.
-
-    Raises:
-        FileExistsError: When ``path`` exists and ``overwrite`` is False.
-    """
-    path = os.fspath(path)
-    if not overwrite and osp.exists(path):
-        raise FileExistsError(
-            f'{path} already exists (pass overwrite=True / --overwrite to '
-            'replace it)')
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    base = osp.basename(path)
-    stem, ext = osp.splitext(base)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{stem}.', suffix=f'.tmp{ext}',
-                               dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp creates the file private (0600); give it the permissions a
-        # plain open() would have.
-        os.chmod(tmp, 0o666 & ~_umask())
-        if not overwrite and osp.exists(path):
-            raise FileExistsError(f'{path} appeared while it was written')
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def save_mask_png(path: str, mask: np.ndarray,
                   palette: Sequence[Sequence[int]],
                   overwrite: bool = False) -> str:
@@ -137,12 +90,12 @@ def save_mask_png(path: str, mask: np.ndarray,
         flat.extend(int(v) for v in colour[:3])
     flat.extend([0] * (768 - len(flat)))
 
-    def write(tmp: str) -> None:
-        img = Image.fromarray(mask.astype(np.uint8), mode='P')
-        img.putpalette(flat[:768])
-        img.save(tmp, format='PNG')
-
-    return atomic_write(path, write, overwrite)
+    img = Image.fromarray(mask.astype(np.uint8), mode='P')
+    img.putpalette(flat[:768])
+    buffer = io.BytesIO()
+    img.save(buffer, format='PNG')
+    atomic_write_bytes(path, buffer.getvalue(), overwrite)
+    return path
 
 
 def save_rgb_png(path: str, rgb: np.ndarray, overwrite: bool = False) -> str:
@@ -157,13 +110,11 @@ def save_rgb_png(path: str, rgb: np.ndarray, overwrite: bool = False) -> str:
         str: ``path``.
     """
 
-    def write(tmp: str) -> None:
-        ok, data = cv2.imencode('.png', np.ascontiguousarray(rgb[..., ::-1]))
-        if not ok:
-            raise OSError(f'{path}: PNG encoding failed')
-        data.tofile(tmp)
-
-    return atomic_write(path, write, overwrite)
+    ok, data = cv2.imencode('.png', np.ascontiguousarray(rgb[..., ::-1]))
+    if not ok:
+        raise OSError(f'{path}: PNG encoding failed')
+    atomic_write_bytes(path, data.tobytes(), overwrite)
+    return path
 
 
 def save_json(path: str, obj: Mapping, overwrite: bool = False,
@@ -180,13 +131,10 @@ def save_json(path: str, obj: Mapping, overwrite: bool = False,
         str: ``path``.
     """
 
-    def write(tmp: str) -> None:
-        with open(tmp, 'w', encoding='utf-8') as f:
-            json.dump(obj, f, ensure_ascii=False, indent=indent,
-                      allow_nan=False)
-            f.write('\n')
-
-    return atomic_write(path, write, overwrite)
+    text = json.dumps(obj, ensure_ascii=False, indent=indent,
+                      allow_nan=False) + '\n'
+    atomic_write_bytes(path, text.encode('utf-8'), overwrite)
+    return path
 
 
 def write_summary_csv(path: str, rows: Sequence[Mapping],
@@ -209,10 +157,9 @@ def write_summary_csv(path: str, rows: Sequence[Mapping],
         columns.update(dict.fromkeys(row))
     frame = pd.DataFrame(list(rows), columns=list(columns))
 
-    def write(tmp: str) -> None:
-        frame.to_csv(tmp, index=False)
-
-    return atomic_write(path, write, overwrite)
+    atomic_write_bytes(path, frame.to_csv(index=False).encode('utf-8'),
+                       overwrite)
+    return path
 
 
 def blend_overlay(image_bgr: np.ndarray, mask: np.ndarray,
