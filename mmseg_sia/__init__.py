@@ -10,7 +10,7 @@ from .compat import apply_patches
 
 apply_patches()
 
-from . import datasets, evaluation, models  # noqa: E402,F401
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
 from .datasets import LoadPolygonAnnotations, SIADataset  # noqa: E402
 from .labels import (LabelFileError, SIALabelWarning,  # noqa: E402
                      read_label_file, rasterize_label_files)

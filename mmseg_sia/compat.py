@@ -11,8 +11,10 @@ Applied once by ``import mmseg_sia`` (and so by ``custom_imports``):
 * **torch >= 2.6 checkpoints.** ``torch.load`` defaults to
   ``weights_only=True`` and mmengine 0.10 calls it without arguments, so the
   checkpoints mmengine itself writes no longer load. Exactly the globals those
-  checkpoints contain are added to torch's allow-list; the weights-only
-  unpickler stays on for everything else.
+  checkpoints contain are added to torch's allow-list, and every checkpoint
+  mmengine loads (local file, URL, hub cache, ``open-mmlab://``, ``s3://``)
+  is read with ``weights_only=True`` passed explicitly, whatever torch's
+  default or the environment says (:mod:`mmseg_sia.checkpoint`).
 * **setuptools >= 82** no longer ships ``pkg_resources``, which mmengine 0.10
   uses to find installed packages when resolving ``mmseg::`` config bases.
   mmengine's two helpers are given ``importlib.metadata`` equivalents.
@@ -302,7 +304,9 @@ def apply_patches() -> None:
     global _APPLIED
     if _APPLIED:
         return
+    from .checkpoint import install_weights_only_loaders
     _install_lite_ops()
     _allow_mmengine_checkpoints()
+    install_weights_only_loaders()
     _patch_mmengine_package_utils()
     _APPLIED = True

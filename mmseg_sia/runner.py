@@ -179,12 +179,22 @@ def make_test_config(config: str,
 
     Raises:
         FileNotFoundError: When the checkpoint file does not exist.
+
+    The returned config also holds a ``CheckpointCheckHook``, so the test run
+    stops with :class:`~mmseg_sia.checkpoint.CheckpointMismatchError` when
+    the checkpoint lacks weights of the model or has other shapes.
     """
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
     cfg = Config.fromfile(config)
     cfg = _common(cfg, config, work_dir, cfg_options, launcher)
     cfg.load_from = checkpoint
+    # mmengine loads ``load_from`` leniently (missing weights stay random and
+    # are only logged): evaluating such a model would report a wrong score.
+    hooks = [h for h in (cfg.get('custom_hooks') or [])
+             if h.get('type') != 'CheckpointCheckHook']
+    hooks.append(dict(type='CheckpointCheckHook', checkpoint=checkpoint))
+    cfg.custom_hooks = hooks
     if show or show_dir:
         _trigger_visualization(cfg, show, show_dir, wait_time)
     if tta:

@@ -1,0 +1,3 @@
+from .checkpoint_check_hook import CheckpointCheckHook
+
+__all__ = ['CheckpointCheckHook']
