@@ -13,6 +13,7 @@ machine without CUDA two gaps of mmengine 0.10 are bridged:
 """
 from __future__ import annotations
 
+import logging
 import os
 import os.path as osp
 from datetime import timedelta
@@ -22,8 +23,12 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction  # noqa: F401 (re-export)
 
-__all__ = ['prepare_distributed', 'make_train_config', 'make_test_config',
-           'train', 'test']
+__all__ = ['UsageError', 'prepare_distributed', 'make_train_config',
+           'make_test_config', 'train', 'test']
+
+
+class UsageError(RuntimeError):
+    """An option that cannot be honoured here (the tools print it plainly)."""
 
 
 def _env_int(*names: str) -> Optional[int]:
@@ -58,7 +63,7 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
     rank = _env_int('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK')
     world = _env_int('WORLD_SIZE', 'SLURM_NTASKS', 'OMPI_COMM_WORLD_SIZE')
     if rank is None or world is None:
-        raise RuntimeError(
+        raise UsageError(
             f'--launcher {launcher}: RANK and WORLD_SIZE are not set; start '
             'the processes with tools/dist_train.sh (torchrun) or srun')
     os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
@@ -106,13 +111,13 @@ def make_train_config(config: str,
         Config: The config to give ``Runner.from_cfg``.
 
     Raises:
-        RuntimeError: For ``amp`` without a GPU.
+        UsageError: For ``amp`` without a GPU.
     """
     cfg = Config.fromfile(config)
     cfg = _common(cfg, config, work_dir, cfg_options, launcher)
     if amp:
         if not torch.cuda.is_available():
-            raise RuntimeError(
+            raise UsageError(
                 '--amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper does not '
                 'run on the CPU')
         if cfg.optim_wrapper.get('type', 'OptimWrapper') != 'AmpOptimWrapper':
@@ -199,7 +204,8 @@ def make_test_config(config: str,
         _trigger_visualization(cfg, show, show_dir, wait_time)
     if tta:
         if 'tta_pipeline' not in cfg:
-            raise RuntimeError(f'{config} defines no tta_pipeline')
+            raise UsageError(f'{config} defines no tta_pipeline, which '
+                             '--tta needs')
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model = cfg.get('tta_model') or dict(type='SegTTAModel')
         cfg.tta_model.module = cfg.model
@@ -210,12 +216,31 @@ def make_test_config(config: str,
     return cfg
 
 
+class _KnownLogNoise(logging.Filter):
+    """Drops mmengine log lines a user cannot act on (matched exactly).
+
+    mmengine's own checkpoint hook uses its deprecated file client, and its
+    metric base class asks for a ``prefix`` mmseg's metrics never set.
+    """
+
+    PREFIXES = ('"FileClient" will be deprecated in future',
+                '"HardDiskBackend" is the alias of "LocalBackend"',
+                'The prefix is not set in metric class IoUMetric')
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.PREFIXES)
+
+
 def _build_runner(cfg: Config):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    if not any(isinstance(f, _KnownLogNoise) for f in runner.logger.filters):
+        runner.logger.addFilter(_KnownLogNoise())
+    return runner
 
 
 def _finish_distributed() -> None:

@@ -1,5 +1,6 @@
 """Runtime fixes applied by ``import mmseg_sia`` (issue 2, scope 2)."""
 import io
+import os
 import os.path as osp
 import pickle
 
@@ -13,31 +14,106 @@ from mmseg_sia import compat
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
+needs_lite = pytest.mark.skipif(
+    compat.has_mmcv_ext(),
+    reason='full mmcv is installed: its compiled ops are used, not ours')
+
+
 def test_mmseg_models_import_and_optional_ops():
     import mmseg.models  # noqa: F401  (fails on mmcv-lite without the fix)
     from mmseg.models.decode_heads import cc_head, psa_head
-    if not compat.has_mmcv_ext():
-        # mmseg's optional imports caught ModuleNotFoundError.
-        assert cc_head.CrissCrossAttention is None
+    # Both ways: with full mmcv the real ops, with mmcv-lite CCNet still
+    # works (mmcv's own pure-PyTorch module) and PSANet's op is absent.
+    assert cc_head.CrissCrossAttention is not None
+    if compat.has_mmcv_ext():
+        assert psa_head.PSAMask is not None
+    else:
         assert psa_head.PSAMask is None
         with pytest.raises(ModuleNotFoundError,
                            match='mmcv.ops.RoIAlign needs the compiled ops'):
             from mmcv.ops import RoIAlign  # noqa: F401
 
 
-def test_point_sample_matches_grid_sample():
+@needs_lite
+def test_submodule_imports_name_the_op():
+    """``from mmcv.ops.nms import batched_nms`` as mmdet writes it."""
+    with pytest.raises(ModuleNotFoundError,
+                       match=r'mmcv\.ops\.nms needs the compiled ops of full '
+                       'mmcv'):
+        from mmcv.ops.nms import batched_nms  # noqa: F401
+    with pytest.raises(ModuleNotFoundError, match=r'mmcv\.ops\.roi_align'):
+        import mmcv.ops.roi_align  # noqa: F401
+
+
+def test_ccnet_head_runs_and_attends_along_row_and_column():
+    from mmcv.ops import CrissCrossAttention
+    from mmseg.registry import MODELS
+    torch.manual_seed(0)
+    attn = CrissCrossAttention(16)
+    attn.gamma.scale.data.fill_(1.0)
+    x = torch.randn(1, 16, 6, 7)
+    out = attn(x)
+    assert out.shape == x.shape
+    # A change at (2, 3) reaches only row 2 and column 3 in one pass.
+    y = x.clone()
+    y[0, :, 2, 3] += 5.0
+    changed = (attn(y) - out).abs().sum(1)[0] > 1e-6
+    expected = torch.zeros(6, 7, dtype=torch.bool)
+    expected[2, :] = True
+    expected[:, 3] = True
+    assert torch.equal(changed, expected)
+    head = MODELS.build(
+        dict(type='CCHead', in_channels=16, channels=8, num_classes=3,
+             recurrence=2))
+    logits = head([torch.randn(2, 16, 8, 8)])
+    assert logits.shape == (2, 3, 8, 8)
+
+
+def test_point_sample_bilinear_by_hand():
     torch.manual_seed(0)
     feat = torch.randn(2, 3, 9, 11)
-    pts = torch.rand(2, 17, 2)
+    pts = torch.rand(2, 17, 2) * 0.8 + 0.1  # away from the border
     got = compat.point_sample(feat, pts)
-    ref = F.grid_sample(feat, pts.unsqueeze(2) * 2 - 1,
-                        align_corners=False).squeeze(3)
-    torch.testing.assert_close(got, ref)
     assert got.shape == (2, 3, 17)
+    # align_corners=False: point (x, y) in [0, 1] is at pixel coordinates
+    # (x * W - 0.5, y * H - 0.5); interpolate the four neighbours.
+    for n in range(2):
+        for k in range(17):
+            px = float(pts[n, k, 0]) * 11 - 0.5
+            py = float(pts[n, k, 1]) * 9 - 0.5
+            x0, y0 = int(np.floor(px)), int(np.floor(py))
+            fx, fy = px - x0, py - y0
+            ref = (feat[n, :, y0, x0] * (1 - fx) * (1 - fy) +
+                   feat[n, :, y0, x0 + 1] * fx * (1 - fy) +
+                   feat[n, :, y0 + 1, x0] * (1 - fx) * fy +
+                   feat[n, :, y0 + 1, x0 + 1] * fx * fy)
+            torch.testing.assert_close(got[n, :, k], ref)
     # A point at a cell centre reads that cell exactly.
     centre = torch.tensor([[[(4 + 0.5) / 11, (2 + 0.5) / 9]]])
     torch.testing.assert_close(
         compat.point_sample(feat[:1], centre)[0, :, 0], feat[0, :, 2, 4])
+
+
+def test_sigmoid_focal_loss_clamps_like_the_kernel():
+    """Beyond about +-87 the kernel's logs stop at log(FLT_MIN)."""
+    log_flt_min = float(np.log(np.float32(np.finfo(np.float32).tiny)))
+    assert log_flt_min == pytest.approx(-87.3365, abs=1e-4)
+    logits = torch.tensor([[90.0, -90.0, 20.0, 1.0]], requires_grad=True)
+    target = torch.tensor([1])
+    loss = compat.sigmoid_focal_loss(logits, target, 2.0, 0.25, None, 'none')
+    # Column 0: negative, p == 1 in float32 -> 0.75 * 87.34 = 65.50.
+    # Column 1: positive, p == 0 -> 0.25 * 87.34 = 21.83.
+    # Column 2: negative, p rounds to 1 in float32 as in the kernel.
+    p3 = 1 / (1 + np.exp(-1.0))
+    expected = [-0.75 * log_flt_min, -0.25 * log_flt_min,
+                -0.75 * log_flt_min, -0.75 * p3**2 * np.log(1 - p3)]
+    np.testing.assert_allclose(loss.detach().numpy()[0], expected,
+                               rtol=1e-5)
+    loss.sum().backward()
+    # The kernel's backward: negatives -(1-a) p^g (g (1-p) log(1-p) - p).
+    g3 = -0.75 * p3**2 * (2 * (1 - p3) * np.log(1 - p3) - p3)
+    np.testing.assert_allclose(logits.grad.numpy()[0],
+                               [0.75, -0.25, 0.75, g3], rtol=1e-5)
 
 
 def test_sigmoid_focal_loss_matches_the_kernel_formula():
@@ -138,3 +214,23 @@ print(compat.has_mmcv_ext(), sys.modules['mmcv.ops'].marker,
                           text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-3:] == ['True', 'real-ops', 'False']
+
+
+def test_only_known_warnings_are_silenced():
+    import subprocess
+    import sys
+    code = """
+import warnings
+import mmseg_sia
+import mmcv.cnn
+from mmseg.models.builder import build_loss
+build_loss(dict(type='CrossEntropyLoss'))
+warnings.warn('an unrelated warning stays')
+"""
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'an unrelated warning stays' in proc.stderr
+    assert 'build_loss' not in proc.stderr
+    assert 'MultiScaleDeformableAttention' not in proc.stderr

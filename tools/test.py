@@ -6,8 +6,7 @@
 import argparse
 import os
 
-import mmseg_sia  # noqa: F401  (applies compat fixes, registers modules)
-from mmseg_sia.runner import DictAction, make_test_config, test
+from _cli import LazyDictAction, run_main
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,7 +30,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=LazyDictAction,
         help='override settings of the config, key=value pairs')
     parser.add_argument(
         '--launcher',
@@ -48,6 +47,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    import mmseg_sia  # noqa: F401  (applies compat fixes, registers modules)
+    from mmseg_sia.runner import make_test_config, test
     cfg = make_test_config(
         args.config,
         args.checkpoint,
@@ -63,4 +64,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

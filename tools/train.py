@@ -7,8 +7,7 @@
 import argparse
 import os
 
-import mmseg_sia  # noqa: F401  (applies compat fixes, registers modules)
-from mmseg_sia.runner import DictAction, make_train_config, train
+from _cli import LazyDictAction, run_main
 
 
 def parse_args() -> argparse.Namespace:
@@ -28,7 +27,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=LazyDictAction,
         help='override settings of the config, key=value pairs such as '
         'train_dataloader.dataset.data_root=data/sia')
     parser.add_argument(
@@ -45,6 +44,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    import mmseg_sia  # noqa: F401  (applies compat fixes, registers modules)
+    from mmseg_sia.runner import make_train_config, train
     cfg = make_train_config(
         args.config,
         work_dir=args.work_dir,
@@ -56,4 +57,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)
