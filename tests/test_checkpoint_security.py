@@ -218,3 +218,26 @@ def test_checkpoint_check_hook_is_registered():
 
 def test_no_marker_left_in_the_working_folder():
     assert not os.path.exists('PWNED')
+
+
+def test_tools_print_one_line_errors_with_exit_codes(tmp_path):
+    import subprocess
+    import sys
+    empty = tmp_path / 'empty.pth'
+    torch.save({'state_dict': {}}, empty)
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', SAMPLE_CFG, str(empty),
+         '--work-dir', str(tmp_path)], cwd=REPO, capture_output=True,
+        text=True, timeout=300)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: checkpoint') and 'empty.pth lacks' in last
+    assert 'Traceback' not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', SAMPLE_CFG, '--amp'], cwd=REPO,
+        capture_output=True, text=True, timeout=300)
+    if not torch.cuda.is_available():
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == ('error: --amp needs a CUDA GPU: '
+                                       "mmengine's AmpOptimWrapper does not "
+                                       'run on the CPU')
