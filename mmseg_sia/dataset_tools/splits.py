@@ -133,6 +133,11 @@ class SplitResult:
                 '; no scene has tiles in both splits' if self.grouped else
                 '; not grouped by scene (--no-group): tiles of a scene in '
                 'both splits make validation scores too high'))
+            val = sorted(self.groups.loc[self.groups['split'] == 'val',
+                                         'scene'])
+            if val:
+                more = '' if len(val) <= 20 else f', ... {len(val) - 20} more'
+                lines.append('val scenes: ' + ', '.join(val[:20]) + more)
         lines += [f'wrote {path}' for path in self.files.values()]
         if self.excluded:
             lines.append(f'left out {len(self.excluded)} tile(s) whose labels '
