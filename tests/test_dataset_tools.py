@@ -512,7 +512,7 @@ def test_dataset_stats_lists_unreadable_tiles_and_cli(bad_root, tmp_path,
     tool = load_tool('dataset_stats')
     assert tool.main([bad_root, '--out-dir', str(tmp_path / 'o'),
                       '--no-plots', '--no-progress']) == 1
-    assert 'tile(s) left out' in capsys.readouterr().out
+    assert 'tile(s) or entries left out' in capsys.readouterr().out
 
 
 def test_polygon_area_and_weights():
@@ -589,8 +589,9 @@ def test_make_splits_leaves_out_unreadable_tiles_and_cli(bad_root, capsys):
     tool = load_tool('make_splits')
     assert tool.main([bad_root, '--no-progress']) == 2
     assert 'exist already' in capsys.readouterr().err
+    # Written, but tiles were left out: the data has errors (1).
     assert tool.main([bad_root, '--no-progress', '--overwrite', '--seed',
-                      '3', '--val-ratio', '0.5']) == 0
+                      '3', '--val-ratio', '0.5']) == 1
     assert 'train: 3 tiles, val: 4 tiles' in capsys.readouterr().out
 
 
@@ -675,9 +676,496 @@ def test_browse_config_pipeline(good_root, tmp_path, capsys):
     assert tuple(picture[:2 * H, 2 * W + 4:][expected == 2][0]) == ROAD_RGB
 
     tool = load_tool('browse_dataset')
-    assert tool.main(['--config', str(config), '--out-dir',
+    assert tool.main(['--config', str(config), '--output-dir',
                       str(tmp_path / 'cli'), '-n', '1', '--mode', 'blend',
                       '--no-progress', '--cfg-options',
                       'train_dataloader.dataset.pipeline.3.prob=0.0']) == 0
     assert 'wrote 1 pictures' in capsys.readouterr().out
-    assert tool.main(['--out-dir', str(tmp_path / 'cli')]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # argparse: bad usage
+        tool.main(['--output-dir', str(tmp_path / 'cli')])
+    assert exit_info.value.code == 2
+    assert 'give a DATA_ROOT or --config' in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------
+# Hostile folders (issue 9): one bad entry is reported by name, the others
+# go on.
+# --------------------------------------------------------------------------
+def png_header_only(path, width, height):
+    """A PNG file whose IHDR claims ``width x height`` (no pixel data)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack('>I', len(data)) + kind + data +
+                struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff))
+
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) +
+                chunk(b'IEND', b''))
+    return str(path)
+
+
+def make_hostile_root(root):
+    """The good root plus a symlink loop (folder and files), a FIFO and
+    links to /dev/zero named like tiles, a folder named like an image and
+    a PNG header over Pillow's decompression-bomb limit."""
+    root = make_good_root(root)
+    images = osp.join(root, 'images')
+    labels = osp.join(root, 'labels')
+    os.symlink('loop', osp.join(labels, 'loop'))              # ELOOP folder
+    os.symlink('again.json', osp.join(labels, 'building', 'again.json'))
+    os.symlink('loop.png', osp.join(images, 'loop.png'))      # ELOOP image
+    os.mkfifo(osp.join(labels, 'building', 'pipe.json'))      # FIFO
+    os.symlink('/dev/zero', osp.join(labels, 'road', 'zero.json'))
+    os.symlink('/dev/zero', osp.join(images, 'zero.png'))
+    os.mkdir(osp.join(images, 'folder.png'))
+    os.symlink('.', osp.join(labels, 'same'))                  # a cycle
+    png_header_only(osp.join(images, 'huge.png'), 20000, 20000)
+    hostile = {
+        osp.join(labels, 'loop'): 'Too many levels of symbolic links',
+        osp.join(labels, 'building', 'again.json'):
+            'Too many levels of symbolic links',
+        osp.join(images, 'loop.png'): 'Too many levels of symbolic links',
+        osp.join(labels, 'building', 'pipe.json'): 'FIFO',
+        osp.join(labels, 'road', 'zero.json'): 'character device',
+        osp.join(images, 'zero.png'): 'character device',
+        osp.join(images, 'folder.png'): 'folder',
+    }
+    return root, hostile
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """The hostile root; a FIFO that is opened would block: fail instead."""
+    import signal
+
+    def stop(*_):
+        raise TimeoutError('a tool blocked on a hostile entry')
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(120)
+    try:
+        yield make_hostile_root(tmp_path / 'hostile')
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def assert_reported(pairs, hostile):
+    """Every hostile entry is named with its reason."""
+    found = {}
+    for path, why in pairs:
+        found.setdefault(path, []).append(why)
+    for path, reason in hostile.items():
+        assert path in found, path
+        assert any(reason in w for w in found[path]), (path, found[path])
+
+
+def test_index_reports_hostile_entries_and_goes_on(hostile):
+    from mmseg_sia.dataset_tools import index_tiles
+
+    root, bad = hostile
+    index = index_tiles(root)
+    assert_reported(index.problems, bad)
+    assert sorted(index.images) == ['bld', 'both', 'empty', 'huge', 'road']
+    assert sorted(index.labels) == ['bld', 'both', 'road']
+    # The folder reached again through 'same' -> '.' is not read twice.
+    assert index.labels['both'] == [
+        osp.join(root, 'labels', 'building', 'both.json'),
+        osp.join(root, 'labels', 'road', 'both.json')]
+    assert any(p.endswith('same') and 'already indexed' in why
+               for p, why in index.problems)
+
+
+def test_sia_dataset_skips_hostile_entries_with_a_warning(hostile,
+                                                          monkeypatch):
+    import mmengine.logging
+
+    root, bad = hostile
+    logged = []
+    monkeypatch.setattr(mmengine.logging, 'print_log',
+                        lambda msg, **kw: logged.append((msg, kw)))
+    dataset = SIADataset(data_root=root, pipeline=[])
+    assert sorted(osp.basename(dataset.get_data_info(i)['img_path'])
+                  for i in range(len(dataset))) == [
+                      'bld.png', 'both.png', 'empty.png', 'huge.png',
+                      'road.png']
+    assert len(logged) == 1 and 'left out' in logged[0][0]
+    for path in bad:
+        assert path in logged[0][0]
+    # Without a list to fill, the index functions warn, naming the entry.
+    from mmseg_sia.datasets.sia import SIAIndexWarning, index_images
+    with pytest.warns(SIAIndexWarning, match='zero.png: is a symbolic link '
+                      'to a character device'):
+        index_images(osp.join(root, 'images'))
+
+
+def test_check_dataset_on_hostile_folder(hostile):
+    root, bad = hostile
+    report = check_dataset(root, image_size=(H, W), verify_images=True,
+                           progress=False)
+    rows = report.rows
+    entries = rows[rows['check'] == 'entry']
+    assert_reported(zip(entries['file'], entries['problem']), bad)
+    huge = rows[rows['file'] == osp.join(root, 'images', 'huge.png')]
+    assert set(huge['check']) == {'image-pixels', 'image-size',
+                                  'image-without-label'}
+    assert '20000x20000 (400,000,000 pixels), over the limit of ' \
+        '178,956,970' in huge[huge['check'] == 'image-pixels'][
+            'problem'].item()
+    # The good tiles were checked as in a clean root.
+    assert report.polygons == 6 and report.images == 5
+    assert not rows['check'].isin(['label-file', 'image', 'feature']).any()
+
+
+def test_convert_stats_splits_browse_on_hostile_folder(hostile, tmp_path):
+    root, bad = hostile
+    huge = osp.join(root, 'images', 'huge.png')
+    summary = convert_labels(root, str(tmp_path / 'm'), progress=False)
+    assert summary.written == 4 and not summary.ok
+    assert_reported(summary.problems, bad)
+    assert 'over the limit' in dict(summary.errors)[huge]
+    for stem in ['both', 'bld', 'road', 'empty']:
+        np.testing.assert_array_equal(
+            read_mask(tmp_path / 'm' / f'{stem}.png'),
+            pipeline_map(root, stem))
+    tool = load_tool('convert_labels')
+    assert tool.main([root, '--output-dir', str(tmp_path / 'cli'),
+                      '--no-progress']) == 1
+
+    stats = dataset_stats(root, None, progress=False)
+    assert_reported(zip(stats.errors['stem'], stats.errors['message']), bad)
+    assert huge in set(stats.errors['stem'].map(
+        lambda s: osp.join(root, 'images', s + '.png')))
+    assert stats.content.set_index('split').loc['all', 'total'] == 4
+
+    splits = make_splits(root, val_ratio=0.4, progress=False)
+    assert_reported(splits.problems, bad)
+    assert sorted(splits.train + splits.val) == [
+        'bld', 'both', 'empty', 'huge', 'road']
+
+    errors = []
+    written = browse_dataset(str(tmp_path / 'vis'), data_root=root, num=0,
+                             progress=False, errors=errors)
+    assert len(written) == 4
+    assert_reported([(p, m) for p, m in errors], bad)
+    assert 'over the limit' in dict(errors)[huge]
+
+
+def test_unreadable_sub_folder_is_reported(tmp_path):
+    """EACCES on a sub-folder, and on a link into a folder that cannot be
+    searched. Root reads everything, so as root the index runs in a child
+    process that has given up root."""
+    import json as json_
+    import shutil
+    import tempfile
+
+    from mmseg_sia.dataset_tools import index_tiles
+
+    base = tempfile.mkdtemp(prefix='sia_eacces_', dir='/tmp')
+    try:
+        os.chmod(base, 0o755)
+        root = make_good_root(osp.join(base, 'root'))
+        secret = osp.join(root, 'labels', 'secret')
+        write_label(osp.join(secret, 'inner', 'bld.json'),
+                    [feature(rect(1, 1, 5, 5))])
+        os.symlink(osp.join(secret, 'inner'),
+                   osp.join(root, 'labels', 'through'))
+        os.chmod(secret, 0)
+        for folder, _, files in os.walk(base):
+            os.chmod(folder, 0o755 if folder != secret else 0)
+            for name in files:
+                os.chmod(osp.join(folder, name), 0o644)
+        if os.geteuid() != 0:
+            index = index_tiles(root)
+        else:
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # child: drop root, index, send the result
+                try:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                    index = index_tiles(root)
+                    data = json_.dumps([index.problems, index.labels])
+                except BaseException as e:  # noqa: B036
+                    data = json_.dumps(['failed', repr(e)])
+                os.write(write, data.encode())
+                os._exit(0)
+            os.close(write)
+            with os.fdopen(read, 'rb') as f:
+                data = json_.loads(f.read())
+            os.waitpid(pid, 0)
+            assert data[0] != 'failed', data[1]
+            index = TileIndexLike(*data)
+        problems = dict(map(tuple, index.problems))
+        assert 'Permission denied' in problems[secret]
+        assert 'Permission denied' in problems[
+            osp.join(root, 'labels', 'through')]
+        assert sorted(index.labels) == ['bld', 'both', 'road']
+    finally:
+        os.chmod(osp.join(base, 'root', 'labels', 'secret'), 0o755)
+        shutil.rmtree(base)
+
+
+class TileIndexLike:
+    def __init__(self, problems, labels):
+        self.problems = problems
+        self.labels = labels
+
+
+def test_huge_coordinates_in_stats_do_not_crash_or_warn(good_root):
+    import warnings as warnings_
+
+    write_label(osp.join(good_root, 'labels', 'building', 'empty.json'), [
+        feature('1e308,10,-1e308,20,0,1e308'),
+        feature(rect(1, 1, 5, 5)),
+    ])
+    with warnings_.catch_warnings():
+        warnings_.simplefilter('error')  # nothing may print without a file
+        stats = dataset_stats(good_root, None, progress=False)
+    assert stats.errors.empty
+    areas = stats.areas[(stats.areas['split'] == 'all') &
+                        (stats.areas['class'] == 'building')]
+    last = areas[areas['area_max'] == np.inf]
+    assert last['polygons'].item() == 1
+    assert areas['polygons'].sum() == 6
+    # Whatever the rasterizer warns comes with the file's name.
+    empty = osp.join(good_root, 'labels', 'building', 'empty.json')
+    assert all(f == empty for f in stats.warnings['files'])
+
+
+def test_polygon_area_is_exact_far_away_and_never_nan():
+    from mmseg_sia.dataset_tools import area_bin
+    from mmseg_sia.dataset_tools.stats import AREA_BINS
+
+    far = np.array([[0, 0], [3, 0], [3, 4], [0, 4.]]) + 1e15
+    assert polygon_area(far) == 12.0
+    legs = 1.5e154  # the products overflow, the area does not
+    tri = np.array([[0, 0], [legs, 0], [0, legs]])
+    assert polygon_area(tri) == pytest.approx(0.5 * legs * legs, rel=1e-12)
+    assert polygon_area(np.array([[1e308, 10], [-1e308, 20], [0, 1e308]])) \
+        == np.inf
+    assert area_bin(np.inf) == len(AREA_BINS) - 2
+    assert area_bin(0.0) == 0 and area_bin(float('nan')) == 0
+    assert area_bin(216.0) == int(np.log2(128)) + 1  # [128, 256)
+
+
+def test_verify_images_names_truncated_png_without_libpng_noise(
+        good_root, capfd):
+    path = osp.join(good_root, 'images', 'bld.png')
+    data = open(path, 'rb').read()
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    report = check_dataset(good_root, verify_images=True, progress=False)
+    image_rows = report.rows[report.rows['check'] == 'image']
+    assert list(image_rows['file']) == [path]
+    assert 'cannot be read as an image' in image_rows['problem'].item()
+    assert 'libpng' not in capfd.readouterr().err
+
+
+# --------------------------------------------------------------------------
+# Issue 6, 7 and 10: splits that read back, scenes, one CLI convention
+# --------------------------------------------------------------------------
+def test_split_stems_with_spaces_read_back_and_load(good_root):
+    for stem in ['tail ', ' lead']:
+        write_image(osp.join(good_root, 'images', f'{stem}.png'))
+    write_image(osp.join(good_root, 'images', 'two\nlines.png'))
+    result = make_splits(good_root, val_ratio=0.5, seed=0, progress=False)
+    assert [s for s, _ in result.excluded] == ['two\nlines']
+    assert 'cannot be a line of a split file' in result.excluded[0][1]
+    assert sorted(result.train + result.val) == [
+        ' lead', 'bld', 'both', 'empty', 'road', 'tail ']
+    for name in ('train', 'val'):
+        path = osp.join(good_root, 'splits', f'{name}.txt')
+        assert read_split_file(path) == getattr(result, name)
+        dataset = SIADataset(data_root=good_root,
+                             ann_file=f'splits/{name}.txt', pipeline=[])
+        assert sorted(osp.basename(dataset.get_data_info(i)['img_path'])
+                      for i in range(len(dataset))) == sorted(
+                          f'{s}.png' for s in getattr(result, name))
+    # Windows line ends are not part of a stem.
+    crlf = osp.join(good_root, 'crlf.txt')
+    with open(crlf, 'wb') as f:
+        f.write(b'\xef\xbb\xbfbld\r\n\r\ntail \r\n')
+    assert read_split_file(crlf) == ['bld', 'tail ']
+    fifo = osp.join(good_root, 'fifo.txt')
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match='fifo.txt: split file is a FIFO'):
+        read_split_file(fifo)
+
+
+def make_scenes(root, scenes=12, seed=0):
+    """Tiles of several scenes: BLDnnnnn_PS3_K3A_NIAxxxx, 2 to 5 per scene,
+    content varying within a scene."""
+    rng = np.random.default_rng(seed)
+    root = str(root)
+    stems = []
+    k = 0
+    for scene in range(scenes):
+        for _ in range(int(rng.integers(2, 6))):
+            stem = f'BLD{k:05d}_PS3_K3A_NIA{scene:04d}'
+            k += 1
+            stems.append(stem)
+            write_image(osp.join(root, 'images', f'{stem}.png'), 8, 8)
+            content = int(rng.integers(0, 4))
+            if content in (0, 1):
+                write_label(osp.join(root, 'labels', 'building',
+                                     f'{stem}.json'),
+                            [feature(rect(1, 1, 5, 5))])
+            if content in (0, 2):
+                write_label(osp.join(root, 'labels', 'road', f'{stem}.json'),
+                            [feature(road=rect(0, 2, 8, 4))])
+    return root, stems
+
+
+def test_make_splits_keeps_scenes_together(tmp_path, capsys):
+    from mmseg_sia.dataset_tools import scene_of
+
+    root, stems = make_scenes(tmp_path / 'scenes')
+    assert scene_of('BLD00596_PS3_K3A_NIA0277') == 'PS3_K3A_NIA0277'
+    assert scene_of('nounderscore') == 'nounderscore'
+    result = make_splits(root, val_ratio=0.25, seed=0, progress=False)
+    train_scenes = {scene_of(s) for s in result.train}
+    val_scenes = {scene_of(s) for s in result.val}
+    assert train_scenes and val_scenes and not train_scenes & val_scenes
+    assert sorted(result.train + result.val) == sorted(stems)
+    groups = result.groups.set_index('scene')
+    assert len(groups) == 12 and set(groups['split']) == {'train', 'val'}
+    assert groups['tiles'].sum() == len(stems)
+    for scene, row in groups.iterrows():
+        assert row['split'] == ('val' if scene in val_scenes else 'train')
+    assert abs(len(result.val) - 0.25 * len(stems)) <= 3
+    assert 'no scene has tiles in both splits' in result.format()
+    report = check_dataset(root, progress=False)
+    assert not (report.rows['check'] == 'split-scene').any()
+
+    # Without grouping: exact quotas per content, and scenes leak, which
+    # check_dataset reports.
+    plain = make_splits(root, val_ratio=0.25, seed=0, overwrite=True,
+                        group_by_scene=False, progress=False)
+    assert len(plain.val) == round(0.25 * len(stems))
+    assert (plain.groups['split'] == 'both').any()
+    report = check_dataset(root, progress=False)
+    leaks = report.rows[report.rows['check'] == 'split-scene']
+    assert len(leaks) == (plain.groups['split'] == 'both').sum()
+    assert leaks['problem'].str.contains(r"scene 'PS3_K3A_NIA\d{4}': \d+ "
+                                         r'tile\(s\) here and \d+ in').all()
+
+    tool = load_tool('make_splits')
+    assert tool.main([root, '--overwrite', '--no-progress', '--seed',
+                      '1']) == 0
+    assert 'scenes: 12 (train' in capsys.readouterr().out
+    with pytest.raises(ValueError, match='of one scene'):
+        make_splits(root, overwrite=True, scene_pattern=r'(PS3)',
+                    progress=False)
+
+
+def test_convert_refuses_colour_folder_equal_to_mask_folder(good_root,
+                                                            tmp_path,
+                                                            capsys):
+    out = str(tmp_path / 'm')
+    with pytest.raises(ValueError, match='is the mask folder'):
+        convert_labels(good_root, out, color_dir=out, progress=False)
+    assert not osp.exists(out)
+    tool = load_tool('convert_labels')
+    assert tool.main([good_root, '--output-dir', out, '--color-dir',
+                      out + '/.', '--no-progress']) == 2
+    assert 'is the mask folder' in capsys.readouterr().err
+
+
+def test_check_csv_refused_up_front_and_exit_statuses(good_root, tmp_path,
+                                                      capsys, monkeypatch):
+    csv = tmp_path / 'old.csv'
+    csv.write_text('keep me')
+    # Refused before the data root is even looked at.
+    with pytest.raises(FileExistsError, match='exist already'):
+        check_dataset(str(tmp_path / 'missing'), csv=str(csv),
+                      progress=False)
+    tool = load_tool('check_dataset')
+    assert tool.main([good_root, '--csv', str(csv), '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert 'pass --overwrite' in err and 'overwrite=True' not in err
+    assert csv.read_text() == 'keep me'
+    assert tool.main([good_root, '--csv', str(csv), '--overwrite',
+                      '--no-progress']) == 0
+    assert len(pd.read_csv(csv)) == 1
+
+    # The tool's own failure is 2, not 1 (which means: the data has errors).
+    import mmseg_sia.dataset_tools as tools_pkg
+
+    def broken(*args, **kwargs):
+        raise RuntimeError('a bug')
+
+    monkeypatch.setattr(tools_pkg, 'check_dataset', broken)
+    assert tool.main([good_root, '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert 'RuntimeError: a bug' in err and 'not a problem of the data' in err
+    for name in ('check_dataset', 'convert_labels', 'dataset_stats',
+                 'make_splits', 'browse_dataset'):
+        with pytest.raises(SystemExit) as exit_info:
+            load_tool(name).main(['--no-such-flag'])
+        assert exit_info.value.code == 2
+        with pytest.raises(SystemExit) as exit_info:
+            load_tool(name).main(['--help'])
+        assert exit_info.value.code == 0
+        assert 'exit status:' in capsys.readouterr().out
+
+
+def test_check_expects_the_common_size_and_sample_is_clean(good_root):
+    report = check_dataset(good_root, progress=False)
+    assert not (report.rows['check'] == 'image-size').any()
+    write_image(osp.join(good_root, 'images', 'odd.png'), 32, 32)
+    report = check_dataset(good_root, progress=False)
+    sizes = report.rows[report.rows['check'] == 'image-size']
+    assert list(sizes['file']) == [osp.join(good_root, 'images', 'odd.png')]
+    assert 'image is 32x32 (width x height), the size of 4 of the 5 images ' \
+        'is 64x48' in sizes['problem'].item()
+    assert not (check_dataset(good_root, same_size=False, progress=False)
+                .rows['check'] == 'image-size').any()
+    sample = osp.join(REPO, 'data', 'sia_sample')
+    report = check_dataset(sample, progress=False)
+    assert report.ok and report.images == 50
+    assert set(report.rows['check']) == {'image-without-label'}
+
+
+def test_help_imports_no_heavy_module():
+    import subprocess
+    import sys
+
+    probe = (
+        'import runpy, sys\n'
+        'sys.argv = [sys.argv[1], "--help"]\n'
+        'try:\n'
+        '    runpy.run_path(sys.argv[0], run_name="__main__")\n'
+        'except SystemExit:\n'
+        '    pass\n'
+        'heavy = ["numpy", "torch", "mmseg", "mmengine", "mmseg_sia", "cv2",\n'
+        '         "PIL", "pandas"]\n'
+        'print("LOADED", [m for m in heavy if m in sys.modules])\n')
+    for name in ('check_dataset', 'convert_labels', 'dataset_stats',
+                 'make_splits', 'browse_dataset'):
+        out = subprocess.run(
+            [sys.executable, '-c', probe,
+             osp.join(REPO, 'tools', f'{name}.py')],
+            capture_output=True, text=True, check=True).stdout
+        assert 'usage:' in out and out.strip().endswith('LOADED []'), name
+
+
+def test_browse_cli_positional_root_and_old_spellings(good_root, tmp_path,
+                                                      capsys):
+    tool = load_tool('browse_dataset')
+    assert tool.main([good_root, '--output-dir', str(tmp_path / 'a'),
+                      '-n', '2', '--no-progress']) == 0
+    assert len(os.listdir(tmp_path / 'a')) == 2
+    assert tool.main(['--data-root', good_root, '--out-dir',
+                      str(tmp_path / 'b'), '-n', '1', '--no-progress']) == 0
+    assert len(os.listdir(tmp_path / 'b')) == 1
+    assert tool.main([good_root, '--output-dir', str(tmp_path / 'a'),
+                      '-n', '2', '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert 'pass --overwrite' in err and 'overwrite=True' not in err
+    with pytest.raises(SystemExit):
+        tool.main([good_root, '--data-root', good_root, '--output-dir', 'x'])
+    assert 'give the data root once' in capsys.readouterr().err

@@ -2,47 +2,87 @@
 
 Reports, by file and feature: label files that cannot be read, features
 that cannot be drawn, images without labels, labels without images, images
-that cannot be read or have an unexpected size, ``image_id`` values that
-disagree with the file name, vertices outside the image, and duplicated,
-shared or dangling stems in the split files. Prints a table; ``--csv FILE``
-writes every row. Exit status: 1 when anything is an error (with
-``--strict``, a warning too), 2 on bad arguments, else 0.
+that cannot be read or differ in size from the others, ``image_id`` values
+that disagree with the file name, vertices outside the image, duplicated,
+shared or dangling stems in the split files, scenes shared between split
+files, and folder entries that cannot be used (symbolic link loops,
+unreadable sub-folders, FIFOs or devices named like a tile). Prints a table;
+``--csv FILE`` writes every row.
 
 Example::
 
+    python tools/check_dataset.py data/sia_sample
     python tools/check_dataset.py data/sia --csv check.csv --workers 8
 """
 import argparse
 import sys
 from typing import List, Optional
 
-import mmseg_sia  # noqa: F401  (registers the plugin)
-from mmseg_sia.dataset_tools import CHECKS, check_dataset
-from mmseg_sia.dataset_tools.common import add_layout_arguments, layout_options
+CHECKS_HELP = '''checks (severity):
+  entry (error), label-file (error), feature (error),
+  label-without-image (error), image (error), split-missing (error),
+  split-duplicate (error), split-overlap (error), split-file (error),
+  image-without-label (warning), image-size (warning),
+  image-pixels (warning), image-id (warning), outside (warning),
+  empty (warning), split-scene (warning)'''
+
+EXIT_STATUS = '''exit status:
+  0  no error found (warnings allowed unless --strict)
+  1  the data has errors (or warnings, with --strict): see the table
+  2  bad usage, or the check could not run (missing data root, existing
+     --csv without --overwrite, ...)'''
+
+
+def add_layout_arguments(parser: argparse.ArgumentParser) -> None:
+    """Folder layout, workers and progress options (as the other tools)."""
+    group = parser.add_argument_group('layout and speed')
+    group.add_argument('--img-dir', default='images',
+                       help='image folder under DATA_ROOT (default images)')
+    group.add_argument('--label-dir', default='labels',
+                       help='labels folder under DATA_ROOT (default labels)')
+    group.add_argument('--img-suffix', default='.png',
+                       help='image suffix (default .png)')
+    group.add_argument('--label-suffix', default='.json',
+                       help='label file suffix (default .json)')
+    group.add_argument('--workers', type=int, default=1,
+                       help='worker processes (0: one per CPU core; '
+                       'default 1)')
+    group.add_argument('--no-progress', action='store_true',
+                       help='hide the progress bar')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parse the command line."""
-    checks = '\n'.join(f'  {name} ({sev}): {what}'
-                       for name, (sev, what) in CHECKS.items())
+    """Parse the command line (standard library only: --help is quick)."""
     parser = argparse.ArgumentParser(
         description='Validate the images, label files and split files of a '
         'data root.',
-        epilog=f'checks:\n{checks}',
+        epilog=f'{CHECKS_HELP}\n\n{EXIT_STATUS}',
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('data_root', help='folder holding images/ and labels/')
-    parser.add_argument('--csv', help='write every row to this CSV file')
+    parser.add_argument('--csv', help='also write every row to this CSV file '
+                        '(refused up front if it exists)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an existing CSV file')
     parser.add_argument('--splits', nargs='*', metavar='FILE',
                         help='split files to check (default: '
                         'DATA_ROOT/splits/*.txt)')
-    parser.add_argument('--image-size', type=int, nargs=2,
-                        default=[1024, 1024],
-                        metavar=('HEIGHT', 'WIDTH'),
-                        help='expected image size (default 1024 1024)')
-    parser.add_argument('--any-size', action='store_true',
-                        help='do not check image sizes')
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument('--image-size', type=int, nargs=2,
+                      metavar=('HEIGHT', 'WIDTH'),
+                      help='expected image size (default: the size most '
+                      'images share, e.g. 1024 1024 for the release, 256 256 '
+                      'for data/sia_sample)')
+    size.add_argument('--any-size', action='store_true',
+                      help='do not compare image sizes')
+    parser.add_argument('--max-pixels', type=int, default=178_956_970,
+                        help='report images with more pixels, which the '
+                        "other tools leave out (default: Pillow's "
+                        'decompression-bomb limit 178956970; 0: no limit)')
+    parser.add_argument('--scene-pattern', default=None, metavar='REGEX',
+                        help='regular expression naming a tile\'s scene for '
+                        "the split-scene check (default: the release's: what "
+                        "follows the tile number, '^[^_]+_(?P<scene>.+)$'; "
+                        "'': no scene check)")
     parser.add_argument('--verify-images', action='store_true',
                         help='decode every image completely (slow)')
     parser.add_argument('--strict', action='store_true',
@@ -56,24 +96,39 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the tool; returns the exit status."""
     args = parse_args(argv)
-    try:
+    from mmseg_sia.dataset_tools.cli import EXIT_DATA_ERRORS, run_tool
+
+    def body() -> int:
+        from mmseg_sia.dataset_tools import DEFAULT_SCENE_PATTERN
+        from mmseg_sia.dataset_tools import check_dataset
+
+        pattern = args.scene_pattern
+        if pattern is None:
+            pattern = DEFAULT_SCENE_PATTERN
         report = check_dataset(
             args.data_root,
             split_files=args.splits,
-            image_size=None if args.any_size else tuple(args.image_size),
+            image_size=args.image_size,
+            same_size=not args.any_size,
             verify_images=args.verify_images,
-            **layout_options(args))
+            max_pixels=args.max_pixels or None,
+            scene_pattern=pattern or None,
+            csv=args.csv,
+            overwrite=args.overwrite,
+            workers=args.workers,
+            img_dir=args.img_dir,
+            label_dir=args.label_dir,
+            img_suffix=args.img_suffix,
+            label_suffix=args.label_suffix,
+            progress=not args.no_progress)
+        print(report.format(max_rows=args.max_rows))
         if args.csv:
-            report.to_csv(args.csv, overwrite=args.overwrite)
-    except (OSError, ValueError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    print(report.format(max_rows=args.max_rows))
-    if args.csv:
-        print(f'wrote {len(report.rows)} rows to {args.csv}')
-    if report.num_errors or (args.strict and report.num_warnings):
-        return 1
-    return 0
+            print(f'wrote {len(report.rows)} rows to {args.csv}')
+        if report.num_errors or (args.strict and report.num_warnings):
+            return EXIT_DATA_ERRORS
+        return 0
+
+    return run_tool(body)
 
 
 if __name__ == '__main__':

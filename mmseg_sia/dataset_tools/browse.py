@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..labels import rasterize_label_files
-from .common import (atomic_write_bytes, encode_png, index_tiles,
-                     palette_lut, progress_bar, read_split_file,
-                     refuse_existing)
+from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes, decode_image,
+                     encode_png, index_tiles, palette_lut, progress_bar,
+                     read_split_file, refuse_existing)
 
 __all__ = ['browse_dataset', 'draw_sample']
 
@@ -174,7 +175,10 @@ def browse_dataset(out_dir: str,
                    label_dir: str = 'labels',
                    img_suffix: str = '.png',
                    label_suffix: str = '.json',
-                   progress: bool = True) -> List[str]:
+                   progress: bool = True,
+                   max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+                   errors: Optional[List[Tuple[str, str]]] = None
+                   ) -> List[str]:
     """Draw tiles with their labels into ``out_dir`` as PNG files.
 
     From a data root, each tile is drawn as released: the image and the
@@ -214,6 +218,13 @@ def browse_dataset(out_dir: str,
         img_suffix (str): Image suffix. Defaults to '.png'.
         label_suffix (str): Label file suffix. Defaults to '.json'.
         progress (bool): Show a progress bar. Defaults to True.
+        max_pixels (int, optional): Tiles whose image has more pixels are
+            not drawn (reported); None: no limit. Defaults to Pillow's
+            decompression-bomb limit, 178,956,970.
+        errors (list, optional): Receives ``(file, message)`` for every tile
+            that could not be drawn and every folder entry that could not be
+            indexed, while the other tiles are drawn. Defaults to None: a
+            warning lists them.
 
     Returns:
         list[str]: The pictures written.
@@ -225,8 +236,6 @@ def browse_dataset(out_dir: str,
             (checked before drawing).
         FileNotFoundError: When the data root, an image or a stem is missing.
     """
-    import cv2
-
     from ..datasets.sia import SIADataset
 
     if data_root is None and config is None:
@@ -240,6 +249,7 @@ def browse_dataset(out_dir: str,
     rng = np.random.default_rng(seed)
     out_dir = os.fspath(out_dir)
     written: List[str] = []
+    failed: List[Tuple[str, str]] = []
 
     def name(stem: str, k: int) -> str:
         return osp.join(out_dir, f'{stem}.png' if repeats == 1 else
@@ -251,6 +261,7 @@ def browse_dataset(out_dir: str,
                              'as released looks the same every time)')
         index = index_tiles(data_root, img_dir, label_dir, img_suffix,
                             label_suffix)
+        failed.extend((p, f'{p}: {why}') for p, why in index.problems)
         if stems is None:
             pool = (read_split_file(split_file) if split_file is not None
                     else index.image_stems)
@@ -266,17 +277,19 @@ def browse_dataset(out_dir: str,
         refuse_existing([name(s, 0) for s in chosen], overwrite)
         meta = SIADataset.METAINFO
         for stem in progress_bar(chosen, len(chosen), 'draw', progress):
-            image = cv2.imread(index.images[stem], cv2.IMREAD_COLOR)
-            if image is None:
-                raise OSError(f'{index.images[stem]}: cannot be read as an '
-                              'image')
-            seg, _ = rasterize_label_files(index.label_paths(stem),
-                                           image.shape[:2])
-            picture = draw_sample(image[..., ::-1], seg, mode,
-                                  meta['palette'], meta['classes'], alpha)
+            try:
+                image = decode_image(index.images[stem], max_pixels)
+                seg, _ = rasterize_label_files(index.label_paths(stem),
+                                               image.shape[:2])
+            except (OSError, ValueError, MemoryError) as e:
+                failed.append((index.images[stem], str(e)))
+                continue
+            picture = draw_sample(image, seg, mode, meta['palette'],
+                                  meta['classes'], alpha)
             atomic_write_bytes(name(stem, 0), encode_png(picture, rgb=True),
                                overwrite=overwrite)
             written.append(name(stem, 0))
+        _hand_over(failed, errors)
         return written
 
     if stems is not None or split_file is not None:
@@ -298,10 +311,28 @@ def browse_dataset(out_dir: str,
         overwrite)
     jobs = [(i, k) for i in indices for k in range(repeats)]
     for i, k in progress_bar(jobs, len(jobs), 'draw', progress):
-        image, seg, _ = _unpack(dataset[i])
+        try:
+            item = dataset[i]
+        except (OSError, ValueError, MemoryError) as e:
+            where = dataset.get_data_info(i).get('img_path', str(i))
+            failed.append((where, f'{where}: {e}'))
+            continue
+        image, seg, _ = _unpack(item)
         picture = draw_sample(image, seg, mode, palette, classes, alpha)
         path = name(stems_of[i], k)
         atomic_write_bytes(path, encode_png(picture, rgb=True),
                            overwrite=overwrite)
         written.append(path)
+    _hand_over(failed, errors)
     return written
+
+
+def _hand_over(failed: List[Tuple[str, str]],
+               errors: Optional[List[Tuple[str, str]]]) -> None:
+    if errors is not None:
+        errors.extend(failed)
+    elif failed:
+        listed = '; '.join(m for _, m in failed[:10])
+        more = '' if len(failed) <= 10 else f'; ... {len(failed) - 10} more'
+        warnings.warn(f'{len(failed)} tile(s) or entries not drawn: '
+                      f'{listed}{more}', stacklevel=3)

@@ -16,9 +16,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..labels import DEFAULT_CLASS_MAP, LabelFileError, read_label_file
-from .common import (atomic_write_text, find_split_files, image_size,
-                     index_tiles, parallel_map, progress_bar,
-                     read_split_file)
+from .common import (DEFAULT_MAX_PIXELS, atomic_write_text, check_pixels,
+                     decode_image, find_split_files, image_size, index_tiles,
+                     parallel_map, progress_bar, read_split_file,
+                     refuse_existing)
+from .splits import DEFAULT_SCENE_PATTERN, scene_of
 
 __all__ = ['CHECKS', 'CheckReport', 'check_dataset']
 
@@ -27,6 +29,9 @@ WARNING = 'warning'
 
 #: Every check: name -> (severity, what it means).
 CHECKS: Dict[str, Tuple[str, str]] = {
+    'entry': (ERROR, 'a folder entry cannot be used (a sub-folder that '
+              'cannot be listed, a symbolic link loop or broken link, a FIFO, '
+              'device or folder named like an image or label file)'),
     'label-file': (ERROR, 'a label file cannot be read as a FeatureCollection '
                    '(unreadable, not UTF-8, not JSON, no "features" list)'),
     'feature': (ERROR, 'a feature cannot be drawn (odd number of values, a '
@@ -41,7 +46,12 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     'split-file': (ERROR, 'a split file cannot be read'),
     'image-without-label': (WARNING, 'an image has no label file (it trains '
                             'as all background)'),
-    'image-size': (WARNING, 'an image does not have the expected size'),
+    'image-size': (WARNING, 'an image does not have the expected size '
+                   '(--image-size, else the size most images share)'),
+    'image-pixels': (WARNING, 'an image has more pixels than --max-pixels '
+                     '(the other tools leave it out)'),
+    'split-scene': (WARNING, 'tiles of one scene are in more than one split '
+                    'file (validation scores come out too high)'),
     'image-id': (WARNING, 'the image_id inside a label file disagrees with '
                  'the file name'),
     'outside': (WARNING, 'a polygon has vertices more than 1 pixel outside '
@@ -168,31 +178,41 @@ def _row(check: str, file: str, problem: str,
 @dataclass(frozen=True)
 class _Options:
     keys: Tuple[str, ...]
-    image_size: Optional[Tuple[int, int]]
     img_suffix: str
     verify_images: bool
+    max_pixels: Optional[int]
 
 
 def _check_tile(task: Tuple[str, Optional[str], List[str]],
-                options: _Options) -> Tuple[list, int, int]:
-    """Check one tile's image and label files (runs in a worker)."""
+                options: _Options
+                ) -> Tuple[list, int, int, Optional[Tuple[int, int]]]:
+    """Check one tile's image and label files (runs in a worker).
+
+    Returns the rows, the features and polygons read and the image size
+    (None when unknown); the size check against the other images is made
+    once all sizes are known.
+    """
     stem, img_path, label_paths = task
     rows = []
     shape = None
     if img_path is not None:
         try:
             shape = image_size(img_path)
-            if options.verify_images:
-                _decode_image(img_path)
         except OSError as e:
             rows.append(_row('image', img_path, _strip(str(e), img_path)))
-            shape = None
-        if shape is not None and options.image_size is not None and \
-                tuple(shape) != tuple(options.image_size):
-            rows.append(_row(
-                'image-size', img_path,
-                f'image is {shape[1]}x{shape[0]} (width x height), expected '
-                f'{options.image_size[1]}x{options.image_size[0]}'))
+        if shape is not None:
+            try:
+                check_pixels(img_path, shape, options.max_pixels)
+            except OSError as e:
+                rows.append(_row('image-pixels', img_path,
+                                 _strip(str(e), img_path)))
+            else:
+                if options.verify_images:
+                    try:
+                        decode_image(img_path, options.max_pixels)
+                    except (OSError, MemoryError) as e:
+                        rows.append(_row('image', img_path,
+                                         _strip(str(e), img_path)))
         if not label_paths:
             rows.append(_row('image-without-label', img_path,
                              'no label file'))
@@ -205,6 +225,10 @@ def _check_tile(task: Tuple[str, Optional[str], List[str]],
             label = read_label_file(path, keys=options.keys, warn=False)
         except LabelFileError as e:
             rows.append(_row('label-file', e.path, e.reason))
+            continue
+        except (OSError, MemoryError, RecursionError) as e:
+            rows.append(_row('label-file', path, 'cannot be read '
+                             f'({type(e).__name__}: {e})'))
             continue
         features += label.num_features
         polygons += len(label.polygons)
@@ -237,7 +261,7 @@ def _check_tile(task: Tuple[str, Optional[str], List[str]],
                         f'the {width}x'
                         f'{height} image, e.g. ({x:g}, {y:g})',
                         poly.feature))
-    return rows, features, polygons
+    return rows, features, polygons, shape
 
 
 def _strip(message: str, path: str) -> str:
@@ -246,18 +270,33 @@ def _strip(message: str, path: str) -> str:
         message
 
 
-def _decode_image(path: str) -> None:
-    import cv2
-
-    data = np.fromfile(path, dtype=np.uint8)
-    if cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is None:
-        raise OSError(f'{path}: cannot be decoded as an image')
+def _size_rows(sizes: Dict[str, Tuple[int, int]],
+               expected: Optional[Tuple[int, int]]) -> List[tuple]:
+    """``image-size`` rows: images not of ``expected``, or when it is None,
+    not of the size most images share."""
+    if not sizes:
+        return []
+    how = 'expected'
+    if expected is None:
+        counts = Counter(sizes.values())
+        expected, n = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+        how = f'the size of {n} of the {len(sizes)} images is'
+    rows = []
+    for path, shape in sorted(sizes.items()):
+        if tuple(shape) != tuple(expected):
+            rows.append(_row(
+                'image-size', path,
+                f'image is {shape[1]}x{shape[0]} (width x height), {how} '
+                f'{expected[1]}x{expected[0]}'))
+    return rows
 
 
 def _check_splits(split_files: Sequence[str], images: Dict[str, str],
-                  img_dir: str, img_suffix: str) -> List[tuple]:
+                  img_dir: str, img_suffix: str,
+                  scene_pattern: Optional[str]) -> List[tuple]:
     rows = []
     seen: Dict[str, str] = {}
+    scenes: Dict[str, Dict[str, set]] = {}
     for split in split_files:
         try:
             stems = read_split_file(split)
@@ -265,29 +304,55 @@ def _check_splits(split_files: Sequence[str], images: Dict[str, str],
             rows.append(_row('split-file', split, _strip(str(e), split)))
             continue
         counts = Counter(stems)
+        if scene_pattern is not None:
+            by_scene: Dict[str, set] = {}
+            for s in counts:
+                by_scene.setdefault(scene_of(s, scene_pattern), set()).add(s)
+            scenes[split] = by_scene
         for stem, n in counts.items():
             if n > 1:
                 rows.append(_row(
                     'split-duplicate', split,
                     f'stem {stem!r} is listed {n} times'))
             if stem not in images:
+                hint = ''
+                if stem != stem.strip() and stem.strip() in images:
+                    hint = ' (the line has spaces around the name)'
                 rows.append(_row(
                     'split-missing', split,
                     f'stem {stem!r} has no image '
-                    f'{osp.join(img_dir, stem + img_suffix)}'))
+                    f'{osp.join(img_dir, stem + img_suffix)}{hint}'))
             if stem in seen:
                 rows.append(_row(
                     'split-overlap', split,
                     f'stem {stem!r} is also in {seen[stem]}'))
             else:
                 seen[stem] = split
+    first: Dict[str, str] = {}
+    for split, by_scene in scenes.items():
+        for scene, here in sorted(by_scene.items()):
+            if scene not in first:
+                first[scene] = split
+                continue
+            other = first[scene]
+            there = scenes[other][scene]
+            if len(here | there) > 1:  # one shared stem is split-overlap
+                rows.append(_row(
+                    'split-scene', split,
+                    f'scene {scene!r}: {len(here)} tile(s) here and '
+                    f'{len(there)} in {other}'))
     return rows
 
 
 def check_dataset(data_root: str,
                   split_files: Optional[Sequence[str]] = None,
-                  image_size: Optional[Tuple[int, int]] = (1024, 1024),
+                  image_size: Optional[Tuple[int, int]] = None,
+                  same_size: bool = True,
                   verify_images: bool = False,
+                  max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+                  scene_pattern: Optional[str] = DEFAULT_SCENE_PATTERN,
+                  csv: Optional[str] = None,
+                  overwrite: bool = False,
                   keys: Sequence[str] = tuple(DEFAULT_CLASS_MAP),
                   workers: int = 1,
                   img_dir: str = 'images',
@@ -303,17 +368,33 @@ def check_dataset(data_root: str,
     images that cannot be read or have an unexpected size, ``image_id``
     values that disagree with the file name, vertices outside the image,
     stems of split files that are repeated, shared between split files or
-    have no image.
+    have no image, scenes shared between split files, and folder entries
+    that cannot be used (each reported by name while the others are
+    checked; a FIFO or device named like a label file is never opened).
 
     Args:
         data_root (str): Root holding ``images/``, ``labels/`` and optionally
             ``splits/*.txt``.
         split_files (Sequence[str], optional): Split files to check. Defaults
             to every ``*.txt`` in ``data_root/splits``.
-        image_size (tuple[int, int], optional): Expected ``(height, width)``;
-            None accepts any size. Defaults to (1024, 1024).
+        image_size (tuple[int, int], optional): Expected ``(height, width)``
+            of every image. Defaults to None: see ``same_size``.
+        same_size (bool): Without ``image_size``, expect every image to have
+            the size most of them share (the release's 1024 x 1024, the
+            bundled sample's 256 x 256) and report the others. False accepts
+            any size. Defaults to True.
         verify_images (bool): Decode every image completely (slow) instead of
             reading its header only. Defaults to False.
+        max_pixels (int, optional): Report images with more pixels (the
+            other tools leave them out); None: no limit. Defaults to
+            Pillow's decompression-bomb limit, 178,956,970.
+        scene_pattern (str, optional): Regular expression naming a tile's
+            scene (see :func:`~mmseg_sia.dataset_tools.scene_of`) for the
+            ``split-scene`` check; None skips it. Defaults to
+            :data:`~mmseg_sia.dataset_tools.DEFAULT_SCENE_PATTERN`.
+        csv (str, optional): Also write every row to this CSV file; an
+            existing file is refused before any work unless ``overwrite``.
+        overwrite (bool): Replace an existing ``csv``. Defaults to False.
         keys (Sequence[str]): Polygon properties to read. Defaults to
             ``('building_imcoords', 'road_imcoords')``.
         workers (int): Worker processes (less than 1: one per CPU core).
@@ -331,9 +412,13 @@ def check_dataset(data_root: str,
     Raises:
         FileNotFoundError: When the data root holds neither an image folder
             nor a labels folder.
+        FileExistsError: When ``csv`` exists and ``overwrite`` is False
+            (before any work).
     """
     import pandas as pd
 
+    if csv is not None:
+        refuse_existing([os.fspath(csv)], overwrite)
     index = index_tiles(data_root, img_dir, label_dir, img_suffix,
                         label_suffix)
     if split_files is None:
@@ -341,10 +426,9 @@ def check_dataset(data_root: str,
     split_files = [os.fspath(p) for p in split_files]
     options = _Options(
         keys=tuple(keys),
-        image_size=None if image_size is None else
-        (int(image_size[0]), int(image_size[1])),
         img_suffix=img_suffix,
-        verify_images=verify_images)
+        verify_images=verify_images,
+        max_pixels=max_pixels)
     tasks = [(stem, index.images.get(stem), index.label_paths(stem))
              for stem in index.stems]
     report = CheckReport(
@@ -352,16 +436,27 @@ def check_dataset(data_root: str,
         images=len(index.images),
         label_files=sum(len(v) for v in index.labels.values()),
         split_files=list(split_files))
-    rows: List[tuple] = []
+    rows: List[tuple] = [_row('entry', path, why)
+                         for path, why in index.problems]
+    sizes: Dict[str, Tuple[int, int]] = {}
     results = parallel_map(
-        functools.partial(_check_tile, options=options), tasks, workers)
-    for tile_rows, features, polygons in progress_bar(
-            results, len(tasks), 'check', progress):
+        functools.partial(_check_tile, options=options), tasks, workers,
+        ordered=True)
+    for task, (tile_rows, features, polygons, shape) in zip(
+            tasks, progress_bar(results, len(tasks), 'check', progress)):
         rows.extend(tile_rows)
         report.features += features
         report.polygons += polygons
+        if shape is not None:
+            sizes[task[1]] = shape
+    if image_size is not None:
+        rows.extend(_size_rows(sizes, (int(image_size[0]),
+                                       int(image_size[1]))))
+    elif same_size:
+        rows.extend(_size_rows(sizes, None))
     rows.extend(
-        _check_splits(split_files, index.images, index.img_dir, img_suffix))
+        _check_splits(split_files, index.images, index.img_dir, img_suffix,
+                      scene_pattern))
 
     table = pd.DataFrame(rows, columns=_COLUMNS)
     table['feature'] = table['feature'].astype('Int64')
@@ -370,4 +465,6 @@ def check_dataset(data_root: str,
         ['_rank', 'check', 'file', 'feature'],
         na_position='first', kind='stable').drop(columns='_rank')
     report.rows = table.reset_index(drop=True)
+    if csv is not None:
+        report.to_csv(csv, overwrite=overwrite)
     return report

@@ -6,25 +6,29 @@ process pool used by the tools that read every label file.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import multiprocessing
 import os
 import os.path as osp
 import sys
+import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
                     Sequence, Tuple, TypeVar)
 
 import numpy as np
 
-from ..datasets.sia import (SIADataset, index_images, index_label_files,
-                           read_split_file)
+from ..datasets.sia import (IndexProblem, SIADataset, index_images,
+                           index_label_files, read_split_file)
 from ..fileio import atomic_write_bytes, atomic_write_text
 from ..labels import DEFAULT_CLASS_MAP
 
 __all__ = [
     'TileIndex', 'index_tiles', 'read_split_file', 'find_split_files',
-    'image_size', 'atomic_write_bytes', 'atomic_write_text',
+    'image_size', 'check_pixels', 'decode_image', 'DEFAULT_MAX_PIXELS',
+    'capture_warnings', 'atomic_write_bytes', 'atomic_write_text',
     'encode_png', 'refuse_existing', 'class_names', 'palette_lut',
     'content_label', 'progress_bar', 'parallel_map', 'resolve_workers',
     'add_layout_arguments', 'layout_options'
@@ -51,12 +55,16 @@ class TileIndex:
             level down).
         img_suffix (str): The image suffix used.
         label_suffix (str): The label suffix used.
+        problems (list[tuple[str, str]]): ``(path, what is wrong)`` of the
+            folder entries left out (sub-folders that cannot be listed,
+            symbolic link loops, FIFOs and devices named like a tile, ...).
     """
     root: str
     img_dir: str
     label_dir: str
     images: Dict[str, str] = field(default_factory=dict)
     labels: Dict[str, List[str]] = field(default_factory=dict)
+    problems: List[IndexProblem] = field(default_factory=list)
     img_suffix: str = '.png'
     label_suffix: str = '.json'
 
@@ -94,7 +102,8 @@ def index_tiles(data_root: str,
 
     The same rules as :class:`SIADataset`: images directly in ``img_dir``,
     label files directly in ``label_dir`` or one folder down
-    (``labels/building``, ``labels/road``).
+    (``labels/building``, ``labels/road``). Entries that cannot be used are
+    left out and listed in :attr:`TileIndex.problems`; the others are indexed.
 
     Args:
         data_root (str): The data root.
@@ -111,6 +120,7 @@ def index_tiles(data_root: str,
     Raises:
         FileNotFoundError: When ``data_root`` is not a folder, or holds
             neither the image folder nor the labels folder.
+        OSError: When the image or labels folder cannot be listed.
     """
     data_root = os.fspath(data_root)
     if not osp.isdir(data_root):
@@ -128,8 +138,10 @@ def index_tiles(data_root: str,
         img_suffix=img_suffix,
         label_suffix=label_suffix)
     if osp.isdir(img_path):
-        index.images = index_images(img_path, img_suffix)
-    index.labels = index_label_files(label_path, label_suffix)
+        index.images = index_images(img_path, img_suffix, index.problems)
+    index.labels = index_label_files(label_path, label_suffix,
+                                     problems=index.problems)
+    index.problems.sort()
     return index
 
 
@@ -155,12 +167,41 @@ def find_split_files(data_root: str, split_dir: str = 'splits') -> List[str]:
 # --------------------------------------------------------------------------
 # Images
 # --------------------------------------------------------------------------
+#: Pillow's decompression-bomb limit (twice ``PIL.Image.MAX_IMAGE_PIXELS``
+#: by default): larger images are not decoded or drawn unless asked.
+DEFAULT_MAX_PIXELS = 178_956_970
+
+_PIL_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_pillow_bomb_check():
+    """Let Pillow open an image of any size; the callers check the size
+    against their own limit before decoding (see :func:`check_pixels`)."""
+    from PIL import Image
+
+    with _PIL_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _image_error(path: str, error: BaseException) -> OSError:
+    reason = str(error) or type(error).__name__
+    return OSError(f'{path}: cannot be read as an image ({reason})')
+
+
 def image_size(path: str) -> Tuple[int, int]:
     """``(height, width)`` of an image, read from its header only.
 
     The size is the one mmcv's ``imread`` (used by ``LoadImageFromFile``)
     gives: for formats other than PNG an EXIF orientation that turns the
     picture by 90 degrees swaps height and width, as OpenCV applies it.
+    Images of any size are measured (Pillow's decompression-bomb check is
+    about decoding; see :func:`check_pixels`).
 
     Args:
         path (str): The image file.
@@ -172,19 +213,92 @@ def image_size(path: str) -> Tuple[int, int]:
         OSError: When the file cannot be opened as an image (the message
             names the file).
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        with _no_pillow_bomb_check(), Image.open(path) as img:
             width, height = img.size
             if img.format not in ('PNG', None):
                 orientation = img.getexif().get(0x0112, 1)
                 if orientation in (5, 6, 7, 8):
                     width, height = height, width
-    except (UnidentifiedImageError, OSError, ValueError,
-            SyntaxError) as e:
-        raise OSError(f'{path}: cannot be read as an image ({e})') from e
+    except Exception as e:  # Pillow raises many kinds for a bad header
+        raise _image_error(path, e) from e
     return int(height), int(width)
+
+
+def check_pixels(path: str, shape: Tuple[int, int],
+                 max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse an image too large to decode or draw safely.
+
+    Args:
+        path (str): The image file (named in the message).
+        shape (tuple[int, int]): Its ``(height, width)``.
+        max_pixels (int, optional): The limit; None or less than 1: none.
+            Defaults to :data:`DEFAULT_MAX_PIXELS`.
+
+    Raises:
+        OSError: When ``height * width`` is over the limit.
+    """
+    pixels = int(shape[0]) * int(shape[1])
+    if max_pixels is not None and max_pixels > 0 and pixels > max_pixels:
+        raise OSError(
+            f'{path}: image is {shape[1]}x{shape[0]} ({pixels:,} pixels), '
+            f'over the limit of {max_pixels:,} pixels (Pillow\'s '
+            'decompression-bomb limit by default; see --max-pixels)')
+
+
+def decode_image(path: str,
+                 max_pixels: Optional[int] = DEFAULT_MAX_PIXELS
+                 ) -> np.ndarray:
+    """Decode an image completely, as RGB.
+
+    Pillow is used rather than OpenCV so that a broken file raises an error
+    naming it instead of printing libpng messages without a file name. EXIF
+    orientation is applied to formats other than PNG, as OpenCV does.
+
+    Args:
+        path (str): The image file.
+        max_pixels (int, optional): Refuse larger images (see
+            :func:`check_pixels`). Defaults to :data:`DEFAULT_MAX_PIXELS`.
+
+    Returns:
+        np.ndarray: ``(H, W, 3)`` ``uint8`` RGB.
+
+    Raises:
+        OSError: When the file cannot be decoded or is over the limit (the
+            message names the file).
+    """
+    from PIL import Image, ImageOps
+
+    check_pixels(path, image_size(path), max_pixels)
+    try:
+        with _no_pillow_bomb_check(), Image.open(path) as img:
+            if img.format not in ('PNG', None):
+                img = ImageOps.exif_transpose(img)
+            return np.asarray(img.convert('RGB'))
+    except Exception as e:  # truncated data, bad compression, ...
+        raise _image_error(path, e) from e
+
+
+@contextlib.contextmanager
+def capture_warnings(found: List[str]):
+    """Collect the warnings raised inside the block (numpy overflow, Pillow)
+    as text, so that the caller can report them with the file they came
+    from instead of letting them print without it.
+
+    Args:
+        found (list[str]): Receives ``'Category: message'`` once for each
+            distinct warning.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        with np.errstate(all='warn'):
+            yield
+    for w in caught:
+        text = f'{w.category.__name__}: {w.message}'
+        if text not in found:
+            found.append(text)
 
 
 def encode_png(array: np.ndarray, rgb: bool = False) -> bytes:
@@ -233,8 +347,8 @@ def refuse_existing(paths: Iterable[str], overwrite: bool) -> None:
         more = '' if len(existing) <= 5 else f' and {len(existing) - 5} more'
         raise FileExistsError(
             errno.EEXIST, f'{len(existing)} output file(s) exist already '
-            f'({shown}{more}); pass overwrite=True (--overwrite) to replace '
-            'them', existing[0])
+            f'({shown}{more}); pass overwrite=True to replace them',
+            existing[0])
 
 
 # --------------------------------------------------------------------------

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, LabelFileError,
                       rasterize_label_files)
-from .common import (atomic_write_bytes, class_names, encode_png,
+from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes,
+                     capture_warnings, check_pixels, class_names, encode_png,
                      image_size, index_tiles, palette_lut, parallel_map,
                      progress_bar, read_split_file)
 
@@ -58,6 +59,11 @@ class ConvertSummary:
             could not be converted (unreadable label file or image).
         labels_without_image (list[str]): Label files that have no image
             (they cannot be converted: the mask size is the image's).
+        problems (list[tuple[str, str]]): ``(path, what is wrong)`` of the
+            folder entries that could not be indexed.
+        warnings (list[tuple[str, str]]): ``(files, warning)`` raised while
+            drawing a tile (numpy overflow on huge coordinates, ...), with
+            the tile's label files.
         out_dir (str): The mask folder.
         color_dir (str | None): The colour mask folder, if any.
         seconds (float): Wall time.
@@ -69,14 +75,17 @@ class ConvertSummary:
     skipped_features: List[Tuple[str, int, str]] = field(default_factory=list)
     errors: List[Tuple[str, str]] = field(default_factory=list)
     labels_without_image: List[str] = field(default_factory=list)
+    problems: List[Tuple[str, str]] = field(default_factory=list)
+    warnings: List[Tuple[str, str]] = field(default_factory=list)
     out_dir: str = ''
     color_dir: Optional[str] = None
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        """Whether every tile was converted or kept (no errors)."""
-        return not self.errors
+        """Whether every tile was converted or kept and every folder entry
+        could be used."""
+        return not self.errors and not self.problems
 
     def format(self, max_items: int = 20) -> str:
         """A human-readable closing summary.
@@ -119,6 +128,17 @@ class ConvertSummary:
             if len(self.skipped_features) > max_items:
                 lines.append(f'  ... {len(self.skipped_features) - max_items}'
                              ' more (tools/check_dataset.py lists them all)')
+        if self.problems:
+            lines.append('folder entries left out:')
+            lines += [f'  {p}: {why}' for p, why in self.problems[:max_items]]
+            if len(self.problems) > max_items:
+                lines.append(f'  ... {len(self.problems) - max_items} more')
+        if self.warnings:
+            lines.append('warnings while drawing (files: warning):')
+            lines += [f'  {where}: {what}'
+                      for where, what in self.warnings[:max_items]]
+            if len(self.warnings) > max_items:
+                lines.append(f'  ... {len(self.warnings) - max_items} more')
         if self.errors:
             lines.append('errors:')
             lines += [f'  {msg}' for _, msg in self.errors[:max_items]]
@@ -134,6 +154,7 @@ class _Options:
     strict: bool
     overwrite: bool
     palette: Optional[Tuple[Tuple[int, int, int], ...]]
+    max_pixels: Optional[int]
 
 
 @dataclass
@@ -142,6 +163,7 @@ class _TileResult:
     polygons: Dict[int, int] = field(default_factory=dict)
     skipped: List[Tuple[str, int, str]] = field(default_factory=list)
     error: Optional[Tuple[str, str]] = None
+    warnings: List[Tuple[str, str]] = field(default_factory=list)
 
 
 def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
@@ -155,16 +177,25 @@ def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
             return _TileResult('kept')
     try:
         shape = image_size(img_path)
+        check_pixels(img_path, shape, options.max_pixels)
     except OSError as e:
         return _TileResult('error', error=(img_path, str(e)))
     class_map = dict(options.class_map)
+    caught: List[str] = []
     try:
-        seg, files = rasterize_label_files(
-            label_paths, shape, class_map=class_map,
-            priority=options.priority, strict=options.strict, warn=False)
+        with capture_warnings(caught):
+            seg, files = rasterize_label_files(
+                label_paths, shape, class_map=class_map,
+                priority=options.priority, strict=options.strict, warn=False)
     except LabelFileError as e:
         return _TileResult('error', error=(e.path, str(e)))
+    except (OSError, ValueError, MemoryError) as e:
+        where = ', '.join(label_paths) or img_path
+        return _TileResult('error', error=(
+            where, f'{where}: cannot be drawn ({type(e).__name__}: {e})'))
     result = _TileResult('written')
+    where = ', '.join(label_paths)
+    result.warnings = [(where, w) for w in caught]
     for label in files:
         for poly in label.polygons:
             class_id = class_map[poly.key]
@@ -201,6 +232,7 @@ def convert_labels(data_root: str,
                    priority: Optional[Sequence[int]] = DEFAULT_PRIORITY,
                    strict: bool = False,
                    palette: Optional[Sequence[Sequence[int]]] = None,
+                   max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
                    img_dir: str = 'images',
                    label_dir: str = 'labels',
                    img_suffix: str = '.png',
@@ -239,6 +271,10 @@ def convert_labels(data_root: str,
             to False.
         palette (Sequence[Sequence[int]], optional): Colours of the colour
             masks. Defaults to :attr:`SIADataset.METAINFO` ``['palette']``.
+        max_pixels (int, optional): Tiles whose image has more pixels fail
+            (listed in ``errors``) instead of drawing a mask that size; None:
+            no limit. Defaults to Pillow's decompression-bomb limit,
+            178,956,970.
         img_dir (str): Image folder under ``data_root``. Defaults to 'images'.
         label_dir (str): Labels folder under ``data_root``. Defaults to
             'labels'.
@@ -252,7 +288,8 @@ def convert_labels(data_root: str,
     Raises:
         FileNotFoundError: When the data root, its image folder or the split
             file does not exist.
-        ValueError: When an output folder is the image or labels folder.
+        ValueError: When an output folder is the image or labels folder,
+            or the colour folder is the mask folder.
     """
     start = time.perf_counter()
     index = index_tiles(data_root, img_dir, label_dir, img_suffix,
@@ -273,9 +310,14 @@ def convert_labels(data_root: str,
             raise ValueError(
                 f'output folder {folder!r} is the image or labels folder of '
                 f'{data_root!r}; choose another folder')
+    if color and osp.realpath(color_dir) == osp.realpath(out_dir):
+        raise ValueError(
+            f'colour folder {color_dir!r} is the mask folder {out_dir!r}: '
+            'both are named <stem>.png; choose another colour folder')
 
     summary = ConvertSummary(out_dir=out_dir,
-                             color_dir=color_dir if color else None)
+                             color_dir=color_dir if color else None,
+                             problems=list(index.problems))
     if split_file is not None:
         stems = list(dict.fromkeys(read_split_file(split_file)))
         for stem in stems:
@@ -300,7 +342,8 @@ def convert_labels(data_root: str,
         strict=strict,
         overwrite=overwrite,
         palette=None if palette is None else tuple(
-            tuple(int(v) for v in c) for c in palette))
+            tuple(int(v) for v in c) for c in palette),
+        max_pixels=max_pixels)
     tasks = [(stem, index.images[stem], index.label_paths(stem),
               osp.join(out_dir, stem + '.png'),
               osp.join(color_dir, stem + '.png') if color else None)
@@ -319,11 +362,13 @@ def convert_labels(data_root: str,
         for class_id, n in result.polygons.items():
             counts[class_id] = counts.get(class_id, 0) + n
         summary.skipped_features.extend(result.skipped)
+        summary.warnings.extend(result.warnings)
     summary.polygons = {
         names.get(c, str(c)): counts.get(c, 0)
         for c in sorted(set(class_map.values()))
     }
     summary.skipped_features.sort()
     summary.errors.sort()
+    summary.warnings.sort()
     summary.seconds = time.perf_counter() - start
     return summary

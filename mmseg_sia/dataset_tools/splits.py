@@ -1,8 +1,10 @@
-"""Split the tiles of a data root into train and val, stratified by content."""
+"""Split the tiles of a data root into train and val, stratified by content
+and grouped by scene."""
 from __future__ import annotations
 
 import functools
 import os.path as osp
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -13,7 +15,34 @@ from .common import (atomic_write_text, class_names, content_label,
                      index_tiles, parallel_map, progress_bar,
                      refuse_existing)
 
-__all__ = ['SplitResult', 'make_splits', 'tile_content']
+__all__ = ['SplitResult', 'make_splits', 'tile_content', 'scene_of',
+           'DEFAULT_SCENE_PATTERN']
+
+#: A tile's scene in the release's names: what follows the tile number,
+#: ``BLD00596_PS3_K3A_NIA0277`` -> ``PS3_K3A_NIA0277`` (product, satellite and
+#: scene; the tiles of one scene overlap in content and conditions).
+DEFAULT_SCENE_PATTERN = r'^[^_]+_(?P<scene>.+)$'
+
+
+def scene_of(stem: str, pattern: str = DEFAULT_SCENE_PATTERN) -> str:
+    """The scene a tile was cut from, read from its stem.
+
+    Args:
+        stem (str): The tile's stem.
+        pattern (str): Regular expression searched in the stem; the scene is
+            its group named ``scene``, else its first group, else the whole
+            match. Defaults to :data:`DEFAULT_SCENE_PATTERN`.
+
+    Returns:
+        str: The scene; the stem itself when the pattern does not match (the
+        tile is a scene of its own).
+    """
+    match = re.search(pattern, stem)
+    if match is None:
+        return stem
+    if 'scene' in match.re.groupindex:
+        return match.group('scene')
+    return match.group(1) if match.re.groups else match.group(0)
 
 
 def tile_content(label_paths: Sequence[str],
@@ -66,14 +95,29 @@ class SplitResult:
         val (list[str]): Stems of the val split, sorted.
         files (dict[str, str]): Split name -> file written.
         excluded (list[tuple[str, str]]): ``(stem, reason)`` of the tiles left
-            out because a label file cannot be read.
+            out because a label file cannot be read or the name cannot be
+            written as a line.
+        problems (list[tuple[str, str]]): ``(path, what is wrong)`` of the
+            folder entries that could not be indexed.
         strata (pandas.DataFrame): Tiles per content in each split.
+        groups (pandas.DataFrame): One row per scene: ``scene``, ``split``
+            ('train', 'val', or 'both' when the split is not grouped and
+            the scene's tiles went to both) and ``tiles``.
+        grouped (bool): Whether the tiles were grouped by scene.
     """
     train: List[str] = field(default_factory=list)
     val: List[str] = field(default_factory=list)
     files: Dict[str, str] = field(default_factory=dict)
     excluded: List[Tuple[str, str]] = field(default_factory=list)
+    problems: List[Tuple[str, str]] = field(default_factory=list)
     strata: 'object' = None
+    groups: 'object' = None
+    grouped: bool = True
+
+    @property
+    def ok(self) -> bool:
+        """Whether every tile and folder entry could be used."""
+        return not self.excluded and not self.problems
 
     def format(self) -> str:
         """A short text summary."""
@@ -81,6 +125,19 @@ class SplitResult:
                  'tiles']
         if self.strata is not None:
             lines.append(self.strata.to_string(index=False))
+        if self.groups is not None:
+            per = self.groups['split'].value_counts()
+            counts = ', '.join(f'{k} {int(per.get(k, 0))}'
+                               for k in ('train', 'val', 'both'))
+            lines.append(f'scenes: {len(self.groups)} ({counts})' + (
+                '; no scene has tiles in both splits' if self.grouped else
+                '; not grouped by scene (--no-group): tiles of a scene in '
+                'both splits make validation scores too high'))
+            val = sorted(self.groups.loc[self.groups['split'] == 'val',
+                                         'scene'])
+            if val:
+                more = '' if len(val) <= 20 else f', ... {len(val) - 20} more'
+                lines.append('val scenes: ' + ', '.join(val[:20]) + more)
         lines += [f'wrote {path}' for path in self.files.values()]
         if self.excluded:
             lines.append(f'left out {len(self.excluded)} tile(s) whose labels '
@@ -88,6 +145,13 @@ class SplitResult:
             lines += [f'  {reason}' for _, reason in self.excluded[:20]]
             if len(self.excluded) > 20:
                 lines.append(f'  ... {len(self.excluded) - 20} more')
+        if self.problems:
+            lines.append(f'left out {len(self.problems)} folder entr'
+                         f'{"y" if len(self.problems) == 1 else "ies"} '
+                         'that cannot be used:')
+            lines += [f'  {p}: {why}' for p, why in self.problems[:20]]
+            if len(self.problems) > 20:
+                lines.append(f'  ... {len(self.problems) - 20} more')
         return '\n'.join(lines)
 
 
@@ -104,11 +168,48 @@ def _val_quotas(sizes: Dict[str, int], val_ratio: float) -> Dict[str, int]:
     return quotas
 
 
+def _group_val(groups: Dict[str, List[str]], content: Dict[str, str],
+               val_ratio: float, rng: np.random.Generator) -> List[str]:
+    """Choose the scenes for val: whole scenes, as close as a greedy choice
+    gets to ``val_ratio`` of the tiles of every content and of all tiles."""
+    kinds = sorted(set(content.values()))
+    col = {k: i for i, k in enumerate(kinds)}
+    names = sorted(groups)
+    vectors = np.zeros((len(names), len(kinds)), np.float64)
+    for g, name in enumerate(names):
+        for stem in groups[name]:
+            vectors[g, col[content[stem]]] += 1
+    target = vectors.sum(0) * val_ratio
+    total_target = vectors.sum() * val_ratio
+
+    def cost(v: np.ndarray) -> float:
+        return float(((v - target)**2).sum() + (v.sum() - total_target)**2)
+
+    # Random order for the seed, then the largest scenes first (they are
+    # the hardest to place).
+    order = [names[i] for i in rng.permutation(len(names))]
+    order.sort(key=lambda n: -len(groups[n]))
+    rows = dict(zip(names, vectors))
+    val: List[str] = []
+    current = np.zeros(len(kinds))
+    for name in order:
+        if cost(current + rows[name]) < cost(current):
+            val.append(name)
+            current = current + rows[name]
+    if not val:
+        val = [min(order, key=lambda n: (cost(rows[n]), n))]
+    elif len(val) == len(order):
+        val.remove(max(val, key=lambda n: (len(groups[n]), n)))
+    return val
+
+
 def make_splits(data_root: str,
                 val_ratio: float = 0.2,
                 seed: int = 0,
                 split_dir: str = 'splits',
                 overwrite: bool = False,
+                group_by_scene: bool = True,
+                scene_pattern: str = DEFAULT_SCENE_PATTERN,
                 class_map: Optional[Mapping[str, int]] = None,
                 workers: int = 1,
                 img_dir: str = 'images',
@@ -116,14 +217,25 @@ def make_splits(data_root: str,
                 img_suffix: str = '.png',
                 label_suffix: str = '.json',
                 progress: bool = True) -> SplitResult:
-    """Write ``train.txt`` and ``val.txt`` split files, stratified by content.
+    """Write ``train.txt`` and ``val.txt`` split files, stratified by content
+    and grouped by scene.
 
-    Every image of the data root goes to exactly one split. Within each
-    content stratum (building only / road only / both / none) the tiles are
-    shuffled with ``seed`` and ``val_ratio`` of them go to val, the counts
-    rounded so that val holds ``round(N * val_ratio)`` tiles in all. Tiles
-    whose label files cannot be read are left out and listed (check them with
-    ``tools/check_dataset.py``). The files hold one stem a line, sorted.
+    Every image of the data root goes to exactly one split. Tiles are cut
+    from scenes (``BLD00596_PS3_K3A_NIA0277`` is a tile of scene
+    ``PS3_K3A_NIA0277``), and neighbouring tiles of one scene look alike, so
+    by default all tiles of a scene go to the same split: whole scenes are
+    chosen for val, in an order shuffled with ``seed``, so that val holds
+    about ``val_ratio`` of the tiles of each content stratum (building only
+    / road only / both / none). When every scene has one tile, or with
+    ``group_by_scene=False``, the tiles of each stratum are shuffled with
+    ``seed`` and exactly ``val_ratio`` of them go to val, the counts rounded
+    so that val holds ``round(N * val_ratio)`` tiles in all.
+
+    Tiles whose label files cannot be read are left out and listed (check
+    them with ``tools/check_dataset.py``), as are tiles whose name cannot be
+    a line of a split file (a line break in it, or only white space). The
+    files hold one stem a line, sorted; :func:`read_split_file` reads them
+    back exactly (spaces in names included).
 
     Args:
         data_root (str): Root holding ``images/`` and ``labels/``.
@@ -132,6 +244,10 @@ def make_splits(data_root: str,
         split_dir (str): Folder for the split files, relative to
             ``data_root`` (or absolute). Defaults to 'splits'.
         overwrite (bool): Replace existing split files. Defaults to False.
+        group_by_scene (bool): Keep the tiles of a scene in one split.
+            Defaults to True.
+        scene_pattern (str): Regular expression naming a tile's scene (see
+            :func:`scene_of`). Defaults to :data:`DEFAULT_SCENE_PATTERN`.
         class_map (Mapping[str, int], optional): Polygon property -> class
             id. Defaults to :data:`~mmseg_sia.labels.DEFAULT_CLASS_MAP`.
         workers (int): Worker processes for reading the labels. Defaults to 1.
@@ -146,8 +262,9 @@ def make_splits(data_root: str,
         SplitResult: The stems of each split and the files written.
 
     Raises:
-        ValueError: When ``val_ratio`` is not in (0, 1), or a split would be
-            empty.
+        ValueError: When ``val_ratio`` is not in (0, 1), ``scene_pattern``
+            is not a regular expression, or a split would be empty (for
+            instance every tile is of one scene).
         FileExistsError: When a split file exists and ``overwrite`` is False
             (checked before anything is read or written).
         FileNotFoundError: When the data root or its image folder is missing.
@@ -156,6 +273,11 @@ def make_splits(data_root: str,
 
     if not isinstance(val_ratio, (int, float)) or not 0 < val_ratio < 1:
         raise ValueError(f'val_ratio must be in (0, 1), got {val_ratio!r}')
+    try:
+        re.compile(scene_pattern)
+    except re.error as e:
+        raise ValueError(f'scene pattern {scene_pattern!r} is not a regular '
+                         f'expression ({e})') from e
     folder = osp.join(data_root, split_dir)
     files = {'train': osp.join(folder, 'train.txt'),
              'val': osp.join(folder, 'val.txt')}
@@ -167,8 +289,16 @@ def make_splits(data_root: str,
             f'no {img_suffix} image in {index.img_dir!r}: nothing to split')
 
     class_map = dict(DEFAULT_CLASS_MAP if class_map is None else class_map)
-    tasks = [(stem, index.label_paths(stem)) for stem in index.image_stems]
-    result = SplitResult(files=files)
+    result = SplitResult(files=files, problems=list(index.problems),
+                         grouped=group_by_scene)
+    tasks = []
+    for stem in index.image_stems:
+        if '\n' in stem or '\r' in stem or not stem.strip():
+            result.excluded.append((stem, f'{index.images[stem]}: the name '
+                                    'cannot be a line of a split file (a '
+                                    'line break, or only white space)'))
+        else:
+            tasks.append((stem, index.label_paths(stem)))
     strata: Dict[str, List[str]] = {}
     results = parallel_map(
         functools.partial(_content_task, class_map=tuple(class_map.items())),
@@ -191,19 +321,43 @@ def make_splits(data_root: str,
         raise ValueError('no usable tile: every label file failed to read')
 
     rng = np.random.default_rng(seed)
-    rows = []
-    for content in sorted(strata):
-        stems = sorted(strata[content])
-        order = rng.permutation(len(stems))
-        n_val = quotas[content]
-        val = [stems[i] for i in order[:n_val]]
-        train = [stems[i] for i in order[n_val:]]
-        result.val.extend(val)
-        result.train.extend(train)
-        rows.append(dict(content=content, train=len(train), val=len(val),
-                         total=len(stems)))
+    content_of = {stem: c for c, stems in strata.items() for stem in stems}
+    scenes: Dict[str, List[str]] = {}
+    for stem in sorted(content_of):
+        scenes.setdefault(scene_of(stem, scene_pattern), []).append(stem)
+    if group_by_scene and max(len(v) for v in scenes.values()) > 1:
+        if len(scenes) < 2:
+            raise ValueError(
+                f'all {total} usable tiles are of one scene '
+                f'({next(iter(scenes))!r}): grouped by scene, a split would '
+                'be empty (turn grouping off, or change the scene pattern)')
+        val_scenes = set(_group_val(scenes, content_of, val_ratio, rng))
+        for name, stems in scenes.items():
+            (result.val if name in val_scenes else result.train).extend(
+                stems)
+    else:
+        for content in sorted(strata):
+            stems = sorted(strata[content])
+            order = rng.permutation(len(stems))
+            n_val = quotas[content]
+            result.val.extend(stems[i] for i in order[:n_val])
+            result.train.extend(stems[i] for i in order[n_val:])
     result.train.sort()
     result.val.sort()
+    val_set = set(result.val)
+    rows = []
+    for content in sorted(strata):
+        n_val = sum(1 for s in strata[content] if s in val_set)
+        rows.append(dict(content=content, train=len(strata[content]) - n_val,
+                         val=n_val, total=len(strata[content])))
+    group_rows = []
+    for name in sorted(scenes):
+        where = {'val' if s in val_set else 'train' for s in scenes[name]}
+        group_rows.append(dict(scene=name,
+                               split=where.pop() if len(where) == 1 else
+                               'both', tiles=len(scenes[name])))
+    result.groups = pd.DataFrame(group_rows,
+                                 columns=['scene', 'split', 'tiles'])
     result.strata = pd.DataFrame(rows, columns=['content', 'train', 'val',
                                                 'total'])
 

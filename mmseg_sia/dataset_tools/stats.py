@@ -16,10 +16,12 @@ import numpy as np
 
 from ..labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, LabelFileError,
                       rasterize_label_files)
-from .common import (atomic_write_bytes, atomic_write_text, class_names,
-                     content_label, content_labels, find_split_files,
-                     image_size, index_tiles, palette_lut, parallel_map,
-                     progress_bar, read_split_file, refuse_existing)
+from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes,
+                     atomic_write_text, capture_warnings, check_pixels,
+                     class_names, content_label, content_labels,
+                     find_split_files, image_size, index_tiles, palette_lut,
+                     parallel_map, progress_bar, read_split_file,
+                     refuse_existing)
 
 __all__ = ['AREA_BINS', 'DatasetStats', 'dataset_stats', 'polygon_area',
            'class_weights']
@@ -46,18 +48,44 @@ PLOT_FILES = {
 }
 
 
+def _shoelace(x: np.ndarray, y: np.ndarray) -> float:
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+                 / 2)
+
+
 def polygon_area(points: np.ndarray) -> float:
     """Area of a polygon in square pixels (shoelace formula).
 
+    Computed relative to the first vertex, and for coordinates so large that
+    their products overflow, on coordinates scaled down by the largest one:
+    the result is finite where the area is, ``inf`` where it is not a
+    float, never NaN, and no numpy warning is raised.
+
     Args:
-        points (np.ndarray): ``(N, 2)`` vertices.
+        points (np.ndarray): ``(N, 2)`` finite vertices.
 
     Returns:
         float: The absolute area.
     """
-    x, y = points[:, 0], points[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
-                 / 2)
+    pts = np.asarray(points, dtype=np.float64)
+    with np.errstate(all='ignore'):
+        rel = pts - pts[0]
+        area = _shoelace(rel[:, 0], rel[:, 1])
+        if np.isfinite(area):
+            return area
+        scale = float(np.abs(pts).max())
+        unit = pts / scale
+        # Python floats: an overflow gives inf, without a warning.
+        return _shoelace(unit[:, 0], unit[:, 1]) * scale * scale
+
+
+def area_bin(area: float) -> int:
+    """Index of the :data:`AREA_BINS` bin holding ``area`` (0 for negative
+    or NaN areas, the last bin for ``inf``)."""
+    if not area >= 0:  # NaN too
+        return 0
+    index = int(np.searchsorted(AREA_BINS, area, side='right')) - 1
+    return min(max(index, 0), len(AREA_BINS) - 2)
 
 
 def class_weights(pixels: Sequence[float]) -> Tuple[np.ndarray, np.ndarray]:
@@ -87,6 +115,7 @@ class _Options:
     class_map: Tuple[Tuple[str, int], ...]
     priority: Optional[Tuple[int, ...]]
     num_ids: int
+    max_pixels: Optional[int]
 
 
 def _stats_tile(task: Tuple[str, str, List[str]],
@@ -94,13 +123,20 @@ def _stats_tile(task: Tuple[str, str, List[str]],
     """Read and rasterize one tile (runs in a worker)."""
     stem, img_path, label_paths = task
     class_map = dict(options.class_map)
+    caught: List[str] = []
     try:
         shape = image_size(img_path)
-        seg, files = rasterize_label_files(
-            label_paths, shape, class_map=class_map,
-            priority=options.priority, warn=False)
+        check_pixels(img_path, shape, options.max_pixels)
+        with capture_warnings(caught):
+            seg, files = rasterize_label_files(
+                label_paths, shape, class_map=class_map,
+                priority=options.priority, warn=False)
     except (OSError, LabelFileError) as e:
         return dict(stem=stem, error=str(e))
+    except (ValueError, MemoryError) as e:
+        where = ', '.join(label_paths) or img_path
+        return dict(stem=stem, error=f'{where}: cannot be drawn '
+                    f'({type(e).__name__}: {e})')
     types: Counter = Counter()
     areas: Dict[int, np.ndarray] = {}
     polygons: Counter = Counter()
@@ -111,13 +147,13 @@ def _stats_tile(task: Tuple[str, str, List[str]],
             types[(class_id, poly.type_name or '(none)')] += 1
             hist = areas.setdefault(class_id,
                                     np.zeros(len(AREA_BINS) - 1, np.int64))
-            hist[np.searchsorted(AREA_BINS, polygon_area(poly.points),
-                                 side='right') - 1] += 1
+            hist[area_bin(polygon_area(poly.points))] += 1
     pixels = np.bincount(seg.ravel(), minlength=options.num_ids)
     return dict(stem=stem, error=None, polygons=dict(polygons),
                 types=dict(types), areas=areas,
                 pixels=pixels[:options.num_ids],
-                skipped=sum(len(f.skipped) for f in files))
+                skipped=sum(len(f.skipped) for f in files),
+                warnings=[(', '.join(label_paths), w) for w in caught])
 
 
 @dataclass
@@ -137,7 +173,10 @@ class DatasetStats:
         tiles (DataFrame): One row per tile: content, polygons and pixels
             per class.
         errors (DataFrame): Tiles left out (``stem``, ``message``) because a
-            label file or the image cannot be read.
+            label file or the image cannot be read, and folder entries that
+            cannot be used (``stem`` is then the entry's path).
+        warnings (DataFrame): Warnings raised while drawing a tile
+            (``files``: its label files, ``warning``).
         files (list[str]): Files written.
     """
     content: 'object' = None
@@ -146,6 +185,7 @@ class DatasetStats:
     areas: 'object' = None
     tiles: 'object' = None
     errors: 'object' = None
+    warnings: 'object' = None
     files: List[str] = field(default_factory=list)
 
     def class_weight_snippet(self, split: str = 'train') -> str:
@@ -176,9 +216,13 @@ class DatasetStats:
                  '', 'Polygons by type:',
                  self.polygon_types.to_string(index=False), '',
                  self.class_weight_snippet()]
+        if self.warnings is not None and len(self.warnings):
+            parts += ['', 'warnings while drawing (files: warning):']
+            parts += [f'  {f}: {w}' for f, w in self.warnings.head(20)
+                      .itertuples(index=False)]
         if len(self.errors):
-            parts += ['', f'{len(self.errors)} tile(s) left out:',
-                      self.errors.head(20).to_string(index=False)]
+            parts += ['', f'{len(self.errors)} tile(s) or entries left out:']
+            parts += [f'  {m}' for m in self.errors['message'].head(20)]
         if self.files:
             parts += ['', f'wrote {len(self.files)} files to '
                       f'{osp.dirname(self.files[0])}']
@@ -321,6 +365,7 @@ def dataset_stats(data_root: str,
                   priority: Optional[Sequence[int]] = DEFAULT_PRIORITY,
                   workers: int = 1,
                   plots: bool = True,
+                  max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
                   img_dir: str = 'images',
                   label_dir: str = 'labels',
                   img_suffix: str = '.png',
@@ -347,6 +392,9 @@ def dataset_stats(data_root: str,
             (2, 1): road over building.
         workers (int): Worker processes. Defaults to 1.
         plots (bool): Write the PNG plots too. Defaults to True.
+        max_pixels (int, optional): Tiles whose image has more pixels are
+            left out (listed in ``errors``); None: no limit. Defaults to
+            Pillow's decompression-bomb limit, 178,956,970.
         img_dir (str): Image folder under ``data_root``. Defaults to 'images'.
         label_dir (str): Labels folder under ``data_root``. Defaults to
             'labels'.
@@ -389,17 +437,20 @@ def dataset_stats(data_root: str,
     options = _Options(
         class_map=tuple(class_map.items()),
         priority=tuple(priority) if priority is not None else None,
-        num_ids=max(ids) + 1)
+        num_ids=max(ids) + 1,
+        max_pixels=max_pixels)
     tasks = [(stem, index.images[stem], index.label_paths(stem))
              for stem in index.image_stems]
     tiles: Dict[str, dict] = {}
-    errors = []
+    errors = [(path, f'{path}: {why}') for path, why in index.problems]
+    drawing_warnings = []
     results = parallel_map(
         functools.partial(_stats_tile, options=options), tasks, workers)
     for res in progress_bar(results, len(tasks), 'stats', progress):
         if res['error'] is not None:
             errors.append((res['stem'], res['error']))
         else:
+            drawing_warnings.extend(res['warnings'])
             present = [names[c] for c, n in res['polygons'].items() if n]
             res['content'] = content_label(present, foreground)
             tiles[res['stem']] = res
@@ -460,7 +511,9 @@ def dataset_stats(data_root: str,
         pixels=pd.DataFrame(pixel_rows),
         areas=pd.DataFrame(area_rows),
         tiles=pd.DataFrame(tile_rows),
-        errors=pd.DataFrame(sorted(errors), columns=['stem', 'message']))
+        errors=pd.DataFrame(sorted(errors), columns=['stem', 'message']),
+        warnings=pd.DataFrame(sorted(drawing_warnings),
+                              columns=['files', 'warning']))
 
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)

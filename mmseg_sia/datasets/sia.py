@@ -1,71 +1,223 @@
 """The AIHub KOMPSAT-3A satellite object reading dataset, read as released."""
 from __future__ import annotations
 
+import logging
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+import stat
+import warnings
+from typing import Dict, List, Optional, Tuple
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 
+#: A folder entry that could not be indexed: ``(path, what is wrong)``.
+IndexProblem = Tuple[str, str]
+
+_KINDS = ((stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO (named pipe)'),
+          (stat.S_ISCHR, 'a character device'),
+          (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket'))
+
+
+class SIAIndexWarning(UserWarning):
+    """Entries of an image or labels folder were left out of the index."""
+
+
+def _os_reason(error: OSError) -> str:
+    """``'Permission denied'``-like text of an ``OSError``."""
+    return error.strerror or str(error)
+
+
+def _kind(mode: int) -> str:
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return 'not a regular file'
+
+
+def _classify(entry: os.DirEntry) -> Tuple[str, str]:
+    """What a folder entry is, following symbolic links.
+
+    Returns:
+        tuple[str, str]: ``('file', '')`` for a regular file, ``('dir', '')``
+        for a folder, else ``('bad', why)``: a FIFO, device or socket (never
+        opened: reading one can block forever or never end) or an entry whose
+        type cannot be read (a symbolic link loop, a broken link, a folder it
+        points into that cannot be searched).
+    """
+    try:
+        if not entry.is_symlink():
+            # The type comes from the folder listing: no system call.
+            if entry.is_file(follow_symlinks=False):
+                return 'file', ''
+            if entry.is_dir(follow_symlinks=False):
+                return 'dir', ''
+            mode = entry.stat(follow_symlinks=False).st_mode
+            return 'bad', f'is {_kind(mode)}, not a regular file'
+        try:
+            mode = entry.stat().st_mode
+        except FileNotFoundError:
+            return 'bad', ('is a broken symbolic link (to '
+                           f'{os.readlink(entry.path)!r})')
+        if stat.S_ISREG(mode):
+            return 'file', ''
+        if stat.S_ISDIR(mode):
+            return 'dir', ''
+        return 'bad', (f'is a symbolic link to {_kind(mode)} '
+                       f'({os.readlink(entry.path)!r}), not a regular file')
+    except OSError as e:
+        return 'bad', f'cannot be read ({_os_reason(e)})'
+
+
+def _report(problems: Optional[List[IndexProblem]],
+            found: List[IndexProblem], folder: str) -> None:
+    """Hand the entries left out to the caller, or warn about them."""
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        shown = '; '.join(f'{p}: {why}' for p, why in found[:10])
+        more = '' if len(found) <= 10 else f'; ... {len(found) - 10} more'
+        warnings.warn(
+            f'{folder}: left out {len(found)} entr'
+            f'{"y" if len(found) == 1 else "ies"} that cannot be used '
+            f'({shown}{more})', SIAIndexWarning, stacklevel=3)
+
+
+def _list_folder(folder: str) -> List[os.DirEntry]:
+    with os.scandir(folder) as entries:
+        return list(entries)
+
+
 def index_label_files(label_dir: str, suffix: str = '.json',
-                      max_depth: int = 1) -> Dict[str, List[str]]:
+                      max_depth: int = 1,
+                      problems: Optional[List[IndexProblem]] = None
+                      ) -> Dict[str, List[str]]:
     """Map every label stem to its files under ``label_dir``.
 
     Label files sit directly in ``label_dir`` or one level down (such as
     ``labels/building/`` and ``labels/road/``). Each folder is listed once with
     :func:`os.scandir`, so indexing costs one directory read per folder, not a
-    file-system query per image.
+    file-system query per image (symbolic links are followed, at one query
+    each).
+
+    Only regular files are indexed. An entry that cannot be used (a sub-folder
+    that cannot be listed, a symbolic link loop or a broken link, a FIFO,
+    device or socket named like a label file, a folder reached a second time
+    through a link) is left out and reported, and the other entries are
+    indexed.
 
     Args:
         label_dir (str): The labels folder.
         suffix (str): Label file suffix. Defaults to '.json'.
         max_depth (int): How many folder levels below ``label_dir`` to read.
             Defaults to 1.
+        problems (list, optional): Receives ``(path, what is wrong)`` for every
+            entry left out. Defaults to None: one :class:`SIAIndexWarning`
+            lists them.
 
     Returns:
         dict[str, list[str]]: Stem -> sorted label file paths.
+
+    Raises:
+        OSError: When ``label_dir`` itself exists but cannot be listed (the
+            message names it).
     """
     index: Dict[str, List[str]] = {}
+    found: List[IndexProblem] = []
     if not osp.isdir(label_dir):
         return index
-    pending = [(label_dir, 0)]
+    try:
+        top = os.stat(label_dir)
+        entries = _list_folder(label_dir)
+    except OSError as e:
+        raise OSError(e.errno, f'labels folder {label_dir!r} cannot be listed '
+                      f'({_os_reason(e)})') from e
+    seen = {(top.st_dev, top.st_ino)}
+    pending = [(label_dir, 0, entries)]
     while pending:
-        folder, depth = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_dir():
-                    if depth < max_depth:
-                        pending.append((entry.path, depth + 1))
-                elif entry.name.endswith(suffix):
+        folder, depth, entries = pending.pop()
+        for entry in entries:
+            named = entry.name.endswith(suffix)
+            kind, why = _classify(entry)
+            if kind == 'dir':
+                if depth >= max_depth:
+                    continue
+                try:
+                    info = entry.stat()
+                    key = (info.st_dev, info.st_ino)
+                    if key in seen:
+                        found.append((entry.path, 'is a folder already '
+                                      'indexed (a symbolic link back to it)'))
+                        continue
+                    seen.add(key)
+                    pending.append((entry.path, depth + 1,
+                                    _list_folder(entry.path)))
+                except OSError as e:
+                    found.append((entry.path, 'folder cannot be listed '
+                                  f'({_os_reason(e)})'))
+            elif kind == 'file':
+                if named:
                     stem = entry.name[:-len(suffix)]
                     index.setdefault(stem, []).append(entry.path)
+            elif named or depth < max_depth:
+                # Anything that could be a label file or a labels folder.
+                found.append((entry.path, why))
     for paths in index.values():
         paths.sort()
+    _report(problems, sorted(found), label_dir)
     return index
 
 
-def index_images(img_dir: str, suffix: str = '.png') -> Dict[str, str]:
+def index_images(img_dir: str, suffix: str = '.png',
+                 problems: Optional[List[IndexProblem]] = None
+                 ) -> Dict[str, str]:
     """Map every image stem directly in ``img_dir`` to its path.
+
+    Only regular files are indexed (symbolic links to them included). An
+    entry named like an image that is something else (a folder, a FIFO, a
+    device, a symbolic link loop or a broken link) is left out and reported;
+    the other entries are indexed.
 
     Args:
         img_dir (str): The image folder.
         suffix (str): Image suffix. Defaults to '.png'.
+        problems (list, optional): Receives ``(path, what is wrong)`` for every
+            entry left out. Defaults to None: one :class:`SIAIndexWarning`
+            lists them.
 
     Returns:
         dict[str, str]: Stem -> image path.
+
+    Raises:
+        OSError: When ``img_dir`` cannot be listed (the message names it).
     """
     images: Dict[str, str] = {}
-    with os.scandir(img_dir) as entries:
-        for entry in entries:
-            if entry.name.endswith(suffix) and entry.is_file():
-                images[entry.name[:-len(suffix)]] = entry.path
+    found: List[IndexProblem] = []
+    try:
+        entries = _list_folder(img_dir)
+    except OSError as e:
+        raise OSError(e.errno, f'image folder {img_dir!r} cannot be listed '
+                      f'({_os_reason(e)})') from e
+    for entry in entries:
+        if not entry.name.endswith(suffix):
+            continue
+        kind, why = _classify(entry)
+        if kind == 'file':
+            images[entry.name[:-len(suffix)]] = entry.path
+        else:
+            found.append((entry.path, why or 'is a folder, not an image'))
+    _report(problems, sorted(found), img_dir)
     return images
 
 
 def read_split_file(path: str) -> List[str]:
     """Read a split file: one stem a line, blank lines ignored.
+
+    A stem is the line as written, without its line break (``\\n`` or
+    ``\\r\\n``): spaces belong to the stem, as they can belong to a file
+    name, so a file written by :func:`~mmseg_sia.dataset_tools.make_splits`
+    reads back exactly.
 
     Args:
         path (str): The split file (UTF-8, with or without a byte-order mark).
@@ -75,18 +227,30 @@ def read_split_file(path: str) -> List[str]:
 
     Raises:
         FileNotFoundError: When the file does not exist.
-        ValueError: When the file is not UTF-8 text (the message names it).
+        ValueError: When it is not a regular file or not UTF-8 text (the
+            message names it).
     """
     path = os.fspath(path)
-    if not osp.isfile(path):
+    if not osp.exists(path):
         raise FileNotFoundError(f'split file {path!r} does not exist')
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise ValueError(f'{path}: split file is {_kind(mode)}, not a '
+                         'regular file')
     try:
-        with open(path, encoding='utf-8-sig') as f:
-            return [line.strip() for line in f if line.strip()]
+        with open(path, 'rb') as f:
+            text = f.read().decode('utf-8-sig')
     except UnicodeDecodeError as e:
         raise ValueError(
             f'{path}: split file is not UTF-8 text (byte {e.start}: '
             f'{e.reason})') from e
+    stems = []
+    for line in text.split('\n'):
+        if line.endswith('\r'):
+            line = line[:-1]
+        if line.strip():
+            stems.append(line)
+    return stems
 
 
 @DATASETS.register_module()
@@ -160,8 +324,21 @@ class SIADataset(BaseSegDataset):
         if not osp.isdir(img_dir):
             raise FileNotFoundError(
                 f'SIADataset: image folder {img_dir!r} does not exist')
-        images = index_images(img_dir, self.img_suffix)
-        labels = index_label_files(label_dir, self.seg_map_suffix)
+        problems: List[IndexProblem] = []
+        images = index_images(img_dir, self.img_suffix, problems)
+        labels = index_label_files(label_dir, self.seg_map_suffix,
+                                   problems=problems)
+        if problems:
+            from mmengine.logging import print_log
+
+            shown = '; '.join(f'{p}: {why}' for p, why in problems[:10])
+            more = '' if len(problems) <= 10 else \
+                f'; ... {len(problems) - 10} more'
+            print_log(
+                f'SIADataset: left out {len(problems)} folder entr'
+                f'{"y" if len(problems) == 1 else "ies"} that cannot be '
+                f'used ({shown}{more})',
+                logger='current', level=logging.WARNING)
 
         if self.ann_file:
             if not osp.isfile(self.ann_file):
@@ -170,13 +347,17 @@ class SIADataset(BaseSegDataset):
             stems = read_split_file(self.ann_file)
             missing = [s for s in stems if s not in images]
             if missing:
-                shown = ', '.join(missing[:5])
+                shown = ', '.join(repr(s) for s in missing[:5])
                 more = '' if len(missing) <= 5 else \
                     f' and {len(missing) - 5} more'
+                hint = ''
+                if any(s != s.strip() for s in missing):
+                    hint = (' (a stem is taken as written: spaces around '
+                            'it are part of the name)')
                 raise FileNotFoundError(
                     f'SIADataset: {len(missing)} stem(s) of split file '
                     f'{self.ann_file} have no image {img_dir}/<stem>'
-                    f'{self.img_suffix}: {shown}{more}')
+                    f'{self.img_suffix}: {shown}{more}{hint}')
         else:
             stems = sorted(images)
 
