@@ -171,7 +171,10 @@ def test_instances_small_building_all_band_and_min_area():
     diag[0, 0] = diag[1, 1] = 1
     assert building_instances(diag, connectivity=4).count == 2
     assert building_instances(diag, connectivity=8).count == 1
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError,
+                       match=r'2-D class map, got shape \(2, 2, 2\)'):
         building_instances(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match='connectivity must be 4 or 8, got 6'):
+        building_instances(diag, connectivity=6)
     masks = InstanceMasks.from_labels(inst.labels)
     assert masks.count == 2 and masks.areas.tolist() == inst.areas.tolist()

@@ -109,18 +109,29 @@ def test_focal_single_channel_and_gradient():
 def test_mmseg_focal_loss_fails_off_cuda(focal_case):
     """The reason SIAFocalLoss exists: mmseg 1.2.2's CPU path is broken."""
     logits, labels, _, _ = focal_case
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match='must match the size of tensor'):
         MODELS.build(dict(type='FocalLoss'))(logits, labels)
 
 
 def test_focal_rejects_bad_arguments():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError,
+                       match=r'alpha must be a number in \[0, 1\].*1\.5'):
         MODELS.build(dict(type='SIAFocalLoss', alpha=1.5))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="reduction must be one of .*'avg'"):
         MODELS.build(dict(type='SIAFocalLoss', reduction='avg'))
+    with pytest.raises(ValueError, match='gamma must be a number >= 0, got -1'):
+        MODELS.build(dict(type='SIAFocalLoss', gamma=-1))
     loss = MODELS.build(dict(type='SIAFocalLoss'))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError,
+                       match=r'matching sizes, got \(1, 3, 4, 4\) and '
+                       r'\(1, 5, 4\)'):
         loss(torch.zeros(1, 3, 4, 4), torch.zeros(1, 5, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match='2 class weights for 3 classes'):
+        MODELS.build(dict(type='SIAFocalLoss', class_weight=[1.0, 2.0]))(
+            torch.zeros(1, 3, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match='2 alpha values for 3 classes'):
+        MODELS.build(dict(type='SIAFocalLoss', alpha=[0.5, 0.5]))(
+            torch.zeros(1, 3, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long))
 
 
 def _logits_from_probs(probs):

@@ -85,6 +85,67 @@ def test_building_f1_iou_threshold_and_sum_over_images():
     assert res['building_F1'] == 100.0
 
 
+def strip_instances():
+    """One row: references G1 (columns 0-19) and G2 (21-40); predictions P2
+    (0-8, inside G1) and P1 (10-40, the tail of G1, the gap and all of G2).
+
+    IoU(P2, G1) = 9 / 20 = 0.45, IoU(P1, G2) = 20 / 31 = 0.645,
+    IoU(P1, G1) = 10 / (31 + 20 - 10) = 10 / 41 = 0.244.
+    """
+    gt = np.zeros((1, 45), np.uint8)
+    gt[0, 0:20] = 1
+    gt[0, 21:41] = 1
+    pred = np.zeros_like(gt)
+    pred[0, 0:9] = 1
+    pred[0, 10:41] = 1
+    return pred, gt
+
+
+def test_building_f1_default_threshold_is_one_half():
+    """An IoU of 0.45 (in [0.4, 0.5)) is no match by default."""
+    from mmseg_sia.instances import (InstanceMasks, building_instances,
+                                     match_instances)
+    pred, gt = strip_instances()
+    # Default: only P1-G2 matches. TP 1, FP 1 (P2), FN 1 (G1): 50 / 50 / 50.
+    res = run_metric(dict(type='BuildingF1Metric'), [(pred, gt, {})])
+    assert (res['building_TP'], res['building_FP'], res['building_FN']) == \
+        (1, 1, 1)
+    assert (res['building_precision'], res['building_recall'],
+            res['building_F1']) == (50.0, 50.0, 50.0)
+    p = building_instances(pred, 1)
+    g = InstanceMasks.from_labels(building_instances(gt, 1).labels)
+    assert match_instances(p, g) == (1, 1, 1)
+    # The threshold is inclusive: 0.45 matches at 0.45 but not just above.
+    assert match_instances(p, g, 0.45) == (2, 0, 0)
+    assert match_instances(p, g, 0.4500001) == (1, 1, 1)
+    res = run_metric(dict(type='BuildingF1Metric', iou_threshold=0.45),
+                     [(pred, gt, {})])
+    assert res['building_F1'] == 100.0
+    # Above 20 / 31 nothing matches.
+    assert match_instances(p, g, 20 / 31) == (1, 1, 1)
+    assert match_instances(p, g, 20 / 31 + 1e-9) == (0, 2, 2)
+
+
+def test_match_instances_takes_the_highest_iou_first():
+    """At threshold 0.2, P1 could take G1 (0.244) or G2 (0.645): highest
+    first gives P1-G2, then P2-G1 (0.45): 2 matches. Taking P1-G1 first
+    would leave one."""
+    from mmseg_sia.instances import (InstanceMasks, building_instances,
+                                     match_instances)
+    pred, gt = strip_instances()
+    p = building_instances(pred, 1)
+    g = InstanceMasks.from_labels(building_instances(gt, 1).labels)
+    assert match_instances(p, g, 0.2) == (2, 0, 0)
+    # The references in the other order: same answer.
+    g_rev = InstanceMasks(boxes=g.boxes[::-1], masks=g.masks[::-1],
+                          shape=g.shape)
+    assert match_instances(p, g_rev, 0.2) == (2, 0, 0)
+    # At 0.25 P1-G1 is no candidate; still 2.
+    assert match_instances(p, g, 0.25) == (2, 0, 0)
+    with pytest.raises(ValueError, match=r'differ in shape: \(1, 45\)'):
+        match_instances(p, InstanceMasks(boxes=[], masks=[], shape=(2, 45)))
+
+
 def test_building_f1_touching_buildings_polygons_and_boundary(tmp_path):
     # Two touching buildings in the labels: A covers columns 2-5 (4 x 4 =
     # 16 px), B columns 6-11 (4 x 6 = 24 px), rows 2-5.
@@ -126,10 +187,16 @@ def test_building_f1_touching_buildings_polygons_and_boundary(tmp_path):
 
 
 def test_building_f1_errors():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="gt_source must be one of .*'boxes'"):
         METRICS.build(dict(type='BuildingF1Metric', gt_source='boxes'))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='connectivity must be 4 or 8, got 6'):
         METRICS.build(dict(type='BuildingF1Metric', connectivity=6))
+    for bad in (0, 1.5, -0.1):
+        with pytest.raises(ValueError,
+                           match=r'iou_threshold must be in \(0, 1\]'):
+            METRICS.build(dict(type='BuildingF1Metric', iou_threshold=bad))
+    # A threshold of exactly 1 is allowed (perfect matches only).
+    METRICS.build(dict(type='BuildingF1Metric', iou_threshold=1))
     metric = METRICS.build(dict(type='BuildingF1Metric', gt_source='polygons'))
     metric.dataset_meta = META
     gt = np.zeros((4, 4), np.uint8)
@@ -231,3 +298,43 @@ def test_metrics_together_in_an_evaluator():
     assert res['mIoU'] == 100.0
     assert res['building_F1'] == 100.0
     assert res['road_quality'] == 100.0
+
+
+def test_metric_errors_name_the_problem():
+    with pytest.raises(ValueError, match='buffer_width must be >= 0, got -1'):
+        METRICS.build(dict(type='RoadCCQMetric', buffer_width=-1))
+    for cfg, name in ((dict(type='RoadCCQMetric'), 'RoadCCQMetric'),
+                      (dict(type='BuildingF1Metric'), 'BuildingF1Metric')):
+        metric = METRICS.build(cfg)
+        metric.dataset_meta = META
+        with pytest.raises(ValueError,
+                           match=rf'{name}: prediction \(4, 4\) and ground '
+                           r'truth \(4, 5\) differ in shape'):
+            metric.process({}, [sample(np.zeros((4, 4), np.uint8),
+                                       np.zeros((4, 5), np.uint8))])
+    metric = METRICS.build(dict(type='RoadCCQMetric', road_class='lane'))
+    metric.dataset_meta = META
+    with pytest.raises(ValueError, match="road_class 'lane' is not a class"):
+        metric.process({}, [sample(np.zeros((4, 4), np.uint8),
+                                   np.zeros((4, 4), np.uint8))])
+
+
+def test_road_ccq_on_a_diagonal_and_class_by_id():
+    """Skeleton lengths count pixels: a diagonal of 10 pixels is 10."""
+    gt = np.zeros((12, 12), np.uint8)
+    pred = np.zeros_like(gt)
+    for i in range(10):
+        gt[1 + i, 1 + i] = 2
+    pred[1:11, 1] = 2          # a vertical line, 10 px
+    # Reference pixel (1 + i, 1 + i) is i px from column 1: i = 0, 1, 2
+    # match (3 of 10). Prediction pixel (1 + i, 1) is min_j sqrt((i - j)^2
+    # + j^2) px from the nearest diagonal pixel: 0, 1, sqrt(2), then
+    # sqrt(5) > 2 (3 of 10). Quality 3 / (10 + 7).
+    from mmseg_sia.evaluation.metrics.road_ccq import road_skeleton_counts
+    ref, ref_hit, ext, ext_hit = road_skeleton_counts(pred == 2, gt == 2,
+                                                      2.0)
+    assert (ref, ref_hit, ext, ext_hit) == (10, 3, 10, 3)
+    res = run_metric(dict(type='RoadCCQMetric', road_class=2,
+                          buffer_width=2), [(pred, gt, {})])
+    assert res == dict(road_completeness=30.0, road_correctness=30.0,
+                       road_quality=round(100 * 3 / 17, 2))

@@ -1,0 +1,143 @@
+"""Streamed window inference averages overlapping logits (issue 14).
+
+Averaging cannot change an argmax or a sigmoid threshold of 0.5 (both are
+invariant to scaling the logits by the positive window count), so these
+tests use a one-channel model with threshold 0.3: a logit of -0.5 in every
+window gives sigmoid(-0.5) = 0.378 > 0.3 (foreground) when averaged, but a
+sum of -1.0 where two windows overlap gives sigmoid(-1) = 0.269 < 0.3.
+The masks are compared with mmseg's own ``mode='slide'`` inference for
+exact equality.
+"""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mmseg_sia.apis import segment_image, window_grid
+
+CONFIG = """
+custom_imports = dict(imports=['mmseg_sia'], allow_failed_imports=False)
+default_scope = 'mmseg'
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=dict(
+        type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
+        seg_pad_val=255),
+    backbone=dict(type='ResNetV1c', depth=18, stem_channels=8,
+                  base_channels=8, out_indices=(1, 2, 3), norm_cfg=norm_cfg),
+    decode_head=dict(
+        type='FCNHead', in_channels=16, in_index=0, channels=8, num_convs=1,
+        concat_input=False, num_classes={num_classes}, norm_cfg=norm_cfg,
+        align_corners=False, {extra}
+        loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0,
+                         use_sigmoid={sigmoid})),
+    train_cfg=dict(),
+    test_cfg=dict(mode='slide', crop_size=(48, 48), stride=(32, 32)))
+test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
+"""
+
+
+def blocks_image(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w, 3), 90, np.uint8)
+    for _ in range(h * w // 300):
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        colour = rng.integers(0, 256, 3).tolist()
+        cv2.rectangle(img, (x, y), (x + int(rng.integers(4, 25)),
+                                    y + int(rng.integers(4, 25))), colour, -1)
+    return img
+
+
+def build(tmp_path, binary, seed=0):
+    from mmengine.registry import DefaultScope
+    from mmseg.apis import init_model
+    cfg = tmp_path / ('binary.py' if binary else 'three.py')
+    cfg.write_text(CONFIG.format(
+        num_classes=2 if binary else 3,
+        extra='out_channels=1, threshold=0.3,' if binary else '',
+        sigmoid=binary))
+    torch.manual_seed(seed)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = init_model(str(cfg), None, device='cpu')
+    # Batch-norm statistics of an image, so that the random features vary.
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.reset_running_stats()
+            mod.momentum = None
+    x = torch.from_numpy(blocks_image(96, 96, 1)).permute(2, 0, 1)[None]
+    x = (x.float() - model.data_preprocessor.mean) / \
+        model.data_preprocessor.std
+    model.train()
+    with torch.no_grad():
+        model.decode_head(model.extract_feat(x))
+    model.eval()
+    return model, str(cfg)
+
+
+@pytest.fixture(scope='module')
+def binary_model(tmp_path_factory):
+    return build(tmp_path_factory.mktemp('binary'), binary=True, seed=1)[0]
+
+
+@pytest.fixture(scope='module')
+def three_class_model(tmp_path_factory):
+    model = build(tmp_path_factory.mktemp('three'), binary=False)[0]
+    torch.nn.init.normal_(model.decode_head.conv_seg.weight, std=1.0)
+    return model
+
+
+def mmseg_slide(model, img, tmp_path):
+    from mmseg.apis import inference_model
+    path = str(tmp_path / 'img.png')
+    cv2.imwrite(path, img)
+    return inference_model(model, path).pred_sem_seg.data[0].numpy()
+
+
+def test_overlaps_are_averaged_not_summed(binary_model, tmp_path):
+    model = binary_model
+    torch.nn.init.zeros_(model.decode_head.conv_seg.weight)
+    torch.nn.init.constant_(model.decode_head.conv_seg.bias, -0.5)
+    img = blocks_image(100, 130, 3)
+    # Windows at rows 0, 32, 52 and columns 0, 32, 64, 82: every pixel from
+    # row 32 or column 32 on is covered by 2 to 4 windows.
+    assert window_grid(100, 48, 32) == [0, 32, 52]
+    assert window_grid(130, 48, 32) == [0, 32, 64, 82]
+    ours = segment_image(model, img, batch_size=3)
+    # Every window says -0.5 everywhere: the mean is -0.5 everywhere, and
+    # sigmoid(-0.5) = 0.378 > 0.3.
+    np.testing.assert_array_equal(ours, np.ones((100, 130), np.uint8))
+    np.testing.assert_array_equal(ours, mmseg_slide(model, img, tmp_path))
+    # A logit of -1: sigmoid(-1) = 0.269 < 0.3, background everywhere.
+    torch.nn.init.constant_(model.decode_head.conv_seg.bias, -1.0)
+    np.testing.assert_array_equal(segment_image(model, img),
+                                  np.zeros((100, 130), np.uint8))
+
+
+@pytest.mark.parametrize('shape,batch', [((100, 130), 3), ((70, 49), 1)])
+def test_binary_threshold_model_equals_mmseg_slide(binary_model, tmp_path,
+                                                   shape, batch):
+    model = binary_model
+    torch.manual_seed(1)
+    torch.nn.init.normal_(model.decode_head.conv_seg.weight, std=0.3)
+    # Centre the logits near logit(0.3) = -0.85, where sums and means of
+    # overlapping windows fall on different sides of the threshold.
+    torch.nn.init.constant_(model.decode_head.conv_seg.bias, -0.85)
+    img = blocks_image(*shape, seed=shape[0])
+    ours = segment_image(model, img, batch_size=batch)
+    ref = mmseg_slide(model, img, tmp_path)
+    np.testing.assert_array_equal(ours, ref)
+    assert 0.05 < ours.mean() < 0.95
+
+
+@pytest.mark.parametrize('shape,batch', [((100, 130), 3), ((70, 49), 1)])
+def test_three_class_model_equals_mmseg_slide(three_class_model, tmp_path,
+                                              shape, batch):
+    model = three_class_model
+    img = blocks_image(*shape, seed=shape[0])
+    ours = segment_image(model, img, batch_size=batch)
+    ref = mmseg_slide(model, img, tmp_path)
+    np.testing.assert_array_equal(ours, ref)
+    assert len(np.unique(ours)) > 1
+
