@@ -19,21 +19,6 @@ needs_lite = pytest.mark.skipif(
     reason='full mmcv is installed: its compiled ops are used, not ours')
 
 
-def test_mmseg_models_import_and_optional_ops():
-    import mmseg.models  # noqa: F401  (fails on mmcv-lite without the fix)
-    from mmseg.models.decode_heads import cc_head, psa_head
-    # Both ways: with full mmcv the real ops, with mmcv-lite CCNet still
-    # works (mmcv's own pure-PyTorch module) and PSANet's op is absent.
-    assert cc_head.CrissCrossAttention is not None
-    if compat.has_mmcv_ext():
-        assert psa_head.PSAMask is not None
-    else:
-        assert psa_head.PSAMask is None
-        with pytest.raises(ModuleNotFoundError,
-                           match='mmcv.ops.RoIAlign needs the compiled ops'):
-            from mmcv.ops import RoIAlign  # noqa: F401
-
-
 @needs_lite
 def test_submodule_imports_name_the_op():
     """``from mmcv.ops.nms import batched_nms`` as mmdet writes it."""
@@ -67,31 +52,6 @@ def test_ccnet_head_runs_and_attends_along_row_and_column():
              recurrence=2))
     logits = head([torch.randn(2, 16, 8, 8)])
     assert logits.shape == (2, 3, 8, 8)
-
-
-def test_point_sample_bilinear_by_hand():
-    torch.manual_seed(0)
-    feat = torch.randn(2, 3, 9, 11)
-    pts = torch.rand(2, 17, 2) * 0.8 + 0.1  # away from the border
-    got = compat.point_sample(feat, pts)
-    assert got.shape == (2, 3, 17)
-    # align_corners=False: point (x, y) in [0, 1] is at pixel coordinates
-    # (x * W - 0.5, y * H - 0.5); interpolate the four neighbours.
-    for n in range(2):
-        for k in range(17):
-            px = float(pts[n, k, 0]) * 11 - 0.5
-            py = float(pts[n, k, 1]) * 9 - 0.5
-            x0, y0 = int(np.floor(px)), int(np.floor(py))
-            fx, fy = px - x0, py - y0
-            ref = (feat[n, :, y0, x0] * (1 - fx) * (1 - fy) +
-                   feat[n, :, y0, x0 + 1] * fx * (1 - fy) +
-                   feat[n, :, y0 + 1, x0] * (1 - fx) * fy +
-                   feat[n, :, y0 + 1, x0 + 1] * fx * fy)
-            torch.testing.assert_close(got[n, :, k], ref)
-    # A point at a cell centre reads that cell exactly.
-    centre = torch.tensor([[[(4 + 0.5) / 11, (2 + 0.5) / 9]]])
-    torch.testing.assert_close(
-        compat.point_sample(feat[:1], centre)[0, :, 0], feat[0, :, 2, 4])
 
 
 def test_sigmoid_focal_loss_clamps_like_the_kernel():
