@@ -1,0 +1,372 @@
+"""Label files whose polygons are in map coordinates.
+
+AIHub's land-cover release (토지피복지도 항공위성 이미지) and most GIS exports
+give buildings and roads as GeoJSON ``geometry`` (Polygon or MultiPolygon,
+with holes) in a projected CRS, and the class as a property such as
+``ANN_CD``. This module reads such files strictly (every feature that cannot
+be drawn is named), maps the polygons to an image's pixel plane through a
+:class:`~mmseg_sia.georef.Georef` and draws them with the one rasterizer of
+:mod:`mmseg_sia.labels`, so the pixel-centre rule is the same as for the
+``*_imcoords`` polygons of the first release.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import (Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
+
+import numpy as np
+
+from .labels import (LabelFileError, SIALabelWarning, _decode,
+                     rasterize_polygons)
+
+__all__ = [
+    'LANDCOVER_CODES', 'LANDCOVER_BUILDING_ROAD', 'MapPolygon', 'MapLabelFile',
+    'SIAMapLabelWarning', 'class_value', 'read_map_label_file',
+    'rings_to_polygon', 'map_polygons_by_class', 'rasterize_map_polygons',
+    'label_crs', 'describe_file', 'read_map_label_files'
+]
+
+#: ``ANN_CD`` of the land-cover release -> (Korean name, English name).
+LANDCOVER_CODES: Dict[int, Tuple[str, str]] = {
+    10: ('건물', 'building'),
+    20: ('주차장', 'parking'),
+    30: ('도로', 'road'),
+    40: ('가로수', 'street trees'),
+    50: ('논', 'paddy'),
+    55: ('비닐하우스', 'greenhouse'),
+    60: ('밭', 'field'),
+    71: ('활엽수림', 'broadleaf forest'),
+    75: ('침엽수림', 'conifer forest'),
+    80: ('나지', 'bare land'),
+    95: ('수역', 'water'),
+    100: ('비대상지', 'non-target'),
+}
+
+#: The default class map of the land-cover set: building 1, road 2, every
+#: other documented code background (0). A code not in the map is warned
+#: about, never drawn as background silently.
+LANDCOVER_BUILDING_ROAD: Dict[int, int] = {
+    code: {10: 1, 30: 2}.get(code, 0) for code in LANDCOVER_CODES
+}
+
+_POLYGON_TYPES = ('Polygon', 'MultiPolygon')
+
+
+class SIAMapLabelWarning(SIALabelWarning):
+    """A map-coordinate label file gave fewer polygons than it holds."""
+
+
+@dataclass(slots=True)
+class MapPolygon:
+    """One polygon (one part of a MultiPolygon) of a label file.
+
+    Attributes:
+        rings (list[np.ndarray]): ``(N, 2)`` float64 rings in map
+            coordinates, exterior first, then holes; open (the repeated
+            closing point removed).
+        value (int | str | None): The class attribute's value (an integral
+            number or digit string becomes an int).
+        feature (int): Index of its feature in the file.
+        part (int): Index of the part within a MultiPolygon (0 otherwise).
+    """
+    rings: List[np.ndarray]
+    value: object
+    feature: int
+    part: int = 0
+
+
+@dataclass
+class MapLabelFile:
+    """The content of one map-coordinate label file.
+
+    Attributes:
+        path (str): The file read.
+        crs (pyproj.CRS | None): From the file's ``crs`` member, if any.
+        polygons (list[MapPolygon]): Every drawable polygon.
+        skipped (list[tuple[int, str]]): ``(feature, reason)`` of the
+            features that cannot be drawn.
+        num_features (int): Number of features in the file.
+        values (Counter): How many polygons carry each class value.
+    """
+    path: str
+    crs: object = None
+    polygons: List[MapPolygon] = field(default_factory=list)
+    skipped: List[Tuple[int, str]] = field(default_factory=list)
+    num_features: int = 0
+    values: Counter = field(default_factory=Counter)
+
+
+def class_value(value: object) -> object:
+    """Normalise a class attribute: ``10``, ``10.0`` and ``'10'`` are 10.
+
+    Other strings are kept stripped; None stays None.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return int(value) if float(value).is_integer() else float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip('+-').isdigit():
+            return int(text)
+        return text
+    return value
+
+
+def _ring(coords: object) -> np.ndarray:
+    """One ring as ``(N, 2)`` floats; raises ValueError with the reason."""
+    if not isinstance(coords, list):
+        raise ValueError(f'a ring is a {type(coords).__name__}, not a list '
+                         'of positions')
+    try:
+        pts = np.array([(p[0], p[1]) for p in coords], dtype=np.float64)
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise ValueError('a ring position is not a list of numbers') from None
+    if pts.size and not np.isfinite(pts).all():
+        raise ValueError('NaN or infinite coordinate')
+    if len(pts) > 1 and (pts[0] == pts[-1]).all():
+        pts = pts[:-1]
+    if len(pts) < 3:
+        raise ValueError(f'a ring has fewer than 3 distinct points '
+                         f'({len(pts)})')
+    return pts
+
+
+def _polygon_rings(coords: object) -> List[np.ndarray]:
+    if not isinstance(coords, list) or not coords:
+        raise ValueError('polygon has no rings')
+    return [_ring(r) for r in coords]
+
+
+def _geometry_polygons(geometry: object) -> List[List[np.ndarray]]:
+    """The polygons (lists of rings) of a GeoJSON geometry."""
+    if geometry is None:
+        raise ValueError('has no geometry (null)')
+    if not isinstance(geometry, dict):
+        raise ValueError(f'geometry is a {type(geometry).__name__}, not an '
+                         'object')
+    kind = geometry.get('type')
+    coords = geometry.get('coordinates')
+    if kind == 'Polygon':
+        return [_polygon_rings(coords)]
+    if kind == 'MultiPolygon':
+        if not isinstance(coords, list) or not coords:
+            raise ValueError('MultiPolygon has no polygons')
+        return [_polygon_rings(p) for p in coords]
+    raise ValueError(f'geometry type {kind!r} is not Polygon or MultiPolygon')
+
+
+def label_crs(data: Mapping, path: str):
+    """The CRS named by a GeoJSON file's ``crs`` member, or None."""
+    member = data.get('crs')
+    if member is None:
+        return None
+    from .georef import parse_crs
+    return parse_crs(member, path, 'crs')
+
+
+def read_map_label_file(path: Union[str, os.PathLike],
+                        attribute: str = 'ANN_CD',
+                        strict: bool = False,
+                        warn: bool = True) -> MapLabelFile:
+    """Read the Polygon and MultiPolygon features of a GeoJSON label file.
+
+    Args:
+        path: The ``.json`` / ``.geojson`` FeatureCollection (UTF-8, with or
+            without a byte-order mark).
+        attribute (str): The property holding the class. Defaults to
+            ``'ANN_CD'``.
+        strict (bool): Raise on the first feature that cannot be drawn.
+            Defaults to False.
+        warn (bool): Warn once per file about skipped features, and when a
+            file with features gives no polygon at all. Defaults to True.
+
+    Returns:
+        MapLabelFile: The polygons and what was skipped.
+
+    Raises:
+        LabelFileError: When the file is not a FeatureCollection (unreadable,
+            not UTF-8, not JSON, no ``features`` list), or in strict mode a
+            feature cannot be drawn.
+        GeorefError: When its ``crs`` member names no known CRS.
+    """
+    path = os.fspath(path)
+    data = _decode(path)
+    if not isinstance(data, dict):
+        raise LabelFileError(
+            path, f'is not a FeatureCollection (top level is '
+            f'{type(data).__name__}, expected an object)')
+    features = data.get('features')
+    if not isinstance(features, list):
+        what = 'missing' if features is None else \
+            f'a {type(features).__name__}, not a list'
+        raise LabelFileError(
+            path, f'is not a FeatureCollection ("features" is {what})')
+    result = MapLabelFile(path=path, crs=label_crs(data, path),
+                          num_features=len(features))
+    problems: Dict[int, str] = {}
+    for index, feature in enumerate(features):
+        if not isinstance(feature, dict):
+            problems[index] = 'is not an object'
+            continue
+        props = feature.get('properties')
+        if not isinstance(props, dict) or attribute not in props:
+            problems[index] = f'has no property {attribute!r}'
+            continue
+        value = class_value(props[attribute])
+        try:
+            polys = _geometry_polygons(feature.get('geometry'))
+        except ValueError as e:
+            problems[index] = str(e)
+            continue
+        for part, rings in enumerate(polys):
+            result.polygons.append(MapPolygon(rings, value, index, part))
+            result.values[value] += 1
+    if problems:
+        first = min(problems)
+        if strict:
+            raise LabelFileError(path, problems[first], feature=first)
+        result.skipped = sorted(problems.items())
+        if warn:
+            listed = '; '.join(f'{i}: {why}'
+                               for i, why in result.skipped[:10])
+            more = '' if len(result.skipped) <= 10 else \
+                f'; ... {len(result.skipped) - 10} more'
+            warnings.warn(
+                f'{path}: skipped {len(result.skipped)} of {len(features)} '
+                f'features that cannot be drawn (feature {listed}{more})',
+                SIAMapLabelWarning, stacklevel=2)
+    return result
+
+
+def rings_to_polygon(rings: Sequence[np.ndarray]) -> np.ndarray:
+    """One vertex list the rasterizer fills exactly as the rings.
+
+    The holes are joined to the exterior by zero-width cuts that go to each
+    ring's first point and back along the same segment; the rasterizer pairs
+    crossings even-odd within a polygon, so the two crossings of a cut fall
+    together and cancel, and every other pixel centre is inside when it is
+    inside the exterior and no hole.
+
+    Args:
+        rings (Sequence[np.ndarray]): Exterior first, then holes, open.
+
+    Returns:
+        np.ndarray: ``(N, 2)`` vertices.
+    """
+    if len(rings) == 1:
+        return np.asarray(rings[0], dtype=np.float64)
+    first = rings[0][:1]
+    parts = [rings[0], first]
+    for hole in rings[1:]:
+        parts += [hole, hole[:1], first]
+    return np.concatenate(parts[:-1]).astype(np.float64, copy=False)
+
+
+def map_polygons_by_class(polygons: Sequence[MapPolygon],
+                          georef,
+                          class_map: Mapping[object, int],
+                          crs=None,
+                          skip_background: bool = True,
+                          source: str = '',
+                          warn: bool = True) -> Dict[int, List[np.ndarray]]:
+    """Map polygons to the image's pixel plane, grouped by class id.
+
+    Args:
+        polygons (Sequence[MapPolygon]): The polygons.
+        georef (Georef): The image's georeference.
+        class_map (Mapping): Class value (e.g. ``ANN_CD``) -> class id.
+        crs (pyproj.CRS, optional): The polygons' CRS; None means the
+            image's.
+        skip_background (bool): Leave out class 0 (it draws nothing over
+            the background of the map). Defaults to True.
+        source (str): The file(s) named in warnings.
+        warn (bool): Warn about class values not in ``class_map``. Defaults
+            to True.
+
+    Returns:
+        dict[int, list[np.ndarray]]: Class id -> pixel polygons, holes joined
+        by :func:`rings_to_polygon`.
+
+    Raises:
+        GeorefError: When the polygons cannot be brought into the image's
+            CRS.
+    """
+    cmap = {class_value(k): int(v) for k, v in class_map.items()}
+    unknown = Counter(p.value for p in polygons if p.value not in cmap)
+    if unknown and warn:
+        found = ', '.join(f'{v!r} ({n} polygon{"s" if n > 1 else ""})'
+                          for v, n in sorted(unknown.items(), key=str))
+        warnings.warn(
+            f'{source}: class values not in the class map, not drawn: '
+            f'{found} (class map {sorted(cmap, key=str)})',
+            SIAMapLabelWarning, stacklevel=2)
+    chosen = [
+        p for p in polygons if p.value in cmap and not (
+            skip_background and cmap[p.value] == 0)
+    ]
+    by_class: Dict[int, List[np.ndarray]] = {}
+    if chosen:
+        rings = [r for p in chosen for r in p.rings]
+        pixel = georef.rings_to_pixel(rings, crs)
+        at = 0
+        for p in chosen:
+            n = len(p.rings)
+            by_class.setdefault(cmap[p.value], []).append(
+                rings_to_polygon(pixel[at:at + n]))
+            at += n
+    return by_class
+
+
+def rasterize_map_polygons(polygons: Sequence[MapPolygon],
+                           georef,
+                           class_map: Mapping[object, int],
+                           crs=None,
+                           priority: Optional[Sequence[int]] = None,
+                           shape: Optional[Tuple[int, int]] = None,
+                           source: str = '',
+                           warn: bool = True) -> np.ndarray:
+    """Draw map-coordinate polygons into a class-id map of the image.
+
+    Args:
+        polygons (Sequence[MapPolygon]): The polygons.
+        georef (Georef): The image's georeference.
+        class_map (Mapping): Class value (e.g. ``ANN_CD``) -> class id.
+        crs (pyproj.CRS, optional): The polygons' CRS; None means the
+            image's.
+        priority (Sequence[int], optional): Class ids from highest to lowest
+            overlap priority (see :func:`~mmseg_sia.labels.rasterize_polygons`).
+        shape (tuple[int, int], optional): ``(height, width)`` of the map;
+            defaults to the georeference's.
+        source (str): The file(s) named in warnings.
+        warn (bool): Warn about class values not in ``class_map``.
+
+    Returns:
+        np.ndarray: ``uint8`` class-id map.
+    """
+    shape = georef.shape if shape is None else tuple(shape[:2])
+    by_class = map_polygons_by_class(
+        polygons, georef, class_map, crs,
+        skip_background=0 not in (priority or ()), source=source, warn=warn)
+    return rasterize_polygons(by_class, shape, priority)
+
+
+def describe_file(label: MapLabelFile) -> str:
+    """What a file holds, for messages: feature count and class values."""
+    values = ', '.join(f'{v!r}: {n}'
+                       for v, n in sorted(label.values.items(), key=str))
+    return (f'{label.num_features} features, {len(label.polygons)} polygons'
+            f' ({values or "none"}), {len(label.skipped)} skipped')
+
+
+def read_map_label_files(paths: Iterable[str], attribute: str = 'ANN_CD',
+                         strict: bool = False,
+                         warn: bool = True) -> List[MapLabelFile]:
+    """:func:`read_map_label_file` over several files."""
+    return [read_map_label_file(p, attribute, strict, warn) for p in paths]
