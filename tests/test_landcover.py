@@ -1,0 +1,294 @@
+"""AIHub's land-cover layout: pairing, exact labels, class maps, bad input."""
+import copy
+import json
+import os
+import os.path as osp
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import shapely
+from mmengine.config import Config
+from mmseg.registry import DATASETS
+from pyproj import Transformer
+from shapely.geometry import shape
+
+from mmseg_sia.datasets import SIALandCoverDataset
+from mmseg_sia.datasets.landcover import meta_key
+from mmseg_sia.georef import GeorefError
+from mmseg_sia.labels import LabelFileError, SIALabelWarning
+from mmseg_sia.maplabels import (LANDCOVER_BUILDING_ROAD, SIAMapLabelWarning,
+                                 read_map_label_file, rings_to_polygon)
+from mmseg_sia.labels import polygon_coverage
+
+HERE = osp.dirname(__file__)
+LC = osp.join(HERE, 'data', 'landcover', 'lc')
+PREFIX = dict(img_path='TS_AP25_512픽셀', seg_map_path='TL_AP25_512픽셀_Json',
+              meta_path='TL_AP25_512픽셀_Meta')
+PIPELINE = [dict(type='LoadImageFromFile'),
+            dict(type='LoadPolygonAnnotations')]
+CONFIG_DIR = osp.join(HERE, '..', 'configs')
+
+
+def dataset(root=LC, **kwargs):
+    kwargs.setdefault('pipeline', PIPELINE)
+    return SIALandCoverDataset(data_root=root, data_prefix=dict(PREFIX),
+                               **kwargs)
+
+
+def reference_map(label_path, meta_path, class_map, priority=(2, 1),
+                  size=96):
+    """Pixel centres in map coordinates tested against the polygons with
+    shapely; the centre of pixel (r, c) is the META's point moved by
+    (c * res, -r * res)."""
+    with open(meta_path, 'rb') as f:
+        raw = f.read()
+    text = raw.decode('utf-16') if raw[:2] == b'\xff\xfe' else \
+        raw.decode('cp949')
+    meta = json.loads(text)[0]
+    x0, y0 = (float(v) for v in meta['coordinates'].split(','))
+    res = meta['img_resolution']
+    cols, rows = np.meshgrid(np.arange(size), np.arange(size))
+    xs, ys = x0 + cols * res, y0 - rows * res
+    with open(label_path, encoding='utf-8') as f:
+        features = json.load(f)['features']
+    seg = np.zeros((size, size), np.uint8)
+    ranks = {c: i for i, c in enumerate(reversed(priority))}
+    order = [(class_map[f['properties']['ANN_CD']], shape(f['geometry']))
+             for f in features if class_map.get(f['properties']['ANN_CD'])]
+    # Lowest priority first: the last drawn wins.
+    order.sort(key=lambda item: (ranks.get(item[0], -1), item[0]))
+    for class_id, geom in order:
+        seg[shapely.contains_xy(geom, xs, ys)] = class_id
+    return seg
+
+
+def stems():
+    return sorted(f[:-4] for f in os.listdir(osp.join(LC, PREFIX['img_path'])))
+
+
+def paths_of(stem):
+    key = stem[:-5] + '_META_1024' if stem.endswith('_1024') else \
+        stem + '_META'
+    return (osp.join(LC, PREFIX['seg_map_path'], stem + '.json'),
+            osp.join(LC, PREFIX['meta_path'], key + '.json'))
+
+
+def test_meta_key():
+    assert meta_key('X_FGT_META') == 'X_FGT'
+    assert meta_key('X_FGT_META_1024') == 'X_FGT_1024'
+    assert meta_key('X_FGT') is None
+
+
+def test_pairs_images_labels_and_meta_files():
+    ds = dataset(pipeline=[])
+    assert len(ds) == 3
+    for info, stem in zip(ds.data_list, stems()):
+        label, meta = paths_of(stem)
+        assert info['img_path'].endswith(stem + '.tif')
+        assert info['map_labels']['paths'] == [label]
+        assert info['map_labels']['meta_path'] == meta
+        assert info['label_paths'] == []
+    assert ds.metainfo['classes'] == ('background', 'building', 'road')
+
+
+def test_labels_exact_against_pixel_centres_in_map_coordinates():
+    ds = dataset()
+    checked = 0
+    for i, stem in enumerate(stems()):
+        seg = ds[i]['gt_seg_map']
+        ref = reference_map(*paths_of(stem), LANDCOVER_BUILDING_ROAD)
+        np.testing.assert_array_equal(seg, ref)
+        assert set(np.unique(seg)) == {0, 1, 2}
+        checked += 1
+    assert checked == 3
+
+
+def test_full_class_set_config_and_training_pipeline():
+    cfg = Config.fromfile(osp.join(
+        CONFIG_DIR, 'sia', 'fpn_r18_sia-landcover-full-tiny.py'))
+    ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    ds_cfg.update(data_root=LC, data_prefix=PREFIX, ann_file='')
+    ds = DATASETS.build(ds_cfg)
+    classes = ds.metainfo['classes']
+    assert len(classes) == 13 and len(ds.metainfo['palette']) == 13
+    assert cfg.model.decode_head.num_classes == 13
+    class_map = ds_cfg['class_map']
+    assert class_map[10] == classes.index('building')
+    sample = ds[0]
+    assert tuple(sample['inputs'].shape[1:]) == tuple(cfg.crop_size)
+    assert sample['data_samples'].gt_sem_seg.data.max() < 13
+    # The full map drawn alone, against the reference.
+    raw = dataset(class_map=class_map, metainfo=dict(
+        classes=classes, palette=ds.metainfo['palette']),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadPolygonAnnotations', priority=None)])
+    seg = raw[0]['gt_seg_map']
+    ref = reference_map(*paths_of(stems()[0]), class_map, priority=())
+    np.testing.assert_array_equal(seg, ref)
+    assert len(np.unique(seg)) >= 4
+
+
+def test_building_road_config_builds():
+    cfg = Config.fromfile(osp.join(
+        CONFIG_DIR, 'sia', 'fpn_r18_sia-landcover-tiny.py'))
+    ds_cfg = copy.deepcopy(cfg.val_dataloader.dataset)
+    ds_cfg.update(data_root=LC, data_prefix=PREFIX, ann_file='')
+    ds = DATASETS.build(ds_cfg)
+    assert ds.metainfo['classes'] == ('background', 'building', 'road')
+    assert ds[1]['data_samples'].gt_sem_seg.data.unique().tolist() == [0, 1,
+                                                                        2]
+
+
+def test_rings_to_polygon_holes_and_parts_against_shapely():
+    rng = np.random.default_rng(3)
+    size = 64
+    cols, rows = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5)
+    for _ in range(20):
+        outer = shapely.Point(rng.uniform(10, 54, 2)).buffer(
+            rng.uniform(8, 30), 4)
+        holes = [shapely.Point(rng.uniform(0, 64, 2)).buffer(
+            rng.uniform(2, 8), 3) for _ in range(3)]
+        poly = shapely.set_precision(
+            outer.difference(shapely.union_all(holes)), 1e-3)
+        polys = []
+        for part in shapely.get_parts(poly):
+            rings = [np.asarray(part.exterior.coords)[:-1]] + [
+                np.asarray(r.coords)[:-1] for r in part.interiors]
+            polys.append(rings_to_polygon(rings))
+        mine = polygon_coverage(polys, size, size)
+        ref = shapely.contains_xy(poly, cols, rows)
+        np.testing.assert_array_equal(mine, ref)
+
+
+def copy_layout(tmp_path):
+    root = tmp_path / 'lc'
+    shutil.copytree(LC, root)
+    return root
+
+
+def test_image_without_meta_names_it(tmp_path):
+    root = copy_layout(tmp_path)
+    os.remove(osp.join(root, PREFIX['meta_path'],
+                       'LC_GS_AP25_34801025_007_2019_FGT_META.json'))
+    with pytest.raises(FileNotFoundError,
+                       match=r'1 image\(s\) have no META file .*'
+                       r'LC_GS_AP25_34801025_007_2019_FGT\.tif'):
+        dataset(root=str(root))
+
+
+def write_label(root, stem, collection):
+    path = osp.join(root, PREFIX['seg_map_path'], stem + '.json')
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(collection, f, ensure_ascii=False)
+    return path
+
+
+def first(root):
+    stem = stems()[0]
+    label, _ = paths_of(stem)
+    with open(label, encoding='utf-8') as f:
+        return stem, json.load(f)
+
+
+def test_bad_features_warn_by_name_and_strict_raises(tmp_path):
+    root = copy_layout(tmp_path)
+    stem, data = first(root)
+    data['features'][2]['geometry'] = None
+    data['features'][4]['geometry']['type'] = 'LineString'
+    data['features'][5]['geometry']['coordinates'][0][0] = [[1, 2], [3, 4]]
+    del data['features'][6]['properties']['ANN_CD']
+    path = write_label(root, stem, data)
+    with pytest.warns(SIAMapLabelWarning,
+                      match=r'skipped 4 of 8 features that cannot be drawn '
+                      r"\(feature 2: has no geometry \(null\); 4: geometry "
+                      r"type 'LineString' is not Polygon or MultiPolygon; 5: "
+                      r'a ring has fewer than 3 distinct points \(2\); 6: has '
+                      r"no property 'ANN_CD'\)") as record:
+        label = read_map_label_file(path)
+    assert path in str(record[0].message)
+    assert sorted({p.feature for p in label.polygons}) == [0, 1, 3, 7]
+    with pytest.raises(LabelFileError,
+                       match=r'feature 2: has no geometry'):
+        read_map_label_file(path, strict=True)
+    ds = dataset(root=str(root), pipeline=[
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadPolygonAnnotations', strict=True)])
+    with pytest.raises(LabelFileError, match=r'_006_2019_FGT.json, feature 2'):
+        ds[0]
+
+
+def test_unknown_code_and_pixel_label_file_are_never_silent(tmp_path):
+    root = copy_layout(tmp_path)
+    stem, data = first(root)
+    data['features'][0]['properties']['ANN_CD'] = 70  # older packaging
+    write_label(root, stem, data)
+    ds = dataset(root=str(root))
+    with pytest.warns(SIAMapLabelWarning,
+                      match=r'_006_2019_FGT.json: class values not in the '
+                      r'class map, not drawn: 70 \(1 polygon\)'):
+        ds[0]
+    # A label file of the first release (pixel polygons in *_imcoords,
+    # footprint as geometry) given to the land-cover dataset.
+    aihub = osp.join(HERE, 'data', 'sia', 'labels', 'building',
+                     'BLD00001_PS3_K3A_NIA0001.json')
+    shutil.copy(aihub, osp.join(root, PREFIX['seg_map_path'], stem + '.json'))
+    with pytest.warns(SIALabelWarning,
+                      match=r"skipped 3 of 3 features .*feature 0: has no "
+                      r"property 'ANN_CD'"):
+        ds[0]
+
+
+def test_label_crs_member_other_than_meta_is_reprojected(tmp_path):
+    root = copy_layout(tmp_path)
+    stem, data = first(root)
+    to_5179 = Transformer.from_crs(5186, 5179, always_xy=True)
+    for feature in data['features']:
+        geom = shapely.transform(
+            shape(feature['geometry']),
+            lambda p: np.column_stack(to_5179.transform(p[:, 0], p[:, 1])))
+        feature['geometry'] = shapely.geometry.mapping(geom)
+    data['crs'] = {'type': 'name', 'properties': {'name': 'EPSG:5179'}}
+    write_label(root, stem, data)
+    seg = dataset(root=str(root))[0]['gt_seg_map']
+    ref = reference_map(*paths_of(stem), LANDCOVER_BUILDING_ROAD)
+    # Straight edges in EPSG:5179 are not exactly straight in EPSG:5186.
+    assert (seg == ref).mean() >= 0.9995
+    data['crs'] = {'type': 'name', 'properties': {'name': 'EPSG:0'}}
+    path = write_label(root, stem, data)
+    with pytest.raises(GeorefError,
+                       match=rf"{path}, field 'crs': names no known CRS"):
+        dataset(root=str(root))[0]
+
+
+def test_meta_size_differs_from_image(tmp_path):
+    root = copy_layout(tmp_path)
+    meta = osp.join(root, PREFIX['meta_path'],
+                    'LC_GS_AP25_34801025_006_2019_FGT_META.json')
+    with open(meta, 'rb') as f:
+        record = json.loads(f.read().decode('cp949'))
+    record[0]['img_width'] = 512
+    with open(meta, 'wb') as f:
+        f.write(json.dumps(record, ensure_ascii=False).encode('cp949'))
+    with pytest.raises(GeorefError, match=r"_META.json, field 'img_width': "
+                       r'gives 512 x 96 pixels but the image .* has 96 x 96'):
+        dataset(root=str(root))[0]
+
+
+def test_class_map_checked():
+    with pytest.raises(ValueError, match=r'class id 5 of 30 is not one of the '
+                       r'3 classes'):
+        dataset(class_map={10: 1, 30: 5})
+    with pytest.raises(ValueError, match=r"class id of 10 must be an integer"):
+        dataset(class_map={10: 'building'})
+
+
+def test_string_codes_and_no_warning_on_clean_files():
+    ds = dataset(class_map={'10': 1, '30': 2, **{
+        str(k): 0 for k in LANDCOVER_BUILDING_ROAD if k not in (10, 30)}})
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', SIALabelWarning)
+        seg = ds[0]['gt_seg_map']
+    ref = reference_map(*paths_of(stems()[0]), LANDCOVER_BUILDING_ROAD)
+    np.testing.assert_array_equal(seg, ref)
