@@ -84,7 +84,9 @@ def test_meta_key():
 def test_pairs_images_labels_and_meta_files():
     ds = dataset(pipeline=[])
     assert len(ds) == 3
-    for info, stem in zip(ds.data_list, stems()):
+    infos = [ds.get_data_info(i) for i in range(len(ds))]
+    assert len(stems()) == 3
+    for info, stem in zip(infos, stems(), strict=True):
         label, meta = paths_of(stem)
         assert info['img_path'].endswith(stem + '.tif')
         assert info['map_labels']['paths'] == [label]
