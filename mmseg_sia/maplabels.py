@@ -11,6 +11,8 @@ be drawn is named), maps the polygons to an image's pixel plane through a
 """
 from __future__ import annotations
 
+import gc
+import itertools
 import os
 import warnings
 from collections import Counter
@@ -138,14 +140,19 @@ def _ring(coords: object) -> np.ndarray:
     return pts
 
 
-def _polygon_rings(coords: object) -> List[np.ndarray]:
-    if not isinstance(coords, list) or not coords:
-        raise ValueError('polygon has no rings')
-    return [_ring(r) for r in coords]
+def label_crs(data: Mapping, path: str):
+    """The CRS named by a GeoJSON file's ``crs`` member, or None."""
+    member = data.get('crs')
+    if member is None:
+        return None
+    from .georef import parse_crs
+    return parse_crs(member, path, 'crs')
 
 
-def _geometry_polygons(geometry: object) -> List[List[np.ndarray]]:
-    """The polygons (lists of rings) of a GeoJSON geometry."""
+def _structure(geometry: object) -> List[list]:
+    """The polygons of a geometry as nested lists, checked cheaply: a list
+    of polygons, each a non-empty list of rings, each a list. Raises
+    ValueError with the reason."""
     if geometry is None:
         raise ValueError('has no geometry (null)')
     if not isinstance(geometry, dict):
@@ -154,21 +161,46 @@ def _geometry_polygons(geometry: object) -> List[List[np.ndarray]]:
     kind = geometry.get('type')
     coords = geometry.get('coordinates')
     if kind == 'Polygon':
-        return [_polygon_rings(coords)]
-    if kind == 'MultiPolygon':
+        polys = [coords]
+    elif kind == 'MultiPolygon':
         if not isinstance(coords, list) or not coords:
             raise ValueError('MultiPolygon has no polygons')
-        return [_polygon_rings(p) for p in coords]
-    raise ValueError(f'geometry type {kind!r} is not Polygon or MultiPolygon')
+        polys = coords
+    else:
+        raise ValueError(
+            f'geometry type {kind!r} is not Polygon or MultiPolygon')
+    for poly in polys:
+        if not isinstance(poly, list) or not poly:
+            raise ValueError('polygon has no rings')
+        for ring in poly:
+            if not isinstance(ring, list) or not ring:
+                raise ValueError('a ring is not a non-empty list of '
+                                 'positions')
+    return polys
 
 
-def label_crs(data: Mapping, path: str):
-    """The CRS named by a GeoJSON file's ``crs`` member, or None."""
-    member = data.get('crs')
-    if member is None:
+def _positions(rings: List[list]) -> Optional[np.ndarray]:
+    """All positions of many rings as one ``(N, 2)`` array, or None when
+    they are not all 2 or 3 plain numbers (then each ring is read alone)."""
+    # numpy would also read '1.5' or True as a number: the first value of
+    # every ring is checked to be a real number (a file that writes
+    # coordinates as text does so throughout).
+    for ring in rings:
+        head = ring[0]
+        if not isinstance(head, list) or not head or \
+                type(head[0]) not in (int, float):
+            return None
+    positions = list(itertools.chain.from_iterable(rings))
+    sizes = set(map(len, positions))
+    if len(sizes) != 1 or not sizes <= {2, 3}:
         return None
-    from .georef import parse_crs
-    return parse_crs(member, path, 'crs')
+    try:
+        # A flat stream of floats: faster than numpy reading nested lists.
+        flat = np.fromiter(itertools.chain.from_iterable(positions),
+                           dtype=np.float64)
+    except (ValueError, TypeError):
+        return None
+    return flat.reshape(len(positions), -1)[:, :2]
 
 
 def read_map_label_file(path: Union[str, os.PathLike],
@@ -184,8 +216,10 @@ def read_map_label_file(path: Union[str, os.PathLike],
             ``'ANN_CD'``.
         strict (bool): Raise on the first feature that cannot be drawn.
             Defaults to False.
-        warn (bool): Warn once per file about skipped features, and when a
-            file with features gives no polygon at all. Defaults to True.
+        warn (bool): Warn once per file about the features skipped (so a
+            file whose features are all unusable, such as a first-release
+            file with pixel polygons, is never read as silent background).
+            Defaults to True.
 
     Returns:
         MapLabelFile: The polygons and what was skipped.
@@ -197,6 +231,19 @@ def read_map_label_file(path: Union[str, os.PathLike],
         GeorefError: When its ``crs`` member names no known CRS.
     """
     path = os.fspath(path)
+    # Tens of thousands of small lists: keep the cyclic collector (which
+    # would scan a training process's whole heap) out of it, as _decode does.
+    gc_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_map_label_file(path, attribute, strict, warn)
+    finally:
+        if gc_enabled:
+            gc.enable()
+
+
+def _read_map_label_file(path: str, attribute: str, strict: bool,
+                         warn: bool) -> MapLabelFile:
     data = _decode(path)
     if not isinstance(data, dict):
         raise LabelFileError(
@@ -211,6 +258,10 @@ def read_map_label_file(path: Union[str, os.PathLike],
     result = MapLabelFile(path=path, crs=label_crs(data, path),
                           num_features=len(features))
     problems: Dict[int, str] = {}
+    # Every ring of every usable feature, with its feature, value and
+    # polygon number, converted to numbers in one call below.
+    rings: List[list] = []
+    owners: List[Tuple[int, object, int]] = []
     for index, feature in enumerate(features):
         if not isinstance(feature, dict):
             problems[index] = 'is not an object'
@@ -219,15 +270,51 @@ def read_map_label_file(path: Union[str, os.PathLike],
         if not isinstance(props, dict) or attribute not in props:
             problems[index] = f'has no property {attribute!r}'
             continue
-        value = class_value(props[attribute])
         try:
-            polys = _geometry_polygons(feature.get('geometry'))
+            polys = _structure(feature.get('geometry'))
         except ValueError as e:
             problems[index] = str(e)
             continue
-        for part, rings in enumerate(polys):
-            result.polygons.append(MapPolygon(rings, value, index, part))
+        value = class_value(props[attribute])
+        for part, poly in enumerate(polys):
+            rings.extend(poly)
+            owners.extend([(index, value, part)] * len(poly))
+    arrays: List[object] = []
+    points = _positions(rings) if rings else None
+    if points is not None:
+        lens = np.fromiter(map(len, rings), dtype=np.int64, count=len(rings))
+        ends = np.cumsum(lens)
+        starts = ends - lens
+        closed = (lens > 1) & (points[starts] == points[ends - 1]).all(1)
+        count = lens - closed
+        finite = np.logical_and.reduceat(np.isfinite(points).all(1), starts)
+        for s, n, ok in zip(starts.tolist(), count.tolist(),
+                            finite.tolist()):
+            if not ok:
+                arrays.append('NaN or infinite coordinate')
+            elif n < 3:
+                arrays.append(f'a ring has fewer than 3 distinct points '
+                              f'({n})')
+            else:
+                arrays.append(points[s:s + n])
+    else:
+        for ring in rings:
+            try:
+                arrays.append(_ring(ring))
+            except ValueError as e:
+                arrays.append(str(e))
+    for (index, _, _), ring in zip(owners, arrays):
+        if isinstance(ring, str):
+            problems.setdefault(index, ring)
+    last = None
+    for (index, value, part), ring in zip(owners, arrays):
+        if index in problems:
+            continue
+        if (index, part) != last:
+            result.polygons.append(MapPolygon([], value, index, part))
             result.values[value] += 1
+            last = (index, part)
+        result.polygons[-1].rings.append(ring)
     if problems:
         first = min(problems)
         if strict:
@@ -241,7 +328,7 @@ def read_map_label_file(path: Union[str, os.PathLike],
             warnings.warn(
                 f'{path}: skipped {len(result.skipped)} of {len(features)} '
                 f'features that cannot be drawn (feature {listed}{more})',
-                SIAMapLabelWarning, stacklevel=2)
+                SIAMapLabelWarning, stacklevel=3)
     return result
 
 
