@@ -73,6 +73,13 @@ setup(
         'scikit-image',
         'orjson',
         'scipy',
+        # Labels in map coordinates (mmseg_sia.georef, mmseg_sia.maplabels,
+        # SIALandCoverDataset, SIAVectorDataset); imported when first used.
+        'rasterio',
+        'pyproj',
+        'shapely>=2.0',
+        'pyogrio',
+        'affine',
         # mmseg imports these without declaring them.
         'ftfy',
         'regex',
