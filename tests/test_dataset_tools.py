@@ -16,7 +16,8 @@ import pytest
 from mmseg.registry import DATASETS, TRANSFORMS
 
 import mmseg_sia  # noqa: F401  (registers the plugin)
-from mmseg_sia.dataset_tools import (atomic_write_bytes, browse_dataset,
+from mmseg_sia.dataset_tools import (CHECKS, atomic_write_bytes,
+                                     browse_dataset,
                                      check_dataset, class_weights, colorize,
                                      convert_labels, dataset_stats,
                                      make_splits, polygon_area,
@@ -1092,6 +1093,9 @@ def test_check_csv_refused_up_front_and_exit_statuses(good_root, tmp_path,
                       '--no-progress']) == 0
     assert len(pd.read_csv(csv)) == 1
 
+    assert tool.main([good_root, '--scene-pattern', '(', '--no-progress']) \
+        == 2
+    assert 'is not a regular expression' in capsys.readouterr().err
     # The tool's own failure is 2, not 1 (which means: the data has errors).
     import mmseg_sia.dataset_tools as tools_pkg
 
@@ -1102,6 +1106,11 @@ def test_check_csv_refused_up_front_and_exit_statuses(good_root, tmp_path,
     assert tool.main([good_root, '--no-progress']) == 2
     err = capsys.readouterr().err
     assert 'RuntimeError: a bug' in err and 'not a problem of the data' in err
+    with pytest.raises(SystemExit):
+        tool.main(['--help'])
+    epilog = capsys.readouterr().out.split('checks (severity):')[1]
+    for check, (severity, _) in CHECKS.items():
+        assert f'{check} ({severity})' in epilog
     for name in ('check_dataset', 'convert_labels', 'dataset_stats',
                  'make_splits', 'browse_dataset'):
         with pytest.raises(SystemExit) as exit_info:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import os.path as osp
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -414,9 +415,16 @@ def check_dataset(data_root: str,
             nor a labels folder.
         FileExistsError: When ``csv`` exists and ``overwrite`` is False
             (before any work).
+        ValueError: When ``scene_pattern`` is not a regular expression.
     """
     import pandas as pd
 
+    if scene_pattern is not None:
+        try:
+            re.compile(scene_pattern)
+        except re.error as e:
+            raise ValueError(f'scene pattern {scene_pattern!r} is not a '
+                             f'regular expression ({e})') from e
     if csv is not None:
         refuse_existing([os.fspath(csv)], overwrite)
     index = index_tiles(data_root, img_dir, label_dir, img_suffix,
