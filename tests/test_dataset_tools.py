@@ -986,6 +986,16 @@ def test_split_stems_with_spaces_read_back_and_load(good_root):
         assert sorted(osp.basename(dataset.get_data_info(i)['img_path'])
                       for i in range(len(dataset))) == sorted(
                           f'{s}.png' for s in getattr(result, name))
+    # A hand-edited line with a stray space still names its image.
+    with open(osp.join(good_root, 'splits', 'hand.txt'), 'w') as f:
+        f.write('bld  \ntail \n\troad\n')
+    dataset = SIADataset(data_root=good_root, ann_file='splits/hand.txt',
+                         pipeline=[])
+    assert [osp.basename(dataset.get_data_info(i)['img_path'])
+            for i in range(len(dataset))] == ['bld.png', 'tail .png',
+                                              'road.png']
+    report = check_dataset(good_root, progress=False)
+    assert not (report.rows['check'] == 'split-missing').any()
     # Windows line ends are not part of a stem.
     crlf = osp.join(good_root, 'crlf.txt')
     with open(crlf, 'wb') as f:

@@ -19,7 +19,7 @@ import numpy as np
 from ..labels import DEFAULT_CLASS_MAP, LabelFileError, read_label_file
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_text, check_pixels,
                      decode_image, find_split_files, image_size, index_tiles,
-                     parallel_map, progress_bar, read_split_file,
+                     match_stem, parallel_map, progress_bar, read_split_file,
                      refuse_existing)
 from .splits import DEFAULT_SCENE_PATTERN, scene_of
 
@@ -304,7 +304,7 @@ def _check_splits(split_files: Sequence[str], images: Dict[str, str],
         except (OSError, ValueError) as e:
             rows.append(_row('split-file', split, _strip(str(e), split)))
             continue
-        counts = Counter(stems)
+        counts = Counter(match_stem(s, images) or s for s in stems)
         if scene_pattern is not None:
             by_scene: Dict[str, set] = {}
             for s in counts:
@@ -316,13 +316,10 @@ def _check_splits(split_files: Sequence[str], images: Dict[str, str],
                     'split-duplicate', split,
                     f'stem {stem!r} is listed {n} times'))
             if stem not in images:
-                hint = ''
-                if stem != stem.strip() and stem.strip() in images:
-                    hint = ' (the line has spaces around the name)'
                 rows.append(_row(
                     'split-missing', split,
                     f'stem {stem!r} has no image '
-                    f'{osp.join(img_dir, stem + img_suffix)}{hint}'))
+                    f'{osp.join(img_dir, stem + img_suffix)}'))
             if stem in seen:
                 rows.append(_row(
                     'split-overlap', split,
