@@ -935,6 +935,12 @@ def test_huge_coordinates_in_stats_do_not_crash_or_warn(good_root):
     # Whatever the rasterizer warns comes with the file's name.
     empty = osp.join(good_root, 'labels', 'building', 'empty.json')
     assert all(f == empty for f in stats.warnings['files'])
+    with warnings_.catch_warnings():
+        warnings_.simplefilter('error')
+        summary = convert_labels(good_root, osp.join(good_root, 'masks'),
+                                 progress=False)
+    assert summary.ok and summary.written == 4
+    assert all(f == empty for f, _ in summary.warnings)
 
 
 def test_polygon_area_is_exact_far_away_and_never_nan():

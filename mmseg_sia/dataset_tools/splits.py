@@ -341,8 +341,8 @@ def make_splits(data_root: str,
     if quotas and (sum(quotas.values()) == 0
                    or sum(quotas.values()) == total):
         raise ValueError(
-            f'val_ratio {val_ratio} of {total} usable tile(s) leaves a split '
-            'empty')
+            f'a val ratio of {val_ratio} of {total} usable tile(s) leaves a '
+            'split empty')
     if not strata:
         raise ValueError('no usable tile: every label file failed to read')
 
@@ -356,7 +356,8 @@ def make_splits(data_root: str,
             raise ValueError(
                 f'all {total} usable tiles are of one scene '
                 f'({next(iter(scenes))!r}): grouped by scene, a split would '
-                'be empty (turn grouping off, or change the scene pattern)')
+                'be empty (turn grouping off: --no-group, group_by_scene='
+                'False; or name scenes otherwise: --scene-pattern)')
         val_scenes = set(_group_val(scenes, content_of, val_ratio, rng))
         for name, stems in scenes.items():
             (result.val if name in val_scenes else result.train).extend(
