@@ -16,7 +16,8 @@ import pytest
 from mmseg.registry import DATASETS, TRANSFORMS
 
 import mmseg_sia  # noqa: F401  (registers the plugin)
-from mmseg_sia.dataset_tools import (atomic_write_bytes, browse_dataset,
+from mmseg_sia.dataset_tools import (CHECKS, atomic_write_bytes,
+                                     browse_dataset,
                                      check_dataset, class_weights, colorize,
                                      convert_labels, dataset_stats,
                                      make_splits, polygon_area,
@@ -934,6 +935,12 @@ def test_huge_coordinates_in_stats_do_not_crash_or_warn(good_root):
     # Whatever the rasterizer warns comes with the file's name.
     empty = osp.join(good_root, 'labels', 'building', 'empty.json')
     assert all(f == empty for f in stats.warnings['files'])
+    with warnings_.catch_warnings():
+        warnings_.simplefilter('error')
+        summary = convert_labels(good_root, osp.join(good_root, 'masks'),
+                                 progress=False)
+    assert summary.ok and summary.written == 4
+    assert all(f == empty for f, _ in summary.warnings)
 
 
 def test_polygon_area_is_exact_far_away_and_never_nan():
@@ -985,6 +992,16 @@ def test_split_stems_with_spaces_read_back_and_load(good_root):
         assert sorted(osp.basename(dataset.get_data_info(i)['img_path'])
                       for i in range(len(dataset))) == sorted(
                           f'{s}.png' for s in getattr(result, name))
+    # A hand-edited line with a stray space still names its image.
+    with open(osp.join(good_root, 'splits', 'hand.txt'), 'w') as f:
+        f.write('bld  \ntail \n\troad\n')
+    dataset = SIADataset(data_root=good_root, ann_file='splits/hand.txt',
+                         pipeline=[])
+    assert [osp.basename(dataset.get_data_info(i)['img_path'])
+            for i in range(len(dataset))] == ['bld.png', 'tail .png',
+                                              'road.png']
+    report = check_dataset(good_root, progress=False)
+    assert not (report.rows['check'] == 'split-missing').any()
     # Windows line ends are not part of a stem.
     crlf = osp.join(good_root, 'crlf.txt')
     with open(crlf, 'wb') as f:
@@ -1092,6 +1109,9 @@ def test_check_csv_refused_up_front_and_exit_statuses(good_root, tmp_path,
                       '--no-progress']) == 0
     assert len(pd.read_csv(csv)) == 1
 
+    assert tool.main([good_root, '--scene-pattern', '(', '--no-progress']) \
+        == 2
+    assert 'is not a regular expression' in capsys.readouterr().err
     # The tool's own failure is 2, not 1 (which means: the data has errors).
     import mmseg_sia.dataset_tools as tools_pkg
 
@@ -1102,6 +1122,11 @@ def test_check_csv_refused_up_front_and_exit_statuses(good_root, tmp_path,
     assert tool.main([good_root, '--no-progress']) == 2
     err = capsys.readouterr().err
     assert 'RuntimeError: a bug' in err and 'not a problem of the data' in err
+    with pytest.raises(SystemExit):
+        tool.main(['--help'])
+    epilog = capsys.readouterr().out.split('checks (severity):')[1]
+    for check, (severity, _) in CHECKS.items():
+        assert f'{check} ({severity})' in epilog
     for name in ('check_dataset', 'convert_labels', 'dataset_stats',
                  'make_splits', 'browse_dataset'):
         with pytest.raises(SystemExit) as exit_info:

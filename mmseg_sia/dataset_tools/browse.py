@@ -11,8 +11,8 @@ import numpy as np
 
 from ..labels import rasterize_label_files
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes, decode_image,
-                     encode_png, index_tiles, palette_lut, progress_bar,
-                     read_split_file, refuse_existing)
+                     encode_png, index_tiles, match_stem, palette_lut,
+                     progress_bar, read_split_file, refuse_existing)
 
 __all__ = ['browse_dataset', 'draw_sample']
 
@@ -263,8 +263,9 @@ def browse_dataset(out_dir: str,
                             label_suffix)
         failed.extend((p, f'{p}: {why}') for p, why in index.problems)
         if stems is None:
-            pool = (read_split_file(split_file) if split_file is not None
-                    else index.image_stems)
+            pool = ([match_stem(s, index.images) or s
+                     for s in read_split_file(split_file)]
+                    if split_file is not None else index.image_stems)
             pool = list(dict.fromkeys(pool))
             chosen = [pool[i] for i in _sample(rng, len(pool), num)]
         else:

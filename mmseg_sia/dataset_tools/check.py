@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import os.path as osp
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -18,7 +19,7 @@ import numpy as np
 from ..labels import DEFAULT_CLASS_MAP, LabelFileError, read_label_file
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_text, check_pixels,
                      decode_image, find_split_files, image_size, index_tiles,
-                     parallel_map, progress_bar, read_split_file,
+                     match_stem, parallel_map, progress_bar, read_split_file,
                      refuse_existing)
 from .splits import DEFAULT_SCENE_PATTERN, scene_of
 
@@ -303,7 +304,7 @@ def _check_splits(split_files: Sequence[str], images: Dict[str, str],
         except (OSError, ValueError) as e:
             rows.append(_row('split-file', split, _strip(str(e), split)))
             continue
-        counts = Counter(stems)
+        counts = Counter(match_stem(s, images) or s for s in stems)
         if scene_pattern is not None:
             by_scene: Dict[str, set] = {}
             for s in counts:
@@ -315,13 +316,10 @@ def _check_splits(split_files: Sequence[str], images: Dict[str, str],
                     'split-duplicate', split,
                     f'stem {stem!r} is listed {n} times'))
             if stem not in images:
-                hint = ''
-                if stem != stem.strip() and stem.strip() in images:
-                    hint = ' (the line has spaces around the name)'
                 rows.append(_row(
                     'split-missing', split,
                     f'stem {stem!r} has no image '
-                    f'{osp.join(img_dir, stem + img_suffix)}{hint}'))
+                    f'{osp.join(img_dir, stem + img_suffix)}'))
             if stem in seen:
                 rows.append(_row(
                     'split-overlap', split,
@@ -414,9 +412,16 @@ def check_dataset(data_root: str,
             nor a labels folder.
         FileExistsError: When ``csv`` exists and ``overwrite`` is False
             (before any work).
+        ValueError: When ``scene_pattern`` is not a regular expression.
     """
     import pandas as pd
 
+    if scene_pattern is not None:
+        try:
+            re.compile(scene_pattern)
+        except re.error as e:
+            raise ValueError(f'scene pattern {scene_pattern!r} is not a '
+                             f'regular expression ({e})') from e
     if csv is not None:
         refuse_existing([os.fspath(csv)], overwrite)
     index = index_tiles(data_root, img_dir, label_dir, img_suffix,

@@ -21,12 +21,13 @@ from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
 import numpy as np
 
 from ..datasets.sia import (IndexProblem, SIADataset, index_images,
-                           index_label_files, read_split_file)
+                           index_label_files, match_stem, read_split_file)
 from ..fileio import atomic_write_bytes, atomic_write_text
 from ..labels import DEFAULT_CLASS_MAP
 
 __all__ = [
-    'TileIndex', 'index_tiles', 'read_split_file', 'find_split_files',
+    'TileIndex', 'index_tiles', 'read_split_file', 'match_stem',
+    'find_split_files',
     'image_size', 'check_pixels', 'decode_image', 'DEFAULT_MAX_PIXELS',
     'capture_warnings', 'atomic_write_bytes', 'atomic_write_text',
     'encode_png', 'refuse_existing', 'class_names', 'palette_lut',

@@ -22,7 +22,7 @@ from ..labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, LabelFileError,
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes,
                      capture_warnings, check_pixels, class_names, encode_png,
                      image_size, index_tiles, palette_lut, parallel_map,
-                     progress_bar, read_split_file)
+                     match_stem, progress_bar, read_split_file)
 
 __all__ = ['ConvertSummary', 'convert_labels', 'colorize']
 
@@ -319,7 +319,9 @@ def convert_labels(data_root: str,
                              color_dir=color_dir if color else None,
                              problems=list(index.problems))
     if split_file is not None:
-        stems = list(dict.fromkeys(read_split_file(split_file)))
+        stems = list(dict.fromkeys(
+            match_stem(s, index.images) or s
+            for s in read_split_file(split_file)))
         for stem in stems:
             if stem not in index.images:
                 summary.errors.append(

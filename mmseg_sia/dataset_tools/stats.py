@@ -19,9 +19,9 @@ from ..labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, LabelFileError,
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes,
                      atomic_write_text, capture_warnings, check_pixels,
                      class_names, content_label, content_labels,
-                     find_split_files, image_size, index_tiles, palette_lut,
-                     parallel_map, progress_bar, read_split_file,
-                     refuse_existing)
+                     find_split_files, image_size, index_tiles, match_stem,
+                     palette_lut, parallel_map, progress_bar,
+                     read_split_file, refuse_existing)
 
 __all__ = ['AREA_BINS', 'DatasetStats', 'dataset_stats', 'polygon_area',
            'class_weights']
@@ -428,7 +428,8 @@ def dataset_stats(data_root: str,
         name = osp.splitext(osp.basename(path))[0]
         if name in splits:
             name = path
-        splits[name] = set(read_split_file(path)) & set(index.images)
+        splits[name] = {match_stem(s, index.images)
+                        for s in read_split_file(path)} - {None}
 
     class_map = dict(DEFAULT_CLASS_MAP if class_map is None else class_map)
     names = class_names(class_map)
