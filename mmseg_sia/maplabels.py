@@ -29,7 +29,8 @@ __all__ = [
     'LANDCOVER_CODES', 'LANDCOVER_BUILDING_ROAD', 'MapPolygon', 'MapLabelFile',
     'SIAMapLabelWarning', 'class_value', 'read_map_label_file',
     'rings_to_polygon', 'map_polygons_by_class', 'rasterize_map_polygons',
-    'label_crs', 'describe_file', 'read_map_label_files'
+    'label_crs', 'describe_file', 'read_map_label_files',
+    'describe_label_contents', 'unusable_reason'
 ]
 
 #: ``ANN_CD`` of the land-cover release -> (Korean name, English name).
@@ -457,3 +458,104 @@ def read_map_label_files(paths: Iterable[str], attribute: str = 'ANN_CD',
                          warn: bool = True) -> List[MapLabelFile]:
     """:func:`read_map_label_file` over several files."""
     return [read_map_label_file(p, attribute, strict, warn) for p in paths]
+
+
+def describe_label_contents(path: Union[str, os.PathLike]) -> dict:
+    """What a label file holds, to say why it gave no polygon.
+
+    Counts, over its features: each non-empty ``*_imcoords`` key (pixel
+    polygons of the first release, ``object_imcoords`` being detection
+    boxes), ``geometry`` types, whether the geometry is in map coordinates
+    (a value beyond lon/lat range) and the ``ANN_CD`` property of the
+    land-cover release.
+
+    Args:
+        path: A JSON label file.
+
+    Returns:
+        dict: ``features`` (int), ``pixel_keys`` (Counter of non-empty
+        ``*_imcoords`` keys), ``geometries`` (Counter of geometry types),
+        ``map_coordinates`` (bool), ``ann_cd`` (features with ``ANN_CD``)
+        and ``summary`` (str).
+
+    Raises:
+        LabelFileError: When the file is not a FeatureCollection.
+    """
+    path = os.fspath(path)
+    data = _decode(path)
+    features = data.get('features') if isinstance(data, dict) else None
+    if not isinstance(features, list):
+        raise LabelFileError(path, 'is not a FeatureCollection')
+    keys: Counter = Counter()
+    geometries: Counter = Counter()
+    ann_cd = 0
+    far = False
+    for feature in features:
+        if not isinstance(feature, dict):
+            continue
+        props = feature.get('properties')
+        if isinstance(props, dict):
+            for key, value in props.items():
+                if key.endswith('_imcoords') and isinstance(value, str) and \
+                        value.strip() not in ('', 'EMPTY'):
+                    keys[key] += 1
+            ann_cd += 'ANN_CD' in props
+        geom = feature.get('geometry')
+        if isinstance(geom, dict):
+            geometries[str(geom.get('type'))] += 1
+            if not far:
+                try:
+                    pts = np.array(list(_leaves(geom.get('coordinates'))),
+                                   dtype=np.float64)
+                    far = bool(pts.size) and float(np.abs(pts).max()) > 360
+                except (TypeError, ValueError):
+                    pass
+    parts = [f'{n} with {k}' for k, n in sorted(keys.items())]
+    if geometries:
+        where = 'map coordinates' if far else 'lon/lat (a tile footprint)'
+        parts.append(', '.join(f'{n} {t}' for t, n in sorted(
+            geometries.items())) + f' geometries in {where}')
+    if ann_cd:
+        parts.append(f'{ann_cd} with ANN_CD (land-cover labels: read them '
+                     'with SIALandCoverDataset)')
+    return dict(features=len(features), pixel_keys=keys,
+                geometries=geometries, map_coordinates=far, ann_cd=ann_cd,
+                summary=f'{len(features)} features: ' +
+                ('; '.join(parts) or 'nothing recognised'))
+
+
+def _leaves(coords, limit: int = 64):
+    """The first ``limit`` numbers of a nested coordinate list."""
+    stack = [coords]
+    found = 0
+    while stack and found < limit:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, (int, float)) and not isinstance(item, bool):
+            found += 1
+            yield item
+
+
+def unusable_reason(path: Union[str, os.PathLike],
+                    pixel_keys: Iterable[str] = ('building_imcoords',
+                                                 'road_imcoords')
+                    ) -> Optional[str]:
+    """Why a label file with features gave no pixel polygon, or None.
+
+    None when some feature has a polygon under one of ``pixel_keys`` (a
+    road file read for buildings only is not a problem).
+
+    Args:
+        path: A first-release label file that gave no polygon.
+        pixel_keys (Iterable[str]): The polygon keys of the task.
+
+    Returns:
+        str | None: The message for the user, naming what was found.
+    """
+    info = describe_label_contents(path)
+    if not info['features'] or any(info['pixel_keys'].get(k)
+                                   for k in pixel_keys):
+        return None
+    return ('has features but no polygon the reader can use (' +
+            info['summary'] + ')')

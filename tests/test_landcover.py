@@ -294,3 +294,81 @@ def test_string_codes_and_no_warning_on_clean_files():
         seg = ds[0]['gt_seg_map']
     ref = reference_map(*paths_of(stems()[0]), LANDCOVER_BUILDING_ROAD)
     np.testing.assert_array_equal(seg, ref)
+
+
+def aihub_root(tmp_path, files):
+    """A first-release layout with one image and the given label files."""
+    root = tmp_path / 'sia'
+    (root / 'images').mkdir(parents=True)
+    (root / 'labels').mkdir()
+    src = osp.join(HERE, 'data', 'sia', 'images',
+                   'BLD00001_PS3_K3A_NIA0001.png')
+    shutil.copy(src, root / 'images' / 'T1.png')
+    for name, content in files.items():
+        target = root / 'labels' / name
+        target.parent.mkdir(exist_ok=True)
+        if isinstance(content, str) and osp.isfile(content):
+            shutil.copy(content, target)
+        else:
+            target.write_text(json.dumps(content), encoding='utf-8')
+    return str(root)
+
+
+OBJECT_ONLY = {'type': 'FeatureCollection', 'features': [{
+    'type': 'Feature', 'geometry': {'type': 'Polygon', 'coordinates': [
+        [[127.0, 37.5, 0], [127.1, 37.5, 0], [127.1, 37.4, 0]]]},
+    'properties': {'object_imcoords': '1,1,5,1,5,5,1,5',
+                   'building_imcoords': 'EMPTY', 'road_imcoords': 'EMPTY',
+                   'image_id': 'T1.png'}}]}
+
+
+def sia_sample(root, class_map=None):
+    from mmseg_sia.datasets import SIADataset
+    ds = SIADataset(data_root=root, pipeline=[
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadPolygonAnnotations', class_map=class_map)])
+    return ds[0]
+
+
+def test_object_only_file_warns_in_the_pipeline(tmp_path):
+    root = aihub_root(tmp_path, {'T1.json': OBJECT_ONLY})
+    with pytest.warns(SIALabelWarning,
+                      match=r'T1.json: has features but no polygon the '
+                      r'reader can use \(1 features: 1 with object_imcoords;'
+                      r' 1 Polygon geometries in lon/lat'):
+        sample = sia_sample(root)
+    assert not sample['gt_seg_map'].any()
+
+
+def test_land_cover_file_given_to_sia_dataset_warns(tmp_path):
+    label, _ = paths_of(stems()[0])
+    root = aihub_root(tmp_path, {'T1.json': label})
+    with pytest.warns(SIALabelWarning,
+                      match=r'T1.json: has features but no polygon .*8 '
+                      r'features: 2 MultiPolygon, 6 Polygon geometries in map '
+                      r'coordinates; 8 with ANN_CD \(land-cover labels'):
+        sia_sample(root)
+
+
+def test_road_file_for_a_building_only_task_is_fine(tmp_path):
+    road = osp.join(HERE, 'data', 'sia', 'labels', 'road',
+                    'BLD00001_PS3_K3A_NIA0001.json')
+    root = aihub_root(tmp_path, {'road/T1.json': road})
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', SIALabelWarning)
+        sia_sample(root, class_map={'building_imcoords': 1})
+
+
+def test_check_dataset_reports_files_without_usable_polygons(tmp_path):
+    from mmseg_sia.dataset_tools import check_dataset
+    label, _ = paths_of(stems()[0])
+    root = aihub_root(tmp_path, {'building/T1.json': OBJECT_ONLY,
+                                 'road/T1.json': label})
+    report = check_dataset(root, progress=False)
+    rows = report.rows[report.rows['check'] == 'no-polygon']
+    assert sorted(osp.basename(osp.dirname(f)) for f in rows['file']) == [
+        'building', 'road']
+    assert rows['severity'].tolist() == ['warning', 'warning']
+    assert rows['problem'].str.contains('object_imcoords').any()
+    assert rows['problem'].str.contains('ANN_CD').any()
+    assert report.num_warnings >= 2

@@ -24,7 +24,7 @@ CHECKS_HELP = '''checks (severity):
   split-duplicate (error), split-overlap (error), split-file (error),
   image-without-label (warning), image-size (warning),
   image-pixels (warning), image-id (warning), outside (warning),
-  empty (warning), split-scene (warning)'''
+  empty (warning), no-polygon (warning), split-scene (warning)'''
 
 EXIT_STATUS = '''exit status:
   0  no error found (warnings allowed unless --strict)

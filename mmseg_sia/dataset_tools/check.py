@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..labels import DEFAULT_CLASS_MAP, LabelFileError, read_label_file
+from ..maplabels import unusable_reason
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_text, check_pixels,
                      decode_image, find_split_files, image_size, index_tiles,
                      match_stem, parallel_map, progress_bar, read_split_file,
@@ -58,6 +59,10 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     'outside': (WARNING, 'a polygon has vertices more than 1 pixel outside '
                 'its image (they are clipped)'),
     'empty': (WARNING, 'a label file has no feature'),
+    'no-polygon': (WARNING, 'a label file has features but no polygon the '
+                   'reader can use (only object_imcoords boxes, or polygons '
+                   'in map coordinates such as a land-cover file): it trains '
+                   'as all background'),
 }
 
 _COLUMNS = ['severity', 'check', 'file', 'feature', 'problem']
@@ -235,6 +240,11 @@ def _check_tile(task: Tuple[str, Optional[str], List[str]],
         polygons += len(label.polygons)
         if label.num_features == 0:
             rows.append(_row('empty', path, 'no feature'))
+        elif not label.polygons and not label.skipped:
+            reason = unusable_reason(path, set(options.keys) |
+                                     set(DEFAULT_CLASS_MAP))
+            if reason is not None:
+                rows.append(_row('no-polygon', path, reason))
         for index, reason in label.skipped:
             rows.append(_row('feature', path, reason, index))
         expected = stem + options.img_suffix

@@ -1,6 +1,8 @@
 """Label loading for the AIHub polygon labels."""
 from __future__ import annotations
 
+import warnings
+
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import cv2
@@ -8,7 +10,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from ...labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY,
+from ...labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, SIALabelWarning,
                        polygon_coverage, rasterize_label_files,
                        rasterize_polygons)
 
@@ -219,6 +221,7 @@ class LoadPolygonAnnotations(BaseTransform):
             seg, files = rasterize_label_files(
                 paths, shape[:2], class_map=self.class_map,
                 priority=self.priority, strict=self.strict)
+            self._warn_unusable(files)
             if self.boundary_width > 0:
                 self._paint_boundary(seg, files)
 
@@ -237,6 +240,29 @@ class LoadPolygonAnnotations(BaseTransform):
         results['gt_seg_map'] = seg
         results.setdefault('seg_fields', []).append('gt_seg_map')
         return results
+
+    def _warn_unusable(self, files: list) -> None:
+        """Warn once per file about a file with features and no polygon.
+
+        Such a file (only ``object_imcoords`` boxes, or a land-cover file
+        with its polygons in ``geometry``) would otherwise train as all
+        background without a word. A file whose polygons are all of keys
+        this transform does not read (a road file for a building-only
+        task) is fine.
+        """
+        from ...maplabels import unusable_reason
+
+        checked = self.__dict__.setdefault('_checked_files', set())
+        for label in files:
+            if label.polygons or label.skipped or not label.num_features \
+                    or label.path in checked:
+                continue
+            checked.add(label.path)
+            reason = unusable_reason(
+                label.path, set(DEFAULT_CLASS_MAP) | set(self.class_map))
+            if reason is not None:
+                warnings.warn(f'{label.path}: {reason}', SIALabelWarning,
+                              stacklevel=3)
 
     def _draw_map_labels(self, results: dict,
                          shape: Tuple[int, int]) -> np.ndarray:
