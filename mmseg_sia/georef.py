@@ -46,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     'Georef', 'GeorefError', 'SOURCES', 'parse_crs', 'read_raster_georef',
     'read_meta_file', 'read_meta_georef', 'footprint_georef',
-    'resolve_georef', 'transform_points'
+    'resolve_georef', 'transform_points', 'find_meta_file', 'image_georef',
+    'lonlat_transform'
 ]
 
 #: The sources of a georeference, in the order they are tried.
@@ -561,3 +562,104 @@ def resolve_georef(image_path: Optional[str] = None,
     if footprint_path is not None and shape is not None:
         return footprint_georef(footprint_path, int(shape[1]), int(shape[0]))
     return None
+
+
+def find_meta_file(image_path: Union[str, os.PathLike],
+                   meta_dir: Optional[str] = None) -> Optional[str]:
+    """The land-cover META file of an image, if one can be found.
+
+    Names tried: ``<stem>_META.json`` and, for the 1024-pixel parts
+    (``X_1024``), ``X_META_1024.json``. Folders tried: ``meta_dir`` when
+    given; else the image's own folder, then the release's META folder of
+    the image's part (``TS_<part>`` -> ``TL_<part>_Meta``, ``VS_<part>`` ->
+    ``VL_<part>_Meta``) beside the image folder or one level up (the
+    ``01.원천데이터`` / ``02.라벨링데이터`` split).
+
+    Args:
+        image_path: The image.
+        meta_dir (str, optional): A folder of META files.
+
+    Returns:
+        str | None: The META file.
+    """
+    image_path = os.fspath(image_path)
+    stem = osp.splitext(osp.basename(image_path))[0]
+    names = [stem + '_META.json']
+    if stem.endswith('_1024'):
+        names.append(stem[:-len('_1024')] + '_META_1024.json')
+    if meta_dir is not None:
+        folders = [meta_dir]
+    else:
+        img_dir = osp.dirname(osp.abspath(image_path))
+        folders = [img_dir]
+        part = osp.basename(img_dir)
+        if part[:3] in ('TS_', 'VS_'):
+            meta_name = f'{part[0]}L_{part[3:]}_Meta'
+            parent = osp.dirname(img_dir)
+            folders.append(osp.join(parent, meta_name))
+            grand = osp.dirname(parent)
+            try:
+                siblings = sorted(os.listdir(grand))
+            except OSError:
+                siblings = []
+            folders += [osp.join(grand, s, meta_name) for s in siblings]
+    for folder in folders:
+        for name in names:
+            path = osp.join(folder, name)
+            if osp.isfile(path):
+                # Named as the image was: relative to the working folder.
+                return path if osp.isabs(image_path) or meta_dir else \
+                    osp.relpath(path)
+    return None
+
+
+def image_georef(image_path: Union[str, os.PathLike],
+                 meta_dir: Optional[str] = None,
+                 shape: Optional[Tuple[int, int]] = None
+                 ) -> Optional[Georef]:
+    """An image's georeference from itself or its META file (if found).
+
+    Args:
+        image_path: The image.
+        meta_dir (str, optional): Where to look for its META file (see
+            :func:`find_meta_file`).
+        shape (tuple[int, int], optional): ``(height, width)`` to check the
+            META size against.
+
+    Returns:
+        Georef | None: None when neither source has one (the label
+        footprint, the last source, is the caller's to try).
+    """
+    return resolve_georef(os.fspath(image_path),
+                          find_meta_file(image_path, meta_dir), None, shape)
+
+
+def lonlat_transform(georef: Georef):
+    """The georeference as a pixel -> lon/lat affine map.
+
+    The tile's corners are taken to EPSG:4326 with pyproj and fitted by
+    :func:`mmseg_sia.geo.footprint_transform` (which warns when they are not
+    a parallelogram to within a pixel), so the inference writers (GeoJSON in
+    RFC 7946 lon/lat, geodesic areas) work as with a label footprint.
+
+    Args:
+        georef (Georef): A georeference with a CRS.
+
+    Returns:
+        mmseg_sia.geo.GeoTransform: Its ``source`` is ``georef.path``.
+
+    Raises:
+        GeorefError: When the georeference has no CRS.
+    """
+    from pyproj import CRS
+
+    from .geo import footprint_transform
+
+    if georef.crs is None:
+        raise GeorefError(georef.path, 'has no CRS: its pixels cannot be '
+                          'placed in lon/lat (add a .prj file)', 'crs')
+    w, h = georef.width, georef.height
+    corners = georef.pixel_to_map([[0, 0], [w, 0], [w, h], [0, h]])
+    lonlat = transform_points(corners, georef.crs, CRS.from_epsg(4326),
+                              georef.path)
+    return footprint_transform(lonlat, w, h, source=georef.path)

@@ -243,3 +243,40 @@ def test_parse_crs_spellings_and_errors():
         parse_crs(True, 'f.json', 'crs')
     with pytest.raises(GeorefError, match=r'names no known CRS: .EPSG:1.'):
         parse_crs('EPSG:1', 'f.json', 'crs')
+
+
+def test_find_meta_file_in_the_release_layout(tmp_path):
+    from mmseg_sia.georef import find_meta_file, image_georef
+    ts = tmp_path / 'Training' / '01.원천데이터' / 'TS_AP25_1024픽셀'
+    tl = tmp_path / 'Training' / '02.라벨링데이터' / 'TL_AP25_1024픽셀_Meta'
+    ts.mkdir(parents=True)
+    tl.mkdir(parents=True)
+    img = ts / 'X_FGT_1024.tif'
+    Image.fromarray(np.zeros((16, 32, 3), np.uint8)).save(img)
+    assert find_meta_file(img) is None
+    assert image_georef(img) is None
+    meta = write_meta(tl, name='X_FGT_META_1024.json')
+    assert find_meta_file(img) == meta
+    assert find_meta_file(img, str(tmp_path)) is None
+    ref = image_georef(img, shape=(16, 32))
+    assert ref.source == 'meta' and ref.path == meta
+    # Beside the image, it is found first.
+    near = write_meta(ts, name='X_FGT_1024_META.json')
+    assert find_meta_file(img) == near
+
+
+def test_lonlat_transform_matches_pyproj_at_the_corners():
+    from mmseg_sia.georef import lonlat_transform
+    t = Affine(0.25, 0, 200000.0, 0, -0.25, 550000.0)
+    ref = Georef(CRS.from_epsg(5186), t, 1024, 512, 'meta', 'm.json')
+    fit = lonlat_transform(ref)
+    to_ll = Transformer.from_crs(5186, 4326, always_xy=True)
+    pix = np.array([[0, 0], [1024, 0], [1024, 512], [0, 512], [300, 200]])
+    lon, lat = to_ll.transform(*(ref.pixel_to_map(pix).T))
+    got = fit.pixel_to_lonlat(pix)
+    # Within a centimetre (1e-7 degrees) over the tile: the projection is
+    # affine to that precision at this scale.
+    np.testing.assert_allclose(got, np.column_stack([lon, lat]), atol=1e-7)
+    assert fit.source == 'm.json' and fit.residual_m < 0.01
+    with pytest.raises(GeorefError, match=r"w.png, field 'crs': has no CRS"):
+        lonlat_transform(Georef(None, t, 10, 10, 'worldfile', 'w.png'))

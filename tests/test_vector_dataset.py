@@ -1,5 +1,6 @@
 """GeoTIFFs plus one vector file: polygons per image, reprojection, errors."""
 import copy
+import re
 import os.path as osp
 import shutil
 
@@ -156,3 +157,47 @@ def test_points_and_lines_are_skipped_by_name(tmp_path):
         kept, values, crs, skipped = read_vector_polygons(str(path), 'kind')
     assert len(kept) == 1 and values == ['building']
     assert crs.to_epsg() == 5186
+
+
+def test_train_test_infer_tools_on_the_land_cover_config(tmp_path):
+    """tools/train.py, tools/test.py and tools/infer.py, as a user runs
+    them (the vector config builds the same way: see
+    test_vector_config_trains_pipeline)."""
+    config = 'fpn_r18_sia-landcover-full-tiny.py'
+    import os
+    import subprocess
+    import sys
+    repo = osp.dirname(HERE)
+    cfg = osp.join(repo, 'configs', 'sia', config)
+    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1',
+               PYTHONPATH=repo)
+    short = ['--cfg-options', 'train_cfg.max_iters=1',
+             'train_cfg.val_interval=1',
+             'default_hooks.checkpoint.interval=1']
+
+    def run(args):
+        proc = subprocess.run([sys.executable] + args, cwd=repo, env=env,
+                              capture_output=True, text=True, timeout=500)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-3000:]
+        return out
+
+    out = run(['tools/train.py', cfg, '--work-dir', str(tmp_path)] + short)
+    assert 'mIoU' in out
+    out = run(['tools/test.py', cfg, str(tmp_path / 'iter_1.pth'),
+               '--work-dir', str(tmp_path)])
+    assert re.search(r'Iter\(test\) \[\d+/\d+\].*mIoU: [\d.]+', out)
+    # tools/infer.py places land-cover tiles by their META files.
+    images = osp.join('tests', 'data', 'landcover', 'lc', 'TS_AP25_512픽셀')
+    run(['tools/infer.py', cfg, str(tmp_path / 'iter_1.pth'),
+         osp.join(images, '*.tif'), '--out-dir', str(tmp_path / 'inf'),
+         '--no-progress', '--formats', 'geojson,summary'])
+    import pandas as pd
+    summary = pd.read_csv(tmp_path / 'inf' / 'summary.csv')
+    assert summary['georeferenced'].tolist() == [True] * 3
+    assert [osp.basename(p) for p in summary['footprint']] == [
+        'LC_GS_AP25_34801025_006_2019_FGT_META.json',
+        'LC_GS_AP25_34801025_007_2019_FGT_META.json',
+        'LC_GS_AP25_34801025_008_2019_FGT_META_1024.json']
+    assert summary['footprint'][0].startswith(
+        osp.join('tests', 'data', 'landcover', 'lc', 'TL_AP25_512픽셀_Meta'))

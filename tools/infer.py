@@ -53,8 +53,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--footprints', metavar='DIR', default=None,
         help='labels folder holding <stem>.json files (directly or one '
-        'level down) whose geometry is the tile footprint; by default a '
-        '<stem>.json beside the image or in ../labels is used when present')
+        'level down) whose geometry is the tile footprint, or a folder of '
+        'land-cover <stem>_META.json files; by default a georeferenced '
+        'image (GeoTIFF, world file) is placed by itself, else its META '
+        'file beside it or in the release\'s TL_<part>_Meta folder, else '
+        'a <stem>.json beside the image or in ../labels')
     parser.add_argument(
         '--window', type=int, default=None,
         help='sliding window size in pixels (default: the config\'s '
@@ -154,6 +157,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmseg_sia.apis import (find_footprint, footprint_transform,
                                 init_segmentor, predict)
     from mmseg_sia.apis.writers import ALL_FORMATS, write_summary_csv
+    from mmseg_sia.georef import GeorefError, image_georef, lonlat_transform
 
     def fail(message: str) -> int:
         print(f'error: {message}', file=sys.stderr)
@@ -193,8 +197,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for image in bar:
         bar.set_postfix_str(osp.basename(image))
         try:
-            # The footprint first: a bad label file fails before inference.
-            points, source = find_footprint(image, args.footprints, cache)
+            # The georeference first: a bad file fails before inference.
+            # The image itself or its land-cover META file, else the label
+            # footprint (mmseg_sia.georef's order).
+            georef = image_georef(image, args.footprints)
+            points, source = (None, georef.path) if georef else \
+                find_footprint(image, args.footprints, cache)
             result = predict(
                 model, image,
                 window=args.window, overlap=args.overlap,
@@ -204,7 +212,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 vectorize=any(f in formats
                               for f in ('json', 'geojson', 'summary')),
                 progress=not args.no_progress)
-            if points is not None:
+            if georef is not None:
+                if georef.shape != result.mask.shape:
+                    raise GeorefError(
+                        georef.path, f'gives {georef.width} x '
+                        f'{georef.height} pixels; the image has '
+                        f'{result.mask.shape[1]} x {result.mask.shape[0]}')
+                result.transform = lonlat_transform(georef)
+            elif points is not None:
                 h, w = result.mask.shape
                 result.transform = footprint_transform(points, w, h, source)
             result.save(args.out_dir, formats=plans[image],
