@@ -372,3 +372,52 @@ def test_check_dataset_reports_files_without_usable_polygons(tmp_path):
     assert rows['problem'].str.contains('object_imcoords').any()
     assert rows['problem'].str.contains('ANN_CD').any()
     assert report.num_warnings >= 2
+
+
+def test_check_dataset_on_the_land_cover_layout(tmp_path):
+    import importlib.util
+    from mmseg_sia.dataset_tools import check_dataset
+    root = copy_layout(tmp_path)
+    layout = dict(img_dir=PREFIX['img_path'], label_dir=PREFIX['seg_map_path'],
+                  img_suffix='.tif', progress=False)
+    clean = check_dataset(str(root), meta_dir=PREFIX['meta_path'], **layout)
+    assert clean.rows.empty, clean.format()
+    assert (clean.images, clean.label_files, clean.features) == (3, 3, 24)
+    # Break one META file, one label feature, one code, drop one META.
+    meta_dir = osp.join(root, PREFIX['meta_path'])
+    with open(osp.join(meta_dir, 'LC_GS_AP25_34801025_006_2019_FGT_META.json'),
+              'wb') as f:
+        f.write(json.dumps([{'img_width': 96}]).encode('cp949'))
+    os.remove(osp.join(meta_dir, 'LC_GS_AP25_34801025_007_2019_FGT_META.json'))
+    stem, data = first(root)
+    data['features'][3]['geometry'] = None
+    data['features'][5]['properties']['ANN_CD'] = 70
+    write_label(root, stem, data)
+    report = check_dataset(str(root), meta_dir=PREFIX['meta_path'], **layout)
+    got = {(c, osp.basename(f), None if pd_isna(n) else int(n), p)
+           for c, f, n, p in zip(report.rows['check'], report.rows['file'],
+                                 report.rows['feature'],
+                                 report.rows['problem'])}
+    assert got == {
+        ('meta-file', 'LC_GS_AP25_34801025_006_2019_FGT_META.json', None,
+         "field 'img_height': missing"),
+        ('image-without-meta', 'LC_GS_AP25_34801025_007_2019_FGT.tif', None,
+         'no META file LC_GS_AP25_34801025_007_2019_FGT_META.json'),
+        ('feature', stem + '.json', 3, 'has no geometry (null)'),
+        ('class-value', stem + '.json', 5,
+         'ANN_CD 70 is not a documented land-cover code'),
+    }
+    # The command line: errors give exit status 1.
+    spec = importlib.util.spec_from_file_location(
+        'check_tool', osp.join(HERE, '..', 'tools', 'check_dataset.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([str(root), '--meta-dir', PREFIX['meta_path'],
+                      '--img-dir', PREFIX['img_path'], '--label-dir',
+                      PREFIX['seg_map_path'], '--img-suffix', '.tif',
+                      '--no-progress']) == 1
+
+
+def pd_isna(value):
+    import pandas as pd
+    return pd.isna(value)

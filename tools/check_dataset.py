@@ -24,7 +24,9 @@ CHECKS_HELP = '''checks (severity):
   split-duplicate (error), split-overlap (error), split-file (error),
   image-without-label (warning), image-size (warning),
   image-pixels (warning), image-id (warning), outside (warning),
-  empty (warning), no-polygon (warning), split-scene (warning)'''
+  empty (warning), no-polygon (warning), split-scene (warning);
+  with --meta-dir: meta-file (error), image-without-meta (error),
+  class-value (warning)'''
 
 EXIT_STATUS = '''exit status:
   0  no error found (warnings allowed unless --strict)
@@ -85,6 +87,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "'': no scene check)")
     parser.add_argument('--verify-images', action='store_true',
                         help='decode every image completely (slow)')
+    parser.add_argument('--meta-dir', default=None, metavar='DIR',
+                        help="AIHub's land-cover layout: its META folder "
+                        '(under DATA_ROOT); labels are then read in map '
+                        'coordinates with ANN_CD classes, e.g. --img-dir '
+                        'TS_AP25_512픽셀 --label-dir TL_AP25_512픽셀_Json '
+                        '--meta-dir TL_AP25_512픽셀_Meta --img-suffix .tif')
     parser.add_argument('--strict', action='store_true',
                         help='exit with status 1 on warnings too')
     parser.add_argument('--max-rows', type=int, default=40,
@@ -120,7 +128,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             label_dir=args.label_dir,
             img_suffix=args.img_suffix,
             label_suffix=args.label_suffix,
-            progress=not args.no_progress)
+            progress=not args.no_progress,
+            meta_dir=args.meta_dir)
         print(report.format(max_rows=args.max_rows))
         if args.csv:
             print(f'wrote {len(report.rows)} rows to {args.csv}')
