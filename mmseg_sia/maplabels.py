@@ -30,7 +30,7 @@ __all__ = [
     'SIAMapLabelWarning', 'class_value', 'read_map_label_file',
     'rings_to_polygon', 'map_polygons_by_class', 'rasterize_map_polygons',
     'label_crs', 'describe_file', 'read_map_label_files',
-    'describe_label_contents', 'unusable_reason'
+    'describe_label_contents', 'unusable_reason', 'rasterize_map_label_files'
 ]
 
 #: ``ANN_CD`` of the land-cover release -> (Korean name, English name).
@@ -559,3 +559,75 @@ def unusable_reason(path: Union[str, os.PathLike],
         return None
     return ('has features but no polygon the reader can use (' +
             info['summary'] + ')')
+
+
+def rasterize_map_label_files(paths: Iterable[str],
+                              georef,
+                              class_map: Mapping[object, int],
+                              priority: Optional[Sequence[int]] = (2, 1),
+                              attribute: str = 'ANN_CD',
+                              crs=None,
+                              polygons: Sequence[Tuple[object, list]] = (),
+                              polygons_crs=None,
+                              shape: Optional[Tuple[int, int]] = None,
+                              source: str = '',
+                              strict: bool = False,
+                              warn: bool = True
+                              ) -> Tuple[np.ndarray, List[MapLabelFile]]:
+    """Read map-coordinate label files and draw them into one class-id map.
+
+    The one drawing path of :class:`LoadPolygonAnnotations` and the dataset
+    tools for labels in map coordinates. The polygons' CRS is the file's
+    ``crs`` member, else the META file's EPSG (when ``georef`` comes from
+    one), else ``crs``, else the image's.
+
+    Args:
+        paths (Iterable[str]): GeoJSON label files.
+        georef (Georef): The image's georeference.
+        class_map (Mapping): Class value -> class id.
+        priority (Sequence[int], optional): Overlap priority, as
+            :func:`~mmseg_sia.labels.rasterize_polygons`. Defaults to road (2)
+            over building (1).
+        attribute (str): The class property. Defaults to 'ANN_CD'.
+        crs: The labels' CRS when neither file nor META names one (an EPSG
+            code, a string or a :class:`pyproj.CRS`).
+        polygons (Sequence[tuple]): Further ``(class value, rings)`` already
+            read (e.g. from a vector file), in ``polygons_crs``.
+        polygons_crs: Their CRS (None: as ``crs``).
+        shape (tuple[int, int], optional): ``(height, width)``; defaults to
+            the georeference's.
+        source (str): Names ``polygons`` in warnings.
+        strict (bool): Raise on the first feature that cannot be drawn.
+        warn (bool): Warn about skipped features and unmapped values.
+
+    Returns:
+        tuple[np.ndarray, list[MapLabelFile]]: The ``uint8`` map and the
+        files read.
+
+    Raises:
+        LabelFileError: A file that is not a FeatureCollection (or, strict, a
+            feature that cannot be drawn).
+        GeorefError: Labels that cannot be brought into the image's CRS.
+    """
+    from .georef import parse_crs
+
+    shape = georef.shape if shape is None else tuple(shape[:2])
+    fallback = None if crs is None else parse_crs(crs, None, 'crs (config)')
+    if georef.source == 'meta':
+        fallback = georef.crs
+    skip_zero = 0 not in (priority or ())
+    sources = []
+    if polygons:
+        sources.append((source, [
+            MapPolygon(list(rings), value, i)
+            for i, (value, rings) in enumerate(polygons)
+        ], polygons_crs))
+    files = [read_map_label_file(p, attribute, strict, warn) for p in paths]
+    sources += [(f.path, f.polygons, f.crs) for f in files]
+    by_class: Dict[int, List[np.ndarray]] = {}
+    for where, polys, pcrs in sources:
+        for class_id, drawn in map_polygons_by_class(
+                polys, georef, class_map, pcrs or fallback,
+                skip_background=skip_zero, source=where, warn=warn).items():
+            by_class.setdefault(class_id, []).extend(drawn)
+    return rasterize_polygons(by_class, shape, priority), files

@@ -11,8 +11,7 @@ from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
 from ...labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, SIALabelWarning,
-                       polygon_coverage, rasterize_label_files,
-                       rasterize_polygons)
+                       polygon_coverage, rasterize_label_files)
 
 
 def boundary_band(polygons: Iterable[np.ndarray], shape: Tuple[int, int],
@@ -276,9 +275,8 @@ class LoadPolygonAnnotations(BaseTransform):
         class in property ``attribute``) or ``polygons`` (``(class value,
         rings)`` pairs already read, e.g. from a vector file).
         """
-        from ...georef import GeorefError, parse_crs, resolve_georef
-        from ...maplabels import (MapPolygon, map_polygons_by_class,
-                                  read_map_label_file)
+        from ...georef import GeorefError, resolve_georef
+        from ...maplabels import rasterize_map_label_files
 
         spec = results['map_labels']
         img_path = results.get('img_path')
@@ -288,33 +286,17 @@ class LoadPolygonAnnotations(BaseTransform):
             raise GeorefError(
                 img_path, 'has no georeference for its map-coordinate labels '
                 '(no GeoTIFF tags, no world file, no META file)')
-        fallback = spec.get('crs')
-        fallback = None if fallback is None else parse_crs(
-            fallback, None, 'crs (config)')
-        if georef.source == 'meta':
-            fallback = georef.crs
-        priority = self.priority
-        skip_zero = 0 not in (priority or ())
-        by_class: Dict[int, list] = {}
-        sources = []
-        if 'polygons' in spec:
-            polygons = [
-                MapPolygon(list(rings), value, i)
-                for i, (value, rings) in enumerate(spec['polygons'])
-            ]
-            sources.append((spec.get('source', img_path), polygons,
-                            spec.get('polygons_crs')))
-        for path in spec.get('paths', ()):
-            label = read_map_label_file(
-                path, spec.get('attribute', 'ANN_CD'), strict=self.strict)
-            sources.append((path, label.polygons, label.crs))
-        for source, polygons, crs in sources:
-            crs = crs or fallback
-            for class_id, polys in map_polygons_by_class(
-                    polygons, georef, spec['class_map'], crs,
-                    skip_background=skip_zero, source=source).items():
-                by_class.setdefault(class_id, []).extend(polys)
-        return rasterize_polygons(by_class, shape, priority)
+        seg, _ = rasterize_map_label_files(
+            spec.get('paths', ()), georef, spec['class_map'],
+            priority=self.priority,
+            attribute=spec.get('attribute', 'ANN_CD'),
+            crs=spec.get('crs'),
+            polygons=spec.get('polygons', ()),
+            polygons_crs=spec.get('polygons_crs'),
+            shape=shape,
+            source=spec.get('source', img_path or ''),
+            strict=self.strict)
+        return seg
 
     def _paint_boundary(self, seg: np.ndarray, files: list) -> None:
         """Paint ``boundary_label`` on the band of the boundary polygons."""
