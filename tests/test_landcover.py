@@ -1,5 +1,6 @@
 """AIHub's land-cover layout: pairing, exact labels, class maps, bad input."""
 import copy
+import re
 import json
 import os
 import os.path as osp
@@ -421,3 +422,32 @@ def test_check_dataset_on_the_land_cover_layout(tmp_path):
 def pd_isna(value):
     import pandas as pd
     return pd.isna(value)
+
+
+def test_convert_labels_on_the_land_cover_layout(tmp_path):
+    import cv2
+    from mmseg_sia.dataset_tools import convert_labels
+    out = tmp_path / 'masks'
+    summary = convert_labels(
+        LC, str(out), img_dir=PREFIX['img_path'],
+        label_dir=PREFIX['seg_map_path'], meta_dir=PREFIX['meta_path'],
+        img_suffix='.tif', progress=False)
+    assert summary.ok and summary.written == 3, summary.format()
+    assert set(summary.polygons) == {'building', 'road'}
+    assert summary.polygons['building'] > 0 and summary.polygons['road'] > 0
+    for stem in stems():
+        mask = cv2.imread(str(out / (stem + '.png')), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(
+            mask, reference_map(*paths_of(stem), LANDCOVER_BUILDING_ROAD))
+    # A tile without META fails by name; the others are written.
+    root = copy_layout(tmp_path)
+    os.remove(osp.join(root, PREFIX['meta_path'],
+                       'LC_GS_AP25_34801025_007_2019_FGT_META.json'))
+    summary = convert_labels(
+        str(root), str(tmp_path / 'm2'), img_dir=PREFIX['img_path'],
+        label_dir=PREFIX['seg_map_path'], meta_dir=PREFIX['meta_path'],
+        img_suffix='.tif', progress=False)
+    assert summary.written == 2
+    assert len(summary.errors) == 1
+    assert re.search(r'_007_2019_FGT.tif: has no META file',
+                     summary.errors[0][1])

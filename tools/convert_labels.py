@@ -60,6 +60,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='replace existing masks')
     parser.add_argument('--split', dest='split_file', metavar='FILE',
                         help='convert only the stems of this split file')
+    parser.add_argument('--meta-dir', default=None, metavar='DIR',
+                        help="AIHub's land-cover layout: its META folder "
+                        '(under DATA_ROOT); ANN_CD 10 is building, 30 road')
     parser.add_argument('--strict', action='store_true',
                         help='fail a tile on its first malformed feature '
                         'instead of skipping the feature')
@@ -93,7 +96,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             label_dir=args.label_dir,
             img_suffix=args.img_suffix,
             label_suffix=args.label_suffix,
-            progress=not args.no_progress)
+            progress=not args.no_progress,
+            meta_dir=args.meta_dir)
         print(summary.format())
         return 0 if summary.ok else EXIT_DATA_ERRORS
 

@@ -18,7 +18,6 @@ import numpy as np
 
 from ..labels import DEFAULT_CLASS_MAP, LabelFileError, read_label_file
 from ..maplabels import unusable_reason
-from ..datasets.sia import index_label_files
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_text, check_pixels,
                      decode_image, find_split_files, image_size, index_tiles,
                      match_stem, parallel_map, progress_bar, read_split_file,
@@ -427,14 +426,11 @@ def _check_splits(split_files: Sequence[str], images: Dict[str, str],
 def _index_meta(folder: str, index) -> Dict[str, str]:
     """Image stem -> META file of a land-cover META folder. META files
     that sit in the labels folder are taken out of the label index."""
-    from ..datasets.landcover import meta_key
+    from ..datasets.landcover import index_meta_files
 
-    metas: Dict[str, str] = {}
-    for stem, paths in index_label_files(folder, max_depth=0).items():
-        key = meta_key(stem)
-        if key is not None:
-            metas[key] = paths[0]
-            index.labels.pop(stem, None)
+    metas = index_meta_files(folder)
+    for path in metas.values():
+        index.labels.pop(osp.splitext(osp.basename(path))[0], None)
     return metas
 
 

@@ -17,6 +17,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..georef import GeorefError
 from ..labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, LabelFileError,
                       rasterize_label_files)
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes,
@@ -155,6 +156,7 @@ class _Options:
     overwrite: bool
     palette: Optional[Tuple[Tuple[int, int, int], ...]]
     max_pixels: Optional[int]
+    landcover: bool = False
 
 
 @dataclass
@@ -169,7 +171,7 @@ class _TileResult:
 def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
                   options: _Options) -> _TileResult:
     """Draw and write the mask(s) of one tile (runs in a worker)."""
-    stem, img_path, label_paths, out_path, color_path = task
+    stem, img_path, label_paths, out_path, color_path = task[:5]
     targets = [out_path] + ([color_path] if color_path else [])
     if not options.overwrite:
         targets = [p for p in targets if not osp.lexists(p)]
@@ -184,11 +186,17 @@ def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
     caught: List[str] = []
     try:
         with capture_warnings(caught):
-            seg, files = rasterize_label_files(
-                label_paths, shape, class_map=class_map,
-                priority=options.priority, strict=options.strict, warn=False)
+            if options.landcover:
+                seg, files = _draw_landcover(task, shape, options)
+            else:
+                seg, files = rasterize_label_files(
+                    label_paths, shape, class_map=class_map,
+                    priority=options.priority, strict=options.strict,
+                    warn=False)
     except LabelFileError as e:
         return _TileResult('error', error=(e.path, str(e)))
+    except GeorefError as e:
+        return _TileResult('error', error=(e.path or img_path, str(e)))
     except (OSError, ValueError, MemoryError) as e:
         where = ', '.join(label_paths) or img_path
         return _TileResult('error', error=(
@@ -198,7 +206,10 @@ def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
     result.warnings = [(where, w) for w in caught]
     for label in files:
         for poly in label.polygons:
-            class_id = class_map[poly.key]
+            class_id = class_map.get(poly.value) if options.landcover else \
+                class_map[poly.key]
+            if class_id is None:
+                continue
             result.polygons[class_id] = result.polygons.get(class_id, 0) + 1
         result.skipped.extend(
             (label.path, index, reason) for index, reason in label.skipped)
@@ -221,6 +232,34 @@ def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
     return result
 
 
+def _draw_landcover(task: tuple, shape: Tuple[int, int],
+                    options: _Options) -> Tuple[np.ndarray, list]:
+    """A land-cover tile's map, as LoadPolygonAnnotations draws it."""
+    from ..georef import GeorefError, resolve_georef
+    from ..maplabels import rasterize_map_label_files
+
+    stem, img_path, label_paths, _, _, meta_path = task
+    if meta_path is None:
+        raise GeorefError(img_path, 'has no META file (<stem>_META.json)')
+    georef = resolve_georef(img_path, meta_path, shape=shape)
+    return rasterize_map_label_files(
+        label_paths, georef, dict(options.class_map),
+        priority=options.priority, strict=options.strict)
+
+
+def _landcover_names(class_map: Mapping) -> Dict[int, str]:
+    """Class id -> name for an ``ANN_CD`` class map."""
+    from ..maplabels import LANDCOVER_CODES
+
+    names = {0: 'background'}
+    for code, class_id in class_map.items():
+        if class_id and code in LANDCOVER_CODES:
+            names.setdefault(class_id, LANDCOVER_CODES[code][1])
+        elif class_id:
+            names.setdefault(class_id, str(code))
+    return dict(sorted(names.items()))
+
+
 def convert_labels(data_root: str,
                    out_dir: str,
                    color: bool = False,
@@ -237,7 +276,8 @@ def convert_labels(data_root: str,
                    label_dir: str = 'labels',
                    img_suffix: str = '.png',
                    label_suffix: str = '.json',
-                   progress: bool = True) -> ConvertSummary:
+                   progress: bool = True,
+                   meta_dir: Optional[str] = None) -> ConvertSummary:
     """Write a ``<stem>.png`` class-id mask for every image of a data root.
 
     Each mask is a single-channel 8-bit PNG of the image's size holding 0
@@ -281,6 +321,10 @@ def convert_labels(data_root: str,
         img_suffix (str): Image suffix. Defaults to '.png'.
         label_suffix (str): Label file suffix. Defaults to '.json'.
         progress (bool): Show a progress bar. Defaults to True.
+        meta_dir (str, optional): The META folder under ``data_root``:
+            AIHub's land-cover layout, drawn as :class:`SIALandCoverDataset`
+            draws it (``class_map`` is then ``ANN_CD`` -> id, by default
+            building 1, road 2, other codes background). Defaults to None.
 
     Returns:
         ConvertSummary: Counts, skipped features and errors.
@@ -336,8 +380,18 @@ def convert_labels(data_root: str,
     os.makedirs(out_dir, exist_ok=True)
     if color:
         os.makedirs(color_dir, exist_ok=True)
-    class_map = dict(DEFAULT_CLASS_MAP if class_map is None else class_map)
-    names = class_names(class_map)
+    if meta_dir is not None:
+        from ..datasets.landcover import check_class_map, index_meta_files
+        from ..maplabels import LANDCOVER_BUILDING_ROAD
+        class_map = check_class_map(
+            LANDCOVER_BUILDING_ROAD if class_map is None else class_map, None,
+            'convert_labels')
+        names = _landcover_names(class_map)
+        metas = index_meta_files(osp.join(data_root, meta_dir))
+    else:
+        class_map = dict(DEFAULT_CLASS_MAP if class_map is None else
+                         class_map)
+        names = class_names(class_map)
     options = _Options(
         class_map=tuple(class_map.items()),
         priority=tuple(priority) if priority is not None else None,
@@ -345,11 +399,14 @@ def convert_labels(data_root: str,
         overwrite=overwrite,
         palette=None if palette is None else tuple(
             tuple(int(v) for v in c) for c in palette),
-        max_pixels=max_pixels)
+        max_pixels=max_pixels,
+        landcover=meta_dir is not None)
     tasks = [(stem, index.images[stem], index.label_paths(stem),
               osp.join(out_dir, stem + '.png'),
               osp.join(color_dir, stem + '.png') if color else None)
              for stem in stems]
+    if meta_dir is not None:
+        tasks = [t + (metas.get(t[0]), ) for t in tasks]
     summary.tiles = len(tasks)
     counts: Dict[int, int] = {}
     results = parallel_map(
@@ -367,7 +424,7 @@ def convert_labels(data_root: str,
         summary.warnings.extend(result.warnings)
     summary.polygons = {
         names.get(c, str(c)): counts.get(c, 0)
-        for c in sorted(set(class_map.values()))
+        for c in sorted(set(class_map.values())) if c or meta_dir is None
     }
     summary.skipped_features.sort()
     summary.errors.sort()

@@ -12,7 +12,9 @@ from ..maplabels import LANDCOVER_BUILDING_ROAD, class_value
 from .sia import IndexProblem, index_images, index_label_files, \
     read_split_file
 
-__all__ = ['SIALandCoverDataset', 'meta_key', 'check_class_map']
+__all__ = [
+    'SIALandCoverDataset', 'meta_key', 'check_class_map', 'index_meta_files'
+]
 
 
 def meta_key(stem: str, marker: str = '_META') -> Optional[str]:
@@ -25,6 +27,23 @@ def meta_key(stem: str, marker: str = '_META') -> Optional[str]:
     if at < 0:
         return None
     return stem[:at] + stem[at + len(marker):]
+
+
+def index_meta_files(folder: str, suffix: str = '.json',
+                     problems: Optional[List[IndexProblem]] = None
+                     ) -> Dict[str, str]:
+    """Image stem -> META file of the ``*_META*.json`` files in ``folder``.
+
+    Files without ``_META`` in their name (labels sharing the folder) are
+    not META files and are left out.
+    """
+    metas: Dict[str, str] = {}
+    for stem, paths in index_label_files(folder, suffix, max_depth=0,
+                                         problems=problems).items():
+        key = meta_key(stem)
+        if key is not None:
+            metas[key] = paths[0]
+    return metas
 
 
 def check_class_map(class_map: Mapping, num_classes: Optional[int],
@@ -163,13 +182,7 @@ class SIALandCoverDataset(BaseSegDataset):
                                    max_depth=0, problems=problems)
         if osp.abspath(label_dir) == osp.abspath(meta_dir):
             labels = {s: p for s, p in labels.items() if meta_key(s) is None}
-        metas: Dict[str, str] = {}
-        for stem, paths in index_label_files(
-                meta_dir, self.meta_suffix, max_depth=0,
-                problems=problems).items():
-            key = meta_key(stem)
-            if key is not None:
-                metas[key] = paths[0]
+        metas = index_meta_files(meta_dir, self.meta_suffix, problems)
         if problems:
             from mmengine.logging import print_log
             shown = '; '.join(f'{p}: {why}' for p, why in problems[:10])
