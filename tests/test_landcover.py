@@ -451,3 +451,21 @@ def test_convert_labels_on_the_land_cover_layout(tmp_path):
     assert len(summary.errors) == 1
     assert re.search(r'_007_2019_FGT.tif: has no META file',
                      summary.errors[0][1])
+
+
+def test_dataset_stats_on_the_land_cover_layout(tmp_path):
+    from mmseg_sia.dataset_tools import dataset_stats
+    stats = dataset_stats(
+        LC, img_dir=PREFIX['img_path'], label_dir=PREFIX['seg_map_path'],
+        meta_dir=PREFIX['meta_path'], img_suffix='.tif', plots=False,
+        progress=False)
+    assert stats.errors.empty
+    pixels = stats.pixels[stats.pixels['split'] == 'all'].set_index('class')
+    # The pixel counts are those of the reference maps.
+    ref = sum(np.bincount(
+        reference_map(*paths_of(s), LANDCOVER_BUILDING_ROAD).ravel(),
+        minlength=3) for s in stems())
+    assert [int(pixels.loc[c, 'pixels']) for c in
+            ('background', 'building', 'road')] == ref.tolist()
+    types = stats.polygon_types
+    assert set(types['type_name']) == {'10 building', '30 road'}

@@ -55,6 +55,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='split files (default: DATA_ROOT/splits/*.txt)')
     parser.add_argument('--no-plots', action='store_true',
                         help='write the CSV tables only')
+    parser.add_argument('--meta-dir', default=None, metavar='DIR',
+                        help="AIHub's land-cover layout: its META folder "
+                        '(under DATA_ROOT); ANN_CD 10 is building, 30 road')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing output files')
     parser.add_argument('--max-pixels', type=int, default=178_956_970,
@@ -85,7 +88,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             label_dir=args.label_dir,
             img_suffix=args.img_suffix,
             label_suffix=args.label_suffix,
-            progress=not args.no_progress)
+            progress=not args.no_progress,
+            meta_dir=args.meta_dir)
         print(stats.format())
         return 0 if stats.errors.empty else EXIT_DATA_ERRORS
 

@@ -232,22 +232,41 @@ def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
     return result
 
 
-def _draw_landcover(task: tuple, shape: Tuple[int, int],
-                    options: _Options) -> Tuple[np.ndarray, list]:
-    """A land-cover tile's map, as LoadPolygonAnnotations draws it."""
-    from ..georef import GeorefError, resolve_georef
+def draw_landcover_tile(img_path: str, label_paths: Sequence[str],
+                        meta_path: Optional[str], shape: Tuple[int, int],
+                        class_map: Mapping, priority: Optional[Sequence[int]],
+                        strict: bool = False) -> tuple:
+    """A land-cover tile's map, as LoadPolygonAnnotations draws it.
+
+    Returns:
+        tuple: ``(seg, files, georef)``.
+
+    Raises:
+        GeorefError: When the tile has no META file or it cannot be used.
+        LabelFileError: When a label file cannot be read.
+    """
+    from ..georef import resolve_georef
     from ..maplabels import rasterize_map_label_files
 
-    stem, img_path, label_paths, _, _, meta_path = task
     if meta_path is None:
         raise GeorefError(img_path, 'has no META file (<stem>_META.json)')
     georef = resolve_georef(img_path, meta_path, shape=shape)
-    return rasterize_map_label_files(
-        label_paths, georef, dict(options.class_map),
-        priority=options.priority, strict=options.strict)
+    seg, files = rasterize_map_label_files(
+        label_paths, georef, dict(class_map), priority=priority,
+        strict=strict)
+    return seg, files, georef
 
 
-def _landcover_names(class_map: Mapping) -> Dict[int, str]:
+def _draw_landcover(task: tuple, shape: Tuple[int, int],
+                    options: _Options) -> Tuple[np.ndarray, list]:
+    stem, img_path, label_paths, _, _, meta_path = task
+    seg, files, _ = draw_landcover_tile(
+        img_path, label_paths, meta_path, shape, options.class_map,
+        options.priority, options.strict)
+    return seg, files
+
+
+def landcover_names(class_map: Mapping) -> Dict[int, str]:
     """Class id -> name for an ``ANN_CD`` class map."""
     from ..maplabels import LANDCOVER_CODES
 
@@ -386,7 +405,7 @@ def convert_labels(data_root: str,
         class_map = check_class_map(
             LANDCOVER_BUILDING_ROAD if class_map is None else class_map, None,
             'convert_labels')
-        names = _landcover_names(class_map)
+        names = landcover_names(class_map)
         metas = index_meta_files(osp.join(data_root, meta_dir))
     else:
         class_map = dict(DEFAULT_CLASS_MAP if class_map is None else
