@@ -469,3 +469,38 @@ def test_dataset_stats_on_the_land_cover_layout(tmp_path):
             ('background', 'building', 'road')] == ref.tolist()
     types = stats.polygon_types
     assert set(types['type_name']) == {'10 building', '30 road'}
+
+
+def test_make_splits_and_browse_on_the_land_cover_layout(tmp_path):
+    from mmseg_sia.dataset_tools import browse_dataset, make_splits
+    root = copy_layout(tmp_path)
+    result = make_splits(
+        str(root), img_dir=PREFIX['img_path'],
+        label_dir=PREFIX['seg_map_path'], meta_dir=PREFIX['meta_path'],
+        img_suffix='.tif', val_ratio=0.34, group_by_scene=False,
+        progress=False)
+    assert not result.excluded
+    assert sorted(result.train + result.val) == stems()
+    # Every tile holds both building and road polygons.
+    assert set(result.strata['content']) == {'both'}
+    written = browse_dataset(
+        str(tmp_path / 'pics'), data_root=str(root), num=3,
+        img_dir=PREFIX['img_path'], label_dir=PREFIX['seg_map_path'],
+        img_suffix='.tif', meta_dir=PREFIX['meta_path'], progress=False)
+    assert len(written) == 3
+    import cv2
+    for path in written:
+        stem = osp.splitext(osp.basename(path))[0]
+        pic = cv2.imread(path)[..., ::-1]
+        ref = reference_map(*paths_of(stem), LANDCOVER_BUILDING_ROAD)
+        # Image and labels side by side above a legend: as many
+        # building-coloured pixels as the reference has building pixels.
+        assert pic.shape[1] >= 2 * 96
+        tiles = pic[:96]
+        assert (tiles == [128, 128, 0]).all(-1).sum() == (ref == 1).sum()
+    # Config mode goes through the dataset of the land-cover config.
+    written = browse_dataset(
+        str(tmp_path / 'cfg'), data_root=LC, phase='val', num=2,
+        config=osp.join(CONFIG_DIR, 'sia', 'fpn_r18_sia-landcover-tiny.py'),
+        progress=False)
+    assert len(written) == 2

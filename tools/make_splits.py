@@ -60,6 +60,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--split-dir', default='splits',
                         help='folder for the split files, relative to '
                         'DATA_ROOT (default splits)')
+    parser.add_argument('--meta-dir', default=None, metavar='DIR',
+                        help="AIHub's land-cover layout: its META folder "
+                        '(under DATA_ROOT) (its META files are not read); ANN_CD 10 is building, '
+                        '30 road')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing split files')
     parser.add_argument('--no-group', action='store_true',
@@ -98,7 +102,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             label_dir=args.label_dir,
             img_suffix=args.img_suffix,
             label_suffix=args.label_suffix,
-            progress=not args.no_progress)
+            progress=not args.no_progress,
+            meta_dir=args.meta_dir)
         print(result.format())
         return 0 if result.ok else EXIT_DATA_ERRORS
 

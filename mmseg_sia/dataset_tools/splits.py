@@ -76,13 +76,41 @@ def tile_content(label_paths: Sequence[str],
     return content_label(present, foreground)
 
 
+def landcover_content(label_paths: Sequence[str],
+                      class_map: Optional[Mapping[object, int]] = None,
+                      attribute: str = 'ANN_CD') -> str:
+    """:func:`tile_content` for land-cover label files (class by
+    ``ANN_CD``; building 10 and road 30 by default).
+
+    Raises:
+        LabelFileError: When a label file cannot be read.
+    """
+    from ..maplabels import (LANDCOVER_BUILDING_ROAD, class_value,
+                             read_map_label_file)
+    from .convert import landcover_names
+
+    cmap = {class_value(k): v for k, v in dict(
+        LANDCOVER_BUILDING_ROAD if class_map is None else class_map).items()}
+    names = landcover_names(cmap)
+    present = set()
+    for path in label_paths:
+        label = read_map_label_file(path, attribute, warn=False)
+        present.update(names[cmap[p.value]] for p in label.polygons
+                       if cmap.get(p.value))
+    foreground = [n for i, n in names.items() if i != 0]
+    return content_label(present, foreground)
+
+
 def _content_task(task: Tuple[str, List[str]],
-                  class_map: Tuple[Tuple[str, int], ...]
+                  class_map: Tuple[Tuple[str, int], ...],
+                  landcover: bool = False
                   ) -> Tuple[str, Optional[str], Optional[str]]:
     stem, paths = task
     try:
+        if landcover:
+            return stem, landcover_content(paths, dict(class_map)), None
         return stem, tile_content(paths, dict(class_map)), None
-    except LabelFileError as e:
+    except (LabelFileError, ValueError) as e:
         return stem, None, str(e)
 
 
@@ -242,7 +270,8 @@ def make_splits(data_root: str,
                 label_dir: str = 'labels',
                 img_suffix: str = '.png',
                 label_suffix: str = '.json',
-                progress: bool = True) -> SplitResult:
+                progress: bool = True,
+                meta_dir: Optional[str] = None) -> SplitResult:
     """Write ``train.txt`` and ``val.txt`` split files, stratified by content
     and grouped by scene.
 
@@ -283,6 +312,13 @@ def make_splits(data_root: str,
         img_suffix (str): Image suffix. Defaults to '.png'.
         label_suffix (str): Label file suffix. Defaults to '.json'.
         progress (bool): Show a progress bar. Defaults to True.
+        meta_dir (str, optional): Marks AIHub's land-cover layout: labels
+            are read in map coordinates with the class in ``ANN_CD``
+            (``class_map`` then maps codes; building 10 and road 30 by
+            default). Its META files are not needed to split. For its names
+            (``LC_GS_AP25_<sheet>_<n>_...``) a scene is a map sheet:
+            ``scene_pattern=r'^LC_[^_]+_[^_]+_(?P<scene>[0-9]+)_'``.
+            Defaults to None.
 
     Returns:
         SplitResult: The stems of each split and the files written.
@@ -314,7 +350,13 @@ def make_splits(data_root: str,
         raise FileNotFoundError(
             f'no {img_suffix} image in {index.img_dir!r}: nothing to split')
 
-    class_map = dict(DEFAULT_CLASS_MAP if class_map is None else class_map)
+    if meta_dir is not None:
+        from ..maplabels import LANDCOVER_BUILDING_ROAD
+        class_map = dict(LANDCOVER_BUILDING_ROAD if class_map is None else
+                         class_map)
+    else:
+        class_map = dict(DEFAULT_CLASS_MAP if class_map is None else
+                         class_map)
     result = SplitResult(files=files, problems=list(index.problems),
                          grouped=group_by_scene)
     tasks = []
@@ -327,7 +369,8 @@ def make_splits(data_root: str,
             tasks.append((stem, index.label_paths(stem)))
     strata: Dict[str, List[str]] = {}
     results = parallel_map(
-        functools.partial(_content_task, class_map=tuple(class_map.items())),
+        functools.partial(_content_task, class_map=tuple(class_map.items()),
+                          landcover=meta_dir is not None),
         tasks, workers)
     for stem, content, error in progress_bar(results, len(tasks), 'read',
                                              progress):
