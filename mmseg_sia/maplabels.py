@@ -429,7 +429,8 @@ def rasterize_map_polygons(polygons: Sequence[MapPolygon],
         crs (pyproj.CRS, optional): The polygons' CRS; None means the
             image's.
         priority (Sequence[int], optional): Class ids from highest to lowest
-            overlap priority (see :func:`~mmseg_sia.labels.rasterize_polygons`).
+            overlap priority (see
+            :func:`~mmseg_sia.labels.rasterize_polygons`).
         shape (tuple[int, int], optional): ``(height, width)`` of the map;
             defaults to the georeference's.
         source (str): The file(s) named in warnings.

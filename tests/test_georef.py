@@ -280,3 +280,14 @@ def test_lonlat_transform_matches_pyproj_at_the_corners():
     assert fit.source == 'm.json' and fit.residual_m < 0.01
     with pytest.raises(GeorefError, match=r"w.png, field 'crs': has no CRS"):
         lonlat_transform(Georef(None, t, 10, 10, 'worldfile', 'w.png'))
+
+
+def test_import_mmseg_sia_leaves_the_gis_stack_unloaded():
+    import subprocess
+    import sys
+    code = ('import sys, mmseg_sia; print(sorted(m for m in ("rasterio", '
+            '"pyproj", "shapely", "pyogrio") if m in sys.modules))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, timeout=300,
+                         cwd=osp.dirname(HERE)).stdout.strip()
+    assert out.splitlines()[-1] == '[]'

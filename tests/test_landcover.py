@@ -18,10 +18,10 @@ from shapely.geometry import shape
 from mmseg_sia.datasets import SIALandCoverDataset
 from mmseg_sia.datasets.landcover import meta_key
 from mmseg_sia.georef import GeorefError
-from mmseg_sia.labels import LabelFileError, SIALabelWarning
+from mmseg_sia.labels import (LabelFileError, SIALabelWarning,
+                              polygon_coverage)
 from mmseg_sia.maplabels import (LANDCOVER_BUILDING_ROAD, SIAMapLabelWarning,
                                  read_map_label_file, rings_to_polygon)
-from mmseg_sia.labels import polygon_coverage
 
 HERE = osp.dirname(__file__)
 LC = osp.join(HERE, 'data', 'landcover', 'lc')

@@ -287,9 +287,10 @@ def _check_tile(task: Tuple[str, Optional[str], List[str]],
     return rows, features, polygons, shape
 
 
-def _check_landcover_tile(task: tuple, options: _Options, rows: list,
-                          shape: Optional[Tuple[int, int]]
-                          ) -> Tuple[list, int, int, Optional[Tuple[int, int]]]:
+def _check_landcover_tile(
+        task: tuple, options: _Options, rows: list,
+        shape: Optional[Tuple[int, int]]
+) -> Tuple[list, int, int, Optional[Tuple[int, int]]]:
     """The land-cover checks of one tile: its META file and its labels in
     map coordinates (read as :class:`SIALandCoverDataset` reads them)."""
     from ..georef import GeorefError, read_meta_georef

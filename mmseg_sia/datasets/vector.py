@@ -1,7 +1,6 @@
 """Georeferenced rasters plus one vector file of labels."""
 from __future__ import annotations
 
-import os
 import os.path as osp
 import warnings
 from collections import Counter
