@@ -504,3 +504,24 @@ def test_make_splits_and_browse_on_the_land_cover_layout(tmp_path):
         config=osp.join(CONFIG_DIR, 'sia', 'fpn_r18_sia-landcover-tiny.py'),
         progress=False)
     assert len(written) == 2
+
+
+def test_meta_files_in_the_labels_folder_and_images_without_labels(
+        tmp_path, capsys):
+    root = copy_layout(tmp_path)
+    labels = osp.join(root, PREFIX['seg_map_path'])
+    for name in os.listdir(osp.join(root, PREFIX['meta_path'])):
+        shutil.move(osp.join(root, PREFIX['meta_path'], name), labels)
+    os.remove(osp.join(labels, stems()[2] + '.json'))
+    prefix = dict(PREFIX, meta_path=PREFIX['seg_map_path'])
+    ds = SIALandCoverDataset(data_root=str(root), data_prefix=prefix,
+                             pipeline=PIPELINE)
+    logged = capsys.readouterr().out  # mmengine's logger prints
+    infos = [ds.get_data_info(i) for i in range(len(ds))]
+    assert [len(i['map_labels']['paths']) for i in infos] == [1, 1, 0]
+    assert all(i['map_labels']['meta_path'] for i in infos)
+    assert re.search(r'1 image\(s\) have no label file .* train as all '
+                     r'background: .*_008_2019_FGT_1024\.tif', logged)
+    np.testing.assert_array_equal(
+        ds[0]['gt_seg_map'],
+        reference_map(*paths_of(stems()[0]), LANDCOVER_BUILDING_ROAD))

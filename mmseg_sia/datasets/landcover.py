@@ -212,6 +212,15 @@ class SIALandCoverDataset(BaseSegDataset):
                     f'<stem minus _1024>_META_1024{self.meta_suffix} in '
                     f'{meta_dir!r}; the images carry no georeference): '
                     f'{shown}{more}')
+        unlabelled = [s for s in stems if s not in labels]
+        if unlabelled:
+            from mmengine.logging import print_log
+            shown = ', '.join(images[s] for s in unlabelled[:5])
+            print_log(
+                f'{type(self).__name__}: {len(unlabelled)} image(s) have no '
+                f'label file <stem>{self.seg_map_suffix} in {label_dir!r} '
+                f'and train as all background: {shown}',
+                logger='current', level=logging.WARNING)
         return [
             dict(
                 img_path=images[stem],
