@@ -28,8 +28,7 @@ from .labels import (LabelFileError, SIALabelWarning, _decode,
 __all__ = [
     'LANDCOVER_CODES', 'LANDCOVER_BUILDING_ROAD', 'MapPolygon', 'MapLabelFile',
     'SIAMapLabelWarning', 'class_value', 'read_map_label_file',
-    'rings_to_polygon', 'map_polygons_by_class', 'rasterize_map_polygons',
-    'label_crs', 'describe_file', 'read_map_label_files',
+    'rings_to_polygon', 'map_polygons_by_class', 'label_crs',
     'describe_label_contents', 'unusable_reason', 'rasterize_map_label_files'
 ]
 
@@ -410,55 +409,6 @@ def map_polygons_by_class(polygons: Sequence[MapPolygon],
                 rings_to_polygon(pixel[at:at + n]))
             at += n
     return by_class
-
-
-def rasterize_map_polygons(polygons: Sequence[MapPolygon],
-                           georef,
-                           class_map: Mapping[object, int],
-                           crs=None,
-                           priority: Optional[Sequence[int]] = None,
-                           shape: Optional[Tuple[int, int]] = None,
-                           source: str = '',
-                           warn: bool = True) -> np.ndarray:
-    """Draw map-coordinate polygons into a class-id map of the image.
-
-    Args:
-        polygons (Sequence[MapPolygon]): The polygons.
-        georef (Georef): The image's georeference.
-        class_map (Mapping): Class value (e.g. ``ANN_CD``) -> class id.
-        crs (pyproj.CRS, optional): The polygons' CRS; None means the
-            image's.
-        priority (Sequence[int], optional): Class ids from highest to lowest
-            overlap priority (see
-            :func:`~mmseg_sia.labels.rasterize_polygons`).
-        shape (tuple[int, int], optional): ``(height, width)`` of the map;
-            defaults to the georeference's.
-        source (str): The file(s) named in warnings.
-        warn (bool): Warn about class values not in ``class_map``.
-
-    Returns:
-        np.ndarray: ``uint8`` class-id map.
-    """
-    shape = georef.shape if shape is None else tuple(shape[:2])
-    by_class = map_polygons_by_class(
-        polygons, georef, class_map, crs,
-        skip_background=0 not in (priority or ()), source=source, warn=warn)
-    return rasterize_polygons(by_class, shape, priority)
-
-
-def describe_file(label: MapLabelFile) -> str:
-    """What a file holds, for messages: feature count and class values."""
-    values = ', '.join(f'{v!r}: {n}'
-                       for v, n in sorted(label.values.items(), key=str))
-    return (f'{label.num_features} features, {len(label.polygons)} polygons'
-            f' ({values or "none"}), {len(label.skipped)} skipped')
-
-
-def read_map_label_files(paths: Iterable[str], attribute: str = 'ANN_CD',
-                         strict: bool = False,
-                         warn: bool = True) -> List[MapLabelFile]:
-    """:func:`read_map_label_file` over several files."""
-    return [read_map_label_file(p, attribute, strict, warn) for p in paths]
 
 
 def describe_label_contents(path: Union[str, os.PathLike]) -> dict:
