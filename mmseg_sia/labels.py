@@ -206,9 +206,14 @@ def _parse_many(texts: Sequence[str]) -> list:
     out: list = []
     if values is not None:
         ends = np.cumsum(counts)
-        # False for NaN and infinity as well.
-        usable = np.abs(values) <= MAX_COORDINATE
-        all_usable = np.logical_and.reduceat(usable, ends - counts)
+        # Both bounds hold for every value (NaN fails them) in every real
+        # file: no per-polygon check is needed then.
+        if -MAX_COORDINATE <= values.min() and \
+                values.max() <= MAX_COORDINATE:
+            all_usable = True
+        else:
+            all_usable = np.logical_and.reduceat(
+                np.abs(values) <= MAX_COORDINATE, ends - counts)
         good = (all_usable & (counts % 2 == 0) & (counts >= 6)).tolist()
         starts = (ends - counts).tolist()
         ends = ends.tolist()
@@ -412,7 +417,7 @@ def read_label_file(path: str,
 
 
 # Most edge/column crossings worked on at once. It bounds the rasterizer's
-# working memory (~60 bytes a crossing) whatever the polygons: a lane whose
+# working memory (~100 bytes a crossing, so ~25 MB) whatever the polygons: a lane whose
 # crossings fit is drawn in one go (every real tile); otherwise its polygons
 # are drawn in groups of at most this many crossings, and a polygon with more
 # crossings than this on its own is drawn as a parity plane accumulated in
@@ -436,6 +441,7 @@ class _Edges:
     def __init__(self, polygons: Sequence[np.ndarray], height: int,
                  width: int) -> None:
         self.height, self.width = height, width
+        given = polygons
         polygons = [p for p in polygons if len(p) >= 3]
         self.num_polys = len(polygons)
         if not polygons:
@@ -446,10 +452,10 @@ class _Edges:
         pts = np.concatenate(polygons).astype(np.float64, copy=False)
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise ValueError('polygons must be (N, 2) arrays of (x, y)')
-        magnitude = np.abs(pts).max()
-        if not magnitude <= np.finfo(np.float64).max:  # NaN or infinite
-            bad = next(i for i, p in enumerate(polygons)
-                       if not np.isfinite(np.asarray(p, np.float64)).all())
+        low, high = pts.min(), pts.max()  # NaN propagates
+        if not -np.inf < low <= high < np.inf:
+            bad = next(i for i, p in enumerate(given) if len(p) >= 3 and
+                       not np.isfinite(np.asarray(p, np.float64)).all())
             raise ValueError(f'polygon {bad} has a NaN or infinite '
                              'coordinate')
         starts = np.cumsum(counts) - counts
@@ -473,7 +479,7 @@ class _Edges:
         self.ends = starts + counts
         self.total = int(self.ncols.sum())
         self.wild = None
-        if magnitude > _SAFE_MAGNITUDE:
+        if max(high, -low) > _SAFE_MAGNITUDE:
             self.wild = np.maximum(
                 np.maximum(np.abs(self.x0), np.abs(self.x1)),
                 np.maximum(np.abs(self.y0), np.abs(self.y1))) > \
@@ -496,7 +502,8 @@ class _Edges:
         ncols = self.ncols[first:last]
         edges = np.flatnonzero(ncols > 0)
         ncols = ncols[edges]
-        edges += first
+        if first:
+            edges += first
         edge = np.repeat(edges, ncols)
         offset = np.arange(edge.size) - np.repeat(np.cumsum(ncols) - ncols,
                                                   ncols)
@@ -543,7 +550,7 @@ class _Edges:
         # Polygon of each crossing, counted from ``first``: the float sort
         # key below orders by (polygon, column, y) and stays small.
         poly = np.repeat(np.arange(last - first),
-                         self.counts[first:last])[edge - e0]
+                         self.counts[first:last])[edge - e0 if e0 else edge]
         order = np.argsort((poly * width + cols) * (height + 4.0) +
                            (ys + 1.0), kind='stable')
         ys = ys[order]

@@ -295,9 +295,9 @@ def test_large_accepted_coordinates_are_exact():
 
 def test_non_finite_arrays_are_refused():
     good = np.array([[1.0, 1.0], [5.0, 1.0], [5.0, 5.0]])
-    with pytest.raises(ValueError, match='polygon 1 has a NaN or infinite'):
-        polygon_coverage([good, np.array([[0, 0], [np.nan, 1], [2, 2]])],
-                         8, 8)
+    with pytest.raises(ValueError, match='polygon 2 has a NaN or infinite'):
+        polygon_coverage(
+            [good, good[:2], np.array([[0, 0], [np.nan, 1], [2, 2]])], 8, 8)
 
 
 def test_memory_is_bounded_by_the_tile_not_the_vertices():

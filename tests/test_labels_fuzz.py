@@ -278,14 +278,23 @@ def write_labels(path: str, texts: List[Tuple[str, str]]) -> None:
         json.dump({'features': features, 'type': 'FeatureCollection'}, f)
 
 
-def run_trial(rng: np.random.Generator, folder: str,
-              name: str = 'FUZZ') -> dict:
+def run_trial(rng: np.random.Generator, folder: str, name: str = 'FUZZ',
+              max_size: int = 24) -> dict:
     """One random label file, read and drawn, checked against the reference.
+
+    Args:
+        rng: The random source.
+        folder: Where the label file ``{name}.json`` is written.
+        name: The file's stem.
+        max_size: Largest tile height and width.
+
+    Returns:
+        dict: Counts of what the trial covered.
 
     Raises:
         AssertionError: With what differs.
     """
-    height, width = (int(v) for v in rng.integers(1, 25, 2))
+    height, width = (int(v) for v in rng.integers(1, max_size + 1, 2))
     lattice = rng.random() < 0.25
     tol = 0.0 if lattice else TOL
     texts = []
@@ -372,11 +381,11 @@ def run_trial(rng: np.random.Generator, folder: str,
                 polygons=len(got_polys), lattice=lattice)
 
 
-def run_isolation_trial(rng: np.random.Generator) -> dict:
+def run_isolation_trial(rng: np.random.Generator, max_size: int = 24) -> dict:
     """The array API with any finite coordinates, 1e308 included: drawing a
     polygon among others changes none of their pixels, and every polygon
     matches the reference where floating point can decide."""
-    height, width = (int(v) for v in rng.integers(1, 25, 2))
+    height, width = (int(v) for v in rng.integers(1, max_size + 1, 2))
     polys = []
     for _ in range(int(rng.integers(2, 7))):
         if rng.random() < 0.35:  # beyond what the reader accepts
