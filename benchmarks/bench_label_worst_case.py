@@ -51,7 +51,8 @@ def main() -> None:
     parser.add_argument('--size', type=int, default=1024)
     args = parser.parse_args()
     where = subprocess.run(
-        [sys.executable, '-c', 'import mmseg_sia.labels as m; print(m.__file__)'],
+        [sys.executable, '-c',
+         'import mmseg_sia.labels as m; print(m.__file__)'],
         capture_output=True, text=True, cwd=tempfile.gettempdir()).stdout
     print(f'one zigzag polygon across a {args.size} x {args.size} tile '
           f'({where.strip()})')

@@ -41,9 +41,10 @@ except ImportError:  # pragma: no cover - orjson is an install requirement
 
 __all__ = [
     'LabelFileError', 'SIALabelWarning', 'LabelPolygon', 'LabelFile',
-    'DEFAULT_CLASS_MAP', 'DEFAULT_PRIORITY', 'MAX_COORDINATE', 'parse_imcoords',
-    'read_label_file', 'polygon_coverage', 'rasterize_polygons',
-    'rasterize_label_files', 'parse_footprint', 'format_imcoords'
+    'DEFAULT_CLASS_MAP', 'DEFAULT_PRIORITY', 'MAX_COORDINATE',
+    'parse_imcoords', 'read_label_file', 'polygon_coverage',
+    'rasterize_polygons', 'rasterize_label_files', 'parse_footprint',
+    'format_imcoords'
 ]
 
 #: ``*_imcoords`` key -> class id of the 3-class task.
@@ -417,11 +418,11 @@ def read_label_file(path: str,
 
 
 # Most edge/column crossings worked on at once. It bounds the rasterizer's
-# working memory (~100 bytes a crossing, so ~25 MB) whatever the polygons: a lane whose
-# crossings fit is drawn in one go (every real tile); otherwise its polygons
-# are drawn in groups of at most this many crossings, and a polygon with more
-# crossings than this on its own is drawn as a parity plane accumulated in
-# chunks of edges.
+# working memory (~100 bytes a crossing, so ~25 MB) whatever the polygons:
+# a lane whose crossings fit is drawn in one go (every real tile: ~20,000);
+# otherwise its polygons are drawn in groups of at most this many crossings,
+# and a polygon with more crossings than this on its own is drawn as a
+# parity plane accumulated in chunks of edges.
 _CHUNK = 1 << 18
 # Above this magnitude ``(xc - x0) * (y1 - y0)`` could overflow: such edges
 # (only reachable through the array API; the reader stops at

@@ -250,7 +250,8 @@ def test_huge_coordinates_skip_the_feature_and_spare_its_neighbours(
             '+-1e+09 pixels') in message
     assert '; 3: building_imcoords: coordinate -1e+09 is beyond' in message
     assert [i for i, _ in files[0].skipped] == [0, 3]
-    kept = [parse_imcoords(house), parse_imcoords('1.25,1.25,1e9,1.25,1.25,9.75')]
+    kept = [parse_imcoords(house),
+            parse_imcoords('1.25,1.25,1e9,1.25,1.25,9.75')]
     np.testing.assert_array_equal(seg == 1, reference_mask(kept, 32, width))
     assert not (seg == 2).any()
     with pytest.raises(LabelFileError,

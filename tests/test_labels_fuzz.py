@@ -391,7 +391,7 @@ def run_isolation_trial(rng: np.random.Generator, max_size: int = 24) -> dict:
         if rng.random() < 0.35:  # beyond what the reader accepts
             n = int(rng.integers(3, 6))
             pts = rng.choice([-1, 1], (n, 2)) * np.minimum(
-                10**rng.uniform(9, 308.3, (n, 2)), 1.7976931348623157e308)
+                10**rng.uniform(9, 308.25, (n, 2)), 1.7976931348623157e308)
             inside = rng.random((n, 2)) < 0.3
             pts[inside] = rng.uniform(0, 1, int(inside.sum())) * 20
         else:
