@@ -323,17 +323,3 @@ def test_memory_is_bounded_by_the_tile_not_the_vertices():
         np.testing.assert_array_equal(
             mask[:, c],
             Path(np.vstack([zigzag, zigzag[:1]])).contains_points(centres))
-
-
-def test_float_errors_while_drawing_name_the_files(tmp_path, monkeypatch):
-    import mmseg_sia.labels as labels_module
-    path = write_json(tmp_path / 'FPE.json',
-                      [feat(building='1.5,1.5,10.5,1.5,10.5,10.5')])
-
-    def overflowing(xc, x0, y0, x1, y1):
-        return y0 * np.float64(1e308) * 10
-
-    monkeypatch.setattr(labels_module, '_cross_y', overflowing)
-    with pytest.raises(LabelFileError, match=r'FPE\.json: cannot be drawn '
-                       r'\(overflow'):
-        rasterize_label_files([path], (16, 16))
