@@ -58,7 +58,8 @@ DEFAULT_PRIORITY: Tuple[int, ...] = (2, 1)
 #: beyond it is far outside any tile and can only come from broken data; its
 #: feature is skipped (with the per-file warning, or an error in strict mode)
 #: rather than drawn. Up to this bound the crossings of polygon edges with
-#: pixel-centre lines are computed to within ~1e-6 px, with no overflow.
+#: pixel-centre lines are computed to within a few 1e-6 px, with no
+#: overflow.
 MAX_COORDINATE = 1e9
 
 _EMPTY_VALUES = ('', 'EMPTY')
@@ -428,6 +429,8 @@ _CHUNK = 1 << 18
 # (only reachable through the array API; the reader stops at
 # ``MAX_COORDINATE``) are intersected in a scaled form instead.
 _SAFE_MAGNITUDE = 1e150
+# Largest sort key of :meth:`_Edges.spans` (its spacing there is ~2e-6 px).
+_KEY_LIMIT = 2.0**33
 
 
 class _Edges:
@@ -548,11 +551,25 @@ class _Edges:
         if edge.size == 0:
             return empty, empty, empty
         height, width = self.height, self.width
-        # Sort by (polygon, column, y) with one float key: polygon (counted
-        # from ``first``) times width plus column picks a slot of
-        # ``height + 4`` wide, wider than the clipped ``ys`` span [-1, h + 1].
-        slot = np.repeat(np.arange(0, (last - first) * width, width),
-                         self.counts[first:last])[edge - e0 if e0 else edge]
+        # Sort by (polygon, column, y) with one float key: a slot per
+        # (polygon, column), ``height + 4`` wide (wider than the clipped
+        # ``ys`` span [-1, height + 1]), plus y.
+        count = last - first
+        if count * width * (height + 4.0) <= _KEY_LIMIT:
+            # Slot polygon * width + column (polygon counted from first).
+            base = np.arange(0, count * width, width)
+        else:
+            # So many polygons that such keys would lose precision: number
+            # only the columns each polygon spans (at most half its
+            # crossings), so keys stay below ``crossings * (height + 4)``.
+            starts = self.starts[first:last] - e0
+            col0 = self.col0[e0:e1]
+            low = np.minimum.reduceat(col0, starts)
+            high = np.maximum.reduceat(col0 + self.ncols[e0:e1], starts)
+            spread = high - low
+            base = np.cumsum(spread) - spread - low
+        slot = np.repeat(base, self.counts[first:last])[
+            edge - e0 if e0 else edge]
         slot += cols
         key = slot * (height + 4.0)
         key += ys
@@ -619,7 +636,8 @@ def _cross_y_scaled(xc: np.ndarray, x0: np.ndarray, y0: np.ndarray,
                     height: int) -> np.ndarray:
     """:func:`_cross_y` for any finite coordinates, clipped to the map.
 
-    Everything is scaled by 1/4 (exact) so no difference can overflow, and
+    Everything is scaled by 1/4 (exact but near underflow, where it moves
+    values by less than 1e-307 px) so no difference can overflow, and
     the edge is parametrised by ``t = (xc - x0) / (x1 - x0)`` in ``[0, 1]``
     (rounding is monotonic, so ``t`` cannot leave it), so the interpolated
     ``y`` stays between the scaled end points.
@@ -748,7 +766,7 @@ def polygon_coverage(polygons: Sequence[np.ndarray], height: int,
     are united, and within one polygon the even-odd rule applies.
 
     Any finite coordinates are accepted; crossings are exact to a few units
-    in the last place of the vertices' magnitude (~1e-6 px up to
+    in the last place of the vertices' magnitude (a few 1e-6 px up to
     :data:`MAX_COORDINATE`). Working memory is bounded by the mask plus a
     fixed chunk of crossings, however many vertices the polygons have.
 
