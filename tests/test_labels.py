@@ -323,3 +323,15 @@ def test_memory_is_bounded_by_the_tile_not_the_vertices():
         np.testing.assert_array_equal(
             mask[:, c],
             Path(np.vstack([zigzag, zigzag[:1]])).contains_points(centres))
+
+
+def test_many_polygons_keep_sub_micropixel_precision():
+    # 20,000 polygons in one call (all off the tile) make polygon-numbered
+    # sort keys ~2e10, spaced 4e-6 px: they would merge the two crossings of
+    # this 2e-7 px sliver around the centres of row 700 and lose its pixels.
+    off_tile = [np.array([[2000.0 + i, 5.0], [2001.0 + i, 5.0],
+                          [2000.0 + i, 6.0]]) for i in range(20000)]
+    sliver = np.array([[500.0, 700.5 + 1e-7], [510.0, 700.5 + 1e-7],
+                       [510.0, 700.5 - 1e-7], [500.0, 700.5 - 1e-7]])
+    mask = polygon_coverage(off_tile + [sliver], 1024, 1024)
+    assert np.argwhere(mask).tolist() == [[700, c] for c in range(500, 510)]
