@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import numpy as np
 import pytest
@@ -43,8 +43,8 @@ KEYS = ('building_imcoords', 'road_imcoords')
 
 # --------------------------------------------------------------- reference
 
-def exact_cover(points, height: int, width: int,
-                tol: float = TOL) -> Tuple[np.ndarray, np.ndarray]:
+def exact_cover(points, height: int, width: int, tol: float = TOL,
+                slack: float = 0.0) -> Tuple[np.ndarray, np.ndarray]:
     """Exact even-odd coverage of one polygon at the pixel centres.
 
     Column ``c`` meets an edge when ``min(x0, x1) <= c + 1/2 < max(x0, x1)``
@@ -55,8 +55,8 @@ def exact_cover(points, height: int, width: int,
 
     Returns:
         tuple: ``inside`` and ``unsure`` ``(height, width)`` bool masks;
-        ``unsure`` marks centres within ``tol * (1 + |y0| + |y1|)`` of a
-        crossing (none when ``tol`` is 0).
+        ``unsure`` marks centres within ``tol * (1 + |y0| + |y1|) + slack``
+        of a crossing (none when both are 0).
     """
     flat = [float(v) for v in np.asarray(points, dtype=np.float64).ravel()]
     ratios = [v.as_integer_ratio() for v in flat]
@@ -85,10 +85,11 @@ def exact_cover(points, height: int, width: int,
         den, step = scale * dx, scale * dy
         if den < 0:
             num, den, step = -num, -den, -step
-        margin = tol + tol * abs(flat[2 * i + 1]) + tol * abs(flat[2 * j + 1])
+        margin = tol + tol * abs(flat[2 * i + 1]) + \
+            tol * abs(flat[2 * j + 1]) + slack
         for c in range(first, last):
             toggles[min(max(-(-num // den), 0), height), c] ^= 1
-            if tol:
+            if margin:
                 t = num / den  # y - 1/2, rounded
                 a = math.ceil(max(t - margin, -1.0))
                 b = math.floor(min(t + margin, float(height)))
@@ -101,11 +102,18 @@ def exact_cover(points, height: int, width: int,
 
 def exact_union(polygons, height: int, width: int,
                 tol: float = TOL) -> Tuple[np.ndarray, np.ndarray]:
-    """Pixels surely inside some polygon, and pixels perhaps inside one."""
+    """Pixels surely inside some polygon, and pixels perhaps inside one.
+
+    Drawn together, crossings of one polygon and column are ordered by a
+    float key of magnitude up to ``polygons * width * (height + 4)``: its
+    spacing is added to the margin (with ``tol`` nonzero).
+    """
     sure = np.zeros((height, width), dtype=bool)
     maybe = np.zeros((height, width), dtype=bool)
+    slack = 2.0**-50 * max(len(polygons), 1) * width * (height + 4) \
+        if tol else 0.0
     for pts in polygons:
-        inside, unsure = exact_cover(pts, height, width, tol)
+        inside, unsure = exact_cover(pts, height, width, tol, slack)
         sure |= inside & ~unsure
         maybe |= inside | unsure
     return sure, maybe
