@@ -488,6 +488,10 @@ class _Edges:
                 np.maximum(np.abs(self.x0), np.abs(self.x1)),
                 np.maximum(np.abs(self.y0), np.abs(self.y1))) > \
                 _SAFE_MAGNITUDE
+            with np.errstate(over='ignore'):  # wild edges: not used
+                self.dx, self.dy = self.x1 - self.x0, self.y1 - self.y0
+        else:
+            self.dx, self.dy = self.x1 - self.x0, self.y1 - self.y0
 
     def poly_crossings(self) -> np.ndarray:
         """Number of crossings of each polygon."""
@@ -514,8 +518,8 @@ class _Edges:
             np.cumsum(ncols) - ncols - self.col0[edges], ncols)
         xc = cols + 0.5
         if self.wild is None or not self.wild[first:last].any():
-            ys = _cross_y(xc, self.x0[edge], self.y0[edge], self.x1[edge],
-                          self.y1[edge])
+            ys = _cross_y(xc, self.x0[edge], self.y0[edge], self.dx[edge],
+                          self.dy[edge])
             np.clip(ys, -1.0, self.height + 1.0, out=ys)
         else:
             ys = np.empty(edge.size)
@@ -523,8 +527,8 @@ class _Edges:
             tame = ~wild
             e = edge[tame]
             ys[tame] = np.clip(
-                _cross_y(xc[tame], self.x0[e], self.y0[e], self.x1[e],
-                         self.y1[e]), -1.0, self.height + 1.0)
+                _cross_y(xc[tame], self.x0[e], self.y0[e], self.dx[e],
+                         self.dy[e]), -1.0, self.height + 1.0)
             e = edge[wild]
             ys[wild] = _cross_y_scaled(xc[wild], self.x0[e], self.y0[e],
                                        self.x1[e], self.y1[e], self.height)
@@ -617,18 +621,18 @@ class _Edges:
         return (plane & 1).view(bool)
 
 
-def _cross_y(xc: np.ndarray, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray,
-             y1: np.ndarray) -> np.ndarray:
-    """``y`` where edges ``(x0, y0)-(x1, y1)`` cross the lines ``x = xc``.
+def _cross_y(xc: np.ndarray, x0: np.ndarray, y0: np.ndarray, dx: np.ndarray,
+             dy: np.ndarray) -> np.ndarray:
+    """``y`` where edges from ``(x0, y0)`` by ``(dx, dy)`` cross ``x = xc``.
 
     Multiplying before dividing keeps crossings that fall exactly on a pixel
     centre exact for vertices on a fine grid. No floating point error can
     occur for the edges it is given: ``x0 != x1`` (the edge spans a column),
-    so the divisor is not 0 (gradual underflow); all values are finite and
-    at most ``_SAFE_MAGNITUDE``, so no product or difference overflows. The
-    fuzz test checks that no numpy warning is ever raised.
+    so ``dx = x1 - x0`` is not 0 (gradual underflow); all values are finite
+    and at most ``_SAFE_MAGNITUDE``, so no product or difference overflows.
+    The fuzz test checks that no numpy warning is ever raised.
     """
-    return y0 + (xc - x0) * (y1 - y0) / (x1 - x0)
+    return y0 + (xc - x0) * dy / dx
 
 
 def _cross_y_scaled(xc: np.ndarray, x0: np.ndarray, y0: np.ndarray,
