@@ -600,6 +600,7 @@ class _Edges:
         height, width = self.height, self.width
         size = (height + 1) * width
         toggles = np.zeros(size, dtype=np.uint8)  # counts mod 256
+        one = np.uint8(1)  # same dtype as the array: numpy's fast ufunc.at
         e0, e1 = int(self.starts[index]), int(self.ends[index])
         reach = np.cumsum(self.ncols[e0:e1])
         cuts = np.searchsorted(reach, np.arange(_CHUNK, int(reach[-1]),
@@ -614,8 +615,7 @@ class _Edges:
             rows = np.ceil(ys - 0.5).clip(0, height).astype(np.int64)
             rows *= width
             rows += cols
-            np.add(toggles, np.bincount(rows, minlength=size), out=toggles,
-                   casting='unsafe')
+            np.add.at(toggles, rows, one)
         plane = toggles.reshape(height + 1, width)[:height]
         np.cumsum(plane, axis=0, dtype=np.uint8, out=plane)
         return (plane & 1).view(bool)
