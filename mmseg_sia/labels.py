@@ -725,8 +725,8 @@ def _coverage_lanes_chunked(edges: Sequence[_Edges], rows: int,
 
     Polygons are drawn in groups of at most ``_CHUNK`` crossings; a polygon
     with more on its own is drawn by :meth:`_Edges.parity`. Depths count
-    runs (at most half the edges of a lane) plus one per parity plane, in
-    ``uint32``.
+    runs (at most half the edges of a lane) plus one where any parity plane
+    covers the pixel, in ``uint32``.
     """
     height, width = edges[0].height, edges[0].width
     nl = len(edges)
