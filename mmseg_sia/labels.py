@@ -433,6 +433,15 @@ _SAFE_MAGNITUDE = 1e150
 _KEY_LIMIT = 2.0**33
 
 
+def _rings(polygon) -> list:
+    """The rings of a polygon given as one ``(N, 2)`` ring or as a list of
+    rings."""
+    if isinstance(polygon, (list, tuple)) and polygon and \
+            np.ndim(polygon[0]) == 2:
+        return list(polygon)
+    return [polygon]
+
+
 class _Edges:
     """The edges of a set of polygons and the pixel-centre columns they cross.
 
@@ -445,26 +454,35 @@ class _Edges:
     def __init__(self, polygons: Sequence[np.ndarray], height: int,
                  width: int) -> None:
         self.height, self.width = height, width
-        given = polygons
-        polygons = [p for p in polygons if len(p) >= 3]
-        self.num_polys = len(polygons)
-        if not polygons:
+        # A polygon is one ring, or a list of rings (exterior and holes)
+        # whose crossings are paired together.
+        given = [_rings(p) for p in polygons]
+        owner = [i for i, rings in enumerate(given)
+                 if any(len(r) >= 3 for r in rings)]
+        rings = [[r for r in given[i] if len(r) >= 3] for i in owner]
+        self.num_polys = len(rings)
+        if not rings:
             self.total = 0
             return
-        counts = np.fromiter((len(p) for p in polygons), dtype=np.int64,
-                             count=len(polygons))
-        pts = np.concatenate(polygons).astype(np.float64, copy=False)
+        flat = [r for poly in rings for r in poly]
+        ring_counts = np.fromiter((len(r) for r in flat), dtype=np.int64,
+                                  count=len(flat))
+        counts = np.fromiter((sum(len(r) for r in poly) for poly in rings),
+                             dtype=np.int64, count=len(rings))
+        pts = np.concatenate(flat).astype(np.float64, copy=False)
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise ValueError('polygons must be (N, 2) arrays of (x, y)')
         low, high = pts.min(), pts.max()  # NaN propagates
         if not -np.inf < low <= high < np.inf:
-            bad = next(i for i, p in enumerate(given) if len(p) >= 3 and
-                       not np.isfinite(np.asarray(p, np.float64)).all())
+            bad = next(i for i, poly in zip(owner, rings) if not all(
+                np.isfinite(np.asarray(r, np.float64)).all() for r in poly))
             raise ValueError(f'polygon {bad} has a NaN or infinite '
                              'coordinate')
         starts = np.cumsum(counts) - counts
+        # Each ring closes on itself.
+        ring_starts = np.cumsum(ring_counts) - ring_counts
         nxt = np.arange(len(pts)) + 1
-        nxt[starts + counts - 1] = starts
+        nxt[ring_starts + ring_counts - 1] = ring_starts
         self.x0, self.y0 = pts[:, 0], pts[:, 1]
         self.x1, self.y1 = self.x0[nxt], self.y0[nxt]
         lo = np.minimum(self.x0, self.x1)
@@ -767,7 +785,10 @@ def polygon_coverage(polygons: Sequence[np.ndarray], height: int,
     fixed-point grid, also paints the pixels its outline passes through (not
     the centre rule), and fills several polygons given in one call with the
     even-odd rule, so overlapping polygons cancel. Here different polygons
-    are united, and within one polygon the even-odd rule applies.
+    are united, and within one polygon the even-odd rule applies. A polygon
+    may be a list of rings (an exterior and its holes, as GeoJSON gives
+    them): the crossings of its rings are paired together, so a hole is
+    empty.
 
     Any finite coordinates are accepted; crossings are exact to a few units
     in the last place of the vertices' magnitude (a few 1e-6 px up to
@@ -775,7 +796,8 @@ def polygon_coverage(polygons: Sequence[np.ndarray], height: int,
     fixed chunk of crossings, however many vertices the polygons have.
 
     Args:
-        polygons (Sequence[np.ndarray]): ``(N_i, 2)`` float vertices ``(x, y)``.
+        polygons (Sequence): ``(N_i, 2)`` float vertices ``(x, y)`` per
+            polygon, or a list of such rings per polygon.
         height (int): Mask height.
         width (int): Mask width.
 
@@ -795,7 +817,9 @@ def rasterize_polygons(polygons: Mapping[int, Sequence[np.ndarray]],
     """Draw polygons of several classes into one class-id map.
 
     Args:
-        polygons (Mapping[int, Sequence[np.ndarray]]): Class id -> polygons.
+        polygons (Mapping[int, Sequence[np.ndarray]]): Class id -> polygons
+            (each an ``(N, 2)`` ring or a list of rings, see
+            :func:`polygon_coverage`).
         shape (tuple[int, int]): ``(height, width)`` of the map.
         priority (Sequence[int], optional): Class ids from highest to lowest
             priority where polygons of different classes overlap. Classes not

@@ -28,7 +28,7 @@ from .labels import (LabelFileError, SIALabelWarning, _decode,
 __all__ = [
     'LANDCOVER_CODES', 'LANDCOVER_BUILDING_ROAD', 'MapPolygon', 'MapLabelFile',
     'SIAMapLabelWarning', 'class_value', 'read_map_label_file',
-    'rings_to_polygon', 'map_polygons_by_class', 'label_crs',
+    'map_polygons_by_class', 'label_crs',
     'describe_label_contents', 'unusable_reason', 'rasterize_map_label_files'
 ]
 
@@ -332,30 +332,6 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
     return result
 
 
-def rings_to_polygon(rings: Sequence[np.ndarray]) -> np.ndarray:
-    """One vertex list the rasterizer fills exactly as the rings.
-
-    The holes are joined to the exterior by zero-width cuts that go to each
-    ring's first point and back along the same segment; the rasterizer pairs
-    crossings even-odd within a polygon, so the two crossings of a cut fall
-    together and cancel, and every other pixel centre is inside when it is
-    inside the exterior and no hole.
-
-    Args:
-        rings (Sequence[np.ndarray]): Exterior first, then holes, open.
-
-    Returns:
-        np.ndarray: ``(N, 2)`` vertices.
-    """
-    if len(rings) == 1:
-        return np.asarray(rings[0], dtype=np.float64)
-    first = rings[0][:1]
-    parts = [rings[0], first]
-    for hole in rings[1:]:
-        parts += [hole, hole[:1], first]
-    return np.concatenate(parts[:-1]).astype(np.float64, copy=False)
-
-
 def map_polygons_by_class(polygons: Sequence[MapPolygon],
                           georef,
                           class_map: Mapping[object, int],
@@ -378,8 +354,8 @@ def map_polygons_by_class(polygons: Sequence[MapPolygon],
             to True.
 
     Returns:
-        dict[int, list[np.ndarray]]: Class id -> pixel polygons, holes joined
-        by :func:`rings_to_polygon`.
+        dict[int, list]: Class id -> pixel polygons: an ``(N, 2)`` ring, or
+        a list of rings (exterior and holes) for a polygon with holes.
 
     Raises:
         GeorefError: When the polygons cannot be brought into the image's
@@ -405,8 +381,10 @@ def map_polygons_by_class(polygons: Sequence[MapPolygon],
         at = 0
         for p in chosen:
             n = len(p.rings)
+            # One ring as is; exterior and holes as a list of rings, which
+            # the rasterizer fills even-odd together.
             by_class.setdefault(cmap[p.value], []).append(
-                rings_to_polygon(pixel[at:at + n]))
+                pixel[at] if n == 1 else pixel[at:at + n])
             at += n
     return by_class
 

@@ -21,7 +21,7 @@ from mmseg_sia.georef import GeorefError
 from mmseg_sia.labels import (LabelFileError, SIALabelWarning,
                               polygon_coverage)
 from mmseg_sia.maplabels import (LANDCOVER_BUILDING_ROAD, SIAMapLabelWarning,
-                                 read_map_label_file, rings_to_polygon)
+                                 read_map_label_file)
 
 HERE = osp.dirname(__file__)
 LC = osp.join(HERE, 'data', 'landcover', 'lc')
@@ -144,25 +144,62 @@ def test_building_road_config_builds():
                                                                         2]
 
 
-def test_rings_to_polygon_holes_and_parts_against_shapely():
+@pytest.mark.parametrize('chunk', [None, 64])
+def test_rasterizer_fills_rings_even_odd_against_shapely_and_matplotlib(
+        chunk, monkeypatch):
+    """A polygon given as exterior + holes: pixel centres inside the
+    exterior and no hole, as shapely and matplotlib's even-odd Path say
+    (chunk 64 forces the rasterizer's chunked and parity paths)."""
+    import mmseg_sia.labels as labels
+    from matplotlib.path import Path
+    if chunk:
+        monkeypatch.setattr(labels, '_CHUNK', chunk)
     rng = np.random.default_rng(3)
     size = 64
     cols, rows = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5)
-    for _ in range(20):
+    centres = np.column_stack([cols.ravel(), rows.ravel()])
+    with_holes = 0
+    for _ in range(12):
         outer = shapely.Point(rng.uniform(10, 54, 2)).buffer(
             rng.uniform(8, 30), 4)
         holes = [shapely.Point(rng.uniform(0, 64, 2)).buffer(
             rng.uniform(2, 8), 3) for _ in range(3)]
         poly = shapely.set_precision(
             outer.difference(shapely.union_all(holes)), 1e-3)
-        polys = []
+        polys, paths = [], []
         for part in shapely.get_parts(poly):
             rings = [np.asarray(part.exterior.coords)[:-1]] + [
                 np.asarray(r.coords)[:-1] for r in part.interiors]
-            polys.append(rings_to_polygon(rings))
+            polys.append(rings)
+            paths.append([Path(np.vstack([r, r[:1]]), closed=True)
+                          for r in rings])
         mine = polygon_coverage(polys, size, size)
-        ref = shapely.contains_xy(poly, cols, rows)
-        np.testing.assert_array_equal(mine, ref)
+        np.testing.assert_array_equal(
+            mine, shapely.contains_xy(poly, cols, rows))
+        # Even-odd by matplotlib: a centre is in a part when it is inside
+        # an odd number of the part's rings; parts are united.
+        by_path = np.zeros(size * size, bool)
+        for rings in paths:
+            odd = np.zeros(size * size, bool)
+            for ring in rings:
+                odd ^= ring.contains_points(centres)
+            by_path |= odd
+        np.testing.assert_array_equal(mine.ravel(), by_path)
+        with_holes += any(len(p) > 1 for p in polys)
+    assert with_holes >= 6
+    # A polygon of one ring, an (N, 2) list of points and a list of rings
+    # mixed in one call; a ring list of one ring is the ring.
+    square = np.array([[8.0, 8.0], [40.0, 8.0], [40.0, 40.0], [8.0, 40.0]])
+    hole = square[::-1] * 0.5 + 12
+    a = polygon_coverage([[square, hole]], size, size)
+    b = polygon_coverage([square], size, size) & ~polygon_coverage(
+        [hole], size, size)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        polygon_coverage([[square]], size, size),
+        polygon_coverage([square.tolist()], size, size))
+    with pytest.raises(ValueError, match=r'polygon 1 has a NaN'):
+        polygon_coverage([square, [square, hole * np.nan]], size, size)
 
 
 def copy_layout(tmp_path):
