@@ -456,31 +456,42 @@ class _Edges:
         self.height, self.width = height, width
         # A polygon is one ring, or a list of rings (exterior and holes)
         # whose crossings are paired together.
-        given = [_rings(p) for p in polygons]
-        owner = [i for i, rings in enumerate(given)
-                 if any(len(r) >= 3 for r in rings)]
-        rings = [[r for r in given[i] if len(r) >= 3] for i in owner]
-        self.num_polys = len(rings)
-        if not rings:
+        if any(isinstance(p, (list, tuple)) for p in polygons):
+            given = [_rings(p) for p in polygons]
+            owner = [i for i, rings in enumerate(given)
+                     if any(len(r) >= 3 for r in rings)]
+            rings = [[r for r in given[i] if len(r) >= 3] for i in owner]
+            flat = [r for poly in rings for r in poly]
+        else:  # arrays only, one ring each: the common case, kept lean
+            flat = [p for p in polygons if len(p) >= 3]
+            rings = None
+        self.num_polys = len(flat) if rings is None else len(rings)
+        if not flat:
             self.total = 0
             return
-        flat = [r for poly in rings for r in poly]
         ring_counts = np.fromiter((len(r) for r in flat), dtype=np.int64,
                                   count=len(flat))
-        counts = np.fromiter((sum(len(r) for r in poly) for poly in rings),
-                             dtype=np.int64, count=len(rings))
+        if rings is None or len(flat) == len(rings):
+            counts = ring_counts
+        else:
+            counts = np.fromiter((sum(len(r) for r in poly)
+                                  for poly in rings),
+                                 dtype=np.int64, count=len(rings))
         pts = np.concatenate(flat).astype(np.float64, copy=False)
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise ValueError('polygons must be (N, 2) arrays of (x, y)')
         low, high = pts.min(), pts.max()  # NaN propagates
         if not -np.inf < low <= high < np.inf:
-            bad = next(i for i, poly in zip(owner, rings) if not all(
-                np.isfinite(np.asarray(r, np.float64)).all() for r in poly))
+            given = [_rings(p) for p in polygons]
+            bad = next(i for i, poly in enumerate(given) if any(
+                len(r) >= 3 and not np.isfinite(np.asarray(
+                    r, np.float64)).all() for r in poly))
             raise ValueError(f'polygon {bad} has a NaN or infinite '
                              'coordinate')
         starts = np.cumsum(counts) - counts
         # Each ring closes on itself.
-        ring_starts = np.cumsum(ring_counts) - ring_counts
+        ring_starts = starts if counts is ring_counts else \
+            np.cumsum(ring_counts) - ring_counts
         nxt = np.arange(len(pts)) + 1
         nxt[ring_starts + ring_counts - 1] = ring_starts
         self.x0, self.y0 = pts[:, 0], pts[:, 1]
