@@ -3,7 +3,9 @@
 
 Run from anywhere: ``python tests/data/landcover/data.py``. The output beside
 this script is committed; the tests regenerate nothing, but this script
-documents exactly how the files were made (seeded, deterministic).
+documents exactly how the files were made (seeded, deterministic: every file
+comes out byte for byte the same except the GeoPackage, whose metadata
+records when it was written).
 
 Two layouts:
 
