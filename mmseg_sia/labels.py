@@ -316,6 +316,21 @@ def parse_footprint(geometry: object) -> Optional[np.ndarray]:
     return pts
 
 
+def _json_kind(value: object) -> str:
+    """What a parsed JSON value is, in JSON's words ('an object', ...)."""
+    if isinstance(value, bool):
+        return 'true/false'
+    if isinstance(value, (int, float)):
+        return f'a number ({value!r})'
+    if isinstance(value, dict):
+        return 'an object'
+    if isinstance(value, list):
+        return 'an array'
+    if isinstance(value, str):
+        return 'a string'
+    return 'null' if value is None else f'a {type(value).__name__}'
+
+
 def read_label_file(path: str,
                     keys: Iterable[str] = tuple(DEFAULT_CLASS_MAP),
                     strict: bool = False,
@@ -345,11 +360,11 @@ def read_label_file(path: str,
     if not isinstance(data, dict):
         raise LabelFileError(
             path, f'is not a FeatureCollection (top level is '
-            f'{type(data).__name__}, expected an object)')
+            f'{_json_kind(data)}, expected an object)')
     features = data.get('features')
     if not isinstance(features, list):
         what = 'missing' if features is None else \
-            f'a {type(features).__name__}, not a list'
+            f'{_json_kind(features)}, not an array'
         raise LabelFileError(
             path, f'is not a FeatureCollection ("features" is {what})')
 
@@ -377,7 +392,7 @@ def read_label_file(path: str,
             if text is None:
                 continue
             if not isinstance(text, str):
-                problems[index] = (f'{key} is a {type(text).__name__}, '
+                problems[index] = (f'{key} is {_json_kind(text)}, '
                                    'expected a coordinate string')
                 break
             if text.strip() in _EMPTY_VALUES:

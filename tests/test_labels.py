@@ -173,8 +173,8 @@ def test_strict_mode_raises_naming_file_and_feature(tmp_path):
     (b'', 'not valid JSON'),
     ('{"features": []}'.encode('utf-16'), 'not UTF-8'),
     (b'{"type": "FeatureCollection"}', r'"features" is missing'),
-    (b'{"features": {"a": 1}}', r'"features" is a dict, not a list'),
-    (b'[1, 2]', 'top level is list'),
+    (b'{"features": {"a": 1}}', r'"features" is an object, not an array'),
+    (b'[1, 2]', 'top level is an array'),
 ])
 @pytest.mark.parametrize('strict', [False, True])
 def test_unreadable_files_raise_naming_file(tmp_path, content, reason,
@@ -335,3 +335,21 @@ def test_many_polygons_keep_sub_micropixel_precision():
                        [510.0, 700.5 - 1e-7], [500.0, 700.5 - 1e-7]])
     mask = polygon_coverage(off_tile + [sliver], 1024, 1024)
     assert np.argwhere(mask).tolist() == [[700, c] for c in range(500, 510)]
+
+
+def test_type_errors_are_said_in_json_words(tmp_path):
+    path = tmp_path / 'typed.json'
+    path.write_text('{"type": "FeatureCollection", "features": ['
+                    '{"properties": {"building_imcoords": 12}},'
+                    '{"properties": {"road_imcoords": ["1,2"]}}]}')
+    with pytest.warns(SIALabelWarning) as record:
+        label = read_label_file(str(path))
+    assert label.polygons == []
+    message = str(record[0].message)
+    assert 'feature 0: building_imcoords is a number (12), expected a ' \
+        'coordinate string' in message
+    assert '; 1: road_imcoords is an array, expected' in message
+    top = tmp_path / 'top.json'
+    top.write_text('[1, 2]')
+    with pytest.raises(LabelFileError, match='top level is an array'):
+        read_label_file(str(top))
