@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import os.path as osp
+import sys
 
 import cv2
 import numpy as np
@@ -193,6 +194,9 @@ def read_mask(path):
 def load_tool(name):
     """Import ``tools/<name>.py`` as a module."""
     path = osp.join(REPO, 'tools', f'{name}.py')
+    # As when run as a script: tools/ is on the path (tools/_cli.py).
+    if osp.join(REPO, 'tools') not in sys.path:
+        sys.path.insert(0, osp.join(REPO, 'tools'))
     spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -1163,8 +1167,10 @@ def test_help_imports_no_heavy_module():
     import sys
 
     probe = (
-        'import runpy, sys\n'
+        'import os, runpy, sys\n'
         'sys.argv = [sys.argv[1], "--help"]\n'
+        '# as when run as a script: the tool\'s folder first on the path\n'
+        'sys.path.insert(0, os.path.dirname(sys.argv[0]))\n'
         'try:\n'
         '    runpy.run_path(sys.argv[0], run_name="__main__")\n'
         'except SystemExit:\n'
@@ -1173,7 +1179,7 @@ def test_help_imports_no_heavy_module():
         '         "PIL", "pandas"]\n'
         'print("LOADED", [m for m in heavy if m in sys.modules])\n')
     for name in ('check_dataset', 'convert_labels', 'dataset_stats',
-                 'make_splits', 'browse_dataset'):
+                 'make_splits', 'browse_dataset', 'train', 'test'):
         out = subprocess.run(
             [sys.executable, '-c', probe,
              osp.join(REPO, 'tools', f'{name}.py')],

@@ -18,6 +18,8 @@ import argparse
 import sys
 from typing import List, Optional
 
+from _cli import add_layout_arguments, layout_options
+
 CHECKS_HELP = '''checks (severity):
   entry (error), label-file (error), feature (error),
   label-without-image (error), image (error), split-missing (error),
@@ -33,24 +35,6 @@ EXIT_STATUS = '''exit status:
   1  the data has errors (or warnings, with --strict): see the table
   2  bad usage, or the check could not run (missing data root, existing
      --csv without --overwrite, ...)'''
-
-
-def add_layout_arguments(parser: argparse.ArgumentParser) -> None:
-    """Folder layout, workers and progress options (as the other tools)."""
-    group = parser.add_argument_group('layout and speed')
-    group.add_argument('--img-dir', default='images',
-                       help='image folder under DATA_ROOT (default images)')
-    group.add_argument('--label-dir', default='labels',
-                       help='labels folder under DATA_ROOT (default labels)')
-    group.add_argument('--img-suffix', default='.png',
-                       help='image suffix (default .png)')
-    group.add_argument('--label-suffix', default='.json',
-                       help='label file suffix (default .json)')
-    group.add_argument('--workers', type=int, default=1,
-                       help='worker processes (0: one per CPU core; '
-                       'default 1)')
-    group.add_argument('--no-progress', action='store_true',
-                       help='hide the progress bar')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -87,12 +71,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "'': no scene check)")
     parser.add_argument('--verify-images', action='store_true',
                         help='decode every image completely (slow)')
-    parser.add_argument('--meta-dir', default=None, metavar='DIR',
-                        help="AIHub's land-cover layout: its META folder "
-                        '(under DATA_ROOT); labels are then read in map '
-                        'coordinates with ANN_CD classes, e.g. --img-dir '
-                        'TS_AP25_512픽셀 --label-dir TL_AP25_512픽셀_Json '
-                        '--meta-dir TL_AP25_512픽셀_Meta --img-suffix .tif')
     parser.add_argument('--strict', action='store_true',
                         help='exit with status 1 on warnings too')
     parser.add_argument('--max-rows', type=int, default=40,
@@ -123,13 +101,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             scene_pattern=pattern or None,
             csv=args.csv,
             overwrite=args.overwrite,
-            workers=args.workers,
-            img_dir=args.img_dir,
-            label_dir=args.label_dir,
-            img_suffix=args.img_suffix,
-            label_suffix=args.label_suffix,
-            progress=not args.no_progress,
-            meta_dir=args.meta_dir)
+            **layout_options(args))
         print(report.format(max_rows=args.max_rows))
         if args.csv:
             print(f'wrote {len(report.rows)} rows to {args.csv}')
