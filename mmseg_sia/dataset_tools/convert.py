@@ -266,6 +266,35 @@ def _draw_landcover(task: tuple, shape: Tuple[int, int],
     return seg, files
 
 
+def resolve_class_map(data_root: str, meta_dir: Optional[str],
+                      class_map: Optional[Mapping], tool: str):
+    """The class map, class names and META index of a tool's run.
+
+    Args:
+        data_root (str): The data root.
+        meta_dir (str, optional): The land-cover META folder under
+            ``data_root``; None for the AIHub object-reading layout.
+        class_map (Mapping, optional): The caller's class map; None for the
+            layout's default (``*_imcoords`` keys, or ``ANN_CD`` codes).
+        tool (str): The tool's name, for messages.
+
+    Returns:
+        tuple: ``(class_map, names, metas)``; ``metas`` is None without
+        ``meta_dir``.
+    """
+    if meta_dir is None:
+        class_map = dict(DEFAULT_CLASS_MAP if class_map is None else
+                         class_map)
+        return class_map, class_names(class_map), None
+    from ..datasets.landcover import check_class_map, index_meta_files
+    from ..maplabels import LANDCOVER_BUILDING_ROAD
+    class_map = check_class_map(
+        LANDCOVER_BUILDING_ROAD if class_map is None else class_map, None,
+        tool)
+    return (class_map, landcover_names(class_map),
+            index_meta_files(osp.join(data_root, meta_dir)))
+
+
 def landcover_names(class_map: Mapping) -> Dict[int, str]:
     """Class id -> name for an ``ANN_CD`` class map."""
     from ..maplabels import LANDCOVER_CODES
@@ -399,18 +428,8 @@ def convert_labels(data_root: str,
     os.makedirs(out_dir, exist_ok=True)
     if color:
         os.makedirs(color_dir, exist_ok=True)
-    if meta_dir is not None:
-        from ..datasets.landcover import check_class_map, index_meta_files
-        from ..maplabels import LANDCOVER_BUILDING_ROAD
-        class_map = check_class_map(
-            LANDCOVER_BUILDING_ROAD if class_map is None else class_map, None,
-            'convert_labels')
-        names = landcover_names(class_map)
-        metas = index_meta_files(osp.join(data_root, meta_dir))
-    else:
-        class_map = dict(DEFAULT_CLASS_MAP if class_map is None else
-                         class_map)
-        names = class_names(class_map)
+    class_map, names, metas = resolve_class_map(data_root, meta_dir,
+                                                class_map, 'convert_labels')
     options = _Options(
         class_map=tuple(class_map.items()),
         priority=tuple(priority) if priority is not None else None,

@@ -15,16 +15,15 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..georef import GeorefError
-from ..labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, LabelFileError,
-                      rasterize_label_files)
-from ..maplabels import LANDCOVER_BUILDING_ROAD, LANDCOVER_CODES
+from ..labels import DEFAULT_PRIORITY, LabelFileError, rasterize_label_files
+from ..maplabels import LANDCOVER_CODES
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes,
                      atomic_write_text, capture_warnings, check_pixels,
-                     class_names, content_label, content_labels,
+                     content_label, content_labels,
                      find_split_files, image_size, index_tiles, match_stem,
                      palette_lut, parallel_map, progress_bar,
                      read_split_file, refuse_existing)
-from .convert import draw_landcover_tile, landcover_names
+from .convert import draw_landcover_tile, resolve_class_map
 
 __all__ = ['AREA_BINS', 'DatasetStats', 'dataset_stats', 'polygon_area',
            'class_weights']
@@ -455,17 +454,8 @@ def dataset_stats(data_root: str,
         splits[name] = {match_stem(s, index.images)
                         for s in read_split_file(path)} - {None}
 
-    if meta_dir is not None:
-        from ..datasets.landcover import check_class_map, index_meta_files
-        class_map = check_class_map(
-            LANDCOVER_BUILDING_ROAD if class_map is None else class_map, None,
-            'dataset_stats')
-        names = landcover_names(class_map)
-        metas = index_meta_files(osp.join(data_root, meta_dir))
-    else:
-        class_map = dict(DEFAULT_CLASS_MAP if class_map is None else
-                         class_map)
-        names = class_names(class_map)
+    class_map, names, metas = resolve_class_map(data_root, meta_dir,
+                                                class_map, 'dataset_stats')
     ids = list(names)
     foreground = [names[i] for i in ids if i != 0]
     options = _Options(

@@ -37,7 +37,7 @@ from affine import Affine
 from PIL import Image
 from pyproj import Transformer
 from shapely import affinity
-from shapely.geometry import MultiPolygon, Polygon, box, mapping
+from shapely.geometry import MultiPolygon, box, mapping
 
 ROOT = osp.dirname(osp.abspath(__file__))
 LC = osp.join(ROOT, 'lc')
