@@ -73,6 +73,7 @@ setup(
         'scikit-image',
         'orjson',
         'scipy',
+        'pyproj',
         # mmseg imports these without declaring them.
         'ftfy',
         'regex',

@@ -14,11 +14,15 @@ The calls mirror :mod:`mmseg.apis`:
 Example::
 
     from mmseg_sia.apis import init_segmentor, predict
-    model = init_segmentor('configs/sia/fpn_r18_sia-sample.py', 'model.pth')
-    result = predict(model, 'tile.png', footprint='auto')
+    model = init_segmentor('configs/sia/fpn_r18_sia-sample.py',
+                           'work_dirs/sample/iter_80.pth')
+    result = predict(model, 'data/sia_sample/images/'
+                     'BLD01495_PS3_K3A_NIA0287.png', footprint='auto')
     result.polygons[1]          # building polygons (pixel coordinates)
-    plt.imshow(result.overlay())
-    result.save('out/')
+    result.save('out_api/', overwrite=True)
+
+Arrays are taken in mmseg's channel order, BGR (what ``cv2.imread`` gives),
+unless ``channel_order='rgb'`` is passed (``PIL`` / ``matplotlib`` arrays).
 """
 from __future__ import annotations
 
@@ -28,8 +32,8 @@ import os.path as osp
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import (TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence,
-                    Tuple, Union)
+from typing import (TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List,
+                    Optional, Sequence, Tuple, Union)
 
 import cv2
 import numpy as np
@@ -42,7 +46,7 @@ from ..labels import format_imcoords
 from ..vectorize import (MaskPolygon, binary_to_polygons, clean_mask,
                          keyhole_ring, ring_signed_area)
 from .writers import (IMAGE_FORMATS, blend_overlay, output_paths,
-                      save_json, save_mask_png, save_rgb_png)
+                      save_json, save_mask_png, save_overlay_png)
 
 if TYPE_CHECKING:  # only for annotations
     from mmengine.config import Config
@@ -57,6 +61,9 @@ __all__ = [
 DEFAULT_WINDOW = 1024
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
+#: ``progress`` argument: a bar (True), none (False), or a function called
+#: with (windows done, windows in all) after each forward pass.
+Progress = Union[bool, Callable[[int, int], None]]
 
 
 class ImageReadError(OSError):
@@ -75,13 +82,18 @@ def load_image(image: ImageInput,
     """Read or check an image, as mmseg's ``LoadImageFromFile`` would.
 
     Files are decoded with OpenCV to 3-channel 8-bit BGR, mmseg's order (the
-    model's ``data_preprocessor`` converts to RGB when configured to).
+    model's ``data_preprocessor`` converts to RGB when configured to). An
+    array is taken as BGR too, as mmseg's ``inference_model`` takes it,
+    unless ``channel_order='rgb'``: an RGB array passed as BGR gives a
+    different prediction, and nothing can tell the two apart, so say which.
 
     Args:
         image (str | PathLike | np.ndarray): A file, or an ``(H, W)`` /
             ``(H, W, 3)`` / ``(H, W, 4)`` uint8 array.
-        channel_order (str): Order of an array's channels, 'bgr' (mmseg's,
-            the default) or 'rgb' (PIL, matplotlib).
+        channel_order (str): Order of an array's channels: 'bgr' (mmseg's
+            and ``cv2.imread``'s, the default) or 'rgb' (``PIL``,
+            ``matplotlib``, ``imageio``); a fourth (alpha) channel is
+            dropped. Ignored for files.
 
     Returns:
         tuple[np.ndarray, str | None]: The BGR image and its path (None for
@@ -391,7 +403,7 @@ def segment_image(model: torch.nn.Module,
                   stride: Optional[Union[int, Sequence[int]]] = None,
                   overlap: Optional[Union[int, Sequence[int]]] = None,
                   batch_size: int = 4,
-                  progress: bool = False,
+                  progress: Progress = False,
                   channel_order: str = 'bgr') -> np.ndarray:
     """Segment an image of any size with overlapping windows, streamed.
 
@@ -416,9 +428,12 @@ def segment_image(model: torch.nn.Module,
         overlap (int | tuple, optional): Overlap between windows, instead of
             ``stride``. Defaults to a quarter of the window.
         batch_size (int): Windows per forward pass. Defaults to 4.
-        progress (bool): Show a progress bar over windows. Defaults to False.
-        channel_order (str): Channel order of an array input. Defaults to
-            'bgr'.
+        progress (bool | Callable[[int, int], None]): True shows a progress
+            bar over the windows; a function is called with (windows done,
+            windows in all) after each forward pass instead (e.g. to update
+            a bar of your own). Defaults to False.
+        channel_order (str): Channel order of an array input, 'bgr' (mmseg's,
+            the default) or 'rgb'; see :func:`load_image`.
 
     Returns:
         np.ndarray: ``(H, W)`` uint8 class ids.
@@ -456,8 +471,11 @@ def segment_image(model: torch.nn.Module,
     acc = torch.zeros((channels, wh, width), dtype=torch.float32,
                       device=device)
     base = 0  # image row of acc[:, 0]
-    bar = tqdm(total=len(ys) * len(xs), desc='windows', unit='win',
-               leave=False, disable=not progress)
+    total = len(ys) * len(xs)
+    report = progress if callable(progress) else None
+    bar = tqdm(total=total, desc='windows', unit='win', leave=False,
+               disable=report is not None or not progress)
+    done = 0
 
     def finish(rows: int) -> None:
         nonlocal base
@@ -492,6 +510,9 @@ def segment_image(model: torch.nn.Module,
                 for k, x in enumerate(starts):
                     acc[:, :, x:x + w] += logits[k]
                 bar.update(len(starts))
+                done += len(starts)
+                if report is not None:
+                    report(done, total)
         finish(height - base)
     finally:
         bar.close()
@@ -624,7 +645,8 @@ class SIAPrediction:
         transform (GeoTransform, optional): Pixel -> lon/lat map, when the
             footprint is known.
         image_path (str, optional): The image file, when read from one.
-        image (np.ndarray, optional): The BGR image (kept for overlays).
+        image (np.ndarray, optional): The image in BGR order, whatever order
+            an array was given in (kept for overlays).
         background (int, optional): The class not vectorized.
     """
     mask: np.ndarray
@@ -689,15 +711,8 @@ class SIAPrediction:
                 for lon, lat in self.transform.corners]
         return dict(type='Polygon', coordinates=[ring + [ring[0]]])
 
-    def to_label_json(self) -> dict:
-        """The prediction in the dataset's own label schema.
-
-        One feature per polygon, its outline (holes joined by
-        :func:`mmseg_sia.vectorize.keyhole_ring`) in
-        ``<class>_imcoords``, the other keys "EMPTY", ``type_name`` the class
-        name, and the footprint as ``geometry`` when known. A folder of these
-        files can be used as the labels folder of :class:`SIADataset`.
-        """
+    def iter_label_features(self) -> Iterator[dict]:
+        """The features of :meth:`to_label_json`, one at a time."""
         names = [c for i, c in enumerate(self.classes) if i != self.background]
         keys = [f'{n}_imcoords' for n in names]
         if 'object_imcoords' not in keys:
@@ -705,7 +720,6 @@ class SIAPrediction:
         self._ensure_polygons()
         geometry = self._footprint_geometry()
         stamp = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
-        features = []
         for class_id in sorted(self.polygons):
             key = f'{self.classes[class_id]}_imcoords'
             for poly in self.polygons[class_id]:
@@ -713,13 +727,35 @@ class SIAPrediction:
                 props[key] = format_imcoords(keyhole_ring(poly))
                 props.update(image_id=self.image_id, ingest_time=stamp,
                              type_id='', type_name=self.classes[class_id])
-                features.append(dict(type='Feature', geometry=geometry,
-                                     properties=props))
-        return dict(type='FeatureCollection', features=features)
+                yield dict(type='Feature', geometry=geometry,
+                           properties=props)
+
+    def to_label_json(self) -> dict:
+        """The prediction in the dataset's own label schema.
+
+        One feature per polygon, its outline (holes joined by
+        :func:`mmseg_sia.vectorize.keyhole_ring`) in
+        ``<class>_imcoords`` (pixel coordinates of the image), the other keys
+        "EMPTY", ``type_name`` the class name, and the footprint as
+        ``geometry`` when known (null otherwise). A folder of these files can
+        be used as the labels folder of :class:`SIADataset`.
+        """
+        return dict(type='FeatureCollection',
+                    features=list(self.iter_label_features()))
 
     def polygon_measures(self, poly: MaskPolygon) -> dict:
-        """Area and perimeter of one polygon, in pixels and (when
-        georeferenced) in square metres and metres."""
+        """Area and perimeter of one polygon.
+
+        ``area_px``: the polygon's area in square pixels (exterior less
+        holes; the pixel count of the region when not simplified).
+        ``perimeter_px``: the length in pixels of its whole boundary, the
+        exterior *and every hole* (as shapely's ``Polygon.length``, PostGIS'
+        ``ST_Perimeter``). ``area_m2`` / ``perimeter_m``: the same on the
+        ground, geodesic on WGS84 (:class:`pyproj.Geod`), with the rings
+        mapped to lon/lat; None without a georeference. (pyproj's
+        ``Geod.geometry_area_perimeter`` gives the same area but the
+        exterior's length only.)
+        """
         out = dict(area_px=float(poly.area), perimeter_px=float(
             poly.perimeter), area_m2=None, perimeter_m=None)
         if self.transform is not None:
@@ -728,52 +764,60 @@ class SIAPrediction:
             out['perimeter_m'] = sum(ring_length_m(r) for r in rings)
         return out
 
-    def to_geojson(self, decimals: int = 9) -> dict:
-        """The polygons as a GeoJSON FeatureCollection.
+    def iter_geojson_features(self, decimals: int = 9) -> Iterator[dict]:
+        """The features of :meth:`to_geojson`, one at a time.
 
-        With a footprint: lon/lat (EPSG:4326, RFC 7946 ring orientation) and
-        ``area_m2`` / ``perimeter_m`` per feature. Without: pixel ``(x, y)``
-        coordinates (y down), null metric measures, and a ``note`` member
-        saying so.
-
-        Args:
-            decimals (int): Digits kept of lon/lat. Defaults to 9 (~0.1 mm).
+        Raises:
+            ValueError: When the prediction has no georeference.
         """
+        if self.transform is None:
+            raise ValueError(
+                f'{self.image_id}: no footprint/georeference, so no GeoJSON '
+                '(RFC 7946 coordinates are lon/lat); use the label JSON, '
+                'whose coordinates are pixels')
         self._ensure_polygons()
-        features = []
+        index = 0
         for class_id in sorted(self.polygons):
             for poly in self.polygons[class_id]:
-                if self.transform is not None:
-                    rings = [np.round(self.transform.pixel_to_lonlat(r),
-                                      decimals) for r in poly.rings()]
-                else:
-                    rings = [np.asarray(r, np.float64) for r in poly.rings()]
+                rings = [np.round(self.transform.pixel_to_lonlat(r),
+                                  decimals) for r in poly.rings()]
                 coords = [_close(_oriented(r, i == 0)).tolist()
                           for i, r in enumerate(rings)]
                 props = {'class': self.classes[class_id],
                          'class_id': int(class_id)}
                 props.update(self.polygon_measures(poly))
-                features.append(dict(
-                    type='Feature', id=len(features),
-                    geometry=dict(type='Polygon', coordinates=coords),
-                    properties=props))
-        doc = dict(type='FeatureCollection', name=self.stem)
+                yield dict(type='Feature', id=index,
+                           geometry=dict(type='Polygon', coordinates=coords),
+                           properties=props)
+                index += 1
+
+    def _geojson_head(self) -> dict:
         h, w = self.mask.shape
-        info = dict(image=self.image_id, width=int(w), height=int(h))
-        if self.transform is not None:
-            info.update(crs='EPSG:4326',
-                        footprint_source=self.transform.source,
-                        affine=self.transform.to_dict()['affine'],
-                        footprint_residual_m=self.transform.residual_m)
-        else:
-            doc['note'] = (
-                'No footprint was found for this image: coordinates are '
-                'pixel positions (x = column, y = row, y pointing down, the '
-                'image spanning [0, width] x [0, height]), not longitude and '
-                'latitude; area_m2 and perimeter_m are null.')
-        doc['mmseg_sia'] = info
-        doc['features'] = features
-        return doc
+        info = dict(image=self.image_id, width=int(w), height=int(h),
+                    crs='EPSG:4326', footprint_source=self.transform.source,
+                    affine=self.transform.to_dict()['affine'],
+                    footprint_residual_m=self.transform.residual_m)
+        return dict(type='FeatureCollection', name=self.stem,
+                    mmseg_sia=info)
+
+    def to_geojson(self, decimals: int = 9) -> dict:
+        """The polygons as a GeoJSON FeatureCollection (RFC 7946).
+
+        Coordinates are lon/lat (EPSG:4326, exteriors counter-clockwise),
+        each feature with ``class``, ``class_id`` and the measures of
+        :meth:`polygon_measures`; ``mmseg_sia`` records the image, its size
+        and the georeference used.
+
+        Args:
+            decimals (int): Digits kept of lon/lat. Defaults to 9 (~0.1 mm).
+
+        Raises:
+            ValueError: When the prediction has no georeference (a GeoJSON
+                file cannot hold pixel coordinates; see
+                :meth:`to_label_json`).
+        """
+        features = list(self.iter_geojson_features(decimals))
+        return dict(self._geojson_head(), features=features)
 
     def measures(self) -> dict:
         """Per-image figures for the run summary.
@@ -794,8 +838,8 @@ class SIAPrediction:
                 continue
             polys = self.polygons.get(class_id, [])
             row[f'{name}_count'] = len(polys)
-            row[f'{name}_area_m2'] = None if self.transform is None else sum(
-                self.polygon_measures(p)['area_m2'] for p in polys)
+            row[f'{name}_area_m2'] = None if self.transform is None else \
+                float(sum(self.polygon_measures(p)['area_m2'] for p in polys))
             row[f'{name}_area_px'] = int((self.mask == class_id).sum())
             if name == 'road':
                 binary = self.mask == class_id
@@ -813,8 +857,13 @@ class SIAPrediction:
         """Write ``<stem>_mask.png``, ``<stem>_overlay.png``, ``<stem>.json``
         and ``<stem>.geojson`` (or the ``formats`` asked for).
 
-        Each file is written atomically; existing files are kept unless
-        ``overwrite`` (checked for all files before any is written).
+        Each file is written atomically and streamed (images in bands of
+        rows, JSON feature by feature), so writing needs little memory
+        beyond the prediction itself. Existing files are kept unless
+        ``overwrite`` (checked for all files before any is written). The
+        GeoJSON is written only for a georeferenced prediction: without a
+        georeference it is left out of the returned paths (the label JSON
+        holds the polygons in pixel coordinates).
 
         Args:
             out_dir (str): Output folder (created if missing).
@@ -825,12 +874,15 @@ class SIAPrediction:
             opacity (float): Overlay colour weight. Defaults to 0.5.
 
         Returns:
-            dict[str, str]: Format -> written path.
+            dict[str, str]: Format -> written path (no 'geojson' when the
+            prediction has no georeference).
 
         Raises:
             FileExistsError: When a file exists and ``overwrite`` is False.
         """
         paths = output_paths(out_dir, stem or self.stem, formats)
+        if self.transform is None:
+            paths.pop('geojson', None)
         if not overwrite:
             existing = [p for p in paths.values() if osp.exists(p)]
             if existing:
@@ -839,13 +891,20 @@ class SIAPrediction:
                     '--overwrite to replace it)')
         for fmt, path in paths.items():
             if fmt == 'mask':
-                save_mask_png(path, self.mask, self.palette, overwrite)
+                save_mask_png(path, self.mask, overwrite=overwrite)
             elif fmt == 'overlay':
-                save_rgb_png(path, self.overlay(opacity), overwrite)
+                if self.image is None:
+                    raise ValueError('this prediction keeps no image to '
+                                     'draw the overlay on')
+                skip = () if self.background is None else (self.background, )
+                save_overlay_png(path, self.image, self.mask, self.palette,
+                                 opacity, skip, overwrite)
             elif fmt == 'json':
-                save_json(path, self.to_label_json(), overwrite)
+                save_json(path, dict(type='FeatureCollection'), overwrite,
+                          features=self.iter_label_features())
             elif fmt == 'geojson':
-                save_json(path, self.to_geojson(), overwrite)
+                save_json(path, self._geojson_head(), overwrite,
+                          features=self.iter_geojson_features())
         return paths
 
 
@@ -870,7 +929,7 @@ def predict(model,
             min_area: int = 0,
             hole_area: int = 0,
             opening: int = 0,
-            progress: bool = False,
+            progress: Progress = False,
             channel_order: str = 'bgr',
             keep_image: bool = True) -> SIAPrediction:
     """Segment an image and vectorize the result: the one-call API.
@@ -879,15 +938,21 @@ def predict(model,
         model: A segmentor (from :func:`init_segmentor`,
             ``mmseg.apis.init_model`` or an ``MMSegInferencer``), or a config
             file / ``Config`` to build one with ``checkpoint``.
-        image (str | PathLike | np.ndarray): The image (any size).
+        image (str | PathLike | np.ndarray): The image (any size): a file,
+            or a uint8 array in the channel order ``channel_order`` names
+            (BGR by default, as ``cv2.imread`` and mmseg's
+            ``inference_model``; pass ``channel_order='rgb'`` for a PIL or
+            matplotlib array).
         checkpoint (str, optional): Weights, when ``model`` is a config.
         device (str): Device, when ``model`` is a config. Defaults to 'cpu'.
         footprint: The tile's footprint: None (not georeferenced), 'auto' (a
             label file beside the image, see :func:`find_footprint`), a label
             file path, four ``(lon, lat)`` points in any order, or a
             :class:`GeoTransform`.
-        window, stride, overlap, batch_size, progress, channel_order: See
+        window, stride, overlap, batch_size, progress: See
             :func:`segment_image`.
+        channel_order (str): 'bgr' (the default) or 'rgb', the order of an
+            array's channels; see :func:`load_image`.
         vectorize (bool): Compute polygons. Defaults to True.
         tolerance (float): Polygon simplification in pixels (0 = exact).
         min_area (int): Drop regions smaller than this (pixels).
@@ -919,8 +984,10 @@ def predict(model,
     background = _background_index(classes)
     class_ids = [c for c in range(len(classes)) if c != background]
     bg_value = 0 if background is None else background
-    mask = clean_mask(mask, class_ids, opening=opening, min_area=min_area,
-                      hole_area=hole_area, background=bg_value)
+    if opening > 1 or min_area > 0 or hole_area > 0:
+        mask = clean_mask(mask, class_ids, opening=opening,
+                          min_area=min_area, hole_area=hole_area,
+                          background=bg_value)
     polygons = {}
     if vectorize:
         polygons = {c: binary_to_polygons(mask == c, c, tolerance)
