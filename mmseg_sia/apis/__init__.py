@@ -11,10 +11,11 @@ from ..geo import (FootprintError, GeoTransform, footprint_transform,
                    order_footprint_corners, read_footprint)
 from ..vectorize import (MaskPolygon, binary_to_polygons, clean_mask,
                          keyhole_ring, mask_to_polygons, polygons_to_mask)
-from .inference import (DEFAULT_WINDOW, CheckpointMismatchError,
-                        ImageReadError, SIAPrediction, find_footprint,
-                        find_label_files, init_segmentor, load_image, predict,
-                        segment_image, window_grid)
+from .footprints import find_footprint, find_label_files
+from .model import CheckpointMismatchError, init_segmentor
+from .prediction import SIAPrediction, predict
+from .segment import (DEFAULT_WINDOW, ImageReadError, load_image,
+                      segment_image, window_grid)
 from .writers import (ALL_FORMATS, IMAGE_FORMATS, RUN_FORMATS, blend_overlay,
                       json_chunks, output_paths, overlay_bands, png_stream,
                       save_json, save_mask_png, save_overlay_png,
