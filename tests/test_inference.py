@@ -583,3 +583,20 @@ def test_tool_shows_one_progress_bar(tiny, tmp_path, capsys):
     err = capsys.readouterr().err
     assert 'images' in err and 'window 12/12' in err
     assert 'windows:' not in err  # no nested per-image bar
+
+
+def test_polygons_made_on_demand_keep_the_tolerance(model):
+    img = blocks_image(96, 96, 8)
+    eager = predict(model, img, tolerance=1.5)
+    lazy = predict(model, img, tolerance=1.5, vectorize=False)
+    assert lazy.polygons == {}
+
+    def props(result):
+        return [{k: v for k, v in f['properties'].items()
+                 if k != 'ingest_time'} for f in result.iter_label_features()]
+
+    assert props(lazy) == props(eager) and props(eager)
+    for c in (1, 2):
+        assert len(lazy.polygons[c]) == len(eager.polygons[c])
+        for a, b in zip(lazy.polygons[c], eager.polygons[c]):
+            np.testing.assert_array_equal(a.exterior, b.exterior)

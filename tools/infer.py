@@ -273,14 +273,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         rows[image] = old or dict(image=image, status='ok')
                         kept += 1
                         continue
+                # Polygons are made after the image is let go (memory: the
+                # image, then the vectorization, never both).
                 result = predict(
                     model, image,
                     window=args.window, overlap=args.overlap,
                     batch_size=args.batch_size,
                     tolerance=args.simplify, min_area=args.min_area,
                     hole_area=args.fill_holes, opening=args.opening,
-                    vectorize=any(f in formats
-                                  for f in ('json', 'geojson', 'summary')),
+                    vectorize=False,
                     progress=False if args.no_progress else show(name),
                     keep_image='overlay' in paths)
                 if points is not None:
@@ -289,8 +290,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                            source)
                 elif 'geojson' in formats:
                     no_georeference.append(image)
-                result.save(args.out_dir, formats=paths,
-                            overwrite=args.overwrite, opacity=args.opacity)
+                for group in (('mask', 'overlay'), ('json', 'geojson')):
+                    result.save(args.out_dir,
+                                formats=[f for f in group if f in paths],
+                                overwrite=args.overwrite,
+                                opacity=args.opacity)
+                    result.image = None
                 row = dict(image=image, status='ok', error='',
                            footprint=source or '')
                 if 'summary' in formats:

@@ -85,6 +85,8 @@ class SIAPrediction:
         image (np.ndarray, optional): The image in BGR order, whatever order
             an array was given in (kept for overlays).
         background (int, optional): The class not vectorized.
+        tolerance (float): Simplification of polygons made on demand (when
+            :func:`predict` was called with ``vectorize=False``), in pixels.
     """
     mask: np.ndarray
     polygons: Dict[int, List[MaskPolygon]]
@@ -94,6 +96,7 @@ class SIAPrediction:
     image_path: Optional[str] = None
     image: Optional[np.ndarray] = field(default=None, repr=False)
     background: Optional[int] = 0
+    tolerance: float = 0.0
 
     @property
     def stem(self) -> str:
@@ -137,7 +140,7 @@ class SIAPrediction:
         # Predictions made with vectorize=False are vectorized on demand.
         if not self.polygons:
             self.polygons = {
-                c: binary_to_polygons(self.mask == c, c)
+                c: binary_to_polygons(self.mask == c, c, self.tolerance)
                 for c in range(len(self.classes)) if c != self.background
             }
 
@@ -433,4 +436,4 @@ def predict(model,
     return SIAPrediction(mask=mask, polygons=polygons, classes=classes,
                          palette=palette, transform=transform,
                          image_path=path, image=img if keep_image else None,
-                         background=background)
+                         background=background, tolerance=tolerance)
