@@ -600,3 +600,20 @@ def test_polygons_made_on_demand_keep_the_tolerance(model):
         assert len(lazy.polygons[c]) == len(eager.polygons[c])
         for a, b in zip(lazy.polygons[c], eager.polygons[c]):
             np.testing.assert_array_equal(a.exterior, b.exterior)
+
+
+def test_checkpoint_without_the_models_weights_is_refused(tiny, tmp_path):
+    """init_segmentor never predicts with random weights by accident."""
+    cases = {
+        'empty.pth': dict(state_dict={}),
+        'meta_only.pth': dict(meta=dict(dataset_meta=dict(classes=CLASSES))),
+        'other_model.pth': dict(state_dict={
+            'backbone.layer9.weight': torch.zeros(3),
+            'head.fc.weight': torch.zeros(2, 2)}),
+    }
+    for name, content in cases.items():
+        path = tmp_path / name
+        torch.save(content, path)
+        with pytest.raises(CheckpointMismatchError,
+                           match=rf'{name} lacks \d+ weights.*tiny\.py'):
+            init_segmentor(tiny['config'], str(path))
