@@ -132,13 +132,29 @@ def png_stream(bands: Iterable[np.ndarray], height: int, width: int,
     yield _png_chunk(b'IDAT', z.flush()) + _png_chunk(b'IEND', b'')
 
 
-def _row_bands(array: np.ndarray, band: int) -> Iterator[np.ndarray]:
+#: Bytes of image data handled at a time when no band height is given.
+BAND_BYTES = 1 << 22
+
+
+def _band_rows(band: Optional[int], width: int, channels: int) -> int:
+    """Rows per band: ``band``, or as many as fit in :data:`BAND_BYTES`."""
+    if band is None:
+        return max(1, BAND_BYTES // max(1, width * channels))
+    if band < 1:
+        raise ValueError(f'band must be >= 1 row, got {band}')
+    return int(band)
+
+
+def _row_bands(array: np.ndarray, band: Optional[int]
+               ) -> Iterator[np.ndarray]:
+    channels = array.shape[2] if array.ndim == 3 else 1
+    band = _band_rows(band, array.shape[1], channels)
     for y in range(0, array.shape[0], band):
         yield np.ascontiguousarray(array[y:y + band])
 
 
 def save_mask_png(path: str, mask: np.ndarray, *, overwrite: bool = False,
-                  band: int = 1024) -> str:
+                  band: Optional[int] = None) -> str:
     """Save class ids as a single-channel 8-bit grey PNG.
 
     The pixel values are the class ids, as ``tools/test.py --out`` (mmseg)
@@ -153,7 +169,8 @@ def save_mask_png(path: str, mask: np.ndarray, *, overwrite: bool = False,
         path (str): Target ``.png``.
         mask (np.ndarray): ``(H, W)`` class ids 0..255.
         overwrite (bool): Replace an existing file. Defaults to False.
-        band (int): Rows encoded at a time. Defaults to 1024.
+        band (int, optional): Rows encoded at a time. Defaults to about
+            4 MB of rows.
 
     Returns:
         str: ``path``.
@@ -174,14 +191,15 @@ def save_mask_png(path: str, mask: np.ndarray, *, overwrite: bool = False,
 
 
 def save_rgb_png(path: str, rgb: np.ndarray, overwrite: bool = False,
-                 band: int = 1024) -> str:
+                 band: Optional[int] = None) -> str:
     """Save an RGB image as PNG (encoded in bands of rows).
 
     Args:
         path (str): Target ``.png``.
         rgb (np.ndarray): ``(H, W, 3)`` uint8, RGB order.
         overwrite (bool): Replace an existing file. Defaults to False.
-        band (int): Rows encoded at a time. Defaults to 1024.
+        band (int, optional): Rows encoded at a time. Defaults to about
+            4 MB of rows.
 
     Returns:
         str: ``path``.
@@ -201,7 +219,7 @@ def save_overlay_png(path: str,
                      skip: Iterable[int] = (0, ),
                      overwrite: bool = False,
                      channel_order: str = 'bgr',
-                     band: int = 1024) -> str:
+                     band: Optional[int] = None) -> str:
     """Save :func:`blend_overlay` of an image as an RGB PNG, band by band.
 
     The overlay is computed and encoded ``band`` rows at a time, so no
@@ -217,7 +235,8 @@ def save_overlay_png(path: str,
         overwrite (bool): Replace an existing file. Defaults to False.
         channel_order (str): Order of ``image``'s channels, 'bgr' (mmseg's
             and OpenCV's, the default) or 'rgb'.
-        band (int): Rows processed at a time. Defaults to 1024.
+        band (int, optional): Rows processed at a time. Defaults to about
+            4 MB of image rows.
 
     Returns:
         str: ``path``.
@@ -369,10 +388,13 @@ def overlay_bands(image: np.ndarray,
                   opacity: float = 0.5,
                   skip: Iterable[int] = (0, ),
                   outline: bool = True,
-                  band: int = 1024,
+                  band: Optional[int] = None,
                   channel_order: str = 'bgr'
                   ) -> Iterator[Tuple[int, np.ndarray]]:
     """:func:`blend_overlay` computed ``band`` rows at a time.
+
+    Only the painted pixels of a band are blended (in float32), so the
+    extra memory is a few times the band's uint8 size.
 
     Yields:
         tuple[int, np.ndarray]: The first row of the band and its ``(rows,
@@ -390,27 +412,33 @@ def overlay_bands(image: np.ndarray,
         raise ValueError(f'overlay: opacity must be in [0, 1], got {opacity}')
     lut, paint = _overlay_tables(palette, skip)
     h = mask.shape[0]
+    band = _band_rows(band, mask.shape[1], 3)
     for y0 in range(0, h, band):
-        # One row of context above and below for the outlines.
-        a, b = max(y0 - 1, 0), min(y0 + band + 1, h)
-        m = mask[a:b]
-        part = image[a:b] if channel_order == 'rgb' else image[a:b, :, ::-1]
-        rgb = part.astype(np.float32)
-        colour = lut[m].astype(np.float32)
+        y1 = min(y0 + band, h)
+        m = mask[y0:y1]
+        part = image[y0:y1] if channel_order == 'rgb' else \
+            image[y0:y1, :, ::-1]
+        out = np.ascontiguousarray(part)
         painted = paint[m]
-        blended = rgb * (1 - opacity) + colour * opacity
-        res = np.where(painted[..., None], blended, rgb)
+        if painted.any():
+            # Blend only the painted pixels: little float memory.
+            blended = out[painted].astype(np.float32) * (1 - opacity) + \
+                lut[m[painted]].astype(np.float32) * opacity
+            out[painted] = (blended + 0.5).astype(np.uint8)
+            del blended
         if outline:
-            edge = np.zeros_like(painted)
-            edge[:-1] |= m[:-1] != m[1:]
-            edge[1:] |= m[1:] != m[:-1]
+            # One row of context above and below for the outlines.
+            a, b = max(y0 - 1, 0), min(y1 + 1, h)
+            ctx = mask[a:b]
+            vertical = np.zeros(ctx.shape, dtype=bool)
+            vertical[:-1] |= ctx[:-1] != ctx[1:]
+            vertical[1:] |= ctx[1:] != ctx[:-1]
+            edge = vertical[y0 - a:y0 - a + len(m)]
             edge[:, :-1] |= m[:, :-1] != m[:, 1:]
             edge[:, 1:] |= m[:, 1:] != m[:, :-1]
             edge &= painted
-            res[edge] = colour[edge]
-        rows = min(band, h - y0)
-        yield y0, np.clip(res[y0 - a:y0 - a + rows] + 0.5, 0,
-                          255).astype(np.uint8)
+            out[edge] = lut[m[edge]]
+        yield y0, out
 
 
 def blend_overlay(image_bgr: np.ndarray, mask: np.ndarray,
@@ -418,7 +446,7 @@ def blend_overlay(image_bgr: np.ndarray, mask: np.ndarray,
                   opacity: float = 0.5,
                   skip: Iterable[int] = (0, ),
                   outline: bool = True,
-                  band: int = 1024,
+                  band: Optional[int] = None,
                   channel_order: str = 'bgr') -> np.ndarray:
     """The image with the classes painted over it, as RGB.
 
@@ -436,7 +464,8 @@ def blend_overlay(image_bgr: np.ndarray, mask: np.ndarray,
         opacity (float): Weight of the colour, in ``[0, 1]``. Defaults to 0.5.
         skip (Iterable[int]): Classes left unpainted. Defaults to ``(0,)``.
         outline (bool): Draw region borders. Defaults to True.
-        band (int): Rows processed at a time. Defaults to 1024.
+        band (int, optional): Rows processed at a time. Defaults to about
+            4 MB of image rows.
         channel_order (str): 'bgr' (the default) or 'rgb' (PIL, matplotlib).
 
     Returns:
