@@ -14,6 +14,12 @@ the package and tool of a git revision (extracted with ``git archive``).
     python benchmarks/bench_infer_memory.py --size 2048 4096 \\
         --checkpoint work_dirs/sample/iter_80.pth
     python benchmarks/bench_infer_memory.py --size 4096 --baseline ae27aea
+    python benchmarks/bench_infer_memory.py --outputs-only --size 8192
+
+``--outputs-only`` leaves the model out: the mask is a mosaic of the
+sample's ground-truth label maps, and the peak memory that numpy and OpenCV
+allocate (``tracemalloc``) while each output is produced from it is
+printed in bytes per scene pixel (the image and mask themselves excluded).
 
 Without ``--checkpoint`` the sample config's model keeps random weights
 (masks are then noisier, with more polygons, than a trained model's).
@@ -153,6 +159,58 @@ def random_checkpoint(folder: str, config: str, calibrate: bool) -> str:
     return osp.join(folder, 'random.pth')
 
 
+def outputs_only(size: int) -> None:
+    """Peak allocation of each output, from a ground-truth mask mosaic."""
+    import tracemalloc
+    import warnings
+    warnings.simplefilter('ignore')
+    sys.path.insert(0, REPO)
+    from mmseg_sia.apis import SIAPrediction, footprint_transform
+    from mmseg_sia.datasets.sia import index_label_files
+    from mmseg_sia.labels import rasterize_label_files
+
+    labels = index_label_files(osp.join(osp.dirname(SAMPLE_IMAGES),
+                                        'labels'))
+    names = sorted(n for n in os.listdir(SAMPLE_IMAGES) if n.endswith('.png'))
+    tiles = []
+    for n in names:
+        files = labels.get(osp.splitext(n)[0], [])
+        tiles.append((cv2.imread(osp.join(SAMPLE_IMAGES, n)),
+                      rasterize_label_files(files, (256, 256),
+                                            warn=False)[0]))
+    rng = np.random.default_rng(0)
+    image = np.empty((size, size, 3), np.uint8)
+    mask = np.empty((size, size), np.uint8)
+    for y in range(0, size, 256):
+        for x in range(0, size, 256):
+            img, lab = tiles[int(rng.integers(len(tiles)))]
+            image[y:y + 256, x:x + 256] = img[:size - y, :size - x]
+            mask[y:y + 256, x:x + 256] = lab[:size - y, :size - x]
+    with tempfile.TemporaryDirectory(prefix='bench_outputs_') as tmp:
+        folder = osp.join(tmp, 'in')
+        os.makedirs(folder)
+        with open(write_scene(folder, 256).replace('.png', '.json')) as f:
+            corners = json.load(f)['features'][0]['geometry']['coordinates']
+        transform = footprint_transform(corners[0], size, size)
+        print('| scene | output | peak allocation MiB | bytes/pixel |')
+        print('| --- | --- | --- | --- |')
+        for formats in ('mask', 'overlay', 'json', 'geojson', 'summary'):
+            res = SIAPrediction(
+                mask=mask, polygons={}, transform=transform,
+                classes=('background', 'building', 'road'),
+                palette=[[0, 0, 0], [128, 128, 0], [128, 64, 128]],
+                image=image)
+            tracemalloc.start()
+            if formats == 'summary':
+                res.measures()
+            else:
+                res.save(osp.join(tmp, formats), formats=[formats])
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            print(f'| {size} x {size} | {formats} | {peak / 2**20:.0f} | '
+                  f'{peak / size**2:.2f} |', flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--size', type=int, nargs='+', default=[2048, 4096])
@@ -164,7 +222,13 @@ def main() -> None:
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--model', choices=('sample', 'tiny'),
                         default='sample')
+    parser.add_argument('--outputs-only', action='store_true',
+                        help='no model: measure the outputs alone')
     args = parser.parse_args()
+    if args.outputs_only:
+        for size in args.size:
+            outputs_only(size)
+        return
 
     with tempfile.TemporaryDirectory(prefix='bench_infer_memory_') as tmp:
         config = CONFIG
