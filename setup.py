@@ -73,8 +73,9 @@ setup(
         'scikit-image',
         'orjson',
         'scipy',
-        # Labels in map coordinates (mmseg_sia.georef, mmseg_sia.maplabels,
-        # SIALandCoverDataset, SIAVectorDataset); imported when first used.
+        # Georeferenced rasters and vectors (mmseg_sia.georef,
+        # mmseg_sia.maplabels, the land-cover and vector datasets, inference
+        # measures); imported when first used.
         'rasterio',
         'pyproj',
         'shapely>=2.0',
