@@ -615,5 +615,6 @@ def test_checkpoint_without_the_models_weights_is_refused(tiny, tmp_path):
         path = tmp_path / name
         torch.save(content, path)
         with pytest.raises(CheckpointMismatchError,
-                           match=rf'{name} lacks \d+ weights.*tiny\.py'):
+                           match=rf'{name} lacks \d+ of the \d+ '
+                           r'weights.*tiny\.py'):
             init_segmentor(tiny['config'], str(path))

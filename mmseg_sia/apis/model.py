@@ -15,16 +15,14 @@ from typing import TYPE_CHECKING, Optional, Union
 import numpy as np
 import torch
 
+from ..checkpoint import (CheckpointMismatchError, UnsafeCheckpointError,
+                          check_checkpoint_fits)
 from ..datasets.sia import SIADataset
 
 if TYPE_CHECKING:  # only for annotations
     from mmengine.config import Config
 
 __all__ = ['CheckpointMismatchError', 'init_segmentor']
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint that does not fit the model its config builds."""
 
 
 def _check_device(device: str) -> str:
@@ -104,7 +102,7 @@ def init_segmentor(config: Union[str, os.PathLike, 'Config'],
                         f'got {type(config).__name__}')
     if checkpoint is not None:
         checkpoint = os.fspath(checkpoint)
-        remote = checkpoint.startswith(('http://', 'https://', 's3://'))
+        remote = '://' in checkpoint  # URL, open-mmlab://, s3://...
         if not remote and not osp.isfile(checkpoint):
             raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
     model = init_model(config, None, device='cpu', cfg_options=cfg_options)
@@ -117,6 +115,8 @@ def init_segmentor(config: Union[str, os.PathLike, 'Config'],
         try:
             ckpt = CheckpointLoader.load_checkpoint(checkpoint,
                                                     map_location='cpu')
+        except UnsafeCheckpointError:
+            raise
         except Exception as e:  # any reader failure: name the file
             raise CheckpointMismatchError(
                 f'checkpoint {checkpoint} cannot be loaded: {e}') from e
@@ -124,9 +124,6 @@ def init_segmentor(config: Union[str, os.PathLike, 'Config'],
             raise CheckpointMismatchError(
                 f'checkpoint {checkpoint} is not a state dict or a '
                 f'checkpoint dict (it holds a {type(ckpt).__name__})')
-        state = ckpt.get('state_dict', ckpt)
-        state = {(k[7:] if k.startswith('module.') else k): v
-                 for k, v in state.items()}
         meta = (ckpt.get('meta') or {}).get('dataset_meta')
         if not meta and (ckpt.get('meta') or {}).get('CLASSES'):
             meta = dict(classes=ckpt['meta']['CLASSES'],
@@ -138,27 +135,9 @@ def init_segmentor(config: Union[str, os.PathLike, 'Config'],
                 f'{len(meta["classes"])} classes {tuple(meta["classes"])}, '
                 f'but config {cfg_name} builds a model with {num_classes} '
                 'classes')
+        state = check_checkpoint_fits(model, ckpt, checkpoint,
+                                      f'config {cfg_name}')
         own = model.state_dict()
-        wrong = [(k, tuple(v.shape), tuple(state[k].shape))
-                 for k, v in own.items()
-                 if k in state and hasattr(state[k], 'shape') and
-                 tuple(state[k].shape) != tuple(v.shape)]
-        if wrong:
-            shown = '; '.join(f'{k}: model {a}, checkpoint {b}'
-                              for k, a, b in wrong[:3])
-            more = '' if len(wrong) <= 3 else f' and {len(wrong) - 3} more'
-            hint = ' (different number of classes?)' if any(
-                'conv_seg' in k for k, _, _ in wrong) else ''
-            raise CheckpointMismatchError(
-                f'checkpoint {checkpoint} does not fit the model of config '
-                f'{cfg_name}{hint}: {shown}{more}')
-        missing = [k for k in own
-                   if k not in state and not k.endswith('num_batches_tracked')]
-        if missing:
-            raise CheckpointMismatchError(
-                f'checkpoint {checkpoint} lacks {len(missing)} weights of '
-                f'the model of config {cfg_name} (e.g. {missing[0]}); was it '
-                'trained with another config?')
         unexpected = [k for k in state if k not in own]
         if unexpected:
             warnings.warn(f'checkpoint {checkpoint}: {len(unexpected)} '
