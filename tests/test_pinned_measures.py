@@ -107,6 +107,40 @@ def test_metres_per_pixel_and_pixel_area_against_geod():
                                               rel=1e-6)
 
 
+@pytest.mark.parametrize('angle', [-20.0, 0.0, 7.5, 30.0])
+def test_rotated_footprint_built_with_geod(angle):
+    """A 1024-px tile of 0.55 m pixels turned ``angle`` degrees
+    counter-clockwise, its corners walked out on the ellipsoid with
+    ``Geod.fwd``: the transform gives back 0.55 m pixel steps in the right
+    directions, and a 100 x 100 px square measures 55 m a side."""
+    gsd, size = 0.55, 1024
+    az_x, az_y = 90.0 - angle, 180.0 - angle  # pixel x and y directions
+    tl = (126.98, 37.56)
+    tr = GEOD.fwd(*tl, az_x, size * gsd)[:2]
+    bl = GEOD.fwd(*tl, az_y, size * gsd)[:2]
+    br = GEOD.fwd(*tr, az_y, size * gsd)[:2]
+    corners = [list(bl), list(br), list(tr), list(tl)]
+    t = footprint_transform(corners, size, size)
+    assert t.residual_m < 0.01
+    for col, az in ((0, az_x), (1, az_y)):
+        east, north = t.metres_per_pixel()[:, col]
+        assert math.hypot(east, north) == pytest.approx(gsd, rel=1e-4)
+        assert math.degrees(math.atan2(east, north)) % 360 == pytest.approx(
+            az % 360, abs=0.01)
+    mask = np.zeros((size, size), np.uint8)
+    mask[462:562, 462:562] = 1
+    pred = SIAPrediction(mask=mask, polygons={}, classes=CLASSES,
+                         palette=PALETTE, transform=t)
+    (feature, ) = pred.to_geojson()['features']
+    props = feature['properties']
+    assert props['perimeter_m'] == pytest.approx(400 * gsd, rel=1e-4)
+    assert props['area_m2'] == pytest.approx((100 * gsd)**2, rel=1e-4)
+    ring = np.array(feature['geometry']['coordinates'][0])
+    assert LinearRing(ring).is_ccw
+    assert props['area_m2'] == pytest.approx(
+        abs(GEOD.geometry_area_perimeter(Polygon(ring))[0]), rel=1e-5)
+
+
 # --------------------------------------------------------------------------
 # GeoJSON: coordinates, ring orientation, area and perimeter with a hole
 # --------------------------------------------------------------------------
