@@ -64,9 +64,11 @@ TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
 DATA = ['configs', 'data', 'tools']
 
 
-def _write_setup_cfg(folder: str, only: List[str],
-                     tests: List[str]) -> None:
+def _write_setup_cfg(folder: str, only: List[str], tests: List[str],
+                     timeout_multiplier: float) -> None:
     lines = ['[mutmut]', 'source_paths = mmseg_sia/',
+             f'timeout_multiplier = {timeout_multiplier}',
+             'timeout_constant = 20',
              'only_mutate =', *[f'    {p}' for p in only],
              'pytest_add_cli_args_test_selection =',
              *[f'    {t}' for t in tests],
@@ -77,8 +79,8 @@ def _write_setup_cfg(folder: str, only: List[str],
         f.write('\n'.join(lines))
 
 
-def _prepare(folder: str, only: List[str], tests: List[str],
-             fresh: bool) -> None:
+def _prepare(folder: str, only: List[str], tests: List[str], fresh: bool,
+             timeout_multiplier: float) -> None:
     if fresh and osp.isdir(folder):
         shutil.rmtree(folder)
     os.makedirs(folder, exist_ok=True)
@@ -88,13 +90,19 @@ def _prepare(folder: str, only: List[str], tests: List[str],
         if osp.isdir(src):
             shutil.copytree(src, osp.join(folder, name), ignore=ignore,
                             dirs_exist_ok=True)
-    _write_setup_cfg(folder, only, tests)
+    _write_setup_cfg(folder, only, tests, timeout_multiplier)
 
 
 def _mutmut(folder: str, *args: str, capture: bool = False):
     env = dict(os.environ)
     # The tests must import the mutated copy, never the checkout.
     env.pop('PYTHONPATH', None)
+    # mutmut forks a child per mutant; a child forked from a process whose
+    # OpenMP / torch thread pool has started can hang on its first parallel
+    # op (every such mutant would "time out"). One thread avoids that.
+    for var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS',
+                'OPENBLAS_NUM_THREADS'):
+        env[var] = '1'
     cmd = [sys.executable, '-m', 'mutmut', *args]
     return subprocess.run(cmd, cwd=folder, env=env, text=True,
                           capture_output=capture)
@@ -110,10 +118,11 @@ def run_target(name: str, args: argparse.Namespace) -> Dict[str, int]:
     folder = osp.join(args.work_dir, name)
     print(f'== {name}: mutating {", ".join(only)}; tests '
           f'{", ".join(tests)}; in {folder}', flush=True)
-    _prepare(folder, only, tests, fresh=not args.resume)
+    _prepare(folder, only, tests, not args.resume, args.timeout_multiplier)
     run_args = ['run']
     if args.max_children:
         run_args += ['--max-children', str(args.max_children)]
+    run_args += args.mutants or []
     _mutmut(folder, *run_args)
     res = _mutmut(folder, 'results', '--all', 'true', capture=True)
     counts: Dict[str, int] = {}
@@ -151,7 +160,16 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument('--work-dir', default=osp.join(
         tempfile.gettempdir(), 'mmseg_sia_mutation'))
     parser.add_argument('--resume', action='store_true',
-                        help='keep the mutmut state of an earlier run')
+                        help='keep the mutmut state of an earlier run (the '
+                        'package and tests are copied again)')
+    parser.add_argument('--mutants', nargs='+', help='with --resume: run '
+                        'only these mutants (names as mutmut prints them, '
+                        'e.g. to re-check survivors after adding tests)')
+    parser.add_argument('--timeout-multiplier', type=float, default=50.0,
+                        help='a mutant times out after this many times the '
+                        'tests\' normal duration (mutmut\'s default 15 '
+                        'gives false timeouts on a loaded machine; '
+                        'default 50)')
     args = parser.parse_args(argv)
     if args.list or not args.targets:
         for name, (only, tests) in TARGETS.items():
