@@ -261,3 +261,30 @@ def test_polygon_instances_by_hand():
     expected = np.zeros((30, 10), bool)
     expected[15:20, 2:6] = True
     np.testing.assert_array_equal(full, expected)
+
+
+def test_min_area_renumbers_the_instance_map():
+    seg = np.zeros((6, 8), np.uint8)
+    seg[0:2, 0:2] = 1        # 4 px, id 1
+    seg[0, 5] = 1            # 1 px, id 2
+    seg[4:6, 3:8] = 1        # 10 px, id 3
+    inst = building_instances(seg, 1, min_area=4)
+    assert inst.count == 2 and inst.areas.tolist() == [4, 10]
+    assert inst.labels.dtype == np.int32 and inst.areas.dtype == np.int64
+    expected = np.zeros((6, 8), np.int32)
+    expected[0:2, 0:2] = 1
+    expected[4:6, 3:8] = 2
+    np.testing.assert_array_equal(inst.labels, expected)
+    assert building_instances(seg, 1, min_area=5).areas.tolist() == [10]
+    assert building_instances(seg, 1, min_area=11).count == 0
+    assert building_instances(seg, 1).areas.dtype == np.int64
+
+
+def test_instance_masks_from_a_map_with_gaps():
+    labels = np.zeros((4, 6), np.int32)
+    labels[0, 0:2] = 1
+    labels[3, 4:6] = 3       # no instance 2
+    masks = InstanceMasks.from_labels(labels)
+    assert masks.count == 2 and masks.areas.tolist() == [2, 2]
+    assert masks.boxes[1] == (slice(3, 4), slice(4, 6))
+    assert masks.shape == (4, 6)
