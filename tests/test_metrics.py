@@ -1,5 +1,6 @@
 """Tests of BuildingF1Metric and RoadCCQMetric on hand-made masks."""
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -398,6 +399,9 @@ def test_metric_error_messages_in_full():
     # A (1, W) map is 2-D already; a (1, H, W) tensor loses its first axis.
     assert to_numpy(np.zeros((1, 5))).shape == (1, 5)
     assert to_numpy(torch.zeros(1, 2, 3)).shape == (2, 3)
+    # A tensor that requires grad (or lives on a GPU) is detached and
+    # copied to the CPU first; numpy cannot read it directly.
+    assert to_numpy(torch.ones(1, 2, 3, requires_grad=True)).sum() == 6
 
 
 def test_metric_options_reach_the_results():
@@ -484,10 +488,19 @@ def test_building_f1_polygon_reference_reads_buildings_only(tmp_path):
     pred[2:6, 2:6] = 1
     gt = pred.copy()
     gt[10:12] = 2
+    # A malformed feature is skipped without a second warning (the data
+    # loader warns about it already).
+    data = json.loads(path.read_text())
+    bad = json.loads(json.dumps(data['features'][0]))
+    bad['properties']['building_imcoords'] = '1,2,3'
+    data['features'].append(bad)
+    path.write_text(json.dumps(data))
     # One path as a plain string, or a list: one reference building.
     for paths in (str(path), [str(path)]):
-        res = run_metric(dict(type='BuildingF1Metric'),
-                         [(pred, gt, dict(label_paths=paths))])
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            res = run_metric(dict(type='BuildingF1Metric'),
+                             [(pred, gt, dict(label_paths=paths))])
         assert (res['building_TP'], res['building_FP'],
                 res['building_FN']) == (1, 0, 0)
 
@@ -547,3 +560,17 @@ def test_metrics_log_their_summary(monkeypatch):
         ('roads (buffer 2.5 px): completeness 100.00, correctness 100.00, '
          'quality 100.00 (reference 7 px, extracted 7 px of centre line)',
          logger)]
+
+
+def test_building_f1_mask_reference_with_a_boundary_class():
+    """Without label files the reference map is split the same boundary-aware
+    way as the prediction."""
+    gt = np.zeros((16, 16), np.uint8)
+    gt[2:6, 2:12] = 1
+    gt[2:6, [2, 5, 6, 11]] = 3
+    gt[[2, 5], 2:12] = 3
+    meta = dict(classes=('background', 'building', 'road', 'boundary'),
+                palette=[[0, 0, 0]] * 4)
+    res = run_metric(dict(type='BuildingF1Metric'), [(gt, gt, {})], meta)
+    assert (res['building_TP'], res['building_FP'], res['building_FN']) == \
+        (2, 0, 0)
