@@ -299,3 +299,66 @@ def test_summary_csv_holds_the_measures(tmp_path):
                 'building_area_px', 'road_area_px'):
         assert table[key][0] == pytest.approx(row[key], rel=1e-9), key
     assert table['building_count'][0] == 1
+
+
+def test_transform_description_and_local_scale():
+    t = footprint_transform(FOOTPRINT, SIZE, SIZE, source='t.json')
+    d = t.to_dict()
+    assert d['crs'] == 'EPSG:4326' and d['source'] == 't.json'
+    assert d['corners'] == [[LON0, LAT0], [LON0 + SIZE * DLON, LAT0],
+                            [LON0 + SIZE * DLON, LAT0 - SIZE * DLAT],
+                            [LON0, LAT0 - SIZE * DLAT]]
+    # lon = DLON x + 0 y + LON0, lat = 0 x - DLAT y + LAT0.
+    np.testing.assert_allclose(d['affine'], [DLON, 0, LON0, 0, -DLAT, LAT0],
+                               rtol=1e-9, atol=1e-12)
+    assert d['residual_m'] == pytest.approx(0, abs=1e-6)
+    # The GeoJSON carries the same affine and footprint source.
+    pred = prediction(square_with_hole()[0])
+    info = pred.to_geojson()['mmseg_sia']
+    assert info['affine'] == pred.transform.to_dict()['affine']
+    # The ground scale at a given pixel: one step east at row 0 (latitude
+    # LAT0) is shorter than at the bottom row, as Geod says.
+    for y in (0, SIZE):
+        (lon0, lat0), (lon1, lat1) = lonlat([[10, y], [11, y]])
+        east = GEOD.inv(lon0, lat0, lon1, lat1)[2]
+        assert np.linalg.norm(t.metres_per_pixel(10, y)[:, 0]) == \
+            pytest.approx(east, rel=1e-9)
+    top, bottom = (np.linalg.norm(t.metres_per_pixel(0, y)[:, 0])
+                   for y in (0, SIZE))
+    assert top < bottom
+
+
+def test_footprint_limits():
+    from mmseg_sia.apis import FootprintError
+    for w, h in ((0, 64), (64, 0), (-1, 64)):
+        with pytest.raises(FootprintError,
+                           match=rf'a.json: footprint cannot map a tile of '
+                           rf'size {w} x {h}'):
+            footprint_transform(FOOTPRINT, w, h, source='a.json')
+    # Latitudes up to 90 and longitudes up to 360 in magnitude are degrees.
+    near_pole = [[10.0, 89.0], [10.2, 89.0], [10.2, 90.0], [10.0, 90.0]]
+    assert order_footprint_corners(near_pole)[0].tolist() == [10.0, 90.0]
+    east = [[359.0, 1.0], [360.0, 1.0], [360.0, 2.0], [359.0, 2.0]]
+    assert order_footprint_corners(east)[1].tolist() == [360.0, 2.0]
+    for bad in ([[10.0, 89.0], [10.2, 89.0], [10.2, 90.5], [10.0, 90.5]],
+                [[359.0, 1.0], [360.5, 1.0], [360.5, 2.0], [359.0, 2.0]],
+                [[1e5, 10.0], [1e5 + 1, 10.0], [1e5 + 1, 11.0],
+                 [1e5, 11.0]]):
+        with pytest.raises(FootprintError,
+                           match=r'^b.json: footprint is not in lon/lat '
+                           r'degrees \(EPSG:4326\)'):
+            order_footprint_corners(bad, source='b.json')
+    with pytest.raises(FootprintError,
+                       match=r'^c.json: footprint has a NaN or infinite '
+                       'coordinate$'):
+        order_footprint_corners([[0, 0], [1, 0], [1, float('nan')], [0, 1]],
+                                source='c.json')
+    with pytest.raises(FootprintError,
+                       match=r'^d.json: footprint is not a list of \(lon, '
+                       r'lat\) points'):
+        order_footprint_corners([[0, 0], [1], [1, 1], [0, 1]],
+                                source='d.json')
+    # A corner on the line between its neighbours (bottom-right (1, 0.5)
+    # between top-right (2, 1) and bottom-left (0, 0)) is degenerate.
+    with pytest.raises(FootprintError, match='north-up quadrilateral'):
+        order_footprint_corners([[0, 0], [1, 0.5], [2, 1], [0, 1]])
