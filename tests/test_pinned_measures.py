@@ -362,3 +362,29 @@ def test_footprint_limits():
     # between top-right (2, 1) and bottom-left (0, 0)) is degenerate.
     with pytest.raises(FootprintError, match='north-up quadrilateral'):
         order_footprint_corners([[0, 0], [1, 0.5], [2, 1], [0, 1]])
+
+
+def test_footprint_residual_of_a_trapezoid_against_geod():
+    """Bottom-right corner moved east by ``shift`` degrees: the least-squares
+    affine fit misses every corner by a quarter of the shift (the defect
+    p0 - p1 + p2 - p3 spreads evenly over the four corners)."""
+    for shift_px, warns in ((0.4, False), (8.0, True)):
+        shift = shift_px * DLON
+        pts = [list(p) for p in FOOTPRINT]
+        pts[1][0] += shift            # bottom-right
+        if warns:
+            with pytest.warns(UserWarning,
+                              match=r'^q.json: the four corners are not a '
+                              r'parallelogram; the affine fit is off by up '
+                              r'to \d+\.\d\d m \(\d+\.\d pixels\) at a '
+                              'corner$'):
+                t = footprint_transform(pts, SIZE, SIZE, source='q.json')
+        else:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter('error')
+                t = footprint_transform(pts, SIZE, SIZE, source='q.json')
+        lat = LAT0 - SIZE * DLAT / 2
+        quarter = GEOD.inv(LON0, lat, LON0 + shift / 4, lat)[2]
+        assert t.residual_m == pytest.approx(quarter, rel=2e-3)
+        assert t.to_dict()['residual_m'] == t.residual_m
