@@ -318,7 +318,7 @@ def test_atomic_write(tmp_path):
     assert target.read_bytes() == b'one'
     atomic_write_bytes(str(target), b'two', overwrite=True)
     assert target.read_bytes() == b'two'
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match='b.bin: data must be bytes, not str'):
         atomic_write_bytes(str(tmp_path / 'sub' / 'b.bin'), 'not bytes')
     # A failed write leaves neither the file nor a temporary file.
     assert sorted(os.listdir(tmp_path / 'sub')) == ['a.bin']
