@@ -1,0 +1,556 @@
+"""Road masks to road networks: centre lines, junctions, lengths, widths.
+
+A road mask says where road surface is; a router needs a network: centre
+lines that meet at junctions, each with a length. :func:`mask_to_network`
+builds one in four steps:
+
+1. **Centre lines.** The mask is thinned to one-pixel centre lines
+   (:func:`skimage.morphology.skeletonize`). Skeleton pixels with other than
+   two neighbours (ends, junctions) become nodes (touching ones merged into
+   one node at their centroid); the runs of two-neighbour pixels between them
+   become edges. Nodes left with two edges are dissolved, so every node is a
+   junction (three or more edges) or a dead end (one edge), or the one node
+   of a closed loop.
+2. **Spur pruning.** Thinning a wide road grows short branches towards the
+   corners of its outline. A dead-end branch whose *reach* (its length plus
+   the road's half width at its end, less the half width at its junction:
+   how far it gets beyond the junction's road surface) is below
+   ``spur_length_m`` or below ``spur_ratio`` times the half width at the
+   junction is removed, and this is repeated until no such spur is left.
+   Corner branches reach about 0.4 half widths; a road that really ends, at
+   a dead end or at a break of the mask, reaches its whole length and stays.
+3. **Gap joining.** Where the mask is broken, two dead ends that face each
+   other (each within ``gap_angle`` degrees of the other's heading) are
+   joined when the break between the road surfaces is at most
+   ``max_gap_m`` (a centre line ends about half a road width inside the
+   surface, so the ends may be ``max_gap_m`` plus both half widths apart),
+   and a dead end that points at another road within that distance is
+   joined to it (a new junction). A
+   join within one connected piece is made only where the network path
+   between the two points is at least three times longer than the gap, so a
+   road is never short-circuited with itself.
+4. **Measures.** Each edge carries its geometry (a
+   :class:`shapely.geometry.LineString` in pixel coordinates, the tile
+   spanning ``[0, W] x [0, H]``, simplified by ``simplify_px``),
+   ``length_px``, ``length_m``, and a width estimate ``width_px`` /
+   ``width_m``: twice the median distance (:func:`scipy.ndimage.
+   distance_transform_edt`) from the edge's centre-line pixels to the
+   nearest non-road pixel, less one pixel (exact for axis-aligned roads of
+   an odd number of pixels, one pixel short for an even number).
+
+The graph is a :class:`networkx.MultiGraph` (two junctions may be joined by
+two different roads, and a ring road is a loop). Node attributes: ``x``,
+``y`` (pixel coordinates), ``kind`` (``'junction'``, ``'end'`` or
+``'loop'``). Edge attributes: ``geometry`` (running from ``start`` to the
+other end), ``start``, ``length_px``, ``length_m``, ``width_px``,
+``width_m`` and ``gap_px`` (how much of the edge is a joined gap, in pixels).
+:func:`network_lines` turns the edges into LineStrings with properties, in
+pixel coordinates or mapped through a transform.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import networkx as nx
+import numpy as np
+from scipy import ndimage
+from shapely import STRtree
+from shapely.geometry import LineString, Point
+from shapely.ops import substring
+from skimage.morphology import skeletonize
+
+__all__ = ['mask_to_network', 'network_lines', 'network_length_m',
+           'line_length_m']
+
+PixelSize = Union[float, Tuple[float, float]]
+
+_EIGHT = np.ones((3, 3), dtype=bool)
+_OFFSETS = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)
+            if (dr, dc) != (0, 0)]
+
+
+def _pixel_size(pixel_size: PixelSize) -> Tuple[float, float]:
+    if np.isscalar(pixel_size):
+        sx = sy = float(pixel_size)
+    else:
+        sx, sy = (float(v) for v in pixel_size)
+    if not (sx > 0 and sy > 0 and np.isfinite(sx) and np.isfinite(sy)):
+        raise ValueError(f'pixel_size must be positive and finite, got '
+                         f'{pixel_size!r}')
+    return sx, sy
+
+
+def line_length_m(coords: np.ndarray, pixel_size: PixelSize) -> float:
+    """Length in metres of a polyline given in pixel coordinates.
+
+    Args:
+        coords (np.ndarray): ``(N, 2)`` vertices ``(x, y)`` in pixels.
+        pixel_size (float | tuple[float, float]): Metres per pixel, one value
+            or ``(x, y)``.
+
+    Returns:
+        float: The length in metres.
+    """
+    sx, sy = _pixel_size(pixel_size)
+    coords = np.asarray(coords, dtype=np.float64)
+    if len(coords) < 2:
+        return 0.0
+    d = np.diff(coords, axis=0)
+    return float(np.hypot(d[:, 0] * sx, d[:, 1] * sy).sum())
+
+
+# --------------------------------------------------------------------------
+# Skeleton -> graph
+# --------------------------------------------------------------------------
+def _skeleton_graph(skel: np.ndarray, dist: np.ndarray) -> nx.MultiGraph:
+    """Nodes and pixel-chain edges of a one-pixel skeleton."""
+    h, w = skel.shape
+    nb = ndimage.convolve(skel.astype(np.uint8), _EIGHT.astype(np.uint8),
+                          mode='constant') - skel.astype(np.uint8)
+    node_px = skel & (nb != 2)
+    chain_px = skel & ~node_px
+    node_lab, n_nodes = ndimage.label(node_px, structure=_EIGHT)
+    graph = nx.MultiGraph()
+    if n_nodes:
+        idx = np.arange(1, n_nodes + 1)
+        cy = ndimage.mean(np.indices(skel.shape)[0], node_lab, idx)
+        cx = ndimage.mean(np.indices(skel.shape)[1], node_lab, idx)
+        rad = ndimage.maximum(dist, node_lab, idx)
+        for i in range(n_nodes):
+            graph.add_node(i + 1, x=float(cx[i]) + 0.5, y=float(cy[i]) + 0.5,
+                           radius_px=float(rad[i]))
+    # Chain pixels: positions and their (at most two) chain neighbours.
+    rows, cols = np.nonzero(chain_px)
+    if len(rows) == 0:
+        return graph
+    pos = np.full(skel.shape, -1, dtype=np.int64)
+    pos[rows, cols] = np.arange(len(rows))
+    padded_pos = np.pad(pos, 1, constant_values=-1)
+    padded_node = np.pad(node_lab, 1)
+    nbrs = [[] for _ in range(len(rows))]
+    touch = [[] for _ in range(len(rows))]
+    for dr, dc in _OFFSETS:
+        other = padded_pos[rows + 1 + dr, cols + 1 + dc]
+        node = padded_node[rows + 1 + dr, cols + 1 + dc]
+        for i in np.flatnonzero(other >= 0).tolist():
+            nbrs[i].append(int(other[i]))
+        for i in np.flatnonzero(node > 0).tolist():
+            touch[i].append(int(node[i]))
+    seen = np.zeros(len(rows), dtype=bool)
+    next_node = n_nodes + 1
+
+    def walk(start: int) -> List[int]:
+        path = [start]
+        seen[start] = True
+        prev, cur = -1, start
+        while True:
+            step = [n for n in nbrs[cur] if n != prev and not seen[n]]
+            if not step:
+                return path
+            prev, cur = cur, step[0]
+            seen[cur] = True
+            path.append(cur)
+
+    ends = [i for i in range(len(rows)) if len(nbrs[i]) < 2]
+    for start in ends:
+        if seen[start]:
+            continue
+        path = walk(start)
+        first = sorted(set(touch[path[0]]))
+        last = sorted(set(touch[path[-1]]))
+        if len(path) == 1:
+            if not first:
+                continue
+            u, v = first[0], first[-1]
+        else:
+            if not first or not last:
+                continue
+            u, v = first[0], last[0]
+        _add_chain_edge(graph, u, v, rows[path], cols[path], dist)
+    # What is left are closed loops with no node on them.
+    for start in np.flatnonzero(~seen).tolist():
+        if seen[start]:
+            continue
+        path = walk(start)
+        node = next_node
+        next_node += 1
+        r0, c0 = int(rows[path[0]]), int(cols[path[0]])
+        graph.add_node(node, x=c0 + 0.5, y=r0 + 0.5,
+                       radius_px=float(dist[r0, c0]))
+        rr = np.r_[rows[path], r0]
+        cc = np.r_[cols[path], c0]
+        _add_chain_edge(graph, node, node, rr[1:], cc[1:], dist)
+    graph.remove_nodes_from([n for n in list(graph) if graph.degree(n) == 0])
+    return graph
+
+
+def _add_chain_edge(graph: nx.MultiGraph, u: int, v: int, rr: np.ndarray,
+                    cc: np.ndarray, dist: np.ndarray) -> None:
+    nu, nv = graph.nodes[u], graph.nodes[v]
+    coords = np.vstack([[nu['x'], nu['y']],
+                        np.stack([cc + 0.5, rr + 0.5], axis=1),
+                        [nv['x'], nv['y']]])
+    graph.add_edge(u, v, coords=coords, start=u,
+                   dist_sum=float(np.median(dist[rr, cc])) * len(rr),
+                   n_px=len(rr), gap_px=0.0)
+
+
+def _edge_len(coords: np.ndarray) -> float:
+    d = np.diff(coords, axis=0)
+    return float(np.hypot(d[:, 0], d[:, 1]).sum())
+
+
+def _oriented(data: dict, start: int) -> np.ndarray:
+    """The edge's coordinates running from node ``start``."""
+    coords = data['coords']
+    return coords if data['start'] == start else coords[::-1]
+
+
+def _dissolve_degree_two(graph: nx.MultiGraph) -> None:
+    """Merge the two edges at every node that has exactly two (no loop)."""
+    changed = True
+    while changed:
+        changed = False
+        for node in list(graph.nodes):
+            if node not in graph or graph.degree(node) != 2:
+                continue
+            edges = list(graph.edges(node, keys=True, data=True))
+            if len(edges) != 2:  # a self-loop: the node of a closed loop
+                continue
+            (_, a, ka, da), (_, b, kb, db) = edges
+            if a == node or b == node:
+                continue
+            # a -> node -> b
+            first = _oriented(da, a)
+            second = _oriented(db, node)
+            coords = np.vstack([first, second[1:]])
+            graph.remove_edge(node, a, ka)
+            graph.remove_edge(node, b, kb)
+            graph.remove_node(node)
+            graph.add_edge(a, b, coords=coords, start=a,
+                           dist_sum=da['dist_sum'] + db['dist_sum'],
+                           n_px=da['n_px'] + db['n_px'],
+                           gap_px=da['gap_px'] + db['gap_px'])
+            changed = True
+
+
+def _prune_spurs(graph: nx.MultiGraph, min_px: float, ratio: float) -> None:
+    """Remove dead-end branches that barely leave their junction, repeatedly.
+
+    A branch's reach is how far its end gets beyond the road's half width at
+    the junction: ``length + r_end - r_junction`` (``r`` the distance to the
+    nearest non-road pixel). The branches that thinning grows towards the
+    corners of a wide road reach about ``0.4 r_junction``; a real road that
+    ends (at a dead end or a break of the mask) reaches its whole length.
+    """
+    while True:
+        spurs = []
+        for u, v, k, data in graph.edges(keys=True, data=True):
+            if u == v:
+                continue
+            for end, junction in ((u, v), (v, u)):
+                if graph.degree(end) == 1 and graph.degree(junction) >= 3:
+                    r_j = graph.nodes[junction]['radius_px']
+                    reach = _edge_len(data['coords']) + \
+                        graph.nodes[end]['radius_px'] - r_j
+                    if reach < max(min_px, ratio * r_j):
+                        spurs.append((end, junction, k, reach))
+                    break
+        if not spurs:
+            return
+        # At one junction, never remove more than all but one edge per
+        # round, so a junction whose branches are all short keeps one.
+        by_junction: Dict[int, list] = {}
+        for end, junction, k, reach in spurs:
+            by_junction.setdefault(junction, []).append((reach, end, k))
+        for junction, items in by_junction.items():
+            items.sort()
+            room = graph.degree(junction) - 1
+            for _, end, k in items[:room]:
+                graph.remove_edge(end, junction, k)
+                graph.remove_node(end)
+        _dissolve_degree_two(graph)
+
+
+def _heading(graph: nx.MultiGraph, end: int, back_px: float) -> np.ndarray:
+    """Unit vector pointing out of a dead end along its edge."""
+    (_, _, data), = graph.edges(end, data=True)
+    coords = _oriented(data, end)
+    line = LineString(coords)
+    ref = line.interpolate(min(back_px, line.length))
+    vec = coords[0] - np.array([ref.x, ref.y])
+    norm = float(np.hypot(*vec))
+    return vec / norm if norm > 0 else vec
+
+
+def _angle_ok(direction: np.ndarray, vec: np.ndarray, max_deg: float) -> bool:
+    norm = float(np.hypot(*vec))
+    if norm == 0 or not direction.any():
+        return True
+    cos = float(direction @ vec) / norm
+    return cos >= np.cos(np.radians(max_deg)) - 1e-12
+
+
+def _join_gaps(graph: nx.MultiGraph, max_px: float, max_deg: float,
+               dist: np.ndarray) -> None:
+    """Join dead ends across breaks of the mask (see the module notes)."""
+    ends = [n for n in graph.nodes if graph.degree(n) == 1]
+    if not ends or max_px <= 0:
+        return
+    xy = {n: np.array([graph.nodes[n]['x'], graph.nodes[n]['y']])
+          for n in graph.nodes}
+    heading = {e: _heading(graph, e, 10.0) for e in ends}
+
+    def far_in_graph(a: int, targets: Sequence[int], gap: float) -> bool:
+        reach = nx.single_source_dijkstra_path_length(
+            graph, a, cutoff=3 * gap, weight=lambda u, v, d: min(
+                _edge_len(x['coords']) for x in d.values()))
+        return not any(t in reach for t in targets)
+
+    # Dead end to dead end, facing each other.
+    pairs = []
+    end_xy = np.array([xy[e] for e in ends])
+    radius = np.array([graph.nodes[e]['radius_px'] for e in ends])
+    for i, a in enumerate(ends):
+        d = np.hypot(*(end_xy - end_xy[i]).T)
+        reach = max_px + radius[i] + radius
+        for j in np.flatnonzero((d <= reach) & (np.arange(len(ends)) > i)):
+            b = ends[j]
+            vec = xy[b] - xy[a]
+            if _angle_ok(heading[a], vec, max_deg) and \
+                    _angle_ok(heading[b], -vec, max_deg):
+                pairs.append((float(d[j]), a, b))
+    used = set()
+    for gap, a, b in sorted(pairs):
+        if a in used or b in used or not far_in_graph(a, [b], gap):
+            continue
+        used.update((a, b))
+        _add_gap_edge(graph, a, b, dist)
+
+    # Dead end to the side of another road.
+    edges = [(u, v, k) for u, v, k in graph.edges(keys=True)]
+    if not edges:
+        return
+    lines = [LineString(graph.edges[e]['coords']) for e in edges]
+    tree = STRtree(lines)
+    joins: Dict[tuple, list] = {}
+    half = [graph.edges[e]['dist_sum'] / max(graph.edges[e]['n_px'], 1)
+            for e in edges]
+    for a in ends:
+        if a in used:
+            continue
+        pa = Point(xy[a])
+        best = None
+        r_a = graph.nodes[a]['radius_px']
+        search = max_px + r_a + max(half)
+        for i in tree.query(pa.buffer(search)).tolist():
+            u, v, k = edges[i]
+            if a in (u, v):
+                continue
+            line = lines[i]
+            at = line.project(pa)
+            q = line.interpolate(at)
+            vec = np.array([q.x, q.y]) - xy[a]
+            gap = float(np.hypot(*vec))
+            if gap > max_px + r_a + half[i] or \
+                    not _angle_ok(heading[a], vec, max_deg):
+                continue
+            if best is None or gap < best[0]:
+                best = (gap, edges[i], at)
+        if best is not None and far_in_graph(a, best[1][:2], best[0]):
+            joins.setdefault(best[1], []).append((best[2], a))
+    for (u, v, k), items in joins.items():
+        _split_and_join(graph, u, v, k, items, dist)
+
+
+def _add_gap_edge(graph: nx.MultiGraph, a: int, b: int,
+                  dist: np.ndarray) -> None:
+    coords = np.array([[graph.nodes[a]['x'], graph.nodes[a]['y']],
+                       [graph.nodes[b]['x'], graph.nodes[b]['y']]])
+    # The gap takes the width of the roads it joins.
+    widths = [d['dist_sum'] / max(d['n_px'], 1)
+              for n in (a, b) for _, _, d in graph.edges(n, data=True)]
+    graph.add_edge(a, b, coords=coords, start=a,
+                   dist_sum=float(np.mean(widths)) if widths else 1.0,
+                   n_px=1, gap_px=_edge_len(coords))
+
+
+def _split_and_join(graph: nx.MultiGraph, u: int, v: int, k: int,
+                    items: List[Tuple[float, int]],
+                    dist: np.ndarray) -> None:
+    data = graph.edges[u, v, k]
+    line = LineString(data['coords'])
+    start = data['start']
+    other = v if start == u else u
+    mean = data['dist_sum'] / max(data['n_px'], 1)
+    total = line.length
+    graph.remove_edge(u, v, k)
+    cuts = sorted(items)
+    prev_node, prev_at = start, 0.0
+    next_id = max(graph.nodes) + 1
+    for at, end in cuts:
+        if at <= 0 or at >= total:
+            node = start if at <= 0 else other
+        else:
+            node = next_id
+            next_id += 1
+            p = line.interpolate(at)
+            graph.add_node(node, x=p.x, y=p.y, radius_px=mean)
+        if node != prev_node or at > prev_at:
+            piece = np.asarray(substring(line, prev_at, at).coords)
+            if len(piece) >= 2 and node != prev_node:
+                graph.add_edge(prev_node, node, coords=piece,
+                               start=prev_node, dist_sum=mean, n_px=1,
+                               gap_px=0.0)
+        prev_node, prev_at = node, at
+        _add_gap_edge(graph, end, node, dist)
+    piece = np.asarray(substring(line, prev_at, total).coords)
+    if len(piece) >= 2:
+        graph.add_edge(prev_node, other, coords=piece, start=prev_node,
+                       dist_sum=mean, n_px=1, gap_px=0.0)
+
+
+# --------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------
+def mask_to_network(mask: np.ndarray,
+                    pixel_size: PixelSize = 0.55,
+                    spur_length_m: float = 3.0,
+                    spur_ratio: float = 1.0,
+                    max_gap_m: float = 10.0,
+                    gap_angle: float = 45.0,
+                    min_length_m: float = 5.0,
+                    simplify_px: float = 1.0) -> nx.MultiGraph:
+    """Build the road network of a road mask.
+
+    See the module notes for the steps and the attributes of the graph.
+
+    Args:
+        mask (np.ndarray): ``(H, W)`` boolean road mask (or anything whose
+            non-zero pixels are road).
+        pixel_size (float | tuple[float, float]): Metres per pixel, one value
+            or ``(x, y)``. Defaults to 0.55 (KOMPSAT-3A pan-sharpened).
+        spur_length_m (float): Dead-end branches that reach less than this
+            beyond their junction's road surface are removed. Defaults to 3.0.
+        spur_ratio (float): ... and so are those that reach less than this
+            many half widths of the road at the junction. Defaults to 1.0.
+        max_gap_m (float): Longest break of the mask (between road surfaces)
+            that is joined; 0 disables joining. Defaults to 10.0.
+        gap_angle (float): Largest angle in degrees between a dead end's
+            heading and the direction of a join. Defaults to 45.
+        min_length_m (float): Connected pieces of the network shorter than
+            this in total are dropped. Defaults to 5.0.
+        simplify_px (float): Douglas-Peucker tolerance of the edge
+            geometries in pixels (lengths are measured after it, which takes
+            out the staircase of pixel chains); 0 keeps every pixel.
+            Defaults to 1.0.
+
+    Returns:
+        networkx.MultiGraph: The network; ``graph.graph`` holds
+        ``pixel_size`` and ``shape``.
+
+    Raises:
+        ValueError: When the mask is not 2-D or a parameter is out of range.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(
+            f'mask_to_network: mask must be 2-D, got shape {mask.shape}')
+    sx, sy = _pixel_size(pixel_size)
+    for name, value in (('spur_length_m', spur_length_m),
+                        ('spur_ratio', spur_ratio), ('max_gap_m', max_gap_m),
+                        ('min_length_m', min_length_m),
+                        ('simplify_px', simplify_px)):
+        if not value >= 0:
+            raise ValueError(f'mask_to_network: {name} must be >= 0, got '
+                             f'{value!r}')
+    if not 0 <= gap_angle <= 180:
+        raise ValueError(f'mask_to_network: gap_angle must be in [0, 180], '
+                         f'got {gap_angle!r}')
+    px = float(np.sqrt(sx * sy))
+    binary = mask.astype(bool)
+    graph = nx.MultiGraph()
+    if binary.any():
+        dist = ndimage.distance_transform_edt(binary)
+        skel = skeletonize(binary)
+        graph = _skeleton_graph(skel, dist)
+        _dissolve_degree_two(graph)
+        _prune_spurs(graph, spur_length_m / px, spur_ratio)
+        _join_gaps(graph, max_gap_m / px, gap_angle, dist)
+        _dissolve_degree_two(graph)
+        if min_length_m > 0:
+            for comp in list(nx.connected_components(graph)):
+                total = sum(_edge_len(d['coords']) for _, _, d in
+                            graph.subgraph(comp).edges(data=True))
+                if total * px < min_length_m:
+                    graph.remove_nodes_from(comp)
+    graph.graph.update(pixel_size=(sx, sy), shape=tuple(mask.shape))
+    for node in graph.nodes:
+        degree = graph.degree(node)
+        attrs = graph.nodes[node]
+        attrs['kind'] = ('end' if degree == 1 else 'loop' if
+                         degree == 2 else 'junction')
+        attrs.pop('radius_px', None)
+    for u, v, k, data in graph.edges(keys=True, data=True):
+        coords = data.pop('coords')
+        line = LineString(coords)
+        if simplify_px > 0 and len(coords) > 2:
+            line = line.simplify(simplify_px, preserve_topology=False)
+        width = max(2 * data.pop('dist_sum') / max(data.pop('n_px'), 1) - 1,
+                    1.0)
+        data.update(geometry=line,
+                    length_px=float(line.length),
+                    length_m=line_length_m(np.asarray(line.coords),
+                                           (sx, sy)),
+                    width_px=float(width),
+                    width_m=float(width * px))
+    return graph
+
+
+def network_length_m(graph: nx.MultiGraph) -> float:
+    """Total length of a network's edges in metres.
+
+    Args:
+        graph (networkx.MultiGraph): A network of :func:`mask_to_network`.
+
+    Returns:
+        float: The sum of the edges' ``length_m``.
+    """
+    return float(sum(d['length_m'] for _, _, d in graph.edges(data=True)))
+
+
+def network_lines(
+    graph: nx.MultiGraph,
+    transform: Optional[Callable[[np.ndarray], np.ndarray]] = None
+) -> List[Tuple[LineString, dict]]:
+    """The edges of a network as LineStrings with their measures.
+
+    Args:
+        graph (networkx.MultiGraph): A network of :func:`mask_to_network`.
+        transform (Callable, optional): Maps ``(N, 2)`` pixel coordinates to
+            ``(N, 2)`` output coordinates (e.g. a raster's pixel-to-CRS
+            transform, or :meth:`mmseg_sia.geo.GeoTransform.pixel_to_lonlat`).
+            Defaults to None (pixel coordinates).
+
+    Returns:
+        list[tuple[LineString, dict]]: One ``(line, properties)`` per edge;
+        the properties are ``start_node``, ``end_node``, ``length_m``,
+        ``width_m``, ``gap_m``, and ``start_kind`` / ``end_kind``.
+    """
+    out = []
+    sx, sy = graph.graph.get('pixel_size', (1.0, 1.0))
+    px = float(np.sqrt(sx * sy))
+    for u, v, data in graph.edges(data=True):
+        start = data['start']
+        end = v if start == u else u
+        coords = np.asarray(data['geometry'].coords)
+        if transform is not None:
+            coords = np.asarray(transform(coords), dtype=np.float64)
+        out.append((LineString(coords), dict(
+            start_node=int(start), end_node=int(end),
+            start_kind=graph.nodes[start]['kind'],
+            end_kind=graph.nodes[end]['kind'],
+            length_m=round(float(data['length_m']), 3),
+            width_m=round(float(data['width_m']), 3),
+            gap_m=round(float(data['gap_px']) * px, 3))))
+    return out
