@@ -21,9 +21,9 @@ builds one in four steps:
    a dead end or at a break of the mask, reaches its whole length and stays.
 3. **Gap joining.** Where the mask is broken, two dead ends that face each
    other (each within ``gap_angle`` degrees of the other's heading) are
-   joined when the break between the road surfaces is at most
-   ``max_gap_m`` (a centre line ends about half a road width inside the
-   surface, so the ends may be ``max_gap_m`` plus both half widths apart),
+   joined when the join crosses at most ``max_gap_m`` of non-road pixels
+   (a centre line ends about half a road width inside the surface, so the
+   ends themselves are farther apart),
    and a dead end that points at another road within that distance is
    joined to it (a new junction). A
    join within one connected piece is made only where the network path
@@ -43,7 +43,8 @@ two different roads, and a ring road is a loop). Node attributes: ``x``,
 ``y`` (pixel coordinates), ``kind`` (``'junction'``, ``'end'`` or
 ``'loop'``). Edge attributes: ``geometry`` (running from ``start`` to the
 other end), ``start``, ``length_px``, ``length_m``, ``width_px``,
-``width_m`` and ``gap_px`` (how much of the edge is a joined gap, in pixels).
+``width_m`` and ``gap_px`` (how much of the edge crosses non-road pixels
+where a gap was joined, in pixels).
 :func:`network_lines` turns the edges into LineStrings with properties, in
 pixel coordinates or mapped through a transform.
 """
@@ -291,8 +292,20 @@ def _angle_ok(direction: np.ndarray, vec: np.ndarray, max_deg: float) -> bool:
     return cos >= np.cos(np.radians(max_deg)) - 1e-12
 
 
+def _off_road(a: np.ndarray, b: np.ndarray, binary: np.ndarray) -> float:
+    """Length of the segment ``a``-``b`` that runs over non-road pixels."""
+    length = float(np.hypot(*(b - a)))
+    n = max(int(np.ceil(length * 4)), 1)
+    t = (np.arange(n) + 0.5) / n
+    pts = a[None] + t[:, None] * (b - a)[None]
+    h, w = binary.shape
+    c = np.clip(np.floor(pts[:, 0]).astype(int), 0, w - 1)
+    r = np.clip(np.floor(pts[:, 1]).astype(int), 0, h - 1)
+    return length * float((~binary[r, c]).mean())
+
+
 def _join_gaps(graph: nx.MultiGraph, max_px: float, max_deg: float,
-               dist: np.ndarray) -> None:
+               binary: np.ndarray) -> None:
     """Join dead ends across breaks of the mask (see the module notes)."""
     ends = [n for n in graph.nodes if graph.degree(n) == 1]
     if not ends or max_px <= 0:
@@ -319,13 +332,15 @@ def _join_gaps(graph: nx.MultiGraph, max_px: float, max_deg: float,
             vec = xy[b] - xy[a]
             if _angle_ok(heading[a], vec, max_deg) and \
                     _angle_ok(heading[b], -vec, max_deg):
-                pairs.append((float(d[j]), a, b))
+                off = _off_road(xy[a], xy[b], binary)
+                if off <= max_px:
+                    pairs.append((off, float(d[j]), a, b))
     used = set()
-    for gap, a, b in sorted(pairs):
+    for off, gap, a, b in sorted(pairs):
         if a in used or b in used or not far_in_graph(a, [b], gap):
             continue
         used.update((a, b))
-        _add_gap_edge(graph, a, b, dist)
+        _add_gap_edge(graph, a, b, off)
 
     # Dead end to the side of another road.
     edges = [(u, v, k) for u, v, k in graph.edges(keys=True)]
@@ -355,16 +370,16 @@ def _join_gaps(graph: nx.MultiGraph, max_px: float, max_deg: float,
             if gap > max_px + r_a + half[i] or \
                     not _angle_ok(heading[a], vec, max_deg):
                 continue
-            if best is None or gap < best[0]:
-                best = (gap, edges[i], at)
-        if best is not None and far_in_graph(a, best[1][:2], best[0]):
-            joins.setdefault(best[1], []).append((best[2], a))
+            off = _off_road(xy[a], np.array([q.x, q.y]), binary)
+            if off <= max_px and (best is None or off < best[0]):
+                best = (off, edges[i], at, gap)
+        if best is not None and far_in_graph(a, best[1][:2], best[3]):
+            joins.setdefault(best[1], []).append((best[2], a, best[0]))
     for (u, v, k), items in joins.items():
-        _split_and_join(graph, u, v, k, items, dist)
+        _split_and_join(graph, u, v, k, items)
 
 
-def _add_gap_edge(graph: nx.MultiGraph, a: int, b: int,
-                  dist: np.ndarray) -> None:
+def _add_gap_edge(graph: nx.MultiGraph, a: int, b: int, off: float) -> None:
     coords = np.array([[graph.nodes[a]['x'], graph.nodes[a]['y']],
                        [graph.nodes[b]['x'], graph.nodes[b]['y']]])
     # The gap takes the width of the roads it joins.
@@ -372,12 +387,11 @@ def _add_gap_edge(graph: nx.MultiGraph, a: int, b: int,
               for n in (a, b) for _, _, d in graph.edges(n, data=True)]
     graph.add_edge(a, b, coords=coords, start=a,
                    dist_sum=float(np.mean(widths)) if widths else 1.0,
-                   n_px=1, gap_px=_edge_len(coords))
+                   n_px=1, gap_px=off)
 
 
 def _split_and_join(graph: nx.MultiGraph, u: int, v: int, k: int,
-                    items: List[Tuple[float, int]],
-                    dist: np.ndarray) -> None:
+                    items: List[Tuple[float, int, float]]) -> None:
     data = graph.edges[u, v, k]
     line = LineString(data['coords'])
     start = data['start']
@@ -388,7 +402,7 @@ def _split_and_join(graph: nx.MultiGraph, u: int, v: int, k: int,
     cuts = sorted(items)
     prev_node, prev_at = start, 0.0
     next_id = max(graph.nodes) + 1
-    for at, end in cuts:
+    for at, end, off in cuts:
         if at <= 0 or at >= total:
             node = start if at <= 0 else other
         else:
@@ -403,7 +417,7 @@ def _split_and_join(graph: nx.MultiGraph, u: int, v: int, k: int,
                                start=prev_node, dist_sum=mean, n_px=1,
                                gap_px=0.0)
         prev_node, prev_at = node, at
-        _add_gap_edge(graph, end, node, dist)
+        _add_gap_edge(graph, end, node, off)
     piece = np.asarray(substring(line, prev_at, total).coords)
     if len(piece) >= 2:
         graph.add_edge(prev_node, other, coords=piece, start=prev_node,
@@ -434,8 +448,8 @@ def mask_to_network(mask: np.ndarray,
             beyond their junction's road surface are removed. Defaults to 3.0.
         spur_ratio (float): ... and so are those that reach less than this
             many half widths of the road at the junction. Defaults to 1.0.
-        max_gap_m (float): Longest break of the mask (between road surfaces)
-            that is joined; 0 disables joining. Defaults to 10.0.
+        max_gap_m (float): Longest stretch of non-road pixels that a join
+            may cross; 0 disables joining. Defaults to 10.0.
         gap_angle (float): Largest angle in degrees between a dead end's
             heading and the direction of a join. Defaults to 45.
         min_length_m (float): Connected pieces of the network shorter than
@@ -476,7 +490,7 @@ def mask_to_network(mask: np.ndarray,
         graph = _skeleton_graph(skel, dist)
         _dissolve_degree_two(graph)
         _prune_spurs(graph, spur_length_m / px, spur_ratio)
-        _join_gaps(graph, max_gap_m / px, gap_angle, dist)
+        _join_gaps(graph, max_gap_m / px, gap_angle, binary)
         _dissolve_degree_two(graph)
         if min_length_m > 0:
             for comp in list(nx.connected_components(graph)):

@@ -1,0 +1,140 @@
+"""Road networks from hand-made road masks (mmseg_sia.roads)."""
+import networkx as nx
+import numpy as np
+import pytest
+from shapely.geometry import LineString
+
+from mmseg_sia.roads import (line_length_m, mask_to_network, network_length_m,
+                             network_lines)
+
+
+def horizontal(width=15, x0=10, x1=190, shape=(100, 200), top=45):
+    mask = np.zeros(shape, bool)
+    mask[top:top + width, x0:x1] = True
+    return mask
+
+
+def kinds(graph):
+    return sorted(d['kind'] for _, d in graph.nodes(data=True))
+
+
+def test_straight_road_one_edge_with_length_and_width():
+    graph = mask_to_network(horizontal(), pixel_size=0.5)
+    # Thinning leaves two corner branches at each end of a wide road; they
+    # are pruned, so one edge from end to end remains.
+    assert kinds(graph) == ['end', 'end']
+    (_, _, data), = graph.edges(data=True)
+    # The centre line stops about half a width (7.5 px) short of each end.
+    assert abs(data['length_px'] - (180 - 15)) <= 3
+    assert data['length_m'] == pytest.approx(0.5 * data['length_px'])
+    assert data['width_px'] == 15 and data['width_m'] == 7.5
+    # The centre line runs along the road's middle row (52, centre 52.5).
+    ys = np.asarray(data['geometry'].coords)[:, 1]
+    assert np.all(np.abs(ys - 52.5) <= 1)
+
+
+def test_anisotropic_pixels_scale_each_axis():
+    mask = np.zeros((200, 60), bool)
+    mask[10:190, 25:34] = True      # a vertical road, 9 px wide
+    graph = mask_to_network(mask, pixel_size=(2.0, 0.5))
+    (_, _, data), = graph.edges(data=True)
+    coords = np.asarray(data['geometry'].coords)
+    d = np.diff(coords, axis=0)
+    assert data['length_m'] == pytest.approx(
+        np.hypot(2.0 * d[:, 0], 0.5 * d[:, 1]).sum())
+    assert data['length_m'] == pytest.approx(0.5 * data['length_px'],
+                                             rel=0.01)
+    assert line_length_m(np.array([[0, 0], [3, 4]]), (2.0, 0.5)) == \
+        pytest.approx(np.hypot(6, 2))
+
+
+def test_crossing_is_one_junction_of_degree_four():
+    mask = horizontal()
+    mask[10:90, 95:104] = True
+    graph = mask_to_network(mask, pixel_size=1.0)
+    assert kinds(graph) == ['end'] * 4 + ['junction']
+    junction = next(n for n, d in graph.nodes(data=True)
+                    if d['kind'] == 'junction')
+    assert graph.degree(junction) == 4
+    assert abs(graph.nodes[junction]['x'] - 100) <= 1.5
+    assert abs(graph.nodes[junction]['y'] - 52.5) <= 1.5
+    widths = sorted(d['width_px'] for _, _, d in graph.edges(data=True))
+    assert widths == [9, 9, 15, 15]
+
+
+def test_broken_road_is_joined_across_its_gaps():
+    # The issue's example: a 15 px road cut by five 4 px gaps.
+    mask = horizontal()
+    for x in (40, 70, 100, 130, 160):
+        mask[:, x:x + 4] = False
+    broken = mask_to_network(mask, pixel_size=1.0, max_gap_m=0)
+    assert nx.number_connected_components(broken) == 6
+    joined = mask_to_network(mask, pixel_size=1.0, max_gap_m=5)
+    assert nx.number_connected_components(joined) == 1
+    (_, _, data), = joined.edges(data=True)
+    assert abs(data['length_px'] - 165) <= 3
+    # What was joined: five breaks of 4 px of non-road pixels each.
+    assert data['gap_px'] == pytest.approx(5 * 4, abs=1)
+    # A break longer than max_gap_m stays open.
+    assert nx.number_connected_components(
+        mask_to_network(mask, pixel_size=1.0, max_gap_m=3)) == 6
+
+
+def test_side_road_ending_short_of_a_road_gets_a_junction():
+    mask = horizontal()
+    mask[64:95, 95:104] = True  # a side road stopping 4 px below the road
+    apart = mask_to_network(mask, pixel_size=1.0, max_gap_m=0)
+    assert nx.number_connected_components(apart) == 2
+    graph = mask_to_network(mask, pixel_size=1.0, max_gap_m=6)
+    assert nx.number_connected_components(graph) == 1
+    assert kinds(graph) == ['end'] * 3 + ['junction']
+
+
+def test_gap_join_needs_the_heading():
+    # A parallel road 4 px away is not joined to a dead end beside it.
+    mask = horizontal(width=9, x0=10, x1=100, top=40)
+    mask[53:62, 20:190] = True
+    graph = mask_to_network(mask, pixel_size=1.0, max_gap_m=6)
+    assert nx.number_connected_components(graph) == 2
+
+
+def test_short_piece_dropped_and_ring_is_a_loop():
+    mask = np.zeros((200, 200), bool)
+    yy, xx = np.mgrid[:200, :200]
+    r = np.hypot(yy - 100, xx - 100)
+    mask[(r > 60) & (r < 70)] = True
+    mask[5:8, 5:9] = True  # 4 px long: below min_length_m
+    graph = mask_to_network(mask, pixel_size=1.0)
+    assert kinds(graph) == ['loop']
+    (_, _, data), = graph.edges(data=True)
+    assert data['length_px'] == pytest.approx(2 * np.pi * 65, rel=0.03)
+
+
+def test_empty_mask_and_lines_through_a_transform():
+    assert mask_to_network(np.zeros((10, 10), bool)).number_of_nodes() == 0
+    graph = mask_to_network(horizontal(), pixel_size=0.5)
+    assert network_length_m(graph) == pytest.approx(
+        sum(d['length_m'] for _, _, d in graph.edges(data=True)))
+    (line, props), = network_lines(
+        graph, transform=lambda xy: xy * [2, -2] + [1000, 5000])
+    (_, _, data), = graph.edges(data=True)
+    coords = np.asarray(data['geometry'].coords)
+    if data['start'] != props['start_node']:
+        coords = coords[::-1]
+    assert isinstance(line, LineString)
+    np.testing.assert_allclose(np.asarray(line.coords),
+                               coords * [2, -2] + [1000, 5000])
+    assert props['start_kind'] == props['end_kind'] == 'end'
+    assert props['length_m'] == pytest.approx(data['length_m'], abs=1e-3)
+    assert props['width_m'] == 7.5 and props['gap_m'] == 0
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match='mask must be 2-D'):
+        mask_to_network(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match='max_gap_m must be >= 0'):
+        mask_to_network(np.zeros((4, 4)), max_gap_m=-1)
+    with pytest.raises(ValueError, match='pixel_size must be positive'):
+        mask_to_network(np.zeros((4, 4)), pixel_size=0)
+    with pytest.raises(ValueError, match=r'gap_angle must be in \[0, 180\]'):
+        mask_to_network(np.zeros((4, 4)), gap_angle=200)
