@@ -4,7 +4,8 @@ A road mask says where road surface is; a router needs a network: centre
 lines that meet at junctions, each with a length. :func:`mask_to_network`
 builds one in four steps:
 
-1. **Centre lines.** The mask is thinned to one-pixel centre lines
+1. **Centre lines.** Holes smaller than ``hole_area_m2`` are filled, and
+   the mask is thinned to one-pixel centre lines
    (:func:`skimage.morphology.skeletonize`). Skeleton pixels with other than
    two neighbours (ends, junctions) become nodes (touching ones merged into
    one node at their centroid); the runs of two-neighbour pixels between them
@@ -33,8 +34,8 @@ builds one in four steps:
    :class:`shapely.geometry.LineString` in pixel coordinates, the tile
    spanning ``[0, W] x [0, H]``, simplified by ``simplify_px``),
    ``length_px``, ``length_m``, and a width estimate ``width_px`` /
-   ``width_m``: twice the median distance (:func:`scipy.ndimage.
-   distance_transform_edt`) from the edge's centre-line pixels to the
+   ``width_m``: twice the median distance (:func:`cv2.distanceTransform`,
+   within 2 % of Euclidean) from the edge's centre-line pixels to the
    nearest non-road pixel, less one pixel (exact for axis-aligned roads of
    an odd number of pixels, one pixel short for an even number).
 
@@ -52,6 +53,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+import cv2
 import networkx as nx
 import numpy as np
 from scipy import ndimage
@@ -59,6 +61,8 @@ from shapely import STRtree
 from shapely.geometry import LineString, Point
 from shapely.ops import substring
 from skimage.morphology import skeletonize
+
+from .vectorize import clean_mask
 
 __all__ = ['mask_to_network', 'network_lines', 'network_length_m',
            'line_length_m']
@@ -105,60 +109,83 @@ def line_length_m(coords: np.ndarray, pixel_size: PixelSize) -> float:
 # --------------------------------------------------------------------------
 def _skeleton_graph(skel: np.ndarray, dist: np.ndarray) -> nx.MultiGraph:
     """Nodes and pixel-chain edges of a one-pixel skeleton."""
-    h, w = skel.shape
-    nb = ndimage.convolve(skel.astype(np.uint8), _EIGHT.astype(np.uint8),
-                          mode='constant') - skel.astype(np.uint8)
+    sk8 = skel.view(np.uint8) if skel.dtype == bool else \
+        skel.astype(np.uint8)
+    nb = cv2.filter2D(sk8, -1, _EIGHT.astype(np.float32),
+                      borderType=cv2.BORDER_CONSTANT) - sk8
     node_px = skel & (nb != 2)
     chain_px = skel & ~node_px
     node_lab, n_nodes = ndimage.label(node_px, structure=_EIGHT)
     graph = nx.MultiGraph()
     if n_nodes:
-        idx = np.arange(1, n_nodes + 1)
-        cy = ndimage.mean(np.indices(skel.shape)[0], node_lab, idx)
-        cx = ndimage.mean(np.indices(skel.shape)[1], node_lab, idx)
-        rad = ndimage.maximum(dist, node_lab, idx)
+        nr, nc = np.nonzero(node_px)
+        lab = node_lab[nr, nc]
+        count = np.bincount(lab, minlength=n_nodes + 1)[1:]
+        cy = np.bincount(lab, nr, minlength=n_nodes + 1)[1:] / count
+        cx = np.bincount(lab, nc, minlength=n_nodes + 1)[1:] / count
+        rad = np.zeros(n_nodes + 1)
+        np.maximum.at(rad, lab, dist[nr, nc])
         for i in range(n_nodes):
             graph.add_node(i + 1, x=float(cx[i]) + 0.5, y=float(cy[i]) + 0.5,
-                           radius_px=float(rad[i]))
+                           radius_px=float(rad[i + 1]))
     # Chain pixels: positions and their (at most two) chain neighbours.
     rows, cols = np.nonzero(chain_px)
-    if len(rows) == 0:
+    n = len(rows)
+    if n == 0:
         return graph
-    pos = np.full(skel.shape, -1, dtype=np.int64)
-    pos[rows, cols] = np.arange(len(rows))
-    padded_pos = np.pad(pos, 1, constant_values=-1)
+    # The median distance to the road's edge along each chain, all at once.
+    chain_lab, n_chains = ndimage.label(chain_px, structure=_EIGHT)
+    lab = chain_lab[rows, cols]
+    order = np.lexsort((dist[rows, cols], lab))
+    counts = np.bincount(lab, minlength=n_chains + 1)
+    first = np.r_[0, np.cumsum(counts)[:-1]]
+    median = np.zeros(n_chains + 1)
+    has = counts > 0
+    median[has] = dist[rows, cols][order][first[has] + (counts[has] - 1) // 2]
+    pos = np.full((skel.shape[0] + 2, skel.shape[1] + 2), -1, dtype=np.int64)
+    pos[rows + 1, cols + 1] = np.arange(n)
     padded_node = np.pad(node_lab, 1)
-    nbrs = [[] for _ in range(len(rows))]
-    touch = [[] for _ in range(len(rows))]
-    for dr, dc in _OFFSETS:
-        other = padded_pos[rows + 1 + dr, cols + 1 + dc]
-        node = padded_node[rows + 1 + dr, cols + 1 + dc]
-        for i in np.flatnonzero(other >= 0).tolist():
-            nbrs[i].append(int(other[i]))
-        for i in np.flatnonzero(node > 0).tolist():
-            touch[i].append(int(node[i]))
-    seen = np.zeros(len(rows), dtype=bool)
+    other = np.stack([pos[rows + 1 + dr, cols + 1 + dc]
+                      for dr, dc in _OFFSETS])
+    touch = np.stack([padded_node[rows + 1 + dr, cols + 1 + dc]
+                      for dr, dc in _OFFSETS])
+    other.sort(axis=0)
+    n1, n2 = other[-1], other[-2]        # -1 where there is none
+    n_chain = (other >= 0).sum(axis=0)
+    touch_lo = np.where(touch > 0, touch, np.iinfo(touch.dtype).max).min(0)
+    touch_hi = touch.max(axis=0)
+    n1l, n2l = n1.tolist(), n2.tolist()
+    seen = bytearray(n)
     next_node = n_nodes + 1
 
     def walk(start: int) -> List[int]:
         path = [start]
-        seen[start] = True
+        seen[start] = 1
         prev, cur = -1, start
         while True:
-            step = [n for n in nbrs[cur] if n != prev and not seen[n]]
-            if not step:
+            a, b = n1l[cur], n2l[cur]
+            if a >= 0 and a != prev and not seen[a]:
+                nxt = a
+            elif b >= 0 and b != prev and not seen[b]:
+                nxt = b
+            else:
                 return path
-            prev, cur = cur, step[0]
-            seen[cur] = True
+            prev, cur = cur, nxt
+            seen[cur] = 1
             path.append(cur)
 
-    ends = [i for i in range(len(rows)) if len(nbrs[i]) < 2]
-    for start in ends:
+    def touching(i: int) -> List[int]:
+        hi = int(touch_hi[i])
+        if hi <= 0:
+            return []
+        return sorted({int(touch_lo[i]), hi})
+
+    for start in np.flatnonzero(n_chain < 2).tolist():
         if seen[start]:
             continue
         path = walk(start)
-        first = sorted(set(touch[path[0]]))
-        last = sorted(set(touch[path[-1]]))
+        first = touching(path[0])
+        last = touching(path[-1])
         if len(path) == 1:
             if not first:
                 continue
@@ -167,9 +194,11 @@ def _skeleton_graph(skel: np.ndarray, dist: np.ndarray) -> nx.MultiGraph:
             if not first or not last:
                 continue
             u, v = first[0], last[0]
-        _add_chain_edge(graph, u, v, rows[path], cols[path], dist)
+        idx = np.asarray(path)
+        _add_chain_edge(graph, u, v, rows[idx], cols[idx],
+                        median[lab[path[0]]])
     # What is left are closed loops with no node on them.
-    for start in np.flatnonzero(~seen).tolist():
+    for start in range(n):
         if seen[start]:
             continue
         path = walk(start)
@@ -178,22 +207,26 @@ def _skeleton_graph(skel: np.ndarray, dist: np.ndarray) -> nx.MultiGraph:
         r0, c0 = int(rows[path[0]]), int(cols[path[0]])
         graph.add_node(node, x=c0 + 0.5, y=r0 + 0.5,
                        radius_px=float(dist[r0, c0]))
-        rr = np.r_[rows[path], r0]
-        cc = np.r_[cols[path], c0]
-        _add_chain_edge(graph, node, node, rr[1:], cc[1:], dist)
-    graph.remove_nodes_from([n for n in list(graph) if graph.degree(n) == 0])
+        idx = np.asarray(path)
+        rr = np.r_[rows[idx], r0]
+        cc = np.r_[cols[idx], c0]
+        _add_chain_edge(graph, node, node, rr[1:], cc[1:],
+                        median[lab[path[0]]])
+    graph.remove_nodes_from([v for v in list(graph) if graph.degree(v) == 0])
     return graph
 
 
 def _add_chain_edge(graph: nx.MultiGraph, u: int, v: int, rr: np.ndarray,
-                    cc: np.ndarray, dist: np.ndarray) -> None:
+                    cc: np.ndarray, median: float) -> None:
     nu, nv = graph.nodes[u], graph.nodes[v]
-    coords = np.vstack([[nu['x'], nu['y']],
-                        np.stack([cc + 0.5, rr + 0.5], axis=1),
-                        [nv['x'], nv['y']]])
-    graph.add_edge(u, v, coords=coords, start=u,
-                   dist_sum=float(np.median(dist[rr, cc])) * len(rr),
-                   n_px=len(rr), gap_px=0.0)
+    coords = np.empty((len(rr) + 2, 2))
+    coords[0] = nu['x'], nu['y']
+    coords[1:-1, 0] = cc + 0.5
+    coords[1:-1, 1] = rr + 0.5
+    coords[-1] = nv['x'], nv['y']
+    graph.add_edge(u, v, coords=coords, start=u, len=_edge_len(coords),
+                   dist_sum=float(median) * len(rr), n_px=len(rr),
+                   gap_px=0.0)
 
 
 def _edge_len(coords: np.ndarray) -> float:
@@ -229,6 +262,7 @@ def _dissolve_degree_two(graph: nx.MultiGraph) -> None:
             graph.remove_edge(node, b, kb)
             graph.remove_node(node)
             graph.add_edge(a, b, coords=coords, start=a,
+                           len=da['len'] + db['len'],
                            dist_sum=da['dist_sum'] + db['dist_sum'],
                            n_px=da['n_px'] + db['n_px'],
                            gap_px=da['gap_px'] + db['gap_px'])
@@ -252,7 +286,7 @@ def _prune_spurs(graph: nx.MultiGraph, min_px: float, ratio: float) -> None:
             for end, junction in ((u, v), (v, u)):
                 if graph.degree(end) == 1 and graph.degree(junction) >= 3:
                     r_j = graph.nodes[junction]['radius_px']
-                    reach = _edge_len(data['coords']) + \
+                    reach = data['len'] + \
                         graph.nodes[end]['radius_px'] - r_j
                     if reach < max(min_px, ratio * r_j):
                         spurs.append((end, junction, k, reach))
@@ -317,7 +351,7 @@ def _join_gaps(graph: nx.MultiGraph, max_px: float, max_deg: float,
     def far_in_graph(a: int, targets: Sequence[int], gap: float) -> bool:
         reach = nx.single_source_dijkstra_path_length(
             graph, a, cutoff=3 * gap, weight=lambda u, v, d: min(
-                _edge_len(x['coords']) for x in d.values()))
+                x['len'] for x in d.values()))
         return not any(t in reach for t in targets)
 
     # Dead end to dead end, facing each other.
@@ -386,6 +420,7 @@ def _add_gap_edge(graph: nx.MultiGraph, a: int, b: int, off: float) -> None:
     widths = [d['dist_sum'] / max(d['n_px'], 1)
               for n in (a, b) for _, _, d in graph.edges(n, data=True)]
     graph.add_edge(a, b, coords=coords, start=a,
+                   len=_edge_len(coords),
                    dist_sum=float(np.mean(widths)) if widths else 1.0,
                    n_px=1, gap_px=off)
 
@@ -414,14 +449,15 @@ def _split_and_join(graph: nx.MultiGraph, u: int, v: int, k: int,
             piece = np.asarray(substring(line, prev_at, at).coords)
             if len(piece) >= 2 and node != prev_node:
                 graph.add_edge(prev_node, node, coords=piece,
-                               start=prev_node, dist_sum=mean, n_px=1,
-                               gap_px=0.0)
+                               start=prev_node, len=_edge_len(piece),
+                               dist_sum=mean, n_px=1, gap_px=0.0)
         prev_node, prev_at = node, at
         _add_gap_edge(graph, end, node, off)
     piece = np.asarray(substring(line, prev_at, total).coords)
     if len(piece) >= 2:
         graph.add_edge(prev_node, other, coords=piece, start=prev_node,
-                       dist_sum=mean, n_px=1, gap_px=0.0)
+                       len=_edge_len(piece), dist_sum=mean, n_px=1,
+                       gap_px=0.0)
 
 
 # --------------------------------------------------------------------------
@@ -434,6 +470,7 @@ def mask_to_network(mask: np.ndarray,
                     max_gap_m: float = 10.0,
                     gap_angle: float = 45.0,
                     min_length_m: float = 5.0,
+                    hole_area_m2: float = 10.0,
                     simplify_px: float = 1.0) -> nx.MultiGraph:
     """Build the road network of a road mask.
 
@@ -454,6 +491,9 @@ def mask_to_network(mask: np.ndarray,
             heading and the direction of a join. Defaults to 45.
         min_length_m (float): Connected pieces of the network shorter than
             this in total are dropped. Defaults to 5.0.
+        hole_area_m2 (float): Holes of the mask smaller than this are filled
+            first (a speck of non-road inside a road would become a loop of
+            the centre line). Defaults to 10.0.
         simplify_px (float): Douglas-Peucker tolerance of the edge
             geometries in pixels (lengths are measured after it, which takes
             out the staircase of pixel chains); 0 keeps every pixel.
@@ -474,6 +514,7 @@ def mask_to_network(mask: np.ndarray,
     for name, value in (('spur_length_m', spur_length_m),
                         ('spur_ratio', spur_ratio), ('max_gap_m', max_gap_m),
                         ('min_length_m', min_length_m),
+                        ('hole_area_m2', hole_area_m2),
                         ('simplify_px', simplify_px)):
         if not value >= 0:
             raise ValueError(f'mask_to_network: {name} must be >= 0, got '
@@ -485,7 +526,15 @@ def mask_to_network(mask: np.ndarray,
     binary = mask.astype(bool)
     graph = nx.MultiGraph()
     if binary.any():
-        dist = ndimage.distance_transform_edt(binary)
+        holes = int(np.ceil(hole_area_m2 / (sx * sy)))
+        if holes > 0:
+            binary = clean_mask(binary.view(np.uint8), [1],
+                                hole_area=holes).view(bool)
+        # Distance to the nearest non-road pixel: OpenCV's 5x5 chamfer
+        # approximation of the Euclidean distance (exact along rows and
+        # columns, within 2 % otherwise), twenty times faster than exact.
+        dist = cv2.distanceTransform(binary.view(np.uint8), cv2.DIST_L2,
+                                     cv2.DIST_MASK_5)
         skel = skeletonize(binary)
         graph = _skeleton_graph(skel, dist)
         _dissolve_degree_two(graph)
@@ -493,11 +542,15 @@ def mask_to_network(mask: np.ndarray,
         _join_gaps(graph, max_gap_m / px, gap_angle, binary)
         _dissolve_degree_two(graph)
         if min_length_m > 0:
-            for comp in list(nx.connected_components(graph)):
-                total = sum(_edge_len(d['coords']) for _, _, d in
-                            graph.subgraph(comp).edges(data=True))
-                if total * px < min_length_m:
-                    graph.remove_nodes_from(comp)
+            comp_of = {}
+            comps = list(nx.connected_components(graph))
+            for i, comp in enumerate(comps):
+                comp_of.update(dict.fromkeys(comp, i))
+            total = np.zeros(len(comps))
+            for u, _, d in graph.edges(data=True):
+                total[comp_of[u]] += d['len']
+            for i in np.flatnonzero(total * px < min_length_m).tolist():
+                graph.remove_nodes_from(comps[i])
     graph.graph.update(pixel_size=(sx, sy), shape=tuple(mask.shape))
     for node in graph.nodes:
         degree = graph.degree(node)
@@ -507,6 +560,7 @@ def mask_to_network(mask: np.ndarray,
         attrs.pop('radius_px', None)
     for u, v, k, data in graph.edges(keys=True, data=True):
         coords = data.pop('coords')
+        data.pop('len')
         line = LineString(coords)
         if simplify_px > 0 and len(coords) > 2:
             line = line.simplify(simplify_px, preserve_topology=False)
