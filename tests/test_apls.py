@@ -208,3 +208,39 @@ def test_metric_ignores_ignored_pixels_and_reads_polygons(tmp_path):
     with pytest.raises(ValueError, match="needs 'label_paths'"):
         METRICS.build(dict(type='APLSMetric', gt_source='polygons')
                       ).score_sample(gt, gt, 2)
+
+
+def test_test_tool_reports_apls_on_the_sample(tmp_path):
+    """tools/test.py with the sample config prints APLS beside mIoU."""
+    import os
+    import os.path as osp
+    import re
+    import subprocess
+    import sys
+
+    from mmengine.config import Config
+    from mmengine.runner import save_checkpoint
+
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    cfg_path = osp.join(repo, 'configs', 'sia', 'fpn_r18_sia-sample.py')
+    cfg = Config.fromfile(cfg_path)
+    assert any(m['type'] == 'APLSMetric' for m in cfg.test_evaluator)
+    torch.manual_seed(0)
+    model = __import__('mmseg.registry', fromlist=['MODELS']).MODELS.build(
+        cfg.model)
+    model.init_weights()
+    ckpt = str(tmp_path / 'random.pth')
+    save_checkpoint(model.state_dict(), ckpt)
+    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1',
+               PYTHONPATH=repo)
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', cfg_path, ckpt, '--work-dir',
+         str(tmp_path / 'work'), '--cfg-options',
+         'test_dataloader.num_workers=0'],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=400)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    found = re.search(r'Iter\(test\).*mIoU: [\d.]+.*road_APLS: ([\d.]+)', out)
+    assert found, out[-3000:]
+    assert 0 <= float(found.group(1)) <= 100
+    assert 'road networks (APLS, snap 4 m' in out
