@@ -65,7 +65,7 @@ from skimage.morphology import skeletonize
 from .vectorize import clean_mask
 
 __all__ = ['mask_to_network', 'network_lines', 'network_length_m',
-           'line_length_m']
+           'line_length_m', 'network_geojson', 'write_network_gpkg']
 
 PixelSize = Union[float, Tuple[float, float]]
 
@@ -622,3 +622,98 @@ def network_lines(
             width_m=round(float(data['width_m']), 3),
             gap_m=round(float(data['gap_px']) * px, 3))))
     return out
+
+
+def network_geojson(graph: nx.MultiGraph,
+                    to_lonlat: Callable[[np.ndarray], np.ndarray],
+                    decimals: int = 9) -> dict:
+    """The network as a GeoJSON FeatureCollection of LineStrings (RFC 7946).
+
+    Coordinates are lon/lat (EPSG:4326, longitude first); ``length_m`` is
+    measured on the ellipsoid along the mapped line
+    (:func:`mmseg_sia.geo.ring_length_m`), ``width_m`` and ``gap_m`` come
+    from the pixel size of the network.
+
+    Args:
+        graph (networkx.MultiGraph): A network of :func:`mask_to_network`.
+        to_lonlat (Callable): Maps ``(N, 2)`` pixel coordinates to lon/lat,
+            e.g. :meth:`mmseg_sia.geo.GeoTransform.pixel_to_lonlat`.
+        decimals (int): Decimals of the coordinates. Defaults to 9.
+
+    Returns:
+        dict: The FeatureCollection.
+    """
+    from .geo import ring_length_m
+    features = []
+    for line, props in network_lines(graph, to_lonlat):
+        coords = np.round(np.asarray(line.coords), decimals)
+        props = dict(props, length_m=round(
+            ring_length_m(np.asarray(line.coords), closed=False), 3))
+        features.append({
+            'type': 'Feature',
+            'geometry': {'type': 'LineString',
+                         'coordinates': coords.tolist()},
+            'properties': dict(props, **{'class': 'road_centreline'})})
+    return {'type': 'FeatureCollection', 'features': features}
+
+
+def write_network_gpkg(path: str,
+                       graph: nx.MultiGraph,
+                       transform: Optional[Callable[[np.ndarray],
+                                                    np.ndarray]] = None,
+                       crs: Optional[str] = None,
+                       layer: str = 'road_network',
+                       overwrite: bool = False) -> None:
+    """Write a network's edges as a LineString layer of a GeoPackage.
+
+    The file is written under a temporary name in the same folder and
+    renamed into place; an existing file is replaced only with
+    ``overwrite``. A GIS opens the layer as a routable line network:
+    ``start_node`` / ``end_node`` name the junctions each line joins.
+
+    Args:
+        path (str): The ``.gpkg`` file.
+        graph (networkx.MultiGraph): A network of :func:`mask_to_network`.
+        transform (Callable, optional): Pixel to CRS coordinates; None keeps
+            pixel coordinates (then give no ``crs``).
+        crs (str, optional): The CRS of the mapped coordinates (WKT or
+            ``'EPSG:xxxx'``). Defaults to None.
+        layer (str): Layer name. Defaults to 'road_network'.
+        overwrite (bool): Replace an existing file. Defaults to False.
+
+    Raises:
+        FileExistsError: When ``path`` exists and ``overwrite`` is False.
+    """
+    import os
+    import tempfile
+
+    import pyogrio.raw
+    import shapely
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f'{path} exists (pass overwrite=True, or '
+                              '--overwrite on the command line, to replace '
+                              'it)')
+    rows = network_lines(graph, transform)
+    names = ['start_node', 'end_node', 'start_kind', 'end_kind', 'length_m',
+             'width_m', 'gap_m']
+    geometry = np.array([shapely.to_wkb(line) for line, _ in rows],
+                        dtype=object)
+    field_data = [np.array([props[n] for _, props in rows],
+                           dtype=object if 'kind' in n else None)
+                  for n in names]
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix='.gpkg', dir=folder)
+    os.close(fd)
+    os.remove(tmp)
+    try:
+        pyogrio.raw.write(tmp, geometry, field_data, names, layer=layer,
+                          driver='GPKG', geometry_type='LineString', crs=crs)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if the name appeared meanwhile
+            os.remove(tmp)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -138,3 +138,39 @@ def test_bad_arguments_are_named():
         mask_to_network(np.zeros((4, 4)), pixel_size=0)
     with pytest.raises(ValueError, match=r'gap_angle must be in \[0, 180\]'):
         mask_to_network(np.zeros((4, 4)), gap_angle=200)
+
+
+def test_geojson_and_geopackage_of_a_network(tmp_path):
+    import pyogrio.raw
+    import shapely
+
+    from mmseg_sia.geo import ring_length_m
+    from mmseg_sia.roads import network_geojson, write_network_gpkg
+
+    mask = horizontal()
+    mask[10:90, 95:104] = True
+    graph = mask_to_network(mask, pixel_size=0.5)
+    # A north-up tile near the equator: 1e-5 degrees per pixel.
+    to_lonlat = lambda xy: np.asarray(xy) * [1e-5, -1e-5] + [127.0, 0.001]
+    doc = network_geojson(graph, to_lonlat)
+    assert len(doc['features']) == 4
+    for feat in doc['features']:
+        coords = np.array(feat['geometry']['coordinates'])
+        assert feat['geometry']['type'] == 'LineString'
+        assert np.all(np.abs(coords[:, 0] - 127) < 0.01)  # lon first
+        assert feat['properties']['length_m'] == pytest.approx(
+            ring_length_m(coords, closed=False), abs=1e-3)
+    path = str(tmp_path / 'net.gpkg')
+    write_network_gpkg(path, graph, lambda xy: np.asarray(xy) * 0.5,
+                       crs='EPSG:5186')
+    meta, _, geoms, fields = pyogrio.raw.read(path, layer='road_network')
+    assert meta['geometry_type'] == 'LineString'
+    assert 'EPSG:5186' in meta['crs']
+    lengths = dict(zip(meta['fields'], fields))['length_m']
+    for wkb, length in zip(geoms, lengths):
+        assert shapely.from_wkb(wkb).length == pytest.approx(length,
+                                                             abs=1e-3)
+    with pytest.raises(FileExistsError, match='pass overwrite=True'):
+        write_network_gpkg(path, graph)
+    write_network_gpkg(path, graph, overwrite=True)
+    assert len(pyogrio.raw.read(path)[2]) == 4
