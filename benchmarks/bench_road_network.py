@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Road networks and regularized outlines against inference, per megapixel.
+r"""Road networks and regularized outlines against inference, per megapixel.
 
 What the issue asks: extracting the road network and regularizing the
 building outlines may add at most 20 % to inference time. One run measures,
@@ -29,7 +29,8 @@ inference uses every core, the post-processing one.
 
     python benchmarks/bench_road_network.py
     python benchmarks/bench_road_network.py --tiles 4 --repeat 3
-    python benchmarks/bench_road_network.py --config configs/sia/fpn_r101_sia.py
+    python benchmarks/bench_road_network.py \
+        --config configs/sia/fpn_r101_sia.py
 """
 from __future__ import annotations
 

@@ -142,7 +142,7 @@ def _skeleton_graph(skel: np.ndarray, dist: np.ndarray) -> nx.MultiGraph:
     median = np.zeros(n_chains + 1)
     has = counts > 0
     median[has] = dist[rows, cols][order][first[has] + (counts[has] - 1) // 2]
-    pos = np.full((skel.shape[0] + 2, skel.shape[1] + 2), -1, dtype=np.int64)
+    pos = np.full((skel.shape[0] + 2, skel.shape[1] + 2), -1, dtype=np.int32)
     pos[rows + 1, cols + 1] = np.arange(n)
     padded_node = np.pad(node_lab, 1)
     other = np.stack([pos[rows + 1 + dr, cols + 1 + dc]

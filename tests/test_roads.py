@@ -151,7 +151,10 @@ def test_geojson_and_geopackage_of_a_network(tmp_path):
     mask[10:90, 95:104] = True
     graph = mask_to_network(mask, pixel_size=0.5)
     # A north-up tile near the equator: 1e-5 degrees per pixel.
-    to_lonlat = lambda xy: np.asarray(xy) * [1e-5, -1e-5] + [127.0, 0.001]
+
+    def to_lonlat(xy):
+        return np.asarray(xy) * [1e-5, -1e-5] + [127.0, 0.001]
+
     doc = network_geojson(graph, to_lonlat)
     assert len(doc['features']) == 4
     for feat in doc['features']:

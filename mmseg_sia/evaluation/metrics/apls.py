@@ -54,7 +54,6 @@ from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
 from shapely import STRtree
 from shapely.geometry import LineString, Point
-from shapely.ops import substring
 
 from ...labels import polygon_coverage, read_label_file
 from ...roads import mask_to_network
