@@ -104,7 +104,8 @@ def main() -> None:
     axes[1].plot([], [], '-', color='#00e0ff', label='centre line')
     axes[1].plot([], [], '-', color='#ff3b30',
                  label='centre line across a joined gap')
-    axes[1].legend(loc='lower right', fontsize=8)
+    axes[1].legend(loc='upper center', bbox_to_anchor=(0.5, -0.01), ncol=2,
+                   fontsize=8, frameon=False)
     save(fig, outputs[0])
 
     outlines = binary_to_polygons(seg == 1)
