@@ -73,6 +73,14 @@ setup(
         'scikit-image',
         'orjson',
         'scipy',
+        # Georeferenced rasters and vectors (mmseg_sia.georef,
+        # mmseg_sia.maplabels, the land-cover and vector datasets, inference
+        # measures); imported when first used.
+        'rasterio',
+        'pyproj',
+        'shapely>=2.0',
+        'pyogrio',
+        'affine',
         # mmseg imports these without declaring them.
         'ftfy',
         'regex',

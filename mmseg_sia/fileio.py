@@ -6,7 +6,7 @@ import errno
 import os
 import os.path as osp
 import tempfile
-from typing import Optional
+from typing import Iterable, Optional, Union
 
 __all__ = ['atomic_write_bytes', 'atomic_write_text']
 
@@ -27,7 +27,7 @@ def _exists_error(path: str) -> FileExistsError:
         'on the command line, to replace it)', path)
 
 
-def atomic_write_bytes(path: str, data: bytes,
+def atomic_write_bytes(path: str, data: Union[bytes, Iterable[bytes]],
                        overwrite: bool = False) -> None:
     """Write a file atomically: a temporary file in the same folder, renamed.
 
@@ -39,7 +39,9 @@ def atomic_write_bytes(path: str, data: bytes,
 
     Args:
         path (str): The file to write; its folder is created if needed.
-        data (bytes): The content.
+        data (bytes | Iterable[bytes]): The content, or an iterable of
+            chunks written one after the other (so a large file can be
+            produced without holding it in memory).
         overwrite (bool): Replace an existing file. Defaults to False.
 
     Raises:
@@ -54,7 +56,13 @@ def atomic_write_bytes(path: str, data: bytes,
         prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
     try:
         with os.fdopen(fd, 'wb') as f:
-            f.write(data)
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                f.write(data)
+            elif isinstance(data, str):
+                raise TypeError(f'{path}: data must be bytes, not str')
+            else:
+                for chunk in data:
+                    f.write(chunk)
         os.chmod(tmp, _file_mode())
         if overwrite:
             os.replace(tmp, path)

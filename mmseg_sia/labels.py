@@ -12,6 +12,15 @@ lon/lat footprint.
 Pixel convention: pixel (row ``r``, column ``c``) is inside a polygon when its
 centre ``(c + 0.5, r + 0.5)`` is; vertices stay floats; anything outside the
 tile is clipped.
+
+Coordinates far outside the tile: the reader accepts vertices up to
+:data:`MAX_COORDINATE` (1e9) pixels from the origin and clips them like any
+other; a feature with a vertex beyond it (``1e308``, say) is skipped like a
+feature with NaN, with the per-file warning naming the file, the feature and
+the value (:class:`LabelFileError` in strict mode). The rasterizer itself
+takes any finite coordinates without overflow, and one polygon never changes
+the pixels of another. Its memory is bounded by the tile plus a fixed chunk
+of edge/column crossings, whatever the number of vertices.
 """
 from __future__ import annotations
 
@@ -32,9 +41,10 @@ except ImportError:  # pragma: no cover - orjson is an install requirement
 
 __all__ = [
     'LabelFileError', 'SIALabelWarning', 'LabelPolygon', 'LabelFile',
-    'DEFAULT_CLASS_MAP', 'DEFAULT_PRIORITY', 'parse_imcoords',
-    'read_label_file', 'polygon_coverage', 'rasterize_polygons',
-    'rasterize_label_files', 'parse_footprint', 'format_imcoords'
+    'DEFAULT_CLASS_MAP', 'DEFAULT_PRIORITY', 'MAX_COORDINATE',
+    'parse_imcoords', 'read_label_file', 'polygon_coverage',
+    'rasterize_polygons', 'rasterize_label_files', 'parse_footprint',
+    'format_imcoords'
 ]
 
 #: ``*_imcoords`` key -> class id of the 3-class task.
@@ -44,6 +54,13 @@ DEFAULT_CLASS_MAP: Dict[str, int] = {
 }
 #: Class ids from highest to lowest priority where polygons overlap.
 DEFAULT_PRIORITY: Tuple[int, ...] = (2, 1)
+#: Largest coordinate magnitude, in pixels, that the reader accepts. A vertex
+#: beyond it is far outside any tile and can only come from broken data; its
+#: feature is skipped (with the per-file warning, or an error in strict mode)
+#: rather than drawn. Up to this bound the crossings of polygon edges with
+#: pixel-centre lines are computed to within a few 1e-6 px, with no
+#: overflow.
+MAX_COORDINATE = 1e9
 
 _EMPTY_VALUES = ('', 'EMPTY')
 _PLAIN_NUMBERS = re.compile(r'[0-9eE+\-., \t\r\n]*')
@@ -123,8 +140,9 @@ def parse_imcoords(text: str) -> np.ndarray:
 
     Raises:
         ValueError: With the reason when the string is not a polygon: a token
-            that is not a number, an odd number of values, NaN or infinity, or
-            fewer than 3 points.
+            that is not a number, an odd number of values, NaN or infinity, a
+            value beyond :data:`MAX_COORDINATE` pixels, or fewer than 3
+            points.
     """
     body = text.strip()
     if body.endswith(','):
@@ -139,6 +157,11 @@ def parse_imcoords(text: str) -> np.ndarray:
         raise ValueError(f'odd number of values ({values.size})')
     if not np.isfinite(values).all():
         raise ValueError('NaN or infinite coordinate')
+    far = np.abs(values) > MAX_COORDINATE
+    if far.any():
+        raise ValueError(
+            f'coordinate {values[far][0]:.6g} is beyond +-{MAX_COORDINATE:g} '
+            'pixels, far outside any tile')
     if values.size < 6:
         raise ValueError(f'fewer than 3 points ({values.size // 2})')
     return values.reshape(-1, 2)
@@ -185,9 +208,15 @@ def _parse_many(texts: Sequence[str]) -> list:
     out: list = []
     if values is not None:
         ends = np.cumsum(counts)
-        finite = np.isfinite(values)
-        all_finite = np.logical_and.reduceat(finite, ends - counts)
-        good = (all_finite & (counts % 2 == 0) & (counts >= 6)).tolist()
+        # Both bounds hold for every value (NaN fails them) in every real
+        # file: no per-polygon check is needed then.
+        if -MAX_COORDINATE <= values.min() and \
+                values.max() <= MAX_COORDINATE:
+            all_usable = True
+        else:
+            all_usable = np.logical_and.reduceat(
+                np.abs(values) <= MAX_COORDINATE, ends - counts)
+        good = (all_usable & (counts % 2 == 0) & (counts >= 6)).tolist()
         starts = (ends - counts).tolist()
         ends = ends.tolist()
         for body, start, end, ok in zip(bodies, starts, ends, good):
@@ -287,6 +316,21 @@ def parse_footprint(geometry: object) -> Optional[np.ndarray]:
     return pts
 
 
+def _json_kind(value: object) -> str:
+    """What a parsed JSON value is, in JSON's words ('an object', ...)."""
+    if isinstance(value, bool):
+        return 'true/false'
+    if isinstance(value, (int, float)):
+        return f'a number ({value!r})'
+    if isinstance(value, dict):
+        return 'an object'
+    if isinstance(value, list):
+        return 'an array'
+    if isinstance(value, str):
+        return 'a string'
+    return 'null' if value is None else f'a {type(value).__name__}'
+
+
 def read_label_file(path: str,
                     keys: Iterable[str] = tuple(DEFAULT_CLASS_MAP),
                     strict: bool = False,
@@ -316,11 +360,11 @@ def read_label_file(path: str,
     if not isinstance(data, dict):
         raise LabelFileError(
             path, f'is not a FeatureCollection (top level is '
-            f'{type(data).__name__}, expected an object)')
+            f'{_json_kind(data)}, expected an object)')
     features = data.get('features')
     if not isinstance(features, list):
         what = 'missing' if features is None else \
-            f'a {type(features).__name__}, not a list'
+            f'{_json_kind(features)}, not an array'
         raise LabelFileError(
             path, f'is not a FeatureCollection ("features" is {what})')
 
@@ -348,7 +392,7 @@ def read_label_file(path: str,
             if text is None:
                 continue
             if not isinstance(text, str):
-                problems[index] = (f'{key} is a {type(text).__name__}, '
+                problems[index] = (f'{key} is {_json_kind(text)}, '
                                    'expected a coordinate string')
                 break
             if text.strip() in _EMPTY_VALUES:
@@ -389,61 +433,296 @@ def read_label_file(path: str,
     return result
 
 
-def _polygon_spans(polygons: Sequence[np.ndarray], height: int,
-                   width: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vertical runs of pixels whose centres lie inside each polygon.
+# Most edge/column crossings worked on at once. It bounds the rasterizer's
+# working memory (~100 bytes a crossing, so ~25 MB) whatever the polygons:
+# a lane whose crossings fit is drawn in one go (every real tile: ~20,000);
+# otherwise its polygons are drawn in groups of at most this many crossings,
+# and a polygon with more crossings than this on its own is drawn as a
+# parity plane accumulated in chunks of edges.
+_CHUNK = 1 << 18
+# Above this magnitude ``(xc - x0) * (y1 - y0)`` could overflow: such edges
+# (only reachable through the array API; the reader stops at
+# ``MAX_COORDINATE``) are intersected in a scaled form instead.
+_SAFE_MAGNITUDE = 1e150
+# Largest sort key of :meth:`_Edges.spans` (its spacing there is ~2e-6 px).
+_KEY_LIMIT = 2.0**33
 
-    Scan lines run down the pixel-centre columns ``x = c + 0.5``; every edge
-    of every polygon is intersected with them at once. Within one polygon,
-    crossings are paired in order along the column (the even-odd rule, so a
-    self-crossing ring leaves holes as GeoJSON readers do).
 
-    Returns:
-        tuple: ``cols``, ``row_a``, ``row_b`` (int64): pixel ``(r, c)`` is
-        covered by a run when ``row_a <= r < row_b``. Runs are clipped to the
-        map and never empty.
+def _rings(polygon) -> list:
+    """The rings of a polygon given as one ``(N, 2)`` ring or as a list of
+    rings."""
+    if isinstance(polygon, (list, tuple)) and polygon and \
+            np.ndim(polygon[0]) == 2:
+        return list(polygon)
+    return [polygon]
+
+
+class _Edges:
+    """The edges of a set of polygons and the pixel-centre columns they cross.
+
+    Column ``c`` is crossed by an edge when ``xlo <= c + 0.5 < xhi``.
+    Half-open, so a vertex exactly on a scan line counts once and every
+    column holds an even number of crossings per polygon. These comparisons
+    are exact in floating point for every column of the map.
     """
-    empty = np.zeros(0, dtype=np.int64)
-    polygons = [p for p in polygons if len(p) >= 3]
-    if not polygons or height <= 0 or width <= 0:
-        return empty, empty, empty
-    counts = np.fromiter((len(p) for p in polygons), dtype=np.int64,
-                         count=len(polygons))
-    pts = np.concatenate(polygons).astype(np.float64, copy=False)
-    starts = np.cumsum(counts) - counts
-    nxt = np.arange(len(pts)) + 1
-    nxt[starts + counts - 1] = starts
-    x0, y0 = pts[:, 0], pts[:, 1]
-    x1, y1 = x0[nxt], y0[nxt]
 
-    # Column c is crossed by an edge when xlo <= c + 0.5 < xhi. Half-open,
-    # so a vertex exactly on a scan line counts once and every column holds
-    # an even number of crossings per polygon.
-    col0 = np.ceil(np.minimum(x0, x1) - 0.5).clip(0, width)
-    col1 = np.ceil(np.maximum(x0, x1) - 0.5).clip(0, width)
-    ncols = (col1 - col0).astype(np.int64)
-    edges = np.flatnonzero(ncols > 0)
-    if edges.size == 0:
-        return empty, empty, empty
-    ncols = ncols[edges]
-    edge = np.repeat(edges, ncols)
-    offset = np.arange(edge.size) - np.repeat(np.cumsum(ncols) - ncols, ncols)
-    cols = col0[edge].astype(np.int64) + offset
-    ex0, ey0 = x0[edge], y0[edge]
-    ys = ey0 + (cols + 0.5 - ex0) * (y1[edge] - ey0) / (x1[edge] - ex0)
-    # Clipping the crossings to just outside the map changes no run, and
-    # bounds them so one float sort key orders by (polygon, column, y).
-    np.clip(ys, -1.0, height + 1.0, out=ys)
-    poly = np.repeat(np.arange(len(polygons)), counts)[edge]
-    order = np.argsort((poly * width + cols) * (height + 4.0) + (ys + 1.0),
-                       kind='stable')
-    ys = ys[order]
-    cols = cols[order][0::2]
-    # Pixel r is inside a run when ya <= r + 0.5 < yb.
-    row_a = np.ceil(ys[0::2] - 0.5).clip(0, height).astype(np.int64)
-    row_b = np.ceil(ys[1::2] - 0.5).clip(0, height).astype(np.int64)
-    keep = row_a < row_b
-    return cols[keep], row_a[keep], row_b[keep]
+    def __init__(self, polygons: Sequence[np.ndarray], height: int,
+                 width: int) -> None:
+        self.height, self.width = height, width
+        # A polygon is one ring, or a list of rings (exterior and holes)
+        # whose crossings are paired together.
+        if any(isinstance(p, (list, tuple)) for p in polygons):
+            given = [_rings(p) for p in polygons]
+            owner = [i for i, rings in enumerate(given)
+                     if any(len(r) >= 3 for r in rings)]
+            rings = [[r for r in given[i] if len(r) >= 3] for i in owner]
+            flat = [r for poly in rings for r in poly]
+        else:  # arrays only, one ring each: the common case, kept lean
+            flat = [p for p in polygons if len(p) >= 3]
+            rings = None
+        self.num_polys = len(flat) if rings is None else len(rings)
+        if not flat:
+            self.total = 0
+            return
+        ring_counts = np.fromiter((len(r) for r in flat), dtype=np.int64,
+                                  count=len(flat))
+        if rings is None or len(flat) == len(rings):
+            counts = ring_counts
+        else:
+            counts = np.fromiter((sum(len(r) for r in poly)
+                                  for poly in rings),
+                                 dtype=np.int64, count=len(rings))
+        pts = np.concatenate(flat).astype(np.float64, copy=False)
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            raise ValueError('polygons must be (N, 2) arrays of (x, y)')
+        low, high = pts.min(), pts.max()  # NaN propagates
+        if not -np.inf < low <= high < np.inf:
+            given = [_rings(p) for p in polygons]
+            bad = next(i for i, poly in enumerate(given) if any(
+                len(r) >= 3 and not np.isfinite(np.asarray(
+                    r, np.float64)).all() for r in poly))
+            raise ValueError(f'polygon {bad} has a NaN or infinite '
+                             'coordinate')
+        starts = np.cumsum(counts) - counts
+        # Each ring closes on itself.
+        ring_starts = starts if counts is ring_counts else \
+            np.cumsum(ring_counts) - ring_counts
+        nxt = np.arange(len(pts)) + 1
+        nxt[ring_starts + ring_counts - 1] = ring_starts
+        self.x0, self.y0 = pts[:, 0], pts[:, 1]
+        self.x1, self.y1 = self.x0[nxt], self.y0[nxt]
+        lo = np.minimum(self.x0, self.x1)
+        lo -= 0.5
+        np.ceil(lo, out=lo)
+        hi = np.maximum(self.x0, self.x1)
+        hi -= 0.5
+        np.ceil(hi, out=hi)
+        np.clip(lo, 0, width, out=lo)
+        np.clip(hi, 0, width, out=hi)
+        self.col0 = lo.astype(np.int64)
+        self.ncols = hi.astype(np.int64) - self.col0
+        # Edge range of each polygon (polygon i owns edges starts[i]:ends[i]).
+        self.counts = counts
+        self.starts = starts
+        self.ends = starts + counts
+        self.total = int(self.ncols.sum())
+        self.wild = None
+        if max(high, -low) > _SAFE_MAGNITUDE:
+            self.wild = np.maximum(
+                np.maximum(np.abs(self.x0), np.abs(self.x1)),
+                np.maximum(np.abs(self.y0), np.abs(self.y1))) > \
+                _SAFE_MAGNITUDE
+            with np.errstate(over='ignore'):  # wild edges: not used
+                self.dx, self.dy = self.x1 - self.x0, self.y1 - self.y0
+        else:
+            self.dx, self.dy = self.x1 - self.x0, self.y1 - self.y0
+
+    def poly_crossings(self) -> np.ndarray:
+        """Number of crossings of each polygon."""
+        csum = np.concatenate([[0], np.cumsum(self.ncols)])
+        return csum[self.ends] - csum[self.starts]
+
+    def crossings(self, first: int, last: int
+                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Crossings of the edges ``first:last`` with the column centres.
+
+        Returns:
+            tuple: ``edge``, ``cols`` (int64) and ``ys`` (float64, clipped to
+            ``[-1, height + 1]``, which changes no pixel) of every crossing,
+            edge by edge and column by column.
+        """
+        ncols = self.ncols[first:last]
+        edges = np.flatnonzero(ncols > 0)
+        ncols = ncols[edges]
+        if first:
+            edges += first
+        edge = np.repeat(edges, ncols)
+        # Edge k's crossings are columns col0[k], col0[k] + 1, ...
+        cols = np.arange(edge.size) - np.repeat(
+            np.cumsum(ncols) - ncols - self.col0[edges], ncols)
+        xc = cols + 0.5
+        if self.wild is None or not self.wild[first:last].any():
+            ys = _cross_y(xc, self.x0[edge], self.y0[edge], self.dx[edge],
+                          self.dy[edge])
+            np.clip(ys, -1.0, self.height + 1.0, out=ys)
+        else:
+            ys = np.empty(edge.size)
+            wild = self.wild[edge]
+            tame = ~wild
+            e = edge[tame]
+            ys[tame] = np.clip(
+                _cross_y(xc[tame], self.x0[e], self.y0[e], self.dx[e],
+                         self.dy[e]), -1.0, self.height + 1.0)
+            e = edge[wild]
+            ys[wild] = _cross_y_scaled(xc[wild], self.x0[e], self.y0[e],
+                                       self.x1[e], self.y1[e], self.height)
+        return edge, cols, ys
+
+    def spans(self, first: int, last: int
+              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Vertical runs of pixels inside each of the polygons ``first:last``.
+
+        Within one polygon, crossings are paired in order along the column
+        (the even-odd rule, so a self-crossing ring leaves holes as GeoJSON
+        readers do).
+
+        Returns:
+            tuple: ``cols``, ``row_a``, ``row_b`` (int64): pixel ``(r, c)``
+            is covered by a run when ``row_a <= r < row_b``. Runs are clipped
+            to the map and never empty.
+        """
+        empty = np.zeros(0, dtype=np.int64)
+        if first >= last:
+            return empty, empty, empty
+        e0, e1 = int(self.starts[first]), int(self.ends[last - 1])
+        edge, cols, ys = self.crossings(e0, e1)
+        if edge.size == 0:
+            return empty, empty, empty
+        height, width = self.height, self.width
+        # Sort by (polygon, column, y) with one float key: a slot per
+        # (polygon, column), ``height + 4`` wide (wider than the clipped
+        # ``ys`` span [-1, height + 1]), plus y.
+        count = last - first
+        if count * width * (height + 4.0) <= _KEY_LIMIT:
+            # Slot polygon * width + column (polygon counted from first).
+            base = np.arange(0, count * width, width)
+        else:
+            # So many polygons that such keys would lose precision: number
+            # only the columns each polygon spans (at most half its
+            # crossings), so keys stay below ``crossings * (height + 4)``.
+            starts = self.starts[first:last] - e0
+            col0 = self.col0[e0:e1]
+            low = np.minimum.reduceat(col0, starts)
+            high = np.maximum.reduceat(col0 + self.ncols[e0:e1], starts)
+            spread = high - low
+            base = np.cumsum(spread) - spread - low
+        slot = np.repeat(base, self.counts[first:last])[
+            edge - e0 if e0 else edge]
+        slot += cols
+        key = slot * (height + 4.0)
+        key += ys
+        order = np.argsort(key, kind='stable')
+        ys = ys[order]
+        cols = cols[order][0::2]
+        # Pixel r is inside a run when ya <= r + 0.5 < yb.
+        row_a = np.ceil(ys[0::2] - 0.5).clip(0, height).astype(np.int64)
+        row_b = np.ceil(ys[1::2] - 0.5).clip(0, height).astype(np.int64)
+        keep = row_a < row_b
+        return cols[keep], row_a[keep], row_b[keep]
+
+    def parity(self, index: int) -> np.ndarray:
+        """Even-odd coverage of polygon ``index`` alone, in bounded memory.
+
+        Pixel ``(r, c)`` is inside when the number of the polygon's crossings
+        in column ``c`` with ``y <= r + 0.5`` is odd (the same rule as the
+        runs of :meth:`spans`). The crossings are made ``_CHUNK`` at a time
+        and counted into one ``(height + 1) x width`` plane.
+
+        Returns:
+            np.ndarray: ``(height, width)`` bool mask.
+        """
+        height, width = self.height, self.width
+        size = (height + 1) * width
+        toggles = np.zeros(size, dtype=np.uint8)  # counts mod 256
+        one = np.uint8(1)  # same dtype as the array: numpy's fast ufunc.at
+        e0, e1 = int(self.starts[index]), int(self.ends[index])
+        reach = np.cumsum(self.ncols[e0:e1])
+        cuts = np.searchsorted(reach, np.arange(_CHUNK, int(reach[-1]),
+                                                _CHUNK), side='right')
+        bounds = [e0] + (cuts + e0).tolist() + [e1]
+        for first, last in zip(bounds[:-1], bounds[1:]):
+            if first >= last:
+                continue
+            _, cols, ys = self.crossings(first, last)
+            # Crossing y toggles the pixels whose centre is at or below it:
+            # rows from ceil(y - 0.5) down.
+            rows = np.ceil(ys - 0.5).clip(0, height).astype(np.int64)
+            rows *= width
+            rows += cols
+            np.add.at(toggles, rows, one)
+        plane = toggles.reshape(height + 1, width)[:height]
+        np.cumsum(plane, axis=0, dtype=np.uint8, out=plane)
+        return (plane & 1).view(bool)
+
+
+def _cross_y(xc: np.ndarray, x0: np.ndarray, y0: np.ndarray, dx: np.ndarray,
+             dy: np.ndarray) -> np.ndarray:
+    """``y`` where edges from ``(x0, y0)`` by ``(dx, dy)`` cross ``x = xc``.
+
+    Multiplying before dividing keeps crossings that fall exactly on a pixel
+    centre exact for vertices on a fine grid. No floating point error can
+    occur for the edges it is given: ``x0 != x1`` (the edge spans a column),
+    so ``dx = x1 - x0`` is not 0 (gradual underflow); all values are finite
+    and at most ``_SAFE_MAGNITUDE``, so no product or difference overflows.
+    The fuzz test checks that no numpy warning is ever raised.
+    """
+    return y0 + (xc - x0) * dy / dx
+
+
+def _cross_y_scaled(xc: np.ndarray, x0: np.ndarray, y0: np.ndarray,
+                    x1: np.ndarray, y1: np.ndarray,
+                    height: int) -> np.ndarray:
+    """:func:`_cross_y` for any finite coordinates, clipped to the map.
+
+    Everything is scaled by 1/4 (exact but near underflow, where it moves
+    values by less than 1e-307 px) so no difference can overflow, and
+    the edge is parametrised by ``t = (xc - x0) / (x1 - x0)`` in ``[0, 1]``
+    (rounding is monotonic, so ``t`` cannot leave it), so the interpolated
+    ``y`` stays between the scaled end points.
+    """
+    s = 0.25
+    with np.errstate(over='raise', invalid='raise', divide='raise'):
+        t = (xc * s - x0 * s) / (x1 * s - x0 * s)
+        ys = y0 * s + t * (y1 * s - y0 * s)
+    np.clip(ys, -s, (height + 1.0) * s, out=ys)
+    ys /= s
+    return ys
+
+
+def _running_sum(steps: np.ndarray, block: int) -> None:
+    """Running sum down the rows of ``(lanes, rows, width)`` ``steps``.
+
+    Within every block of rows at once, then each block's last row carried
+    into the next block (numpy's own ``cumsum`` is several times slower
+    along either axis here). ``rows`` is a multiple of ``block``.
+    """
+    nl, rows, width = steps.shape
+    blocks = steps.reshape(nl, rows // block, block, width)
+    for i in range(1, block):
+        np.add(blocks[:, :, i], blocks[:, :, i - 1], out=blocks[:, :, i])
+    for k in range(1, rows // block):
+        np.add(blocks[:, k], blocks[:, k - 1, -1:], out=blocks[:, k])
+
+
+def _add_spans(flat: np.ndarray, base: int, width: int, one,
+               spans: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """Write runs as +1/-1 steps into a flattened step plane."""
+    cols, row_a, row_b = spans
+    if cols.size:
+        at = base + cols
+        np.add.at(flat, at + row_a * width, one)
+        # Unsigned wrap-around: the running sums stay exact depths.
+        np.subtract.at(flat, at + row_b * width, one)
 
 
 def _coverage_lanes(lanes: Sequence[Sequence[np.ndarray]], height: int,
@@ -451,40 +730,77 @@ def _coverage_lanes(lanes: Sequence[Sequence[np.ndarray]], height: int,
     """Coverage depth of several polygon sets at once.
 
     The runs of every set are written as +1/-1 steps into a plane per set and
-    summed down the columns in blocks of rows (numpy's own ``cumsum`` is
-    several times slower along either axis here). The planes use the
-    narrowest unsigned type that cannot overflow: a pixel's depth is at most
-    the number of runs in its column.
+    summed down the columns. The planes use the narrowest unsigned type that
+    cannot overflow: a pixel's depth is at most the number of runs in its
+    column. Working memory is the planes plus at most ``_CHUNK`` crossings,
+    however many vertices the polygons have.
 
     Returns:
         np.ndarray: ``(len(lanes), height, width)`` depth; > 0 means covered.
     """
-    spans = [_polygon_spans(polys, height, width) for polys in lanes]
-    deepest = max((int(np.bincount(cols, minlength=1).max())
-                   for cols, _, _ in spans if cols.size), default=0)
-    dtype = np.uint8 if deepest < 2**8 else \
-        np.uint16 if deepest < 2**16 else np.uint32
     nl = len(lanes)
     # Row count padded to whole blocks; row ``height`` takes the run ends.
     block = 32
     rows = -(-(height + 1) // block) * block
-    steps = np.zeros((nl, rows, width), dtype=dtype)
+    if height <= 0 or width <= 0:
+        return np.zeros((nl, max(height, 0), max(width, 0)), dtype=np.uint8)
+    edges = [_Edges(polys, height, width) for polys in lanes]
+    if all(e.total <= _CHUNK for e in edges):
+        # Every real tile: all crossings of a lane at once.
+        spans = [e.spans(0, e.num_polys) for e in edges]
+        del edges  # free the edge tables before the planes are made
+        deepest = max((int(np.bincount(cols, minlength=1).max())
+                       for cols, _, _ in spans if cols.size), default=0)
+        dtype = np.uint8 if deepest < 2**8 else \
+            np.uint16 if deepest < 2**16 else np.uint32
+        steps = np.zeros((nl, rows, width), dtype=dtype)
+        flat = steps.reshape(-1)
+        one = dtype(1)  # same dtype as the array: numpy's fast ufunc.at path
+        for lane, lane_spans in enumerate(spans):
+            _add_spans(flat, lane * rows * width, width, one, lane_spans)
+        _running_sum(steps, block)
+        return steps[:, :height]
+    return _coverage_lanes_chunked(edges, rows, block)
+
+
+def _coverage_lanes_chunked(edges: Sequence[_Edges], rows: int,
+                            block: int) -> np.ndarray:
+    """:func:`_coverage_lanes` for polygons with very many crossings.
+
+    Polygons are drawn in groups of at most ``_CHUNK`` crossings; a polygon
+    with more on its own is drawn by :meth:`_Edges.parity`. Depths count
+    runs (at most half the edges of a lane) plus one where any parity plane
+    covers the pixel, in ``uint32``.
+    """
+    height, width = edges[0].height, edges[0].width
+    nl = len(edges)
+    steps = np.zeros((nl, rows, width), dtype=np.uint32)
     flat = steps.reshape(-1)
-    one = dtype(1)  # same dtype as the array: numpy's fast ufunc.at path
-    for lane, (cols, row_a, row_b) in enumerate(spans):
-        if cols.size:
-            base = lane * rows * width + cols
-            np.add.at(flat, base + row_a * width, one)
-            # Unsigned wrap-around: the running sums stay exact depths.
-            np.subtract.at(flat, base + row_b * width, one)
-    # Running sum down the rows: within every block at once, then each
-    # block's last row carried into the next block.
-    blocks = steps.reshape(nl, rows // block, block, width)
-    for i in range(1, block):
-        np.add(blocks[:, :, i], blocks[:, :, i - 1], out=blocks[:, :, i])
-    for k in range(1, rows // block):
-        np.add(blocks[:, k], blocks[:, k - 1, -1:], out=blocks[:, k])
-    return steps[:, :height]
+    one = np.uint32(1)
+    covered = np.zeros((nl, height, width), dtype=bool)
+    for lane, lane_edges in enumerate(edges):
+        if not lane_edges.num_polys:
+            continue
+        base = lane * rows * width
+        group_start, group_size = 0, 0
+        for index, count in enumerate(lane_edges.poly_crossings().tolist()):
+            if count > _CHUNK:
+                _add_spans(flat, base, width, one,
+                           lane_edges.spans(group_start, index))
+                covered[lane] |= lane_edges.parity(index)
+                group_start, group_size = index + 1, 0
+            elif group_size + count > _CHUNK:
+                _add_spans(flat, base, width, one,
+                           lane_edges.spans(group_start, index))
+                group_start, group_size = index, count
+            else:
+                group_size += count
+        _add_spans(flat, base, width, one,
+                   lane_edges.spans(group_start, lane_edges.num_polys))
+    _running_sum(steps, block)
+    depth = steps[:, :height]
+    depth += covered
+    return depth
 
 
 def polygon_coverage(polygons: Sequence[np.ndarray], height: int,
@@ -495,15 +811,27 @@ def polygon_coverage(polygons: Sequence[np.ndarray], height: int,
     fixed-point grid, also paints the pixels its outline passes through (not
     the centre rule), and fills several polygons given in one call with the
     even-odd rule, so overlapping polygons cancel. Here different polygons
-    are united, and within one polygon the even-odd rule applies.
+    are united, and within one polygon the even-odd rule applies. A polygon
+    may be a list of rings (an exterior and its holes, as GeoJSON gives
+    them): the crossings of its rings are paired together, so a hole is
+    empty.
+
+    Any finite coordinates are accepted; crossings are exact to a few units
+    in the last place of the vertices' magnitude (a few 1e-6 px up to
+    :data:`MAX_COORDINATE`). Working memory is bounded by the mask plus a
+    fixed chunk of crossings, however many vertices the polygons have.
 
     Args:
-        polygons (Sequence[np.ndarray]): ``(N_i, 2)`` float vertices ``(x, y)``.
+        polygons (Sequence): ``(N_i, 2)`` float vertices ``(x, y)`` per
+            polygon, or a list of such rings per polygon.
         height (int): Mask height.
         width (int): Mask width.
 
     Returns:
         np.ndarray: ``(height, width)`` bool mask.
+
+    Raises:
+        ValueError: When a polygon has a NaN or infinite coordinate.
     """
     return _coverage_lanes([polygons], height, width)[0] > 0
 
@@ -515,7 +843,9 @@ def rasterize_polygons(polygons: Mapping[int, Sequence[np.ndarray]],
     """Draw polygons of several classes into one class-id map.
 
     Args:
-        polygons (Mapping[int, Sequence[np.ndarray]]): Class id -> polygons.
+        polygons (Mapping[int, Sequence[np.ndarray]]): Class id -> polygons
+            (each an ``(N, 2)`` ring or a list of rings, see
+            :func:`polygon_coverage`).
         shape (tuple[int, int]): ``(height, width)`` of the map.
         priority (Sequence[int], optional): Class ids from highest to lowest
             priority where polygons of different classes overlap. Classes not
@@ -576,6 +906,9 @@ def rasterize_label_files(paths: Iterable[str],
 
     Returns:
         tuple[np.ndarray, list[LabelFile]]: The ``uint8`` map and the files read.
+
+    Raises:
+        LabelFileError: As :func:`read_label_file`.
     """
     by_class: Dict[int, List[np.ndarray]] = {}
     files = []

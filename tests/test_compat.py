@@ -1,5 +1,4 @@
 """Runtime fixes applied by ``import mmseg_sia`` (issue 2, scope 2)."""
-import io
 import os
 import os.path as osp
 import pickle
@@ -7,7 +6,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from mmseg_sia import compat
 

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import os.path as osp
+import sys
 
 import cv2
 import numpy as np
@@ -16,7 +17,8 @@ import pytest
 from mmseg.registry import DATASETS, TRANSFORMS
 
 import mmseg_sia  # noqa: F401  (registers the plugin)
-from mmseg_sia.dataset_tools import (atomic_write_bytes, browse_dataset,
+from mmseg_sia.dataset_tools import (CHECKS, atomic_write_bytes,
+                                     browse_dataset,
                                      check_dataset, class_weights, colorize,
                                      convert_labels, dataset_stats,
                                      make_splits, polygon_area,
@@ -192,6 +194,9 @@ def read_mask(path):
 def load_tool(name):
     """Import ``tools/<name>.py`` as a module."""
     path = osp.join(REPO, 'tools', f'{name}.py')
+    # As when run as a script: tools/ is on the path (tools/_cli.py).
+    if osp.join(REPO, 'tools') not in sys.path:
+        sys.path.insert(0, osp.join(REPO, 'tools'))
     spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -928,12 +933,21 @@ def test_huge_coordinates_in_stats_do_not_crash_or_warn(good_root):
     assert stats.errors.empty
     areas = stats.areas[(stats.areas['split'] == 'all') &
                         (stats.areas['class'] == 'building')]
+    # The reader skips the feature beyond +-1e9 px, and says so with the
+    # file's name; the other polygons are counted as usual.
     last = areas[areas['area_max'] == np.inf]
-    assert last['polygons'].item() == 1
-    assert areas['polygons'].sum() == 6
-    # Whatever the rasterizer warns comes with the file's name.
+    assert last['polygons'].item() == 0
+    assert areas['polygons'].sum() == 5
     empty = osp.join(good_root, 'labels', 'building', 'empty.json')
     assert all(f == empty for f in stats.warnings['files'])
+    tiles = stats.tiles.set_index('stem')
+    assert tiles.loc['empty', 'skipped_features'] == 1
+    with warnings_.catch_warnings():
+        warnings_.simplefilter('error')
+        summary = convert_labels(good_root, osp.join(good_root, 'masks'),
+                                 progress=False)
+    assert summary.ok and summary.written == 4
+    assert all(f == empty for f, _ in summary.warnings)
 
 
 def test_polygon_area_is_exact_far_away_and_never_nan():
@@ -985,6 +999,16 @@ def test_split_stems_with_spaces_read_back_and_load(good_root):
         assert sorted(osp.basename(dataset.get_data_info(i)['img_path'])
                       for i in range(len(dataset))) == sorted(
                           f'{s}.png' for s in getattr(result, name))
+    # A hand-edited line with a stray space still names its image.
+    with open(osp.join(good_root, 'splits', 'hand.txt'), 'w') as f:
+        f.write('bld  \ntail \n\troad\n')
+    dataset = SIADataset(data_root=good_root, ann_file='splits/hand.txt',
+                         pipeline=[])
+    assert [osp.basename(dataset.get_data_info(i)['img_path'])
+            for i in range(len(dataset))] == ['bld.png', 'tail .png',
+                                              'road.png']
+    report = check_dataset(good_root, progress=False)
+    assert not (report.rows['check'] == 'split-missing').any()
     # Windows line ends are not part of a stem.
     crlf = osp.join(good_root, 'crlf.txt')
     with open(crlf, 'wb') as f:
@@ -1092,6 +1116,9 @@ def test_check_csv_refused_up_front_and_exit_statuses(good_root, tmp_path,
                       '--no-progress']) == 0
     assert len(pd.read_csv(csv)) == 1
 
+    assert tool.main([good_root, '--scene-pattern', '(', '--no-progress']) \
+        == 2
+    assert 'is not a regular expression' in capsys.readouterr().err
     # The tool's own failure is 2, not 1 (which means: the data has errors).
     import mmseg_sia.dataset_tools as tools_pkg
 
@@ -1102,6 +1129,11 @@ def test_check_csv_refused_up_front_and_exit_statuses(good_root, tmp_path,
     assert tool.main([good_root, '--no-progress']) == 2
     err = capsys.readouterr().err
     assert 'RuntimeError: a bug' in err and 'not a problem of the data' in err
+    with pytest.raises(SystemExit):
+        tool.main(['--help'])
+    epilog = capsys.readouterr().out.split('checks (severity):')[1]
+    for check, (severity, _) in CHECKS.items():
+        assert f'{check} ({severity})' in epilog
     for name in ('check_dataset', 'convert_labels', 'dataset_stats',
                  'make_splits', 'browse_dataset'):
         with pytest.raises(SystemExit) as exit_info:
@@ -1135,8 +1167,10 @@ def test_help_imports_no_heavy_module():
     import sys
 
     probe = (
-        'import runpy, sys\n'
+        'import os, runpy, sys\n'
         'sys.argv = [sys.argv[1], "--help"]\n'
+        '# as when run as a script: the tool\'s folder first on the path\n'
+        'sys.path.insert(0, os.path.dirname(sys.argv[0]))\n'
         'try:\n'
         '    runpy.run_path(sys.argv[0], run_name="__main__")\n'
         'except SystemExit:\n'
@@ -1145,7 +1179,7 @@ def test_help_imports_no_heavy_module():
         '         "PIL", "pandas"]\n'
         'print("LOADED", [m for m in heavy if m in sys.modules])\n')
     for name in ('check_dataset', 'convert_labels', 'dataset_stats',
-                 'make_splits', 'browse_dataset'):
+                 'make_splits', 'browse_dataset', 'train', 'test'):
         out = subprocess.run(
             [sys.executable, '-c', probe,
              osp.join(REPO, 'tools', f'{name}.py')],

@@ -173,8 +173,8 @@ def test_strict_mode_raises_naming_file_and_feature(tmp_path):
     (b'', 'not valid JSON'),
     ('{"features": []}'.encode('utf-16'), 'not UTF-8'),
     (b'{"type": "FeatureCollection"}', r'"features" is missing'),
-    (b'{"features": {"a": 1}}', r'"features" is a dict, not a list'),
-    (b'[1, 2]', 'top level is list'),
+    (b'{"features": {"a": 1}}', r'"features" is an object, not an array'),
+    (b'[1, 2]', 'top level is an array'),
 ])
 @pytest.mark.parametrize('strict', [False, True])
 def test_unreadable_files_raise_naming_file(tmp_path, content, reason,
@@ -222,3 +222,134 @@ def test_rasterize_label_files_with_both_keys_in_one_folder(tmp_path):
     seg, files = rasterize_label_files([b], (16, 32))
     assert seg[12, 4] == 1 and seg[4, 12] == 2 and seg[12, 30] == 0
     assert files[0].num_features == 2
+
+
+# Issue 9: coordinates far outside the tile, and pathological polygons.
+
+ISSUE_TRIANGLE = '1e308,10,-1e308,20,0,1e308'
+
+
+@pytest.mark.parametrize('width', [32, 33])
+def test_huge_coordinates_skip_the_feature_and_spare_its_neighbours(
+        tmp_path, width):
+    # Before: x1 - x0 overflowed to NaN; the triangle vanished silently and,
+    # on odd widths, wiped the other buildings of the tile.
+    house = '2.5,3.5,20.25,3.5,20.25,17.75,2.5,17.75'
+    road = '0,22,33,22,33,26,0,26'
+    path = write_json(tmp_path / 'HUGE.json', [
+        feat(building=ISSUE_TRIANGLE), feat(building=house),
+        feat(building='1.25,1.25,1e9,1.25,1.25,9.75'),  # at the bound: drawn
+        feat(road=road, building='5,5,6,5,6,6,-1.0000001e9,5')])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        seg, files = rasterize_label_files([path], (32, width))
+    assert [w.category for w in caught] == [SIALabelWarning]
+    message = str(caught[0].message)
+    assert message.startswith(f'{path}: skipped 2 of 4 features')
+    assert ('feature 0: building_imcoords: coordinate 1e+308 is beyond '
+            '+-1e+09 pixels') in message
+    assert '; 3: building_imcoords: coordinate -1e+09 is beyond' in message
+    assert [i for i, _ in files[0].skipped] == [0, 3]
+    kept = [parse_imcoords(house),
+            parse_imcoords('1.25,1.25,1e9,1.25,1.25,9.75')]
+    np.testing.assert_array_equal(seg == 1, reference_mask(kept, 32, width))
+    assert not (seg == 2).any()
+    with pytest.raises(LabelFileError,
+                       match=r'HUGE\.json, feature 0: building_imcoords: '
+                       r'coordinate 1e\+308 is beyond'):
+        read_label_file(path, strict=True)
+
+
+def test_any_finite_coordinates_draw_without_overflow_or_interference():
+    # The array API takes what the reader refuses: the issue's triangle
+    # covers the rows whose centres lie below its edge at y ~ 15 exactly.
+    huge = np.array([[1e308, 10], [-1e308, 20], [0, 1e308]])
+    other = np.array([[2.21, 2.73], [10.67, 2.91], [10.33, 10.13]])
+    giant = np.array([[-1.7976931348623157e308, -1e300], [1e308, 5e-324],
+                      [3.25, 1.7976931348623157e308]])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        for width in (16, 17):
+            mask = polygon_coverage([huge], 24, width)
+            assert np.argwhere(mask.all(axis=1)).ravel().tolist() == \
+                list(range(15, 24))
+            assert not mask[:15].any()
+            alone = [polygon_coverage([p], 24, width)
+                     for p in (huge, other, giant)]
+            together = polygon_coverage([huge, other, giant], 24, width)
+            np.testing.assert_array_equal(together,
+                                          alone[0] | alone[1] | alone[2])
+            np.testing.assert_array_equal(
+                alone[1], reference_mask([other], 24, width))
+
+
+def test_large_accepted_coordinates_are_exact():
+    # A triangle with vertices 1e8-1e9 px away whose edge y = x + 0.25 (in
+    # the tile) passes a quarter pixel from the centres: nothing rounds.
+    tri = np.array([[-1e9, -1e9 + 0.25], [1e9, 1e9 + 0.25], [-1e9, 1e8]])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        mask = polygon_coverage([tri], 40, 40)
+    rows, cols = np.mgrid[0:40, 0:40]
+    np.testing.assert_array_equal(mask, rows + 0.5 > cols + 0.5 + 0.25)
+
+
+def test_non_finite_arrays_are_refused():
+    good = np.array([[1.0, 1.0], [5.0, 1.0], [5.0, 5.0]])
+    with pytest.raises(ValueError, match='polygon 2 has a NaN or infinite'):
+        polygon_coverage(
+            [good, good[:2], np.array([[0, 0], [np.nan, 1], [2, 2]])], 8, 8)
+
+
+def test_memory_is_bounded_by_the_tile_not_the_vertices():
+    # 40,000 vertices zigzagging across a 128-wide tile: 5 million edge /
+    # column crossings, ~400 MB at once before; now the tile plus a chunk.
+    import tracemalloc
+    n, size = 40000, 128
+    ys = np.linspace(0.1, size - 0.1, n)
+    xs = np.where(np.arange(n) % 2 == 0, 0.3, size - 0.3)
+    zigzag = np.stack([xs, ys], axis=1)
+    tracemalloc.start()
+    try:
+        mask = polygon_coverage([zigzag], size, size)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f'peak {peak / 2**20:.0f} MiB'
+    # Same pixels as matplotlib on a few columns (each column's crossings
+    # alternate with the rows, so every column has holes).
+    for c in (0, 1, 63, 127):
+        centres = np.stack([np.full(size, c + 0.5), np.arange(size) + 0.5], 1)
+        np.testing.assert_array_equal(
+            mask[:, c],
+            Path(np.vstack([zigzag, zigzag[:1]])).contains_points(centres))
+
+
+def test_many_polygons_keep_sub_micropixel_precision():
+    # 20,000 polygons in one call (all off the tile) make polygon-numbered
+    # sort keys ~2e10, spaced 4e-6 px: they would merge the two crossings of
+    # this 2e-7 px sliver around the centres of row 700 and lose its pixels.
+    off_tile = [np.array([[2000.0 + i, 5.0], [2001.0 + i, 5.0],
+                          [2000.0 + i, 6.0]]) for i in range(20000)]
+    sliver = np.array([[500.0, 700.5 + 1e-7], [510.0, 700.5 + 1e-7],
+                       [510.0, 700.5 - 1e-7], [500.0, 700.5 - 1e-7]])
+    mask = polygon_coverage(off_tile + [sliver], 1024, 1024)
+    assert np.argwhere(mask).tolist() == [[700, c] for c in range(500, 510)]
+
+
+def test_type_errors_are_said_in_json_words(tmp_path):
+    path = tmp_path / 'typed.json'
+    path.write_text('{"type": "FeatureCollection", "features": ['
+                    '{"properties": {"building_imcoords": 12}},'
+                    '{"properties": {"road_imcoords": ["1,2"]}}]}')
+    with pytest.warns(SIALabelWarning) as record:
+        label = read_label_file(str(path))
+    assert label.polygons == []
+    message = str(record[0].message)
+    assert 'feature 0: building_imcoords is a number (12), expected a ' \
+        'coordinate string' in message
+    assert '; 1: road_imcoords is an array, expected' in message
+    top = tmp_path / 'top.json'
+    top.write_text('[1, 2]')
+    with pytest.raises(LabelFileError, match='top level is an array'):
+        read_label_file(str(top))

@@ -1,4 +1,4 @@
-"""What tools/train.py and tools/test.py share, cheap to import.
+"""What the command-line tools share, cheap to import.
 
 ``--help`` must answer at once, so nothing here imports torch, mmseg or the
 plugin; they are imported when a command really runs.
@@ -43,3 +43,33 @@ def run_main(main: Callable[[], None]) -> None:
         if isinstance(e, (CheckpointMismatchError, UnsafeCheckpointError)):
             fail(str(e), 1)
         raise
+
+
+def add_layout_arguments(parser: argparse.ArgumentParser) -> None:
+    """The folder layout, workers and progress options of the dataset tools."""
+    group = parser.add_argument_group('layout and speed')
+    group.add_argument('--img-dir', default='images',
+                       help='image folder under DATA_ROOT (default images)')
+    group.add_argument('--label-dir', default='labels',
+                       help='labels folder under DATA_ROOT (default labels)')
+    group.add_argument('--img-suffix', default='.png',
+                       help='image suffix (default .png)')
+    group.add_argument('--label-suffix', default='.json',
+                       help='label file suffix (default .json)')
+    group.add_argument('--workers', type=int, default=1,
+                       help='worker processes (0: one per CPU core; '
+                       'default 1)')
+    group.add_argument('--no-progress', action='store_true',
+                       help='hide the progress bar')
+    group.add_argument('--meta-dir', default=None, metavar='DIR',
+                       help="AIHub's land-cover layout: its META folder under "
+                       'DATA_ROOT (e.g. --meta-dir TL_AP25_512픽셀_Meta '
+                       '--img-suffix .tif); ANN_CD 10 is building, 30 road')
+
+
+def layout_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments of the dataset-tool functions from those options."""
+    return dict(workers=args.workers, img_dir=args.img_dir,
+                label_dir=args.label_dir, img_suffix=args.img_suffix,
+                label_suffix=args.label_suffix,
+                progress=not args.no_progress, meta_dir=args.meta_dir)

@@ -18,37 +18,23 @@ import argparse
 import sys
 from typing import List, Optional
 
+from _cli import add_layout_arguments, layout_options
+
 CHECKS_HELP = '''checks (severity):
   entry (error), label-file (error), feature (error),
   label-without-image (error), image (error), split-missing (error),
   split-duplicate (error), split-overlap (error), split-file (error),
   image-without-label (warning), image-size (warning),
   image-pixels (warning), image-id (warning), outside (warning),
-  empty (warning), split-scene (warning)'''
+  empty (warning), no-polygon (warning), split-scene (warning);
+  with --meta-dir: meta-file (error), image-without-meta (error),
+  class-value (warning)'''
 
 EXIT_STATUS = '''exit status:
   0  no error found (warnings allowed unless --strict)
   1  the data has errors (or warnings, with --strict): see the table
   2  bad usage, or the check could not run (missing data root, existing
      --csv without --overwrite, ...)'''
-
-
-def add_layout_arguments(parser: argparse.ArgumentParser) -> None:
-    """Folder layout, workers and progress options (as the other tools)."""
-    group = parser.add_argument_group('layout and speed')
-    group.add_argument('--img-dir', default='images',
-                       help='image folder under DATA_ROOT (default images)')
-    group.add_argument('--label-dir', default='labels',
-                       help='labels folder under DATA_ROOT (default labels)')
-    group.add_argument('--img-suffix', default='.png',
-                       help='image suffix (default .png)')
-    group.add_argument('--label-suffix', default='.json',
-                       help='label file suffix (default .json)')
-    group.add_argument('--workers', type=int, default=1,
-                       help='worker processes (0: one per CPU core; '
-                       'default 1)')
-    group.add_argument('--no-progress', action='store_true',
-                       help='hide the progress bar')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -115,12 +101,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             scene_pattern=pattern or None,
             csv=args.csv,
             overwrite=args.overwrite,
-            workers=args.workers,
-            img_dir=args.img_dir,
-            label_dir=args.label_dir,
-            img_suffix=args.img_suffix,
-            label_suffix=args.label_suffix,
-            progress=not args.no_progress)
+            **layout_options(args))
         print(report.format(max_rows=args.max_rows))
         if args.csv:
             print(f'wrote {len(report.rows)} rows to {args.csv}')

@@ -16,29 +16,13 @@ import argparse
 import sys
 from typing import List, Optional
 
+from _cli import add_layout_arguments, layout_options
+
 EXIT_STATUS = '''exit status:
   0  every tile converted (or kept, as it existed)
   1  the data has errors: some tiles or folder entries failed (listed)
   2  bad usage, or the tool could not run (missing data root, output
      folder that is the image folder, ...)'''
-
-
-def add_layout_arguments(parser: argparse.ArgumentParser) -> None:
-    """Folder layout, workers and progress options (as the other tools)."""
-    group = parser.add_argument_group('layout and speed')
-    group.add_argument('--img-dir', default='images',
-                       help='image folder under DATA_ROOT (default images)')
-    group.add_argument('--label-dir', default='labels',
-                       help='labels folder under DATA_ROOT (default labels)')
-    group.add_argument('--img-suffix', default='.png',
-                       help='image suffix (default .png)')
-    group.add_argument('--label-suffix', default='.json',
-                       help='label file suffix (default .json)')
-    group.add_argument('--workers', type=int, default=1,
-                       help='worker processes (0: one per CPU core; '
-                       'default 1)')
-    group.add_argument('--no-progress', action='store_true',
-                       help='hide the progress bar')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -88,12 +72,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             split_file=args.split_file,
             strict=args.strict,
             max_pixels=args.max_pixels or None,
-            workers=args.workers,
-            img_dir=args.img_dir,
-            label_dir=args.label_dir,
-            img_suffix=args.img_suffix,
-            label_suffix=args.label_suffix,
-            progress=not args.no_progress)
+            **layout_options(args))
         print(summary.format())
         return 0 if summary.ok else EXIT_DATA_ERRORS
 

@@ -3,18 +3,22 @@
 
 Example::
 
-    python tools/infer.py configs/sia/fpn_r18_sia-sample.py model.pth \\
-        scenes/ --out-dir out/
+    python tools/infer.py configs/sia/fpn_r18_sia-sample.py \\
+        work_dirs/sample/iter_80.pth data/sia_sample/images/ --out-dir out/
 
-For every image: ``<stem>_mask.png`` (class ids, palette PNG),
-``<stem>_overlay.png``, ``<stem>.json`` (the dataset's label schema) and
-``<stem>.geojson`` (lon/lat when the footprint is known); one ``summary.csv``
-for the run. An image that fails is reported and the others go on; the exit
-status is 1 when any failed (2 for a usage error before any image is read).
+For every image: ``<stem>_mask.png`` (class ids as a grey PNG),
+``<stem>_overlay.png``, ``<stem>.json`` (the dataset's label schema, pixel
+coordinates) and, when the image has a footprint, ``<stem>.geojson``
+(lon/lat); one ``summary.csv`` for the run, written at the end of every run
+(also one stopped by a full disk or Ctrl-C). An image that fails is reported
+and the others go on; the exit status is 1 when any failed (2 for a usage
+error before any image is read). ``--resume`` completes a run that stopped:
+only missing files are written.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import glob
 import os
 import os.path as osp
@@ -22,14 +26,27 @@ import sys
 import traceback
 from typing import Dict, List, Optional, Sequence
 
+# Nothing heavy (torch, mmengine, mmseg, the plugin) is imported at module
+# level, so that --help and usage errors answer at once.
+
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
+#: The output formats (mmseg_sia.apis.writers.ALL_FORMATS, spelt out here so
+#: that --help needs no import; a test keeps the two equal).
+FORMATS = ('mask', 'overlay', 'json', 'geojson', 'summary')
+#: Errors that mean no more file can be written, so the run stops.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class _CfgOptionsAction(argparse.Action):
+    """mmengine's ``DictAction``, imported only when the option is used."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mmengine.config import DictAction
+        action = DictAction(self.option_strings, self.dest, nargs=self.nargs)
+        action(parser, namespace, values, option_string)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    from mmengine.config import DictAction
-
-    from mmseg_sia.apis.writers import ALL_FORMATS
-
     parser = argparse.ArgumentParser(
         description='Segment images with an mmseg-sia model and write '
         'masks, overlays, label JSON, GeoJSON and a summary.')
@@ -45,16 +62,25 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="'cpu', 'cuda' or 'cuda:N' (default: cuda:0 when available, "
         'else cpu)')
     parser.add_argument(
-        '--formats', default=','.join(ALL_FORMATS),
-        help='comma-separated subset of ' + ','.join(ALL_FORMATS) +
+        '--formats', default=','.join(FORMATS),
+        help='comma-separated subset of ' + ','.join(FORMATS) +
         ' (default: all)')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace existing output files')
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--overwrite', action='store_true',
+                       help='replace existing output files')
+    group.add_argument(
+        '--resume', action='store_true',
+        help='complete a run into --out-dir that stopped (full disk, '
+        'interruption, failed images): write only the files that are '
+        'missing, keep the others, and update summary.csv')
     parser.add_argument(
         '--footprints', metavar='DIR', default=None,
         help='labels folder holding <stem>.json files (directly or one '
-        'level down) whose geometry is the tile footprint; by default a '
-        '<stem>.json beside the image or in ../labels is used when present')
+        'level down) whose geometry is the tile footprint, or a folder of '
+        'land-cover <stem>_META.json files; by default a georeferenced '
+        'image (GeoTIFF, world file) is placed by itself, else its META '
+        'file beside it or in the release\'s TL_<part>_Meta folder, else '
+        'a <stem>.json beside the image or in ../labels')
     parser.add_argument(
         '--window', type=int, default=None,
         help='sliding window size in pixels (default: the config\'s '
@@ -78,9 +104,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--opening', type=int, default=0, metavar='PX',
                         help='morphological opening size against speckle')
     parser.add_argument('--no-progress', action='store_true',
-                        help='no progress bars')
+                        help='no progress bar')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+        '--cfg-options', nargs='+', action=_CfgOptionsAction,
+        metavar='KEY=VALUE',
         help='override config settings, as in mmseg\'s tools')
     return parser.parse_args(argv)
 
@@ -115,9 +142,10 @@ def collect_images(inputs: Sequence[str]) -> List[str]:
 
 
 def plan_outputs(images: Sequence[str], out_dir: str, formats: Sequence[str],
-                 overwrite: bool) -> Dict[str, Dict[str, str]]:
-    """Output paths per image; refuses clashes and (without overwrite)
-    existing files before any work is done."""
+                 overwrite: bool,
+                 resume: bool = False) -> Dict[str, Dict[str, str]]:
+    """Output paths per image; refuses clashes and (without ``overwrite`` or
+    ``resume``) existing files before any work is done."""
     from mmseg_sia.apis.writers import RUN_FORMATS, output_paths
 
     plans: Dict[str, Dict[str, str]] = {}
@@ -132,7 +160,7 @@ def plan_outputs(images: Sequence[str], out_dir: str, formats: Sequence[str],
                     '(same file stem); run them into different --out-dir')
             owner[path] = image
         plans[image] = paths
-    if not overwrite:
+    if not overwrite and not resume:
         targets = list(owner)
         targets += [osp.join(out_dir, RUN_FORMATS[f]) for f in formats
                     if f in RUN_FORMATS]
@@ -142,39 +170,68 @@ def plan_outputs(images: Sequence[str], out_dir: str, formats: Sequence[str],
             more = '' if len(existing) <= 3 else \
                 f' and {len(existing) - 3} more'
             raise UsageError(f'output files exist: {shown}{more}; pass '
-                             '--overwrite to replace them')
+                             '--resume to complete that run (only missing '
+                             'files are written) or --overwrite to replace '
+                             'them')
     return plans
+
+
+def read_previous_summary(path: str) -> Dict[str, dict]:
+    """Rows of an earlier ``summary.csv`` by image, as text (for --resume).
+
+    Raises:
+        UsageError: When the file cannot be read as a summary.
+    """
+    import pandas as pd
+
+    if not osp.isfile(path):
+        return {}
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as e:
+        raise UsageError(f'{path} cannot be read as a run summary ({e}); '
+                         'move it away to resume') from e
+    if 'image' not in frame.columns or 'status' not in frame.columns:
+        raise UsageError(f'{path} is not a run summary (no image/status '
+                         'columns); move it away to resume')
+    return {row['image']: row for row in frame.to_dict('records')}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from tqdm import tqdm
-
-    import mmseg_sia  # noqa: F401  (registers the plugin)
-    from mmseg_sia.apis import (find_footprint, footprint_transform,
-                                init_segmentor, predict)
-    from mmseg_sia.apis.writers import ALL_FORMATS, write_summary_csv
 
     def fail(message: str) -> int:
         print(f'error: {message}', file=sys.stderr)
         return 2
 
     formats = [f.strip() for f in args.formats.split(',') if f.strip()]
-    unknown = [f for f in formats if f not in ALL_FORMATS]
+    unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         return fail(f'unknown --formats {", ".join(unknown) or "(none)"}; '
-                    f'choose from {", ".join(ALL_FORMATS)}')
+                    f'choose from {", ".join(FORMATS)}')
     if args.footprints is not None and not osp.isdir(args.footprints):
         return fail(f'--footprints folder {args.footprints} does not exist')
     for name in ('batch_size', 'window'):
         value = getattr(args, name)
         if value is not None and value < 1:
             return fail(f'--{name.replace("_", "-")} must be >= 1')
+    summary_path = osp.join(args.out_dir, 'summary.csv')
     try:
         images = collect_images(args.inputs)
-        plans = plan_outputs(images, args.out_dir, formats, args.overwrite)
+        plans = plan_outputs(images, args.out_dir, formats, args.overwrite,
+                             args.resume)
+        previous = read_previous_summary(summary_path) if (
+            args.resume and 'summary' in formats) else {}
     except UsageError as e:
         return fail(str(e))
+
+    from tqdm import tqdm
+
+    import mmseg_sia  # noqa: F401  (registers the plugin)
+    from mmseg_sia.apis import (find_footprint, footprint_transform,
+                                init_segmentor, predict)
+    from mmseg_sia.apis.writers import write_summary_csv
+    from mmseg_sia.georef import GeorefError, image_georef, lonlat_transform
 
     device = args.device
     if device is None:
@@ -187,61 +244,127 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return fail(str(e))
 
     cache: dict = {}
-    rows = []
+    rows: Dict[str, dict] = {}
     failures = []
-    bar = tqdm(images, desc='images', unit='img', disable=args.no_progress)
-    for image in bar:
-        bar.set_postfix_str(osp.basename(image))
-        try:
-            # The footprint first: a bad label file fails before inference.
-            points, source = find_footprint(image, args.footprints, cache)
-            result = predict(
-                model, image,
-                window=args.window, overlap=args.overlap,
-                batch_size=args.batch_size,
-                tolerance=args.simplify, min_area=args.min_area,
-                hole_area=args.fill_holes, opening=args.opening,
-                vectorize=any(f in formats
-                              for f in ('json', 'geojson', 'summary')),
-                progress=not args.no_progress)
-            if points is not None:
-                h, w = result.mask.shape
-                result.transform = footprint_transform(points, w, h, source)
-            result.save(args.out_dir, formats=plans[image],
-                        overwrite=args.overwrite, opacity=args.opacity)
-            row = dict(image=image, status='ok', error='',
-                       footprint=source or '')
-            if 'summary' in formats:
-                measures = result.measures()
-                measures.pop('image')
-                row.update(measures)
-            rows.append(row)
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:  # report and go on with the next image
-            message = f'{type(e).__name__}: {e}'
-            failures.append((image, message))
-            tqdm.write(f'FAILED {image}: {message}', file=sys.stderr)
-            if os.environ.get('MMSEG_SIA_DEBUG'):
-                traceback.print_exc()
-            rows.append(dict(image=image, status='failed', error=message,
-                             footprint=''))
-    bar.close()
+    kept = 0
+    no_georeference = []
+    stopped = None  # why the run stopped early, if it did
+    bar = tqdm(images, desc='images', unit='img', disable=args.no_progress,
+               dynamic_ncols=True)
 
+    def show(name: str):
+        def update(done: int, total: int) -> None:
+            bar.set_postfix_str(f'{name}: window {done}/{total}')
+        return update
+
+    try:
+        for image in bar:
+            name = osp.basename(image)
+            bar.set_postfix_str(name)
+            try:
+                # The georeference first: a bad file fails before
+                # inference. The image itself or its land-cover META file,
+                # else the label footprint (mmseg_sia.georef's order).
+                georef = image_georef(image, args.footprints)
+                points, source = (None, georef.path) if georef else \
+                    find_footprint(image, args.footprints, cache)
+                paths = dict(plans[image])
+                if points is None and georef is None:
+                    paths.pop('geojson', None)
+                if args.resume:
+                    paths = {f: p for f, p in paths.items()
+                             if not osp.exists(p)}
+                    old = previous.get(image)
+                    if not paths and ('summary' not in formats or (
+                            old is not None and old.get('status') == 'ok')):
+                        rows[image] = old or dict(image=image, status='ok')
+                        kept += 1
+                        continue
+                # Polygons are made after the image is let go (memory: the
+                # image, then the vectorization, never both).
+                result = predict(
+                    model, image,
+                    window=args.window, overlap=args.overlap,
+                    batch_size=args.batch_size,
+                    tolerance=args.simplify, min_area=args.min_area,
+                    hole_area=args.fill_holes, opening=args.opening,
+                    vectorize=False,
+                    progress=False if args.no_progress else show(name),
+                    keep_image='overlay' in paths)
+                if georef is not None:
+                    if georef.shape != result.mask.shape:
+                        raise GeorefError(
+                            georef.path, f'gives {georef.width} x '
+                            f'{georef.height} pixels; the image has '
+                            f'{result.mask.shape[1]} x '
+                            f'{result.mask.shape[0]}')
+                    result.transform = lonlat_transform(georef)
+                elif points is not None:
+                    h, w = result.mask.shape
+                    result.transform = footprint_transform(points, w, h,
+                                                           source)
+                elif 'geojson' in formats:
+                    no_georeference.append(image)
+                for group in (('mask', 'overlay'), ('json', 'geojson')):
+                    result.save(args.out_dir,
+                                formats=[f for f in group if f in paths],
+                                overwrite=args.overwrite,
+                                opacity=args.opacity)
+                    result.image = None
+                row = dict(image=image, status='ok', error='',
+                           footprint=source or '')
+                if 'summary' in formats:
+                    measures = result.measures()
+                    measures.pop('image')
+                    row.update(measures)
+                rows[image] = row
+                del result
+            except Exception as e:  # report and go on with the next image
+                message = f'{type(e).__name__}: {e}'
+                failures.append((image, message))
+                tqdm.write(f'FAILED {image}: {message}', file=sys.stderr)
+                if os.environ.get('MMSEG_SIA_DEBUG'):
+                    traceback.print_exc()
+                rows[image] = dict(image=image, status='failed',
+                                   error=message, footprint='')
+                if isinstance(e, OSError) and e.errno in DISK_FULL:
+                    stopped = f'stopped: the disk is full ({e.strerror})'
+                    break
+    except KeyboardInterrupt:
+        stopped = 'stopped: interrupted'
+    finally:
+        bar.close()
+
+    not_run = [image for image in images if image not in rows]
+    for image in not_run:
+        rows[image] = dict(image=image, status='not run', error=stopped,
+                           footprint='')
+    code = 1 if failures or not_run else 0
     if 'summary' in formats:
-        path = osp.join(args.out_dir, 'summary.csv')
         try:
-            write_summary_csv(path, rows, overwrite=args.overwrite)
+            write_summary_csv(summary_path, [rows[i] for i in images],
+                              overwrite=args.overwrite or args.resume)
         except OSError as e:
-            print(f'error: cannot write {path}: {e}', file=sys.stderr)
-            return 1
-    done = len(images) - len(failures)
+            print(f'error: cannot write {summary_path}: {e}',
+                  file=sys.stderr)
+            code = 1
+    done = sum(1 for r in rows.values() if r.get('status') == 'ok')
     print(f'{done} of {len(images)} image(s) done, written to '
-          f'{args.out_dir}' + (f'; {len(failures)} failed:' if failures
-                               else ''))
+          f'{args.out_dir}' + (f' ({kept} complete from before)'
+                               if kept else '') +
+          (f'; {len(failures)} failed:' if failures else ''))
     for image, message in failures:
         print(f'  {image}: {message}')
-    return 1 if failures else 0
+    if no_georeference:
+        print(f'no georeference, so no .geojson (pixel coordinates in the '
+              f'.json only) for {len(no_georeference)} image(s): ' +
+              ', '.join(no_georeference))
+    if stopped:
+        print(f'{stopped}; {len(not_run)} image(s) not run. Run the same '
+              'command with --resume to complete the output.')
+    if stopped == 'stopped: interrupted':
+        return 130
+    return code
 
 
 if __name__ == '__main__':

@@ -3,18 +3,23 @@
 Segment tiles or whole scenes (streamed sliding windows), turn the masks into
 polygons, georeference them from the tile footprint, and write masks,
 overlays, label JSON, GeoJSON and a run summary. See :func:`predict`.
+
+Arrays are in mmseg's channel order, BGR (``cv2.imread``), unless a function
+is told ``channel_order='rgb'``.
 """
 from ..geo import (FootprintError, GeoTransform, footprint_transform,
                    order_footprint_corners, read_footprint)
 from ..vectorize import (MaskPolygon, binary_to_polygons, clean_mask,
                          keyhole_ring, mask_to_polygons, polygons_to_mask)
-from .inference import (DEFAULT_WINDOW, CheckpointMismatchError,
-                        ImageReadError, SIAPrediction, find_footprint,
-                        find_label_files, init_segmentor, load_image, predict,
-                        segment_image, window_grid)
+from .footprints import find_footprint, find_label_files
+from .model import CheckpointMismatchError, init_segmentor
+from .prediction import SIAPrediction, predict
+from .segment import (DEFAULT_WINDOW, ImageReadError, load_image,
+                      segment_image, window_grid)
 from .writers import (ALL_FORMATS, IMAGE_FORMATS, RUN_FORMATS, blend_overlay,
-                      output_paths, save_json, save_mask_png, save_rgb_png,
-                      write_summary_csv)
+                      json_chunks, output_paths, overlay_bands, png_stream,
+                      save_json, save_mask_png, save_overlay_png,
+                      save_rgb_png, summary_frame, write_summary_csv)
 
 __all__ = [
     'init_segmentor', 'predict', 'segment_image', 'SIAPrediction',
@@ -25,5 +30,6 @@ __all__ = [
     'binary_to_polygons', 'clean_mask', 'keyhole_ring', 'mask_to_polygons',
     'polygons_to_mask', 'ALL_FORMATS', 'IMAGE_FORMATS', 'RUN_FORMATS',
     'blend_overlay', 'output_paths', 'save_json', 'save_mask_png',
-    'save_rgb_png', 'write_summary_csv'
+    'save_rgb_png', 'write_summary_csv', 'save_overlay_png', 'overlay_bands',
+    'png_stream', 'json_chunks', 'summary_frame'
 ]

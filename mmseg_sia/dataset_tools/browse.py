@@ -9,10 +9,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..labels import rasterize_label_files
+from ..labels import DEFAULT_PRIORITY, rasterize_label_files
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes, decode_image,
-                     encode_png, index_tiles, palette_lut, progress_bar,
-                     read_split_file, refuse_existing)
+                     encode_png, index_tiles, match_stem, palette_lut,
+                     progress_bar, read_split_file, refuse_existing)
 
 __all__ = ['browse_dataset', 'draw_sample']
 
@@ -177,8 +177,8 @@ def browse_dataset(out_dir: str,
                    label_suffix: str = '.json',
                    progress: bool = True,
                    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
-                   errors: Optional[List[Tuple[str, str]]] = None
-                   ) -> List[str]:
+                   errors: Optional[List[Tuple[str, str]]] = None,
+                   meta_dir: Optional[str] = None) -> List[str]:
     """Draw tiles with their labels into ``out_dir`` as PNG files.
 
     From a data root, each tile is drawn as released: the image and the
@@ -225,6 +225,10 @@ def browse_dataset(out_dir: str,
             that could not be drawn and every folder entry that could not be
             indexed, while the other tiles are drawn. Defaults to None: a
             warning lists them.
+        meta_dir (str, optional): Data root mode on AIHub's land-cover
+            layout: its META folder under ``data_root`` (building and road
+            drawn from ``ANN_CD`` 10 and 30). With a config, the config's
+            dataset says it. Defaults to None.
 
     Returns:
         list[str]: The pictures written.
@@ -263,8 +267,9 @@ def browse_dataset(out_dir: str,
                             label_suffix)
         failed.extend((p, f'{p}: {why}') for p, why in index.problems)
         if stems is None:
-            pool = (read_split_file(split_file) if split_file is not None
-                    else index.image_stems)
+            pool = ([match_stem(s, index.images) or s
+                     for s in read_split_file(split_file)]
+                    if split_file is not None else index.image_stems)
             pool = list(dict.fromkeys(pool))
             chosen = [pool[i] for i in _sample(rng, len(pool), num)]
         else:
@@ -276,11 +281,23 @@ def browse_dataset(out_dir: str,
                 f'{", ".join(missing[:5])}')
         refuse_existing([name(s, 0) for s in chosen], overwrite)
         meta = SIADataset.METAINFO
+        metas = None
+        if meta_dir is not None:
+            from ..datasets.landcover import index_meta_files
+            from ..maplabels import LANDCOVER_BUILDING_ROAD
+            from .convert import draw_landcover_tile
+            metas = index_meta_files(osp.join(data_root, meta_dir))
         for stem in progress_bar(chosen, len(chosen), 'draw', progress):
             try:
                 image = decode_image(index.images[stem], max_pixels)
-                seg, _ = rasterize_label_files(index.label_paths(stem),
-                                               image.shape[:2])
+                if metas is not None:
+                    seg, _, _ = draw_landcover_tile(
+                        index.images[stem], index.label_paths(stem),
+                        metas.get(stem), image.shape[:2],
+                        LANDCOVER_BUILDING_ROAD, DEFAULT_PRIORITY)
+                else:
+                    seg, _ = rasterize_label_files(index.label_paths(stem),
+                                                   image.shape[:2])
             except (OSError, ValueError, MemoryError) as e:
                 failed.append((index.images[stem], str(e)))
                 continue

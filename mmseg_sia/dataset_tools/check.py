@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import os.path as osp
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -16,9 +17,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..labels import DEFAULT_CLASS_MAP, LabelFileError, read_label_file
+from ..maplabels import unusable_reason
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_text, check_pixels,
                      decode_image, find_split_files, image_size, index_tiles,
-                     parallel_map, progress_bar, read_split_file,
+                     match_stem, parallel_map, progress_bar, read_split_file,
                      refuse_existing)
 from .splits import DEFAULT_SCENE_PATTERN, scene_of
 
@@ -57,6 +59,18 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     'outside': (WARNING, 'a polygon has vertices more than 1 pixel outside '
                 'its image (they are clipped)'),
     'empty': (WARNING, 'a label file has no feature'),
+    'no-polygon': (WARNING, 'a label file has features but no polygon the '
+                   'reader can use (only object_imcoords boxes, or polygons '
+                   'in map coordinates such as a land-cover file): it trains '
+                   'as all background'),
+    # The land-cover layout (check_dataset(..., meta_dir=...)).
+    'meta-file': (ERROR, 'a land-cover META file cannot be used (not JSON in '
+                  'UTF-8, cp949 or UTF-16, a field missing or wrong, an '
+                  'unknown EPSG, a size other than the image\'s)'),
+    'image-without-meta': (ERROR, 'a land-cover image has no META file (it '
+                           'cannot be placed)'),
+    'class-value': (WARNING, 'a land-cover feature has an ANN_CD that is '
+                    'not one of the documented codes (it is not drawn)'),
 }
 
 _COLUMNS = ['severity', 'check', 'file', 'feature', 'problem']
@@ -181,6 +195,8 @@ class _Options:
     img_suffix: str
     verify_images: bool
     max_pixels: Optional[int]
+    landcover: bool = False
+    attribute: str = 'ANN_CD'
 
 
 def _check_tile(task: Tuple[str, Optional[str], List[str]],
@@ -192,7 +208,7 @@ def _check_tile(task: Tuple[str, Optional[str], List[str]],
     (None when unknown); the size check against the other images is made
     once all sizes are known.
     """
-    stem, img_path, label_paths = task
+    stem, img_path, label_paths = task[:3]
     rows = []
     shape = None
     if img_path is not None:
@@ -216,6 +232,8 @@ def _check_tile(task: Tuple[str, Optional[str], List[str]],
         if not label_paths:
             rows.append(_row('image-without-label', img_path,
                              'no label file'))
+    if options.landcover:
+        return _check_landcover_tile(task, options, rows, shape)
     features = polygons = 0
     for path in label_paths:
         if img_path is None:
@@ -234,6 +252,11 @@ def _check_tile(task: Tuple[str, Optional[str], List[str]],
         polygons += len(label.polygons)
         if label.num_features == 0:
             rows.append(_row('empty', path, 'no feature'))
+        elif not label.polygons and not label.skipped:
+            reason = unusable_reason(path, set(options.keys) |
+                                     set(DEFAULT_CLASS_MAP))
+            if reason is not None:
+                rows.append(_row('no-polygon', path, reason))
         for index, reason in label.skipped:
             rows.append(_row('feature', path, reason, index))
         expected = stem + options.img_suffix
@@ -261,6 +284,66 @@ def _check_tile(task: Tuple[str, Optional[str], List[str]],
                         f'the {width}x'
                         f'{height} image, e.g. ({x:g}, {y:g})',
                         poly.feature))
+    return rows, features, polygons, shape
+
+
+def _check_landcover_tile(
+        task: tuple, options: _Options, rows: list,
+        shape: Optional[Tuple[int, int]]
+) -> Tuple[list, int, int, Optional[Tuple[int, int]]]:
+    """The land-cover checks of one tile: its META file and its labels in
+    map coordinates (read as :class:`SIALandCoverDataset` reads them)."""
+    from ..georef import GeorefError, read_meta_georef
+    from ..maplabels import LANDCOVER_CODES, read_map_label_file
+
+    stem, img_path, label_paths, meta_path = task
+    if img_path is not None and meta_path is None:
+        rows.append(_row('image-without-meta', img_path,
+                         f'no META file {stem}_META.json'))
+    elif meta_path is not None:
+        try:
+            ref = read_meta_georef(meta_path)
+            if shape is not None and ref.shape != tuple(shape):
+                rows.append(_row(
+                    'meta-file', meta_path,
+                    f"field 'img_width': gives {ref.width} x {ref.height} "
+                    f'pixels; the image has {shape[1]} x {shape[0]}'))
+        except GeorefError as e:
+            where = f'field {e.field!r}: ' if e.field else ''
+            rows.append(_row('meta-file', meta_path, where + e.reason))
+    features = polygons = 0
+    for path in label_paths:
+        if img_path is None:
+            rows.append(_row('label-without-image', path,
+                             f'no image {stem}{options.img_suffix}'))
+        try:
+            label = read_map_label_file(path, options.attribute, warn=False)
+        except LabelFileError as e:
+            rows.append(_row('label-file', e.path, e.reason))
+            continue
+        except GeorefError as e:
+            rows.append(_row('label-file', path,
+                             f'field {e.field!r}: {e.reason}'))
+            continue
+        except (OSError, MemoryError, RecursionError) as e:
+            rows.append(_row('label-file', path, 'cannot be read '
+                             f'({type(e).__name__}: {e})'))
+            continue
+        features += label.num_features
+        polygons += len(label.polygons)
+        if label.num_features == 0:
+            rows.append(_row('empty', path, 'no feature'))
+        elif not label.polygons and not label.skipped:
+            rows.append(_row('no-polygon', path, 'has features but no '
+                             'polygon the reader can use'))
+        for index, reason in label.skipped:
+            rows.append(_row('feature', path, reason, index))
+        for poly in label.polygons:
+            if poly.value not in LANDCOVER_CODES and poly.part == 0:
+                rows.append(_row('class-value', path,
+                                 f'{options.attribute} {poly.value!r} is not '
+                                 'a documented land-cover code',
+                                 poly.feature))
     return rows, features, polygons, shape
 
 
@@ -303,7 +386,7 @@ def _check_splits(split_files: Sequence[str], images: Dict[str, str],
         except (OSError, ValueError) as e:
             rows.append(_row('split-file', split, _strip(str(e), split)))
             continue
-        counts = Counter(stems)
+        counts = Counter(match_stem(s, images) or s for s in stems)
         if scene_pattern is not None:
             by_scene: Dict[str, set] = {}
             for s in counts:
@@ -315,13 +398,10 @@ def _check_splits(split_files: Sequence[str], images: Dict[str, str],
                     'split-duplicate', split,
                     f'stem {stem!r} is listed {n} times'))
             if stem not in images:
-                hint = ''
-                if stem != stem.strip() and stem.strip() in images:
-                    hint = ' (the line has spaces around the name)'
                 rows.append(_row(
                     'split-missing', split,
                     f'stem {stem!r} has no image '
-                    f'{osp.join(img_dir, stem + img_suffix)}{hint}'))
+                    f'{osp.join(img_dir, stem + img_suffix)}'))
             if stem in seen:
                 rows.append(_row(
                     'split-overlap', split,
@@ -344,6 +424,17 @@ def _check_splits(split_files: Sequence[str], images: Dict[str, str],
     return rows
 
 
+def _index_meta(folder: str, index) -> Dict[str, str]:
+    """Image stem -> META file of a land-cover META folder. META files
+    that sit in the labels folder are taken out of the label index."""
+    from ..datasets.landcover import index_meta_files
+
+    metas = index_meta_files(folder)
+    for path in metas.values():
+        index.labels.pop(osp.splitext(osp.basename(path))[0], None)
+    return metas
+
+
 def check_dataset(data_root: str,
                   split_files: Optional[Sequence[str]] = None,
                   image_size: Optional[Tuple[int, int]] = None,
@@ -359,7 +450,8 @@ def check_dataset(data_root: str,
                   label_dir: str = 'labels',
                   img_suffix: str = '.png',
                   label_suffix: str = '.json',
-                  progress: bool = True) -> CheckReport:
+                  progress: bool = True,
+                  meta_dir: Optional[str] = None) -> CheckReport:
     """Validate every image, label file and split file of a data root.
 
     Problems found (see :data:`CHECKS` for the full list and severities):
@@ -405,6 +497,11 @@ def check_dataset(data_root: str,
         img_suffix (str): Image suffix. Defaults to '.png'.
         label_suffix (str): Label file suffix. Defaults to '.json'.
         progress (bool): Show a progress bar. Defaults to True.
+        meta_dir (str, optional): The META folder under ``data_root``: the
+            land-cover layout (labels in map coordinates, class in
+            ``ANN_CD``), checked as :class:`SIALandCoverDataset` reads it,
+            with the ``meta-file``, ``image-without-meta`` and
+            ``class-value`` checks. Defaults to None (the first release).
 
     Returns:
         CheckReport: Every problem found, errors first.
@@ -414,9 +511,16 @@ def check_dataset(data_root: str,
             nor a labels folder.
         FileExistsError: When ``csv`` exists and ``overwrite`` is False
             (before any work).
+        ValueError: When ``scene_pattern`` is not a regular expression.
     """
     import pandas as pd
 
+    if scene_pattern is not None:
+        try:
+            re.compile(scene_pattern)
+        except re.error as e:
+            raise ValueError(f'scene pattern {scene_pattern!r} is not a '
+                             f'regular expression ({e})') from e
     if csv is not None:
         refuse_existing([os.fspath(csv)], overwrite)
     index = index_tiles(data_root, img_dir, label_dir, img_suffix,
@@ -428,9 +532,14 @@ def check_dataset(data_root: str,
         keys=tuple(keys),
         img_suffix=img_suffix,
         verify_images=verify_images,
-        max_pixels=max_pixels)
+        max_pixels=max_pixels,
+        landcover=meta_dir is not None)
     tasks = [(stem, index.images.get(stem), index.label_paths(stem))
              for stem in index.stems]
+    if meta_dir is not None:
+        metas = _index_meta(osp.join(data_root, meta_dir), index)
+        tasks = [(stem, index.images.get(stem), index.label_paths(stem),
+                  metas.get(stem)) for stem in index.stems]
     report = CheckReport(
         rows=None,
         images=len(index.images),

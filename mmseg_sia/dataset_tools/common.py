@@ -21,17 +21,17 @@ from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
 import numpy as np
 
 from ..datasets.sia import (IndexProblem, SIADataset, index_images,
-                           index_label_files, read_split_file)
+                           index_label_files, match_stem, read_split_file)
 from ..fileio import atomic_write_bytes, atomic_write_text
 from ..labels import DEFAULT_CLASS_MAP
 
 __all__ = [
-    'TileIndex', 'index_tiles', 'read_split_file', 'find_split_files',
+    'TileIndex', 'index_tiles', 'read_split_file', 'match_stem',
+    'find_split_files',
     'image_size', 'check_pixels', 'decode_image', 'DEFAULT_MAX_PIXELS',
     'capture_warnings', 'atomic_write_bytes', 'atomic_write_text',
     'encode_png', 'refuse_existing', 'class_names', 'palette_lut',
-    'content_label', 'progress_bar', 'parallel_map', 'resolve_workers',
-    'add_layout_arguments', 'layout_options'
+    'content_label', 'progress_bar', 'parallel_map', 'resolve_workers'
 ]
 
 T = TypeVar('T')
@@ -505,35 +505,3 @@ def parallel_map(func: Callable[[T], R], items: Sequence[T],
     with ctx.Pool(workers) as pool:
         mapper = pool.imap if ordered else pool.imap_unordered
         yield from mapper(func, items, chunksize)
-
-
-# --------------------------------------------------------------------------
-# Command-line options shared by the tools
-# --------------------------------------------------------------------------
-def add_layout_arguments(parser) -> None:
-    """Add the options every dataset tool shares to an ``ArgumentParser``.
-
-    ``--workers``, the folder layout (``--img-dir``, ``--label-dir``,
-    ``--img-suffix``, ``--label-suffix``) and ``--no-progress``.
-    """
-    parser.add_argument('--workers', type=int, default=1,
-                        help='worker processes (0: one per CPU core; '
-                        'default 1)')
-    parser.add_argument('--img-dir', default='images')
-    parser.add_argument('--label-dir', default='labels')
-    parser.add_argument('--img-suffix', default='.png')
-    parser.add_argument('--label-suffix', default='.json')
-    parser.add_argument('--no-progress', action='store_true',
-                        help='hide the progress bar')
-
-
-def layout_options(args) -> dict:
-    """Keyword arguments for the tool functions from
-    :func:`add_layout_arguments`' options."""
-    return dict(
-        workers=args.workers,
-        img_dir=args.img_dir,
-        label_dir=args.label_dir,
-        img_suffix=args.img_suffix,
-        label_suffix=args.label_suffix,
-        progress=not args.no_progress)

@@ -17,12 +17,13 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..georef import GeorefError
 from ..labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, LabelFileError,
                       rasterize_label_files)
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes,
                      capture_warnings, check_pixels, class_names, encode_png,
                      image_size, index_tiles, palette_lut, parallel_map,
-                     progress_bar, read_split_file)
+                     match_stem, progress_bar, read_split_file)
 
 __all__ = ['ConvertSummary', 'convert_labels', 'colorize']
 
@@ -155,6 +156,7 @@ class _Options:
     overwrite: bool
     palette: Optional[Tuple[Tuple[int, int, int], ...]]
     max_pixels: Optional[int]
+    landcover: bool = False
 
 
 @dataclass
@@ -169,7 +171,7 @@ class _TileResult:
 def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
                   options: _Options) -> _TileResult:
     """Draw and write the mask(s) of one tile (runs in a worker)."""
-    stem, img_path, label_paths, out_path, color_path = task
+    stem, img_path, label_paths, out_path, color_path = task[:5]
     targets = [out_path] + ([color_path] if color_path else [])
     if not options.overwrite:
         targets = [p for p in targets if not osp.lexists(p)]
@@ -184,11 +186,17 @@ def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
     caught: List[str] = []
     try:
         with capture_warnings(caught):
-            seg, files = rasterize_label_files(
-                label_paths, shape, class_map=class_map,
-                priority=options.priority, strict=options.strict, warn=False)
+            if options.landcover:
+                seg, files = _draw_landcover(task, shape, options)
+            else:
+                seg, files = rasterize_label_files(
+                    label_paths, shape, class_map=class_map,
+                    priority=options.priority, strict=options.strict,
+                    warn=False)
     except LabelFileError as e:
         return _TileResult('error', error=(e.path, str(e)))
+    except GeorefError as e:
+        return _TileResult('error', error=(e.path or img_path, str(e)))
     except (OSError, ValueError, MemoryError) as e:
         where = ', '.join(label_paths) or img_path
         return _TileResult('error', error=(
@@ -198,7 +206,10 @@ def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
     result.warnings = [(where, w) for w in caught]
     for label in files:
         for poly in label.polygons:
-            class_id = class_map[poly.key]
+            class_id = class_map.get(poly.value) if options.landcover else \
+                class_map[poly.key]
+            if class_id is None:
+                continue
             result.polygons[class_id] = result.polygons.get(class_id, 0) + 1
         result.skipped.extend(
             (label.path, index, reason) for index, reason in label.skipped)
@@ -221,6 +232,82 @@ def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
     return result
 
 
+def draw_landcover_tile(img_path: str, label_paths: Sequence[str],
+                        meta_path: Optional[str], shape: Tuple[int, int],
+                        class_map: Mapping, priority: Optional[Sequence[int]],
+                        strict: bool = False) -> tuple:
+    """A land-cover tile's map, as LoadPolygonAnnotations draws it.
+
+    Returns:
+        tuple: ``(seg, files, georef)``.
+
+    Raises:
+        GeorefError: When the tile has no META file or it cannot be used.
+        LabelFileError: When a label file cannot be read.
+    """
+    from ..georef import resolve_georef
+    from ..maplabels import rasterize_map_label_files
+
+    if meta_path is None:
+        raise GeorefError(img_path, 'has no META file (<stem>_META.json)')
+    georef = resolve_georef(img_path, meta_path, shape=shape)
+    seg, files = rasterize_map_label_files(
+        label_paths, georef, dict(class_map), priority=priority,
+        strict=strict)
+    return seg, files, georef
+
+
+def _draw_landcover(task: tuple, shape: Tuple[int, int],
+                    options: _Options) -> Tuple[np.ndarray, list]:
+    stem, img_path, label_paths, _, _, meta_path = task
+    seg, files, _ = draw_landcover_tile(
+        img_path, label_paths, meta_path, shape, options.class_map,
+        options.priority, options.strict)
+    return seg, files
+
+
+def resolve_class_map(data_root: str, meta_dir: Optional[str],
+                      class_map: Optional[Mapping], tool: str):
+    """The class map, class names and META index of a tool's run.
+
+    Args:
+        data_root (str): The data root.
+        meta_dir (str, optional): The land-cover META folder under
+            ``data_root``; None for the AIHub object-reading layout.
+        class_map (Mapping, optional): The caller's class map; None for the
+            layout's default (``*_imcoords`` keys, or ``ANN_CD`` codes).
+        tool (str): The tool's name, for messages.
+
+    Returns:
+        tuple: ``(class_map, names, metas)``; ``metas`` is None without
+        ``meta_dir``.
+    """
+    if meta_dir is None:
+        class_map = dict(DEFAULT_CLASS_MAP if class_map is None else
+                         class_map)
+        return class_map, class_names(class_map), None
+    from ..datasets.landcover import check_class_map, index_meta_files
+    from ..maplabels import LANDCOVER_BUILDING_ROAD
+    class_map = check_class_map(
+        LANDCOVER_BUILDING_ROAD if class_map is None else class_map, None,
+        tool)
+    return (class_map, landcover_names(class_map),
+            index_meta_files(osp.join(data_root, meta_dir)))
+
+
+def landcover_names(class_map: Mapping) -> Dict[int, str]:
+    """Class id -> name for an ``ANN_CD`` class map."""
+    from ..maplabels import LANDCOVER_CODES
+
+    names = {0: 'background'}
+    for code, class_id in class_map.items():
+        if class_id and code in LANDCOVER_CODES:
+            names.setdefault(class_id, LANDCOVER_CODES[code][1])
+        elif class_id:
+            names.setdefault(class_id, str(code))
+    return dict(sorted(names.items()))
+
+
 def convert_labels(data_root: str,
                    out_dir: str,
                    color: bool = False,
@@ -237,7 +324,8 @@ def convert_labels(data_root: str,
                    label_dir: str = 'labels',
                    img_suffix: str = '.png',
                    label_suffix: str = '.json',
-                   progress: bool = True) -> ConvertSummary:
+                   progress: bool = True,
+                   meta_dir: Optional[str] = None) -> ConvertSummary:
     """Write a ``<stem>.png`` class-id mask for every image of a data root.
 
     Each mask is a single-channel 8-bit PNG of the image's size holding 0
@@ -281,6 +369,10 @@ def convert_labels(data_root: str,
         img_suffix (str): Image suffix. Defaults to '.png'.
         label_suffix (str): Label file suffix. Defaults to '.json'.
         progress (bool): Show a progress bar. Defaults to True.
+        meta_dir (str, optional): The META folder under ``data_root``:
+            AIHub's land-cover layout, drawn as :class:`SIALandCoverDataset`
+            draws it (``class_map`` is then ``ANN_CD`` -> id, by default
+            building 1, road 2, other codes background). Defaults to None.
 
     Returns:
         ConvertSummary: Counts, skipped features and errors.
@@ -319,7 +411,9 @@ def convert_labels(data_root: str,
                              color_dir=color_dir if color else None,
                              problems=list(index.problems))
     if split_file is not None:
-        stems = list(dict.fromkeys(read_split_file(split_file)))
+        stems = list(dict.fromkeys(
+            match_stem(s, index.images) or s
+            for s in read_split_file(split_file)))
         for stem in stems:
             if stem not in index.images:
                 summary.errors.append(
@@ -334,8 +428,8 @@ def convert_labels(data_root: str,
     os.makedirs(out_dir, exist_ok=True)
     if color:
         os.makedirs(color_dir, exist_ok=True)
-    class_map = dict(DEFAULT_CLASS_MAP if class_map is None else class_map)
-    names = class_names(class_map)
+    class_map, names, metas = resolve_class_map(data_root, meta_dir,
+                                                class_map, 'convert_labels')
     options = _Options(
         class_map=tuple(class_map.items()),
         priority=tuple(priority) if priority is not None else None,
@@ -343,11 +437,14 @@ def convert_labels(data_root: str,
         overwrite=overwrite,
         palette=None if palette is None else tuple(
             tuple(int(v) for v in c) for c in palette),
-        max_pixels=max_pixels)
+        max_pixels=max_pixels,
+        landcover=meta_dir is not None)
     tasks = [(stem, index.images[stem], index.label_paths(stem),
               osp.join(out_dir, stem + '.png'),
               osp.join(color_dir, stem + '.png') if color else None)
              for stem in stems]
+    if meta_dir is not None:
+        tasks = [t + (metas.get(t[0]), ) for t in tasks]
     summary.tiles = len(tasks)
     counts: Dict[int, int] = {}
     results = parallel_map(
@@ -365,7 +462,7 @@ def convert_labels(data_root: str,
         summary.warnings.extend(result.warnings)
     summary.polygons = {
         names.get(c, str(c)): counts.get(c, 0)
-        for c in sorted(set(class_map.values()))
+        for c in sorted(set(class_map.values())) if c or meta_dir is None
     }
     summary.skipped_features.sort()
     summary.errors.sort()

@@ -76,13 +76,41 @@ def tile_content(label_paths: Sequence[str],
     return content_label(present, foreground)
 
 
+def landcover_content(label_paths: Sequence[str],
+                      class_map: Optional[Mapping[object, int]] = None,
+                      attribute: str = 'ANN_CD') -> str:
+    """:func:`tile_content` for land-cover label files (class by
+    ``ANN_CD``; building 10 and road 30 by default).
+
+    Raises:
+        LabelFileError: When a label file cannot be read.
+    """
+    from ..maplabels import (LANDCOVER_BUILDING_ROAD, class_value,
+                             read_map_label_file)
+    from .convert import landcover_names
+
+    cmap = {class_value(k): v for k, v in dict(
+        LANDCOVER_BUILDING_ROAD if class_map is None else class_map).items()}
+    names = landcover_names(cmap)
+    present = set()
+    for path in label_paths:
+        label = read_map_label_file(path, attribute, warn=False)
+        present.update(names[cmap[p.value]] for p in label.polygons
+                       if cmap.get(p.value))
+    foreground = [n for i, n in names.items() if i != 0]
+    return content_label(present, foreground)
+
+
 def _content_task(task: Tuple[str, List[str]],
-                  class_map: Tuple[Tuple[str, int], ...]
+                  class_map: Tuple[Tuple[str, int], ...],
+                  landcover: bool = False
                   ) -> Tuple[str, Optional[str], Optional[str]]:
     stem, paths = task
     try:
+        if landcover:
+            return stem, landcover_content(paths, dict(class_map)), None
         return stem, tile_content(paths, dict(class_map)), None
-    except LabelFileError as e:
+    except (LabelFileError, ValueError) as e:
         return stem, None, str(e)
 
 
@@ -171,7 +199,13 @@ def _val_quotas(sizes: Dict[str, int], val_ratio: float) -> Dict[str, int]:
 def _group_val(groups: Dict[str, List[str]], content: Dict[str, str],
                val_ratio: float, rng: np.random.Generator) -> List[str]:
     """Choose the scenes for val: whole scenes, as close as a greedy choice
-    gets to ``val_ratio`` of the tiles of every content and of all tiles."""
+    gets to ``val_ratio`` of the tiles of every content and of all tiles.
+
+    Scenes are visited in an order shuffled with ``rng`` (so val holds big
+    and small scenes alike); each joins val when that brings the counts
+    closer to their targets (squared distance); then single scenes are
+    moved, and val scenes swapped for train scenes, while that helps.
+    """
     kinds = sorted(set(content.values()))
     col = {k: i for i, k in enumerate(kinds)}
     names = sorted(groups)
@@ -185,22 +219,42 @@ def _group_val(groups: Dict[str, List[str]], content: Dict[str, str],
     def cost(v: np.ndarray) -> float:
         return float(((v - target)**2).sum() + (v.sum() - total_target)**2)
 
-    # Random order for the seed, then the largest scenes first (they are
-    # the hardest to place).
-    order = [names[i] for i in rng.permutation(len(names))]
-    order.sort(key=lambda n: -len(groups[n]))
-    rows = dict(zip(names, vectors))
-    val: List[str] = []
+    order = rng.permutation(len(names)).tolist()
+    in_val = np.zeros(len(names), bool)
     current = np.zeros(len(kinds))
-    for name in order:
-        if cost(current + rows[name]) < cost(current):
-            val.append(name)
-            current = current + rows[name]
-    if not val:
-        val = [min(order, key=lambda n: (cost(rows[n]), n))]
-    elif len(val) == len(order):
-        val.remove(max(val, key=lambda n: (len(groups[n]), n)))
-    return val
+    for g in order:
+        if cost(current + vectors[g]) < cost(current):
+            in_val[g] = True
+            current = current + vectors[g]
+    for _ in range(20):
+        moved = False
+        for g in order:
+            changed = current - vectors[g] if in_val[g] else \
+                current + vectors[g]
+            if cost(changed) < cost(current) - 1e-9:
+                in_val[g] = not in_val[g]
+                current = changed
+                moved = True
+        # Swaps: a val scene for a train scene, where that helps most.
+        for g in order:
+            if not in_val[g] or in_val.all():
+                continue
+            train = np.flatnonzero(~in_val)
+            trial = current - vectors[g] + vectors[train]
+            costs = (((trial - target)**2).sum(1) +
+                     (trial.sum(1) - total_target)**2)
+            best = int(np.argmin(costs))
+            if costs[best] < cost(current) - 1e-9:
+                in_val[g], in_val[train[best]] = False, True
+                current = trial[best]
+                moved = True
+        if not moved:
+            break
+    if not in_val.any():
+        in_val[min(order, key=lambda g: (cost(vectors[g]), names[g]))] = True
+    elif in_val.all():
+        in_val[max(order, key=lambda g: (vectors[g].sum(), names[g]))] = False
+    return [names[g] for g in np.flatnonzero(in_val)]
 
 
 def make_splits(data_root: str,
@@ -216,7 +270,8 @@ def make_splits(data_root: str,
                 label_dir: str = 'labels',
                 img_suffix: str = '.png',
                 label_suffix: str = '.json',
-                progress: bool = True) -> SplitResult:
+                progress: bool = True,
+                meta_dir: Optional[str] = None) -> SplitResult:
     """Write ``train.txt`` and ``val.txt`` split files, stratified by content
     and grouped by scene.
 
@@ -226,7 +281,7 @@ def make_splits(data_root: str,
     by default all tiles of a scene go to the same split: whole scenes are
     chosen for val, in an order shuffled with ``seed``, so that val holds
     about ``val_ratio`` of the tiles of each content stratum (building only
-    / road only / both / none). When every scene has one tile, or with
+    / road only / both / none) and of all tiles. When every scene has one tile, or with
     ``group_by_scene=False``, the tiles of each stratum are shuffled with
     ``seed`` and exactly ``val_ratio`` of them go to val, the counts rounded
     so that val holds ``round(N * val_ratio)`` tiles in all.
@@ -257,6 +312,13 @@ def make_splits(data_root: str,
         img_suffix (str): Image suffix. Defaults to '.png'.
         label_suffix (str): Label file suffix. Defaults to '.json'.
         progress (bool): Show a progress bar. Defaults to True.
+        meta_dir (str, optional): Marks AIHub's land-cover layout: labels
+            are read in map coordinates with the class in ``ANN_CD``
+            (``class_map`` then maps codes; building 10 and road 30 by
+            default). Its META files are not needed to split. For its names
+            (``LC_GS_AP25_<sheet>_<n>_...``) a scene is a map sheet:
+            ``scene_pattern=r'^LC_[^_]+_[^_]+_(?P<scene>[0-9]+)_'``.
+            Defaults to None.
 
     Returns:
         SplitResult: The stems of each split and the files written.
@@ -288,7 +350,13 @@ def make_splits(data_root: str,
         raise FileNotFoundError(
             f'no {img_suffix} image in {index.img_dir!r}: nothing to split')
 
-    class_map = dict(DEFAULT_CLASS_MAP if class_map is None else class_map)
+    if meta_dir is not None:
+        from ..maplabels import LANDCOVER_BUILDING_ROAD
+        class_map = dict(LANDCOVER_BUILDING_ROAD if class_map is None else
+                         class_map)
+    else:
+        class_map = dict(DEFAULT_CLASS_MAP if class_map is None else
+                         class_map)
     result = SplitResult(files=files, problems=list(index.problems),
                          grouped=group_by_scene)
     tasks = []
@@ -301,7 +369,8 @@ def make_splits(data_root: str,
             tasks.append((stem, index.label_paths(stem)))
     strata: Dict[str, List[str]] = {}
     results = parallel_map(
-        functools.partial(_content_task, class_map=tuple(class_map.items())),
+        functools.partial(_content_task, class_map=tuple(class_map.items()),
+                          landcover=meta_dir is not None),
         tasks, workers)
     for stem, content, error in progress_bar(results, len(tasks), 'read',
                                              progress):
@@ -315,8 +384,8 @@ def make_splits(data_root: str,
     if quotas and (sum(quotas.values()) == 0
                    or sum(quotas.values()) == total):
         raise ValueError(
-            f'val_ratio {val_ratio} of {total} usable tile(s) leaves a split '
-            'empty')
+            f'a val ratio of {val_ratio} of {total} usable tile(s) leaves a '
+            'split empty')
     if not strata:
         raise ValueError('no usable tile: every label file failed to read')
 
@@ -330,7 +399,8 @@ def make_splits(data_root: str,
             raise ValueError(
                 f'all {total} usable tiles are of one scene '
                 f'({next(iter(scenes))!r}): grouped by scene, a split would '
-                'be empty (turn grouping off, or change the scene pattern)')
+                'be empty (turn grouping off: --no-group, group_by_scene='
+                'False; or name scenes otherwise: --scene-pattern)')
         val_scenes = set(_group_val(scenes, content_of, val_ratio, rng))
         for name, stems in scenes.items():
             (result.val if name in val_scenes else result.train).extend(

@@ -14,14 +14,16 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, LabelFileError,
-                      rasterize_label_files)
+from ..georef import GeorefError
+from ..labels import DEFAULT_PRIORITY, LabelFileError, rasterize_label_files
+from ..maplabels import LANDCOVER_CODES
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes,
                      atomic_write_text, capture_warnings, check_pixels,
-                     class_names, content_label, content_labels,
-                     find_split_files, image_size, index_tiles, palette_lut,
-                     parallel_map, progress_bar, read_split_file,
-                     refuse_existing)
+                     content_label, content_labels,
+                     find_split_files, image_size, index_tiles, match_stem,
+                     palette_lut, parallel_map, progress_bar,
+                     read_split_file, refuse_existing)
+from .convert import draw_landcover_tile, resolve_class_map
 
 __all__ = ['AREA_BINS', 'DatasetStats', 'dataset_stats', 'polygon_area',
            'class_weights']
@@ -116,22 +118,28 @@ class _Options:
     priority: Optional[Tuple[int, ...]]
     num_ids: int
     max_pixels: Optional[int]
+    landcover: bool = False
 
 
 def _stats_tile(task: Tuple[str, str, List[str]],
                 options: _Options) -> dict:
     """Read and rasterize one tile (runs in a worker)."""
-    stem, img_path, label_paths = task
+    stem, img_path, label_paths = task[:3]
     class_map = dict(options.class_map)
     caught: List[str] = []
     try:
         shape = image_size(img_path)
         check_pixels(img_path, shape, options.max_pixels)
         with capture_warnings(caught):
-            seg, files = rasterize_label_files(
-                label_paths, shape, class_map=class_map,
-                priority=options.priority, warn=False)
-    except (OSError, LabelFileError) as e:
+            if options.landcover:
+                seg, files, georef = draw_landcover_tile(
+                    img_path, label_paths, task[3], shape, class_map,
+                    options.priority)
+            else:
+                seg, files = rasterize_label_files(
+                    label_paths, shape, class_map=class_map,
+                    priority=options.priority, warn=False)
+    except (OSError, LabelFileError, GeorefError) as e:
         return dict(stem=stem, error=str(e))
     except (ValueError, MemoryError) as e:
         where = ', '.join(label_paths) or img_path
@@ -142,12 +150,26 @@ def _stats_tile(task: Tuple[str, str, List[str]],
     polygons: Counter = Counter()
     for label in files:
         for poly in label.polygons:
-            class_id = class_map[poly.key]
+            if options.landcover:
+                # Land cover: the type is the code; areas in square pixels
+                # from the map rings (holes taken out).
+                class_id = class_map.get(poly.value)
+                if not class_id:
+                    continue
+                name = LANDCOVER_CODES.get(poly.value, ('', ''))[1]
+                type_name = f'{poly.value} {name}'.strip()
+                area = (polygon_area(poly.rings[0]) - sum(
+                    polygon_area(r) for r in poly.rings[1:])) / abs(
+                        georef.transform.determinant)
+            else:
+                class_id = class_map[poly.key]
+                type_name = poly.type_name or '(none)'
+                area = polygon_area(poly.points)
             polygons[class_id] += 1
-            types[(class_id, poly.type_name or '(none)')] += 1
+            types[(class_id, type_name)] += 1
             hist = areas.setdefault(class_id,
                                     np.zeros(len(AREA_BINS) - 1, np.int64))
-            hist[area_bin(polygon_area(poly.points))] += 1
+            hist[area_bin(area)] += 1
     pixels = np.bincount(seg.ravel(), minlength=options.num_ids)
     return dict(stem=stem, error=None, polygons=dict(polygons),
                 types=dict(types), areas=areas,
@@ -370,7 +392,8 @@ def dataset_stats(data_root: str,
                   label_dir: str = 'labels',
                   img_suffix: str = '.png',
                   label_suffix: str = '.json',
-                  progress: bool = True) -> DatasetStats:
+                  progress: bool = True,
+                  meta_dir: Optional[str] = None) -> DatasetStats:
     """Count what a data root holds, per split.
 
     The splits are ``all`` (every image) and one per split file (named after
@@ -428,19 +451,23 @@ def dataset_stats(data_root: str,
         name = osp.splitext(osp.basename(path))[0]
         if name in splits:
             name = path
-        splits[name] = set(read_split_file(path)) & set(index.images)
+        splits[name] = {match_stem(s, index.images)
+                        for s in read_split_file(path)} - {None}
 
-    class_map = dict(DEFAULT_CLASS_MAP if class_map is None else class_map)
-    names = class_names(class_map)
+    class_map, names, metas = resolve_class_map(data_root, meta_dir,
+                                                class_map, 'dataset_stats')
     ids = list(names)
     foreground = [names[i] for i in ids if i != 0]
     options = _Options(
         class_map=tuple(class_map.items()),
         priority=tuple(priority) if priority is not None else None,
         num_ids=max(ids) + 1,
-        max_pixels=max_pixels)
+        max_pixels=max_pixels,
+        landcover=meta_dir is not None)
     tasks = [(stem, index.images[stem], index.label_paths(stem))
              for stem in index.image_stems]
+    if meta_dir is not None:
+        tasks = [t + (metas.get(t[0]), ) for t in tasks]
     tiles: Dict[str, dict] = {}
     errors = [(path, f'{path}: {why}') for path, why in index.problems]
     drawing_warnings = []

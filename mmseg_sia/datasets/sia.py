@@ -217,7 +217,8 @@ def read_split_file(path: str) -> List[str]:
     A stem is the line as written, without its line break (``\\n`` or
     ``\\r\\n``): spaces belong to the stem, as they can belong to a file
     name, so a file written by :func:`~mmseg_sia.dataset_tools.make_splits`
-    reads back exactly.
+    reads back exactly. (:func:`match_stem` still finds ``a.png`` for a
+    hand-written line ``'a '``.)
 
     Args:
         path (str): The split file (UTF-8, with or without a byte-order mark).
@@ -251,6 +252,25 @@ def read_split_file(path: str) -> List[str]:
         if line.strip():
             stems.append(line)
     return stems
+
+
+def match_stem(stem: str, images: Dict[str, str]) -> Optional[str]:
+    """The image stem a split-file line names.
+
+    The line as written when it is an image stem (spaces included), else the
+    line without surrounding white space (a hand-edited file), else None.
+
+    Args:
+        stem (str): A stem read by :func:`read_split_file`.
+        images (dict[str, str]): Image stems (those of :func:`index_images`).
+
+    Returns:
+        str | None: The matching image stem, or None when there is none.
+    """
+    if stem in images:
+        return stem
+    bare = stem.strip()
+    return bare if bare in images else None
 
 
 @DATASETS.register_module()
@@ -344,20 +364,17 @@ class SIADataset(BaseSegDataset):
             if not osp.isfile(self.ann_file):
                 raise FileNotFoundError(
                     f'SIADataset: split file {self.ann_file!r} does not exist')
-            stems = read_split_file(self.ann_file)
-            missing = [s for s in stems if s not in images]
+            lines = read_split_file(self.ann_file)
+            stems = [match_stem(s, images) for s in lines]
+            missing = [s for s, m in zip(lines, stems) if m is None]
             if missing:
                 shown = ', '.join(repr(s) for s in missing[:5])
                 more = '' if len(missing) <= 5 else \
                     f' and {len(missing) - 5} more'
-                hint = ''
-                if any(s != s.strip() for s in missing):
-                    hint = (' (a stem is taken as written: spaces around '
-                            'it are part of the name)')
                 raise FileNotFoundError(
                     f'SIADataset: {len(missing)} stem(s) of split file '
                     f'{self.ann_file} have no image {img_dir}/<stem>'
-                    f'{self.img_suffix}: {shown}{more}{hint}')
+                    f'{self.img_suffix}: {shown}{more}')
         else:
             stems = sorted(images)
 

@@ -1,6 +1,8 @@
 """Label loading for the AIHub polygon labels."""
 from __future__ import annotations
 
+import warnings
+
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import cv2
@@ -8,7 +10,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from ...labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY,
+from ...labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, SIALabelWarning,
                        polygon_coverage, rasterize_label_files)
 
 
@@ -87,8 +89,19 @@ class LoadPolygonAnnotations(BaseTransform):
     Required Keys:
 
     - label_paths (list[str]): the tile's label files (may be empty). A
-      sample without this key (bare images, as mmseg's inference APIs
-      build them) passes through unchanged.
+      sample without this key or ``map_labels`` (bare images, as mmseg's
+      inference APIs build them) passes through unchanged.
+    - map_labels (dict, optional): polygons in map coordinates, as
+      :class:`SIALandCoverDataset` and :class:`SIAVectorDataset` give them:
+      ``class_map`` (class value -> id), ``paths`` (GeoJSON label files,
+      class in property ``attribute``) and/or ``polygons`` (``(value,
+      rings)`` pairs in ``polygons_crs``), ``meta_path`` and ``crs`` (the
+      labels' CRS when the files name none), ``georef`` (optional, a
+      :class:`~mmseg_sia.georef.Georef`). The image's georeference comes
+      from ``georef``, else the image itself, else the META file. When this
+      key is present, ``class_map`` and the boundary options of this
+      transform do not apply; ``priority``, ``strict``, ``reduce_zero_label``
+      and the dataset's ``label_map`` do.
     - ori_shape (tuple[int, int]): shape of the image as loaded; the map has
       this size, the frame the polygon coordinates are given in (so, as with
       mmseg's ``LoadAnnotations``, it may come after ``Resize`` in a test
@@ -193,19 +206,23 @@ class LoadPolygonAnnotations(BaseTransform):
                 'LoadPolygonAnnotations needs the image size: put '
                 'LoadImageFromFile before it in the pipeline '
                 f'(sample {results.get("img_path")!r})')
-        if 'label_paths' not in results:
+        if 'map_labels' in results:
+            seg = self._draw_map_labels(results, shape[:2])
+        elif 'label_paths' not in results:
             # Inference: mmseg's init_model/inference_model and
             # MMSegInferencer run the test pipeline on bare images, removing
             # only their own LoadAnnotations. Nothing to load then.
             return results
-        paths = results['label_paths']
-        if isinstance(paths, str):
-            paths = [paths]
-        seg, files = rasterize_label_files(
-            paths, shape[:2], class_map=self.class_map,
-            priority=self.priority, strict=self.strict)
-        if self.boundary_width > 0:
-            self._paint_boundary(seg, files)
+        else:
+            paths = results['label_paths']
+            if isinstance(paths, str):
+                paths = [paths]
+            seg, files = rasterize_label_files(
+                paths, shape[:2], class_map=self.class_map,
+                priority=self.priority, strict=self.strict)
+            self._warn_unusable(files)
+            if self.boundary_width > 0:
+                self._paint_boundary(seg, files)
 
         reduce_zero = self.reduce_zero_label
         if reduce_zero is None:
@@ -222,6 +239,64 @@ class LoadPolygonAnnotations(BaseTransform):
         results['gt_seg_map'] = seg
         results.setdefault('seg_fields', []).append('gt_seg_map')
         return results
+
+    def _warn_unusable(self, files: list) -> None:
+        """Warn once per file about a file with features and no polygon.
+
+        Such a file (only ``object_imcoords`` boxes, or a land-cover file
+        with its polygons in ``geometry``) would otherwise train as all
+        background without a word. A file whose polygons are all of keys
+        this transform does not read (a road file for a building-only
+        task) is fine.
+        """
+        from ...maplabels import unusable_reason
+
+        checked = self.__dict__.setdefault('_checked_files', set())
+        for label in files:
+            if label.polygons or label.skipped or not label.num_features \
+                    or label.path in checked:
+                continue
+            checked.add(label.path)
+            reason = unusable_reason(
+                label.path, set(DEFAULT_CLASS_MAP) | set(self.class_map))
+            if reason is not None:
+                warnings.warn(f'{label.path}: {reason}', SIALabelWarning,
+                              stacklevel=3)
+
+    def _draw_map_labels(self, results: dict,
+                         shape: Tuple[int, int]) -> np.ndarray:
+        """Draw polygons given in map coordinates (``results['map_labels']``).
+
+        The image's georeference comes from the image itself (GeoTIFF tags,
+        world file), else from ``map_labels['meta_path']``; the polygons'
+        CRS from the label file's ``crs`` member, else the META file's EPSG,
+        else ``map_labels['crs']``, else the image's. ``map_labels`` holds
+        ``class_map`` (class value -> id) and either ``paths`` (label files,
+        class in property ``attribute``) or ``polygons`` (``(class value,
+        rings)`` pairs already read, e.g. from a vector file).
+        """
+        from ...georef import GeorefError, resolve_georef
+        from ...maplabels import rasterize_map_label_files
+
+        spec = results['map_labels']
+        img_path = results.get('img_path')
+        georef = spec.get('georef') or resolve_georef(
+            img_path, spec.get('meta_path'), shape=shape)
+        if georef is None:
+            raise GeorefError(
+                img_path, 'has no georeference for its map-coordinate labels '
+                '(no GeoTIFF tags, no world file, no META file)')
+        seg, _ = rasterize_map_label_files(
+            spec.get('paths', ()), georef, spec['class_map'],
+            priority=self.priority,
+            attribute=spec.get('attribute', 'ANN_CD'),
+            crs=spec.get('crs'),
+            polygons=spec.get('polygons', ()),
+            polygons_crs=spec.get('polygons_crs'),
+            shape=shape,
+            source=spec.get('source', img_path or ''),
+            strict=self.strict)
+        return seg
 
     def _paint_boundary(self, seg: np.ndarray, files: list) -> None:
         """Paint ``boundary_label`` on the band of the boundary polygons."""

@@ -1,0 +1,439 @@
+"""The prediction object: :func:`predict` and :class:`SIAPrediction`.
+
+:func:`predict` is the notebook one-liner: mask, polygons, measures and the
+georeference; :class:`SIAPrediction` turns them into the output documents
+(label JSON in pixels, GeoJSON in lon/lat) and writes them with
+:mod:`mmseg_sia.apis.writers`.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import (Dict, Iterable, Iterator, List, Optional, Sequence,
+                    Tuple, Union)
+
+import numpy as np
+import torch
+
+from ..geo import GeoTransform, polygon_area_m2, ring_length_m
+from ..labels import format_imcoords
+from ..vectorize import (MaskPolygon, binary_to_polygons, clean_mask,
+                         keyhole_ring, ring_signed_area)
+from .footprints import resolve_footprint
+from .model import _class_count, _default_meta, _unwrap, init_segmentor
+from .segment import ImageInput, Progress, load_image, segment_image
+from .writers import (IMAGE_FORMATS, blend_overlay, output_paths,
+                      save_json, save_mask_png, save_overlay_png)
+
+__all__ = ['SIAPrediction', 'predict']
+
+
+def _skeleton_length(binary: np.ndarray,
+                     jacobian: Optional[np.ndarray] = None) -> float:
+    """Length of the centre lines of a mask (a road length estimate).
+
+    The mask is thinned to a one-pixel skeleton (scikit-image) and the steps
+    between neighbouring skeleton pixels are summed: horizontal and vertical
+    steps count once, and a diagonal step only where no horizontal-vertical
+    pair joins the same two pixels (so corners are not counted twice). With
+    ``jacobian`` (pixel step -> metres), each step is measured on the ground.
+    """
+    from skimage.morphology import skeletonize
+
+    if not binary.any():
+        return 0.0
+    sk = skeletonize(binary.astype(bool))
+    right = sk[:, :-1] & sk[:, 1:]
+    down = sk[:-1, :] & sk[1:, :]
+    a, b = sk[:-1, :-1], sk[:-1, 1:]
+    c, d = sk[1:, :-1], sk[1:, 1:]
+    diag = a & d & ~b & ~c          # step (+1, +1)
+    anti = b & c & ~a & ~d          # step (-1, +1)
+    steps = {(1, 0): int(right.sum()), (0, 1): int(down.sum()),
+             (1, 1): int(diag.sum()), (-1, 1): int(anti.sum())}
+    jac = np.eye(2) if jacobian is None else np.asarray(jacobian)
+    return float(sum(n * np.linalg.norm(jac @ np.array(step, float))
+                     for step, n in steps.items()))
+
+
+def _close(ring: np.ndarray) -> np.ndarray:
+    return np.vstack([ring, ring[:1]])
+
+
+def _oriented(ring: np.ndarray, positive: bool) -> np.ndarray:
+    # RFC 7946: exteriors counter-clockwise, holes clockwise, in the output
+    # coordinates (positive shoelace area = counter-clockwise, y up).
+    return ring if (ring_signed_area(ring) > 0) == positive else ring[::-1]
+
+
+@dataclass
+class SIAPrediction:
+    """The result of :func:`predict` for one image.
+
+    Attributes:
+        mask (np.ndarray): ``(H, W)`` uint8 class ids, after cleaning; the
+            polygons describe it exactly when ``tolerance`` was 0.
+        polygons (dict[int, list[MaskPolygon]]): Class id -> polygons in
+            pixel coordinates (empty when not vectorized).
+        classes (tuple[str]): Class names of the model.
+        palette (list[list[int]]): RGB colour of each class.
+        transform (GeoTransform, optional): Pixel -> lon/lat map, when the
+            footprint is known.
+        image_path (str, optional): The image file, when read from one.
+        image (np.ndarray, optional): The image in BGR order, whatever order
+            an array was given in (kept for overlays).
+        background (int, optional): The class not vectorized.
+        tolerance (float): Simplification of polygons made on demand (when
+            :func:`predict` was called with ``vectorize=False``), in pixels.
+    """
+    mask: np.ndarray
+    polygons: Dict[int, List[MaskPolygon]]
+    classes: Tuple[str, ...]
+    palette: List[List[int]]
+    transform: Optional[GeoTransform] = None
+    image_path: Optional[str] = None
+    image: Optional[np.ndarray] = field(default=None, repr=False)
+    background: Optional[int] = 0
+    tolerance: float = 0.0
+
+    @property
+    def stem(self) -> str:
+        """The image's file stem ('image' for an array)."""
+        if self.image_path is None:
+            return 'image'
+        return osp.splitext(osp.basename(self.image_path))[0]
+
+    @property
+    def image_id(self) -> str:
+        """The image's file name, as label files record it."""
+        return osp.basename(self.image_path) if self.image_path else \
+            f'{self.stem}.png'
+
+    def overlay(self, opacity: float = 0.5) -> np.ndarray:
+        """The image with the prediction blended in, as RGB (for imshow).
+
+        Raises:
+            ValueError: When the prediction holds no image.
+        """
+        if self.image is None:
+            raise ValueError('this prediction keeps no image to draw on')
+        skip = () if self.background is None else (self.background, )
+        return blend_overlay(self.image, self.mask, self.palette, opacity,
+                             skip=skip)
+
+    def to_data_sample(self):
+        """The mask as mmseg's ``SegDataSample`` (``pred_sem_seg``), e.g. for
+        ``mmseg.apis.show_result_pyplot``."""
+        from mmengine.structures import PixelData
+        from mmseg.structures import SegDataSample
+        sample = SegDataSample()
+        sample.set_metainfo(dict(ori_shape=self.mask.shape,
+                                 img_shape=self.mask.shape,
+                                 img_path=self.image_path))
+        sample.pred_sem_seg = PixelData(
+            data=torch.from_numpy(self.mask.astype(np.int64))[None])
+        return sample
+
+    def _ensure_polygons(self) -> None:
+        # Predictions made with vectorize=False are vectorized on demand.
+        if not self.polygons:
+            self.polygons = {
+                c: binary_to_polygons(self.mask == c, c, self.tolerance)
+                for c in range(len(self.classes)) if c != self.background
+            }
+
+    def _footprint_geometry(self) -> Optional[dict]:
+        if self.transform is None:
+            return None
+        ring = [[float(lon), float(lat), 0]
+                for lon, lat in self.transform.corners]
+        return dict(type='Polygon', coordinates=[ring + [ring[0]]])
+
+    def iter_label_features(self) -> Iterator[dict]:
+        """The features of :meth:`to_label_json`, one at a time."""
+        names = [c for i, c in enumerate(self.classes) if i != self.background]
+        keys = [f'{n}_imcoords' for n in names]
+        if 'object_imcoords' not in keys:
+            keys = ['object_imcoords'] + keys
+        self._ensure_polygons()
+        geometry = self._footprint_geometry()
+        stamp = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+        for class_id in sorted(self.polygons):
+            key = f'{self.classes[class_id]}_imcoords'
+            for poly in self.polygons[class_id]:
+                props = {k: 'EMPTY' for k in keys}
+                props[key] = format_imcoords(keyhole_ring(poly))
+                props.update(image_id=self.image_id, ingest_time=stamp,
+                             type_id='', type_name=self.classes[class_id])
+                yield dict(type='Feature', geometry=geometry,
+                           properties=props)
+
+    def to_label_json(self) -> dict:
+        """The prediction in the dataset's own label schema.
+
+        One feature per polygon, its outline (holes joined by
+        :func:`mmseg_sia.vectorize.keyhole_ring`) in
+        ``<class>_imcoords`` (pixel coordinates of the image), the other keys
+        "EMPTY", ``type_name`` the class name, and the footprint as
+        ``geometry`` when known (null otherwise). A folder of these files can
+        be used as the labels folder of :class:`SIADataset`.
+        """
+        return dict(type='FeatureCollection',
+                    features=list(self.iter_label_features()))
+
+    def polygon_measures(self, poly: MaskPolygon) -> dict:
+        """Area and perimeter of one polygon.
+
+        ``area_px``: the polygon's area in square pixels (exterior less
+        holes; the pixel count of the region when not simplified).
+        ``perimeter_px``: the length in pixels of its whole boundary, the
+        exterior *and every hole* (as shapely's ``Polygon.length``, PostGIS'
+        ``ST_Perimeter``). ``area_m2`` / ``perimeter_m``: the same on the
+        ground, geodesic on WGS84 (:class:`pyproj.Geod`), with the rings
+        mapped to lon/lat; None without a georeference. (pyproj's
+        ``Geod.geometry_area_perimeter`` gives the same area but the
+        exterior's length only.)
+        """
+        out = dict(area_px=float(poly.area), perimeter_px=float(
+            poly.perimeter), area_m2=None, perimeter_m=None)
+        if self.transform is not None:
+            rings = [self.transform.pixel_to_lonlat(r) for r in poly.rings()]
+            out['area_m2'] = polygon_area_m2(rings[0], rings[1:])
+            out['perimeter_m'] = sum(ring_length_m(r) for r in rings)
+        return out
+
+    def iter_geojson_features(self, decimals: int = 9) -> Iterator[dict]:
+        """The features of :meth:`to_geojson`, one at a time.
+
+        Raises:
+            ValueError: When the prediction has no georeference.
+        """
+        if self.transform is None:
+            raise ValueError(
+                f'{self.image_id}: no footprint/georeference, so no GeoJSON '
+                '(RFC 7946 coordinates are lon/lat); use the label JSON, '
+                'whose coordinates are pixels')
+        self._ensure_polygons()
+        index = 0
+        for class_id in sorted(self.polygons):
+            for poly in self.polygons[class_id]:
+                rings = [np.round(self.transform.pixel_to_lonlat(r),
+                                  decimals) for r in poly.rings()]
+                coords = [_close(_oriented(r, i == 0)).tolist()
+                          for i, r in enumerate(rings)]
+                props = {'class': self.classes[class_id],
+                         'class_id': int(class_id)}
+                props.update(self.polygon_measures(poly))
+                yield dict(type='Feature', id=index,
+                           geometry=dict(type='Polygon', coordinates=coords),
+                           properties=props)
+                index += 1
+
+    def _geojson_head(self) -> dict:
+        h, w = self.mask.shape
+        info = dict(image=self.image_id, width=int(w), height=int(h),
+                    crs='EPSG:4326', footprint_source=self.transform.source,
+                    affine=self.transform.to_dict()['affine'],
+                    footprint_residual_m=self.transform.residual_m)
+        return dict(type='FeatureCollection', name=self.stem,
+                    mmseg_sia=info)
+
+    def to_geojson(self, decimals: int = 9) -> dict:
+        """The polygons as a GeoJSON FeatureCollection (RFC 7946).
+
+        Coordinates are lon/lat (EPSG:4326, exteriors counter-clockwise),
+        each feature with ``class``, ``class_id`` and the measures of
+        :meth:`polygon_measures`; ``mmseg_sia`` records the image, its size
+        and the georeference used.
+
+        Args:
+            decimals (int): Digits kept of lon/lat. Defaults to 9 (~0.1 mm).
+
+        Raises:
+            ValueError: When the prediction has no georeference (a GeoJSON
+                file cannot hold pixel coordinates; see
+                :meth:`to_label_json`).
+        """
+        features = list(self.iter_geojson_features(decimals))
+        return dict(self._geojson_head(), features=features)
+
+    def measures(self) -> dict:
+        """Per-image figures for the run summary.
+
+        For each class other than background: ``<name>_count`` (polygons),
+        ``<name>_area_m2`` (None when not georeferenced) and
+        ``<name>_area_px``; for a class named 'road' also ``road_length_m`` /
+        ``road_length_px``, the length of its skeleton (centre lines), a road
+        length estimate.
+        """
+        self._ensure_polygons()
+        h, w = self.mask.shape
+        row = dict(image=self.image_path or self.stem, width=w, height=h,
+                   georeferenced=self.transform is not None)
+        jac = self.transform.metres_per_pixel() if self.transform else None
+        for class_id, name in enumerate(self.classes):
+            if class_id == self.background:
+                continue
+            polys = self.polygons.get(class_id, [])
+            row[f'{name}_count'] = len(polys)
+            row[f'{name}_area_m2'] = None if self.transform is None else \
+                float(sum(self.polygon_measures(p)['area_m2'] for p in polys))
+            row[f'{name}_area_px'] = int((self.mask == class_id).sum())
+            if name == 'road':
+                binary = self.mask == class_id
+                row['road_length_m'] = None if jac is None else \
+                    _skeleton_length(binary, jac)
+                row['road_length_px'] = _skeleton_length(binary)
+        return row
+
+    def save(self,
+             out_dir: str,
+             stem: Optional[str] = None,
+             formats: Iterable[str] = tuple(IMAGE_FORMATS),
+             overwrite: bool = False,
+             opacity: float = 0.5) -> Dict[str, str]:
+        """Write ``<stem>_mask.png``, ``<stem>_overlay.png``, ``<stem>.json``
+        and ``<stem>.geojson`` (or the ``formats`` asked for).
+
+        Each file is written atomically and streamed (images in bands of
+        rows, JSON feature by feature), so writing needs little memory
+        beyond the prediction itself. Existing files are kept unless
+        ``overwrite`` (checked for all files before any is written). The
+        GeoJSON is written only for a georeferenced prediction: without a
+        georeference it is left out of the returned paths (the label JSON
+        holds the polygons in pixel coordinates).
+
+        Args:
+            out_dir (str): Output folder (created if missing).
+            stem (str, optional): File stem; defaults to the image's.
+            formats (Iterable[str]): Subset of 'mask', 'overlay', 'json',
+                'geojson' ('summary' is ignored: it is per run).
+            overwrite (bool): Replace existing files. Defaults to False.
+            opacity (float): Overlay colour weight. Defaults to 0.5.
+
+        Returns:
+            dict[str, str]: Format -> written path (no 'geojson' when the
+            prediction has no georeference).
+
+        Raises:
+            FileExistsError: When a file exists and ``overwrite`` is False.
+        """
+        paths = output_paths(out_dir, stem or self.stem, formats)
+        if self.transform is None:
+            paths.pop('geojson', None)
+        if not overwrite:
+            existing = [p for p in paths.values() if osp.exists(p)]
+            if existing:
+                raise FileExistsError(
+                    f'{existing[0]} already exists (pass overwrite=True / '
+                    '--overwrite to replace it)')
+        for fmt, path in paths.items():
+            if fmt == 'mask':
+                save_mask_png(path, self.mask, overwrite=overwrite)
+            elif fmt == 'overlay':
+                if self.image is None:
+                    raise ValueError('this prediction keeps no image to '
+                                     'draw the overlay on')
+                skip = () if self.background is None else (self.background, )
+                save_overlay_png(path, self.image, self.mask, self.palette,
+                                 opacity, skip, overwrite)
+            elif fmt == 'json':
+                save_json(path, dict(type='FeatureCollection'), overwrite,
+                          features=self.iter_label_features())
+            elif fmt == 'geojson':
+                save_json(path, self._geojson_head(), overwrite,
+                          features=self.iter_geojson_features())
+        return paths
+
+
+def _background_index(classes: Sequence[str]) -> Optional[int]:
+    for i, name in enumerate(classes):
+        if str(name).lower() in ('background', '_background_', 'bg'):
+            return i
+    return None
+
+
+def predict(model,
+            image: ImageInput,
+            checkpoint: Optional[str] = None,
+            device: str = 'cpu',
+            footprint=None,
+            window: Optional[Union[int, Sequence[int]]] = None,
+            stride: Optional[Union[int, Sequence[int]]] = None,
+            overlap: Optional[Union[int, Sequence[int]]] = None,
+            batch_size: int = 4,
+            vectorize: bool = True,
+            tolerance: float = 0.0,
+            min_area: int = 0,
+            hole_area: int = 0,
+            opening: int = 0,
+            progress: Progress = False,
+            channel_order: str = 'bgr',
+            keep_image: bool = True) -> SIAPrediction:
+    """Segment an image and vectorize the result: the one-call API.
+
+    Args:
+        model: A segmentor (from :func:`init_segmentor`,
+            ``mmseg.apis.init_model`` or an ``MMSegInferencer``), or a config
+            file / ``Config`` to build one with ``checkpoint``.
+        image (str | PathLike | np.ndarray): The image (any size): a file,
+            or a uint8 array in the channel order ``channel_order`` names
+            (BGR by default, as ``cv2.imread`` and mmseg's
+            ``inference_model``; pass ``channel_order='rgb'`` for a PIL or
+            matplotlib array).
+        checkpoint (str, optional): Weights, when ``model`` is a config.
+        device (str): Device, when ``model`` is a config. Defaults to 'cpu'.
+        footprint: The tile's footprint: None (not georeferenced), 'auto' (a
+            label file beside the image, see :func:`find_footprint`), a label
+            file path, four ``(lon, lat)`` points in any order, or a
+            :class:`GeoTransform`.
+        window, stride, overlap, batch_size, progress: See
+            :func:`segment_image`.
+        channel_order (str): 'bgr' (the default) or 'rgb', the order of an
+            array's channels; see :func:`load_image`.
+        vectorize (bool): Compute polygons. Defaults to True.
+        tolerance (float): Polygon simplification in pixels (0 = exact).
+        min_area (int): Drop regions smaller than this (pixels).
+        hole_area (int): Fill holes smaller than this (pixels).
+        opening (int): Morphological opening size (pixels) against speckle.
+        keep_image (bool): Keep the image in the result (for overlays).
+            Defaults to True.
+
+    Returns:
+        SIAPrediction: Mask, polygons and georeference.
+
+    Raises:
+        FileNotFoundError, ImageReadError, CheckpointMismatchError,
+        FootprintError: On bad input; messages name the file.
+    """
+    if isinstance(model, (str, os.PathLike)) or type(model).__name__ == \
+            'Config':
+        model = init_segmentor(model, checkpoint, device=device)
+    model = _unwrap(model)
+    img, path = load_image(image, channel_order)
+    mask = segment_image(model, img, window=window, stride=stride,
+                         overlap=overlap, batch_size=batch_size,
+                         progress=progress)
+    meta = getattr(model, 'dataset_meta', None) or _default_meta(
+        _class_count(model))
+    classes = tuple(meta['classes'])
+    palette = [list(p) for p in (meta.get('palette') or
+                                 _default_meta(len(classes))['palette'])]
+    background = _background_index(classes)
+    class_ids = [c for c in range(len(classes)) if c != background]
+    bg_value = 0 if background is None else background
+    if opening > 1 or min_area > 0 or hole_area > 0:
+        mask = clean_mask(mask, class_ids, opening=opening,
+                          min_area=min_area, hole_area=hole_area,
+                          background=bg_value)
+    polygons = {}
+    if vectorize:
+        polygons = {c: binary_to_polygons(mask == c, c, tolerance)
+                    for c in class_ids}
+    transform = resolve_footprint(footprint, path, img.shape[:2])
+    return SIAPrediction(mask=mask, polygons=polygons, classes=classes,
+                         palette=palette, transform=transform,
+                         image_path=path, image=img if keep_image else None,
+                         background=background, tolerance=tolerance)

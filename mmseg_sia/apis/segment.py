@@ -1,0 +1,309 @@
+"""Images in, class-id masks out: streamed sliding-window segmentation.
+
+:func:`segment_image` is the sliding-window inference of mmseg's
+``test_cfg=dict(mode='slide')`` (same windows, same averaging of the
+logits), streamed over the rows of the image so that memory grows with the
+window, not with the scene. Arrays are in mmseg's channel order, BGR, unless
+``channel_order='rgb'`` is given (see :func:`load_image`).
+"""
+from __future__ import annotations
+
+import math
+import os
+import os.path as osp
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+
+from .model import _unwrap
+
+__all__ = [
+    'DEFAULT_WINDOW', 'ImageReadError', 'load_image', 'window_grid',
+    'segment_image'
+]
+
+#: Window side used when the model's test_cfg does not ask for 'slide'.
+DEFAULT_WINDOW = 1024
+
+ImageInput = Union[str, os.PathLike, np.ndarray]
+#: ``progress`` argument: a bar (True), none (False), or a function called
+#: with (windows done, windows in all) after each forward pass.
+Progress = Union[bool, Callable[[int, int], None]]
+
+
+class ImageReadError(OSError):
+    """An image file that cannot be decoded; the message names it."""
+
+
+def load_image(image: ImageInput,
+               channel_order: str = 'bgr') -> Tuple[np.ndarray, Optional[str]]:
+    """Read or check an image, as mmseg's ``LoadImageFromFile`` would.
+
+    Files are decoded with OpenCV to 3-channel 8-bit BGR, mmseg's order (the
+    model's ``data_preprocessor`` converts to RGB when configured to). An
+    array is taken as BGR too, as mmseg's ``inference_model`` takes it,
+    unless ``channel_order='rgb'``: an RGB array passed as BGR gives a
+    different prediction, and nothing can tell the two apart, so say which.
+
+    Args:
+        image (str | PathLike | np.ndarray): A file, or an ``(H, W)`` /
+            ``(H, W, 3)`` / ``(H, W, 4)`` uint8 array.
+        channel_order (str): Order of an array's channels: 'bgr' (mmseg's
+            and ``cv2.imread``'s, the default) or 'rgb' (``PIL``,
+            ``matplotlib``, ``imageio``); a fourth (alpha) channel is
+            dropped. Ignored for files.
+
+    Returns:
+        tuple[np.ndarray, str | None]: The BGR image and its path (None for
+        an array).
+
+    Raises:
+        FileNotFoundError: When the file does not exist.
+        ImageReadError: When the file cannot be decoded.
+        ValueError: On an array of another shape or dtype.
+    """
+    if channel_order not in ('bgr', 'rgb'):
+        raise ValueError(f"channel_order must be 'bgr' or 'rgb', got "
+                         f'{channel_order!r}')
+    if isinstance(image, np.ndarray):
+        img = image
+        if img.dtype != np.uint8:
+            raise ValueError(f'image array must be uint8, got {img.dtype}')
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=2)
+        elif img.ndim != 3 or img.shape[2] not in (3, 4):
+            raise ValueError('image array must be (H, W), (H, W, 3) or '
+                             f'(H, W, 4), got {img.shape}')
+        img = img[..., :3]
+        if channel_order == 'rgb':
+            img = img[..., ::-1]
+        return np.ascontiguousarray(img), None
+    path = os.fspath(image)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'image {path} does not exist')
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise ImageReadError(f'{path}: cannot be read ({e.strerror})') from e
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise ImageReadError(
+            f'{path}: cannot be decoded as an image (empty, truncated or '
+            'not an image format OpenCV reads)')
+    return img, path
+
+
+def _pair(value, name: str) -> Tuple[int, int]:
+    if isinstance(value, (int, np.integer)):
+        value = (int(value), int(value))
+    value = tuple(int(v) for v in value)
+    if len(value) != 2 or min(value) <= 0:
+        raise ValueError(f'{name} must be a positive int or (h, w), got '
+                         f'{value}')
+    return value
+
+
+def window_grid(size: int, window: int, stride: int) -> List[int]:
+    """Start offsets of the windows along one axis, as mmseg's 'slide' mode.
+
+    Windows start every ``stride`` pixels; the last one is pulled back to end
+    at the border, and a window larger than the image covers all of it.
+
+    Args:
+        size (int): Image size along the axis.
+        window (int): Window size.
+        stride (int): Step between windows.
+
+    Returns:
+        list[int]: Start offsets (non-decreasing).
+    """
+    grids = max(size - window + stride - 1, 0) // stride + 1
+    starts = []
+    for i in range(grids):
+        end = min(i * stride + window, size)
+        starts.append(max(end - window, 0))
+    return starts
+
+
+def _resolve_windows(model, window, stride, overlap):
+    test_cfg = getattr(model, 'test_cfg', None) or {}
+    slide = test_cfg.get('mode', 'whole') == 'slide'
+    if window is None:
+        window = test_cfg['crop_size'] if slide else DEFAULT_WINDOW
+        if stride is None and overlap is None and slide:
+            stride = test_cfg['stride']
+    window = _pair(window, 'window')
+    if stride is not None and overlap is not None:
+        raise ValueError('give stride or overlap, not both')
+    if stride is None:
+        if overlap is None:
+            overlap = (window[0] // 4, window[1] // 4)
+        overlap = (overlap, overlap) if isinstance(overlap, int) else tuple(
+            overlap)
+        if any(o < 0 or o >= w for o, w in zip(overlap, window)):
+            raise ValueError(f'overlap {overlap} must be >= 0 and smaller '
+                             f'than the window {window}')
+        stride = (window[0] - overlap[0], window[1] - overlap[1])
+    stride = _pair(stride, 'stride')
+    if stride[0] > window[0] or stride[1] > window[1]:
+        raise ValueError(f'stride {stride} larger than the window {window} '
+                         'would leave pixels unpredicted')
+    return window, stride
+
+
+def _preprocess(model, batch: np.ndarray, device) -> Tuple[torch.Tensor,
+                                                           Tuple[int, int]]:
+    """Normalise a ``(B, h, w, 3)`` uint8 BGR batch as the data_preprocessor.
+
+    Channel conversion and mean/std come from ``model.data_preprocessor``
+    (mmseg's ``SegDataPreProcessor``); the batch is padded to the
+    preprocessor's test ``size_divisor`` when it has one.
+    """
+    dp = model.data_preprocessor
+    x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2)
+    if getattr(dp, 'channel_conversion', False) and x.shape[1] == 3:
+        x = x.flip(1)
+    # Contiguous NCHW, as mmseg feeds the model (a permuted view would run
+    # every layer in channels-last layout).
+    x = x.float().contiguous()
+    if getattr(dp, '_enable_normalize', False):
+        x = (x - dp.mean.view(1, -1, 1, 1)) / dp.std.view(1, -1, 1, 1)
+    h, w = x.shape[2:]
+    test_cfg = getattr(dp, 'test_cfg', None) or {}
+    divisor = test_cfg.get('size_divisor')
+    size = test_cfg.get('size')
+    ph, pw = h, w
+    if size:
+        ph, pw = max(ph, size[0]), max(pw, size[1])
+    if divisor:
+        ph = int(math.ceil(ph / divisor)) * divisor
+        pw = int(math.ceil(pw / divisor)) * divisor
+    if (ph, pw) != (h, w):
+        x = torch.nn.functional.pad(x, (0, pw - w, 0, ph - h),
+                                    value=float(getattr(dp, 'pad_val', 0)))
+    return x, (int(h), int(w))
+
+
+@torch.no_grad()
+def segment_image(model: torch.nn.Module,
+                  image: ImageInput,
+                  window: Optional[Union[int, Sequence[int]]] = None,
+                  stride: Optional[Union[int, Sequence[int]]] = None,
+                  overlap: Optional[Union[int, Sequence[int]]] = None,
+                  batch_size: int = 4,
+                  progress: Progress = False,
+                  channel_order: str = 'bgr') -> np.ndarray:
+    """Segment an image of any size with overlapping windows, streamed.
+
+    The windows are mmseg's 'slide' windows (same positions), and
+    overlapping logits are averaged as there, so the result matches
+    ``inference_model`` with ``test_cfg=dict(mode='slide', ...)``. Unlike
+    mmseg, which holds the whole image as float and the whole scene's logits
+    (plus a full-size padded copy per window), windows are run one band of
+    rows at a time, ``batch_size`` windows per forward pass, and logits are
+    accumulated only for the rows the current band still covers; finished
+    rows are reduced to class ids at once. Memory is the uint8 image and
+    mask plus ``num_classes x window_h x width`` floats.
+
+    Args:
+        model (torch.nn.Module): An mmseg segmentor (``encode_decode``).
+        image (str | PathLike | np.ndarray): File or uint8 array.
+        window (int | tuple, optional): Window size ``(h, w)``. Defaults to
+            the model's ``test_cfg.crop_size`` in 'slide' mode, else
+            :data:`DEFAULT_WINDOW`.
+        stride (int | tuple, optional): Step between windows. Defaults to the
+            model's slide stride, else ``window - overlap``.
+        overlap (int | tuple, optional): Overlap between windows, instead of
+            ``stride``. Defaults to a quarter of the window.
+        batch_size (int): Windows per forward pass. Defaults to 4.
+        progress (bool | Callable[[int, int], None]): True shows a progress
+            bar over the windows; a function is called with (windows done,
+            windows in all) after each forward pass instead (e.g. to update
+            a bar of your own). Defaults to False.
+        channel_order (str): Channel order of an array input, 'bgr' (mmseg's,
+            the default) or 'rgb'; see :func:`load_image`.
+
+    Returns:
+        np.ndarray: ``(H, W)`` uint8 class ids.
+    """
+    from tqdm import tqdm
+
+    model = _unwrap(model)
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    img, _ = load_image(image, channel_order)
+    height, width = img.shape[:2]
+    (wh, ww), (sh, sw) = _resolve_windows(model, window, stride, overlap)
+    ys = window_grid(height, wh, sh)
+    xs = window_grid(width, ww, sw)
+    wh, ww = min(wh, height), min(ww, width)
+    device = next(model.parameters()).device
+    head = model.decode_head
+    if isinstance(head, (list, tuple, torch.nn.ModuleList)):
+        head = head[-1]
+    channels = int(getattr(model, 'out_channels', head.out_channels))
+    threshold = getattr(head, 'threshold', None)
+    threshold = 0.3 if threshold is None else float(threshold)
+
+    # How many windows cover each row and column: the average is the sum
+    # divided by their product (the windows form a grid).
+    row_count = np.zeros(height, np.float32)
+    for y in ys:
+        row_count[y:y + wh] += 1
+    col_count = np.zeros(width, np.float32)
+    for x in xs:
+        col_count[x:x + ww] += 1
+    col_count_t = torch.from_numpy(col_count).to(device)
+
+    mask = np.empty((height, width), dtype=np.uint8)
+    acc = torch.zeros((channels, wh, width), dtype=torch.float32,
+                      device=device)
+    base = 0  # image row of acc[:, 0]
+    total = len(ys) * len(xs)
+    report = progress if callable(progress) else None
+    bar = tqdm(total=total, desc='windows', unit='win', leave=False,
+               disable=report is not None or not progress)
+    done = 0
+
+    def finish(rows: int) -> None:
+        nonlocal base
+        if rows <= 0:
+            return
+        block = acc[:, :rows]
+        if channels > 1:
+            ids = block.argmax(dim=0)
+        else:
+            count = torch.from_numpy(row_count[base:base + rows]).to(
+                device)[:, None] * col_count_t[None, :]
+            ids = ((block[0] / count).sigmoid() > threshold)
+        mask[base:base + rows] = ids.to(torch.uint8).cpu().numpy()
+        keep = wh - rows
+        if keep > 0:
+            acc[:, :keep] = acc[:, rows:].clone()
+        acc[:, keep:] = 0
+        base += rows
+
+    try:
+        for y in ys:
+            rows = y - base
+            finish(rows)
+            for i in range(0, len(xs), batch_size):
+                starts = xs[i:i + batch_size]
+                batch = np.stack([img[y:y + wh, x:x + ww] for x in starts])
+                inputs, (h, w) = _preprocess(model, batch, device)
+                ph, pw = inputs.shape[2:]
+                metas = [dict(img_shape=(ph, pw), pad_shape=(ph, pw),
+                              ori_shape=(ph, pw))] * len(starts)
+                logits = model.encode_decode(inputs, metas)[:, :, :h, :w]
+                for k, x in enumerate(starts):
+                    acc[:, :, x:x + w] += logits[k]
+                bar.update(len(starts))
+                done += len(starts)
+                if report is not None:
+                    report(done, total)
+        finish(height - base)
+    finally:
+        bar.close()
+    return mask

@@ -1,0 +1,203 @@
+"""GeoTIFFs plus one vector file: polygons per image, reprojection, errors."""
+import copy
+import re
+import os.path as osp
+import shutil
+
+import numpy as np
+import pyogrio.raw
+import pytest
+import rasterio
+import shapely
+from mmengine.config import Config
+from mmseg.registry import DATASETS
+from pyproj import Transformer
+
+from mmseg_sia.datasets import SIAVectorDataset
+from mmseg_sia.datasets.vector import VectorFileError
+from mmseg_sia.georef import GeorefError
+from mmseg_sia.maplabels import SIAMapLabelWarning
+
+HERE = osp.dirname(__file__)
+GEO = osp.join(HERE, 'data', 'landcover', 'geo')
+CLASS_MAP = {'building': 1, 'road': 2}
+PIPELINE = [dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+            dict(type='LoadPolygonAnnotations')]
+
+
+def dataset(root=GEO, **kwargs):
+    kwargs.setdefault('pipeline', PIPELINE)
+    kwargs.setdefault('class_map', CLASS_MAP)
+    kwargs.setdefault('attribute', 'kind')
+    return SIAVectorDataset(vector_file='footprints.gpkg', data_root=root,
+                            data_prefix=dict(img_path='images'), **kwargs)
+
+
+def infos(ds):
+    return [ds.get_data_info(i) for i in range(len(ds))]
+
+
+def read_gpkg(path):
+    _, _, wkb, fields = pyogrio.raw.read(path)
+    return shapely.from_wkb(wkb), list(fields[0])
+
+
+def reference_map(img_path, geoms, kinds):
+    """Pixel centres (rasterio's transform, EPSG:32652) reprojected to the
+    GeoPackage's EPSG:5186 and tested against its polygons with shapely;
+    road over building."""
+    with rasterio.open(img_path) as ds:
+        t, h, w = ds.transform, ds.height, ds.width
+    cols, rows = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    xs, ys = t * (cols.ravel(), rows.ravel())
+    xs, ys = Transformer.from_crs(32652, 5186, always_xy=True).transform(
+        xs, ys)
+    seg = np.zeros(h * w, np.uint8)
+    for kind in ('building', 'road'):
+        for geom, k in zip(geoms, kinds):
+            if k == kind:
+                seg[shapely.contains_xy(geom, xs, ys)] = CLASS_MAP[kind]
+    return seg.reshape(h, w)
+
+
+def test_each_image_gets_the_polygons_on_it():
+    ds = dataset(pipeline=[])
+    assert [osp.basename(i['img_path']) for i in infos(ds)] == [
+        'scene_0.tif', 'scene_1.tif']
+    geoms, kinds = read_gpkg(osp.join(GEO, 'footprints.gpkg'))
+    counts = [len(i['map_labels']['polygons']) for i in infos(ds)]
+    # The polygon across both tiles is in both; the far one in neither.
+    across = geoms[-2]
+    parts = [
+        sum(1 for _, rings in i['map_labels']['polygons']
+            if shapely.Polygon(rings[0], rings[1:]).equals_exact(
+                shapely.get_parts(across)[0], 1e-9))
+        for i in infos(ds)
+    ]
+    assert parts == [1, 1]
+    assert sum(counts) < 2 * len(shapely.get_parts(geoms).tolist())
+    assert infos(ds)[0]['map_labels']['polygons_crs'].to_epsg() == 5186
+    assert infos(ds)[0]['map_labels']['georef'].source == 'raster'
+
+
+def test_labels_match_pixel_centres_reprojected():
+    ds = dataset()
+    geoms, kinds = read_gpkg(osp.join(GEO, 'footprints.gpkg'))
+    for i in range(len(ds)):
+        seg = ds[i]['gt_seg_map']
+        ref = reference_map(ds.get_data_info(i)['img_path'], geoms, kinds)
+        assert seg.shape == (64, 80)
+        assert (seg == ref).mean() >= 0.9995
+        assert set(np.unique(seg)) == {0, 1, 2}
+
+
+def test_vector_config_trains_pipeline():
+    cfg = Config.fromfile(osp.join(HERE, '..', 'configs', 'sia',
+                                   'fpn_r18_sia-vector-tiny.py'))
+    ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    ds_cfg.update(data_root=GEO)
+    ds = DATASETS.build(ds_cfg)
+    sample = ds[0]
+    assert tuple(sample['inputs'].shape[1:]) == (64, 64)
+
+
+def test_missing_field_lists_the_fields():
+    with pytest.raises(VectorFileError,
+                       match=r"footprints.gpkg, field 'class': no such field; "
+                       r"the layer has \['kind'\]"):
+        dataset(attribute='class')
+
+
+def test_unknown_values_warn_once(tmp_path):
+    with pytest.warns(SIAMapLabelWarning,
+                      match=r"values of 'kind' not in the class map, not "
+                      r"drawn: 'road' \(4\)"):
+        ds = dataset(class_map={'building': 1})
+    assert all(v == 'building' for i in infos(ds)
+               for v, _ in i['map_labels']['polygons'])
+
+
+def test_image_without_georeference_is_named(tmp_path):
+    root = tmp_path / 'geo'
+    shutil.copytree(GEO, root)
+    from PIL import Image
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+        root / 'images' / 'plain.tif')
+    with pytest.raises(GeorefError, match=r'1 image\(s\) have no '
+                       r'georeference .*images/plain.tif'):
+        dataset(root=str(root))
+
+
+def test_not_a_vector_file(tmp_path):
+    root = tmp_path / 'geo'
+    shutil.copytree(GEO, root)
+    (root / 'footprints.gpkg').write_bytes(b'garbage')
+    with pytest.raises(VectorFileError, match=r'footprints.gpkg: cannot be '
+                       r'read as a vector file'):
+        dataset(root=str(root))
+    with pytest.raises(FileNotFoundError, match=r"vector file .*nothing.gpkg"
+                       r"' does not exist"):
+        SIAVectorDataset(vector_file='nothing.gpkg', attribute='kind',
+                         class_map=CLASS_MAP, data_root=GEO)
+
+
+def test_points_and_lines_are_skipped_by_name(tmp_path):
+    path = tmp_path / 'mixed.geojson'
+    geoms = [shapely.box(0, 0, 1, 1), shapely.Point(0, 0),
+             shapely.LineString([(0, 0), (1, 1)])]
+    pyogrio.raw.write(str(path), geometry=np.array(shapely.to_wkb(geoms),
+                                                   dtype=object),
+                      field_data=[np.array(['building'] * 3, dtype=object)],
+                      fields=['kind'], crs='EPSG:5186',
+                      geometry_type='Unknown', driver='GeoJSON')
+    from mmseg_sia.datasets.vector import read_vector_polygons
+    with pytest.warns(SIAMapLabelWarning,
+                      match=r'mixed.geojson: skipped 2 of 3 features .*1: is '
+                      r'a Point, not a polygon; 2: is a LineString'):
+        kept, values, crs, skipped = read_vector_polygons(str(path), 'kind')
+    assert len(kept) == 1 and values == ['building']
+    assert crs.to_epsg() == 5186
+
+
+def test_train_test_infer_tools_on_the_land_cover_config(tmp_path):
+    """tools/train.py, tools/test.py and tools/infer.py, as a user runs
+    them (the vector config builds the same way: see
+    test_vector_config_trains_pipeline)."""
+    config = 'fpn_r18_sia-landcover-full-tiny.py'
+    import os
+    import subprocess
+    import sys
+    repo = osp.dirname(HERE)
+    cfg = osp.join(repo, 'configs', 'sia', config)
+    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1',
+               PYTHONPATH=repo)
+    short = ['--cfg-options', 'train_cfg.max_iters=1',
+             'train_cfg.val_interval=1',
+             'default_hooks.checkpoint.interval=1']
+
+    def run(args):
+        proc = subprocess.run([sys.executable] + args, cwd=repo, env=env,
+                              capture_output=True, text=True, timeout=500)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-3000:]
+        return out
+
+    out = run(['tools/train.py', cfg, '--work-dir', str(tmp_path)] + short)
+    assert 'mIoU' in out
+    out = run(['tools/test.py', cfg, str(tmp_path / 'iter_1.pth'),
+               '--work-dir', str(tmp_path)])
+    assert re.search(r'Iter\(test\) \[\d+/\d+\].*mIoU: [\d.]+', out)
+    # tools/infer.py places land-cover tiles by their META files.
+    images = osp.join('tests', 'data', 'landcover', 'lc', 'TS_AP25_512픽셀')
+    run(['tools/infer.py', cfg, str(tmp_path / 'iter_1.pth'),
+         osp.join(images, '*.tif'), '--out-dir', str(tmp_path / 'inf'),
+         '--no-progress', '--formats', 'geojson,summary'])
+    import pandas as pd
+    summary = pd.read_csv(tmp_path / 'inf' / 'summary.csv')
+    assert summary['georeferenced'].tolist() == [True] * 3
+    assert [osp.basename(p) for p in summary['footprint']] == [
+        'LC_GS_AP25_34801025_006_2019_FGT_META.json',
+        'LC_GS_AP25_34801025_007_2019_FGT_META.json',
+        'LC_GS_AP25_34801025_008_2019_FGT_META_1024.json']
+    assert summary['footprint'][0].startswith(
+        osp.join('tests', 'data', 'landcover', 'lc', 'TL_AP25_512픽셀_Meta'))
