@@ -1,4 +1,7 @@
 """Road networks from hand-made road masks (mmseg_sia.roads)."""
+import os
+import os.path as osp
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -192,3 +195,99 @@ def test_specks_inside_a_road_make_no_loops():
                           spur_length_m=0, spur_ratio=0)
     assert nx.cycle_basis(nx.Graph(raw)) or any(
         u == v for u, v in raw.edges())
+
+
+FOOTPRINT = [[127.0210, 37.5412, 0], [127.0268, 37.5413, 0],
+             [127.0267, 37.5367, 0], [127.0209, 37.5366, 0]]
+
+
+def sample_prediction(georeferenced=True):
+    """A prediction of a cross of roads and a rotated building."""
+    from mmseg_sia.apis import SIAPrediction, footprint_transform
+    from mmseg_sia.labels import polygon_coverage
+    mask = horizontal().astype(np.uint8) * 2
+    mask[10:90, 95:104] = 2
+    a = np.radians(25)
+    rect = np.array([[-20, -8], [20, -8], [20, 8], [-20, 8]]) @ np.array(
+        [[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T + [150, 80]
+    mask[polygon_coverage([rect], 100, 200) & (mask == 0)] = 1
+    transform = footprint_transform(FOOTPRINT, 200, 100, 'test') \
+        if georeferenced else None
+    return SIAPrediction(mask=mask, polygons={},
+                         classes=('background', 'building', 'road'),
+                         palette=[[0, 0, 0], [128, 128, 0], [128, 64, 128]],
+                         transform=transform, image_path='tile.png')
+
+
+def test_prediction_writes_the_network_and_regularized_outlines(tmp_path):
+    import json
+
+    import pyogrio.raw
+
+    result = sample_prediction()
+    results = result.regularize_buildings()
+    assert len(results) == 1 and results[0].regularized
+    assert len(result.polygons[1][0].exterior) == 4
+    paths = result.save(str(tmp_path), formats=['geojson', 'network',
+                                                 'network_gpkg'])
+    assert sorted(osp.basename(p) for p in paths.values()) == [
+        'tile.geojson', 'tile_network.geojson', 'tile_network.gpkg']
+    doc = json.loads(open(paths['geojson']).read())
+    building, = [f for f in doc['features']
+                 if f['properties']['class'] == 'building']
+    assert building['properties']['regularized_iou'] == pytest.approx(
+        results[0].iou, abs=1e-4)
+    net = json.loads(open(paths['network']).read())
+    assert net['mmseg_sia']['crs'] == 'EPSG:4326'
+    assert len(net['features']) == 4
+    assert all(f['geometry']['type'] == 'LineString'
+               for f in net['features'])
+    meta, _, geoms, _ = pyogrio.raw.read(paths['network_gpkg'],
+                                         layer='road_network')
+    assert len(geoms) == 4 and 'EPSG:4326' in meta['crs']
+    # Without a georeference: no network GeoJSON, a GeoPackage in pixels.
+    plain = sample_prediction(georeferenced=False)
+    paths = plain.save(str(tmp_path / 'plain'),
+                       formats=['network', 'network_gpkg'])
+    assert list(paths) == ['network_gpkg']
+    meta, _, geoms, _ = pyogrio.raw.read(paths['network_gpkg'])
+    assert meta['crs'] is None
+    with pytest.raises(ValueError, match="no 'boundary' class"):
+        plain.class_index('boundary')
+
+
+def test_infer_tool_formats_network_and_regularize(tmp_path):
+    import importlib.util
+    import json
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.runner import save_checkpoint
+    from mmseg.registry import MODELS
+
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        'infer_tool', osp.join(repo, 'tools', 'infer.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    cfg_path = osp.join(repo, 'configs', 'sia', 'fpn_r18_sia-sample.py')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(cfg_path).model)
+    model.init_weights()
+    ckpt = str(tmp_path / 'random.pth')
+    save_checkpoint(model.state_dict(), ckpt)
+    stem = 'BLD03154_PS3_K3A_NIA0697'
+    image = osp.join(repo, 'data', 'sia_sample', 'images', stem + '.png')
+    out = tmp_path / 'out'
+    assert tool.main([cfg_path, ckpt, image, '--out-dir', str(out),
+                      '--device', 'cpu', '--no-progress', '--regularize',
+                      '--formats', 'geojson,network,network_gpkg']) == 0
+    assert sorted(os.listdir(out)) == [
+        f'{stem}.geojson', f'{stem}_network.geojson',
+        f'{stem}_network.gpkg']
+    doc = json.loads((out / f'{stem}.geojson').read_text())
+    for feat in doc['features']:
+        if feat['properties']['class'] == 'building':
+            assert 0 < feat['properties']['regularized_iou'] <= 1
+    # The defaults are unchanged: no network files.
+    assert 'network' not in tool.DEFAULT_FORMATS
