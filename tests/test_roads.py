@@ -228,8 +228,8 @@ def test_prediction_writes_the_network_and_regularized_outlines(tmp_path):
     results = result.regularize_buildings()
     assert len(results) == 1 and results[0].regularized
     assert len(result.polygons[1][0].exterior) == 4
-    paths = result.save(str(tmp_path), formats=['geojson', 'network',
-                                                 'network_gpkg'])
+    paths = result.save(str(tmp_path),
+                        formats=['geojson', 'network', 'network_gpkg'])
     assert sorted(osp.basename(p) for p in paths.values()) == [
         'tile.geojson', 'tile_network.geojson', 'tile_network.gpkg']
     doc = json.loads(open(paths['geojson']).read())
