@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """LoadPolygonAnnotations against loading pre-converted PNG label maps.
 
-Measured side by side in one process, on the same dense 1024 x 1024 tiles
-(150-400 buildings plus roads each), per sample:
+Measured side by side in one process, on the same dense tiles (1024 x 1024
+by default, ``--size``; 150-400 buildings plus roads each), per sample, in
+CPU time of the measuring thread (``time.thread_time``, the median over
+tiles and rounds; the methods run in turns on each tile):
 
 * ``LoadPolygonAnnotations``: read the tile's JSON files and rasterize them
   with the pixel-centre rule (this project);
@@ -15,6 +17,8 @@ Goal: LoadPolygonAnnotations / LoadAnnotations <= 1.0. It also times building
 the SIADataset index for many tiles (``--index-tiles``; empty files).
 
     python benchmarks/bench_load_annotations.py [--tiles 8] [--repeat 5]
+    python benchmarks/bench_load_annotations.py --tiles 2 --repeat 1 \\
+        --size 256 --index-tiles 100                    # smoke run
 """
 from __future__ import annotations
 
@@ -92,15 +96,21 @@ def bench_index(count: int) -> float:
         return elapsed
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--tiles', type=int, default=8)
     parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--size', type=int, default=1024,
+                        help='tile side in pixels (default 1024)')
     parser.add_argument('--index-tiles', type=int, default=50000)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.tiles < 1 or args.repeat < 1:
+        parser.error('--tiles and --repeat must be >= 1')
+    shape = (args.size, args.size)
 
     with tempfile.TemporaryDirectory() as root:
-        stems = write_dense_tiles(root, args.tiles)
+        stems = write_dense_tiles(root, args.tiles, size=args.size)
         polygon_loader = LoadPolygonAnnotations()
         png_loader = LoadAnnotations()  # mmseg default: pillow decoding
         samples = []
@@ -109,7 +119,7 @@ def main() -> None:
             paths = [osp.join(root, 'labels', k, stem + '.json')
                      for k in ('building', 'road')]
             seg = polygon_loader(dict(label_paths=paths,
-                                      ori_shape=(1024, 1024),
+                                      ori_shape=shape,
                                       seg_fields=[]))['gt_seg_map']
             png = osp.join(root, stem + '_label.png')
             cv2.imwrite(png, seg)
@@ -118,7 +128,7 @@ def main() -> None:
 
         def run_polygons(paths):
             return polygon_loader(dict(label_paths=paths,
-                                       ori_shape=(1024, 1024),
+                                       ori_shape=shape,
                                        seg_fields=[]))
 
         def run_png(png):
@@ -131,10 +141,10 @@ def main() -> None:
                 times['polygons'].append(time_once(lambda: run_polygons(paths)))
                 times['png'].append(time_once(lambda: run_png(png)))
                 times['seed'].append(
-                    time_once(lambda: seed_masking(paths, (1024, 1024))))
+                    time_once(lambda: seed_masking(paths, shape)))
 
         med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
-        print(f'{args.tiles} dense 1024x1024 tiles, '
+        print(f'{args.tiles} dense {args.size}x{args.size} tiles, '
               f'{n_polys / args.tiles:.0f} buildings per tile on average, '
               f'{args.repeat} rounds; median CPU ms per sample')
         print(f'  LoadPolygonAnnotations (JSON, centre rule): '

@@ -178,3 +178,113 @@ def test_instances_small_building_all_band_and_min_area():
         building_instances(diag, connectivity=6)
     masks = InstanceMasks.from_labels(inst.labels)
     assert masks.count == 2 and masks.areas.tolist() == inst.areas.tolist()
+
+
+def test_max_expand_counts_growth_steps():
+    """A 2 x 2 core in a band 3 pixels thick (8-connected growth grows a
+    square ring per step): 4, 16, 36 and 64 pixels after 0 to 3 steps."""
+    seg = np.zeros((12, 12), np.uint8)
+    seg[2:10, 2:10] = 2
+    seg[5:7, 5:7] = 1
+    areas = [building_instances(seg, 1, 2, connectivity=8,
+                                max_expand=k).areas.tolist()
+             for k in (0, 1, 2, 3, None)]
+    assert areas == [[4], [16], [36], [64], [64]]
+    # 4-connected growth is a diamond: 4 + 8 after one step, + 12 after two.
+    assert building_instances(seg, 1, 2, connectivity=4,
+                              max_expand=1).areas.tolist() == [12]
+    assert building_instances(seg, 1, 2, connectivity=4,
+                              max_expand=2).areas.tolist() == [24]
+
+
+def test_band_blobs_without_core():
+    # Only band pixels: each blob is a building of its own, ids from 1.
+    seg = np.zeros((8, 8), np.uint8)
+    seg[0:2, 0:2] = 2
+    seg[5:8, 4:8] = 2
+    inst = building_instances(seg, 1, 2)
+    assert inst.count == 2 and inst.areas.tolist() == [4, 12]
+    np.testing.assert_array_equal(inst.labels[0:2, 0:2], 1)
+    np.testing.assert_array_equal(inst.labels[5:8, 4:8], 2)
+    # Two band pixels touching at a corner: one blob with 8-connectivity,
+    # two with 4.
+    diag = np.zeros((4, 4), np.uint8)
+    diag[1, 1] = diag[2, 2] = 2
+    assert building_instances(diag, 1, 2, connectivity=8).count == 1
+    assert building_instances(diag, 1, 2, connectivity=4).count == 2
+
+
+def test_band_blob_out_of_reach_stays_background():
+    """With max_expand=0 nothing grows. A band blob that touches a core
+    (here only at a corner, which counts with 8-connectivity) was only out
+    of reach: background. A blob touching nothing is a building."""
+    seg = np.zeros((8, 8), np.uint8)
+    seg[0:2, 0:2] = 1            # core
+    seg[2, 2] = 2                # band pixel diagonal to the core
+    seg[6:8, 6:8] = 2            # lone band blob
+    inst = building_instances(seg, 1, 2, connectivity=8, max_expand=0)
+    assert inst.count == 2 and inst.areas.tolist() == [4, 4]
+    assert inst.labels[2, 2] == 0
+    np.testing.assert_array_equal(inst.labels[6:8, 6:8], 2)
+    # With 4-connectivity the diagonal pixel touches nothing: a building.
+    inst = building_instances(seg, 1, 2, connectivity=4, max_expand=0)
+    assert inst.count == 3 and inst.labels[2, 2] == 2
+    # The touching blob first in raster order (label 1 of the band blobs).
+    seg = np.zeros((8, 8), np.uint8)
+    seg[0, 3] = 2                # next to the core's (0, 2); band label 1
+    seg[0:2, 0:3] = 1
+    seg[6:8, 6:8] = 2            # lone (label 2)
+    inst = building_instances(seg, 1, 2, max_expand=0)
+    assert inst.count == 2 and inst.labels[0, 3] == 0
+
+
+def test_polygon_instances_by_hand():
+    # Pixel centres (c + 0.5, r + 0.5) with x + y < 4: c + r <= 2, 6 px.
+    tri = np.array([[0, 0], [4, 0], [0, 4]], float)
+    two_points = np.array([[1, 1], [3, 3]], float)
+    outside = np.array([[20, 20], [25, 20], [25, 25]], float)
+    low = np.array([[2, 15], [6, 15], [6, 20], [2, 20]], float)  # rows 15-19
+    inst = polygon_instances([two_points, tri, outside, low, tri + 0.25],
+                             (30, 10))
+    # The 2-point and the outside polygon are left out; the others kept in
+    # order, whatever comes before them.
+    assert inst.count == 3
+    # Shifted by a quarter pixel: c + r + 1 < 4.5, c + r <= 3: 10 px.
+    assert inst.areas.tolist() == [6, 20, 10]
+    (r0, c0), mask = [(b[0].start, b[1].start) for b in inst.boxes][0], \
+        inst.masks[0]
+    assert (r0, c0) == (0, 0)
+    assert mask[:4, :4].astype(int).tolist() == [[1, 1, 1, 0], [1, 1, 0, 0],
+                                                 [1, 0, 0, 0], [0, 0, 0, 0]]
+    full = np.zeros((30, 10), bool)
+    full[inst.boxes[1]] = inst.masks[1]
+    expected = np.zeros((30, 10), bool)
+    expected[15:20, 2:6] = True
+    np.testing.assert_array_equal(full, expected)
+
+
+def test_min_area_renumbers_the_instance_map():
+    seg = np.zeros((6, 8), np.uint8)
+    seg[0:2, 0:2] = 1        # 4 px, id 1
+    seg[0, 5] = 1            # 1 px, id 2
+    seg[4:6, 3:8] = 1        # 10 px, id 3
+    inst = building_instances(seg, 1, min_area=4)
+    assert inst.count == 2 and inst.areas.tolist() == [4, 10]
+    assert inst.labels.dtype == np.int32 and inst.areas.dtype == np.int64
+    expected = np.zeros((6, 8), np.int32)
+    expected[0:2, 0:2] = 1
+    expected[4:6, 3:8] = 2
+    np.testing.assert_array_equal(inst.labels, expected)
+    assert building_instances(seg, 1, min_area=5).areas.tolist() == [10]
+    assert building_instances(seg, 1, min_area=11).count == 0
+    assert building_instances(seg, 1).areas.dtype == np.int64
+
+
+def test_instance_masks_from_a_map_with_gaps():
+    labels = np.zeros((4, 6), np.int32)
+    labels[0, 0:2] = 1
+    labels[3, 4:6] = 3       # no instance 2
+    masks = InstanceMasks.from_labels(labels)
+    assert masks.count == 2 and masks.areas.tolist() == [2, 2]
+    assert masks.boxes[1] == (slice(3, 4), slice(4, 6))
+    assert masks.shape == (4, 6)

@@ -1,5 +1,6 @@
 """Tests of BuildingF1Metric and RoadCCQMetric on hand-made masks."""
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -236,6 +237,12 @@ def test_road_ccq_by_hand():
     assert res['road_completeness'] == pytest.approx(round(100 * 47 / 60, 2))
     assert res['road_correctness'] == pytest.approx(round(100 * 45 / 55, 2))
     assert res['road_quality'] == pytest.approx(round(100 * 45 / 68, 2))
+    # The default buffer is 3 px: the same figures (with 4 px the reference
+    # pixel at 3.61 px would match too).
+    res = run_metric(dict(type='RoadCCQMetric'), [(pred, gt, {})])
+    assert res == dict(road_completeness=round(100 * 17 / 30, 2),
+                       road_correctness=round(100 * 15 / 25, 2),
+                       road_quality=round(100 * 15 / 38, 2))
     # A buffer of 1 px matches nothing of the shifted line.
     res = run_metric(dict(type='RoadCCQMetric', buffer_width=1),
                      [(pred, gt, {})])
@@ -338,3 +345,232 @@ def test_road_ccq_on_a_diagonal_and_class_by_id():
                           buffer_width=2), [(pred, gt, {})])
     assert res == dict(road_completeness=30.0, road_correctness=30.0,
                        road_quality=round(100 * 3 / 17, 2))
+
+
+CLASSES_TEXT = "(classes: ['background', 'building', 'road'])"
+
+
+def test_metric_error_messages_in_full():
+    """The messages a user reads, word for word (case included)."""
+    gt = np.zeros((4, 4), np.uint8)
+    cases = [
+        (dict(type='BuildingF1Metric', building_class='house'),
+         "BuildingF1Metric: building_class 'house' is not a class of the "
+         f"dataset {CLASSES_TEXT}"),
+        (dict(type='BuildingF1Metric', boundary_class='edge'),
+         "BuildingF1Metric: boundary_class 'edge' is not a class of the "
+         f"dataset {CLASSES_TEXT}"),
+        (dict(type='RoadCCQMetric', road_class='lane'),
+         "RoadCCQMetric: road_class 'lane' is not a class of the dataset "
+         f"{CLASSES_TEXT}"),
+        (dict(type='BuildingF1Metric', gt_source='polygons'),
+         "BuildingF1Metric: gt_source='polygons' needs 'label_paths' in the "
+         "sample's metainfo: add it to PackSegInputs' meta_keys"),
+    ]
+    for cfg, message in cases:
+        metric = METRICS.build(cfg)
+        metric.dataset_meta = META
+        with pytest.raises(ValueError) as info:
+            metric.process({}, [sample(gt, gt)])
+        assert str(info.value) == message
+    # Without dataset classes the list is empty.
+    metric = METRICS.build(dict(type='RoadCCQMetric', road_class='lane'))
+    with pytest.raises(ValueError) as info:
+        metric.process({}, [sample(gt, gt)])
+    assert str(info.value).endswith('(classes: [])')
+    for cfg, message in [
+            (dict(type='BuildingF1Metric', iou_threshold=0),
+             'BuildingF1Metric: iou_threshold must be in (0, 1], got 0'),
+            (dict(type='BuildingF1Metric', connectivity=6),
+             'BuildingF1Metric: connectivity must be 4 or 8, got 6'),
+            (dict(type='BuildingF1Metric', gt_source='boxes'),
+             "BuildingF1Metric: gt_source must be one of ('auto', 'mask', "
+             "'polygons'), got 'boxes'"),
+            (dict(type='RoadCCQMetric', buffer_width=-1),
+             'RoadCCQMetric: buffer_width must be >= 0, got -1')]:
+        with pytest.raises(ValueError) as info:
+            METRICS.build(cfg)
+        assert str(info.value) == message
+    from mmseg_sia.evaluation.metrics._common import to_numpy
+    with pytest.raises(ValueError) as info:
+        to_numpy(np.zeros((2, 3, 4)))
+    assert str(info.value) == ('expected a (1, H, W) or (H, W) map, got '
+                               'shape (2, 3, 4)')
+    # A (1, W) map is 2-D already; a (1, H, W) tensor loses its first axis.
+    assert to_numpy(np.zeros((1, 5))).shape == (1, 5)
+    assert to_numpy(torch.zeros(1, 2, 3)).shape == (2, 3)
+    # A tensor that requires grad (or lives on a GPU) is detached and
+    # copied to the CPU first; numpy cannot read it directly.
+    assert to_numpy(torch.ones(1, 2, 3, requires_grad=True)).sum() == 6
+
+
+def test_metric_options_reach_the_results():
+    # prefix and collect_device go to mmengine's BaseMetric.
+    for name in ('BuildingF1Metric', 'RoadCCQMetric'):
+        metric = METRICS.build(dict(type=name, prefix='val',
+                                    collect_device='gpu'))
+        assert (metric.prefix, metric.collect_device) == ('val', 'gpu')
+    gt = np.zeros((8, 8), np.uint8)
+    res = run_metric(dict(type='RoadCCQMetric', prefix='val'),
+                     [(gt, gt, {})])
+    assert sorted(res) == ['val/road_completeness', 'val/road_correctness',
+                           'val/road_quality']
+    # buffer_width 0 is allowed (exact centre-line agreement) and so is 0.5.
+    for width in (0, 0.5):
+        line = np.zeros((5, 9), np.uint8)
+        line[2, 1:8] = 2
+        res = run_metric(dict(type='RoadCCQMetric', buffer_width=width),
+                         [(line, line, {})])
+        assert res['road_quality'] == 100.0
+    # Roads predicted where the reference has none: 0, not 100.
+    res = run_metric(dict(type='RoadCCQMetric'), [(line, np.zeros_like(line), {})])
+    assert res == dict(road_completeness=0.0, road_correctness=0.0,
+                       road_quality=0.0)
+    res = run_metric(dict(type='RoadCCQMetric'), [(np.zeros_like(line), line, {})])
+    assert res == dict(road_completeness=0.0, road_correctness=0.0,
+                       road_quality=0.0)
+    from mmseg_sia.evaluation.metrics.road_ccq import road_skeleton_counts
+    shifted = np.zeros((12, 40), bool)
+    ref = np.zeros_like(shifted)
+    ref[5, 5:35] = True
+    shifted[9, 5:35] = True            # 4 px away: outside the default 3
+    assert road_skeleton_counts(shifted, ref) == (30, 0, 30, 0)
+
+
+def test_building_f1_ignore_min_area_connectivity_and_empty_prediction():
+    gt = np.zeros((10, 10), np.uint8)
+    gt[0:4, 0:4] = 1
+    gt[6:10, 6:10] = 255               # ignored
+    pred = gt.copy()
+    pred[6:10, 6:10] = 1               # a building where the labels ignore
+    res = run_metric(dict(type='BuildingF1Metric'), [(pred, gt, {})])
+    assert (res['building_TP'], res['building_FP'], res['building_FN']) == \
+        (1, 0, 0)
+    res = run_metric(dict(type='BuildingF1Metric', ignore_index=7),
+                     [(pred, gt, {})])
+    assert res['building_FP'] == 1
+    # min_area drops small predictions (an area equal to it is kept).
+    pred = np.zeros_like(gt)
+    pred[0:4, 0:4] = 1
+    pred[8, 0:3] = 1                   # 3 px
+    for min_area, fp in ((0, 1), (3, 1), (4, 0)):
+        res = run_metric(dict(type='BuildingF1Metric', min_area=min_area),
+                         [(pred, np.where(gt == 255, 0, gt), {})])
+        assert res['building_FP'] == fp, min_area
+    # connectivity 8 joins pixels touching at a corner.
+    diag = np.zeros((6, 6), np.uint8)
+    for i in range(4):
+        diag[i, i] = 1
+    res = run_metric(dict(type='BuildingF1Metric', connectivity=8),
+                     [(diag, diag, {})])
+    assert (res['building_TP'], res['building_FP'], res['building_FN']) == \
+        (1, 0, 0)
+    res = run_metric(dict(type='BuildingF1Metric'), [(diag, diag, {})])
+    assert res['building_TP'] == 4
+    # Nothing predicted where there is a building: precision 0 / 0 is 0.
+    res = run_metric(dict(type='BuildingF1Metric'),
+                     [(np.zeros_like(gt), np.where(gt == 255, 0, gt), {})])
+    assert (res['building_precision'], res['building_recall'],
+            res['building_F1']) == (0.0, 0.0, 0.0)
+
+
+def test_building_f1_polygon_reference_reads_buildings_only(tmp_path):
+    path = tmp_path / 't.json'
+    path.write_text(json.dumps({'type': 'FeatureCollection', 'features': [
+        {'type': 'Feature', 'geometry': None, 'properties': {
+            'building_imcoords': '2,2,6,2,6,6,2,6', 'road_imcoords': 'EMPTY',
+            'object_imcoords': 'EMPTY', 'type_id': '1', 'type_name': 'x'}},
+        {'type': 'Feature', 'geometry': None, 'properties': {
+            'building_imcoords': 'EMPTY', 'road_imcoords': '0,10,16,10,16,12,'
+            '0,12', 'object_imcoords': 'EMPTY', 'type_id': '1',
+            'type_name': 'x'}}]}))
+    pred = np.zeros((16, 16), np.uint8)
+    pred[2:6, 2:6] = 1
+    gt = pred.copy()
+    gt[10:12] = 2
+    # A malformed feature is skipped without a second warning (the data
+    # loader warns about it already).
+    data = json.loads(path.read_text())
+    bad = json.loads(json.dumps(data['features'][0]))
+    bad['properties']['building_imcoords'] = '1,2,3'
+    data['features'].append(bad)
+    path.write_text(json.dumps(data))
+    # One path as a plain string, or a list: one reference building.
+    for paths in (str(path), [str(path)]):
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            res = run_metric(dict(type='BuildingF1Metric'),
+                             [(pred, gt, dict(label_paths=paths))])
+        assert (res['building_TP'], res['building_FP'],
+                res['building_FN']) == (1, 0, 0)
+
+
+def test_match_instances_conflicts_do_not_stop_the_matching():
+    from mmseg_sia.instances import (InstanceMasks, building_instances,
+                                     match_instances)
+    pred, gt = strip_instances()
+    # Add G3 (columns 50-74, 25 px) with P3 inside it (6 px): IoU 0.24, just
+    # below the conflicting pair P1-G1 (0.244) in the greedy order.
+    gt = np.pad(gt, ((0, 0), (0, 35)))
+    pred = np.pad(pred, ((0, 0), (0, 35)))
+    gt[0, 50:75] = 1
+    pred[0, 60:66] = 1
+    p = building_instances(pred, 1)
+    g = InstanceMasks.from_labels(building_instances(gt, 1).labels)
+    assert match_instances(p, g, 0.2) == (3, 0, 0)
+    # A reference with no prediction on it, listed first, does not stop
+    # the others from matching.
+    lone = InstanceMasks(boxes=[(slice(0, 1), slice(76, 80))] + g.boxes,
+                         masks=[np.ones((1, 4), bool)] + g.masks,
+                         shape=g.shape)
+    assert match_instances(p, lone, 0.2) == (3, 0, 1)
+    # Two predictions on one reference: it is matched once.
+    two = np.zeros((1, 20), np.uint8)
+    two[0, 0:9] = 1
+    two[0, 10:20] = 1
+    one = np.zeros((1, 20), np.uint8)
+    one[0, :] = 1
+    assert match_instances(
+        building_instances(two, 1),
+        InstanceMasks.from_labels(building_instances(one, 1).labels),
+        0.2) == (1, 1, 0)
+
+
+def test_metrics_log_their_summary(monkeypatch):
+    """The summary line goes to the current MMLogger (the training log)."""
+    from mmengine.logging import MMLogger
+
+    import mmseg_sia.evaluation.metrics.building_f1 as f1_module
+    import mmseg_sia.evaluation.metrics.road_ccq as ccq_module
+    logged = []
+    for module in (f1_module, ccq_module):
+        monkeypatch.setattr(module, 'print_log',
+                            lambda msg, logger=None: logged.append(
+                                (msg, logger)))
+    pred, gt = strip_instances()
+    run_metric(dict(type='BuildingF1Metric'), [(pred, gt, {})])
+    road = np.zeros((5, 9), np.uint8)
+    road[2, 1:8] = 2
+    run_metric(dict(type='RoadCCQMetric', buffer_width=2.5),
+               [(road, road, {})])
+    logger = MMLogger.get_current_instance()
+    assert logged == [
+        ('building objects (IoU >= 0.5): F1 50.00, precision 50.00, recall '
+         '50.00 (TP 1, FP 1, FN 1)', logger),
+        ('roads (buffer 2.5 px): completeness 100.00, correctness 100.00, '
+         'quality 100.00 (reference 7 px, extracted 7 px of centre line)',
+         logger)]
+
+
+def test_building_f1_mask_reference_with_a_boundary_class():
+    """Without label files the reference map is split the same boundary-aware
+    way as the prediction."""
+    gt = np.zeros((16, 16), np.uint8)
+    gt[2:6, 2:12] = 1
+    gt[2:6, [2, 5, 6, 11]] = 3
+    gt[[2, 5], 2:12] = 3
+    meta = dict(classes=('background', 'building', 'road', 'boundary'),
+                palette=[[0, 0, 0]] * 4)
+    res = run_metric(dict(type='BuildingF1Metric'), [(gt, gt, {})], meta)
+    assert (res['building_TP'], res['building_FP'], res['building_FN']) == \
+        (2, 0, 0)

@@ -107,6 +107,40 @@ def test_metres_per_pixel_and_pixel_area_against_geod():
                                               rel=1e-6)
 
 
+@pytest.mark.parametrize('angle', [-20.0, 0.0, 7.5, 30.0])
+def test_rotated_footprint_built_with_geod(angle):
+    """A 1024-px tile of 0.55 m pixels turned ``angle`` degrees
+    counter-clockwise, its corners walked out on the ellipsoid with
+    ``Geod.fwd``: the transform gives back 0.55 m pixel steps in the right
+    directions, and a 100 x 100 px square measures 55 m a side."""
+    gsd, size = 0.55, 1024
+    az_x, az_y = 90.0 - angle, 180.0 - angle  # pixel x and y directions
+    tl = (126.98, 37.56)
+    tr = GEOD.fwd(*tl, az_x, size * gsd)[:2]
+    bl = GEOD.fwd(*tl, az_y, size * gsd)[:2]
+    br = GEOD.fwd(*tr, az_y, size * gsd)[:2]
+    corners = [list(bl), list(br), list(tr), list(tl)]
+    t = footprint_transform(corners, size, size)
+    assert t.residual_m < 0.01
+    for col, az in ((0, az_x), (1, az_y)):
+        east, north = t.metres_per_pixel()[:, col]
+        assert math.hypot(east, north) == pytest.approx(gsd, rel=1e-4)
+        assert math.degrees(math.atan2(east, north)) % 360 == pytest.approx(
+            az % 360, abs=0.01)
+    mask = np.zeros((size, size), np.uint8)
+    mask[462:562, 462:562] = 1
+    pred = SIAPrediction(mask=mask, polygons={}, classes=CLASSES,
+                         palette=PALETTE, transform=t)
+    (feature, ) = pred.to_geojson()['features']
+    props = feature['properties']
+    assert props['perimeter_m'] == pytest.approx(400 * gsd, rel=1e-4)
+    assert props['area_m2'] == pytest.approx((100 * gsd)**2, rel=1e-4)
+    ring = np.array(feature['geometry']['coordinates'][0])
+    assert LinearRing(ring).is_ccw
+    assert props['area_m2'] == pytest.approx(
+        abs(GEOD.geometry_area_perimeter(Polygon(ring))[0]), rel=1e-5)
+
+
 # --------------------------------------------------------------------------
 # GeoJSON: coordinates, ring orientation, area and perimeter with a hole
 # --------------------------------------------------------------------------
@@ -265,3 +299,92 @@ def test_summary_csv_holds_the_measures(tmp_path):
                 'building_area_px', 'road_area_px'):
         assert table[key][0] == pytest.approx(row[key], rel=1e-9), key
     assert table['building_count'][0] == 1
+
+
+def test_transform_description_and_local_scale():
+    t = footprint_transform(FOOTPRINT, SIZE, SIZE, source='t.json')
+    d = t.to_dict()
+    assert d['crs'] == 'EPSG:4326' and d['source'] == 't.json'
+    assert d['corners'] == [[LON0, LAT0], [LON0 + SIZE * DLON, LAT0],
+                            [LON0 + SIZE * DLON, LAT0 - SIZE * DLAT],
+                            [LON0, LAT0 - SIZE * DLAT]]
+    # lon = DLON x + 0 y + LON0, lat = 0 x - DLAT y + LAT0.
+    np.testing.assert_allclose(d['affine'], [DLON, 0, LON0, 0, -DLAT, LAT0],
+                               rtol=1e-9, atol=1e-12)
+    assert d['residual_m'] == pytest.approx(0, abs=1e-6)
+    # The GeoJSON carries the same affine and footprint source.
+    pred = prediction(square_with_hole()[0])
+    info = pred.to_geojson()['mmseg_sia']
+    assert info['affine'] == pred.transform.to_dict()['affine']
+    # The ground scale at a given pixel: one step east at row 0 (latitude
+    # LAT0) is shorter than at the bottom row, as Geod says.
+    for y in (0, SIZE):
+        (lon0, lat0), (lon1, lat1) = lonlat([[10, y], [11, y]])
+        east = GEOD.inv(lon0, lat0, lon1, lat1)[2]
+        assert np.linalg.norm(t.metres_per_pixel(10, y)[:, 0]) == \
+            pytest.approx(east, rel=1e-9)
+    top, bottom = (np.linalg.norm(t.metres_per_pixel(0, y)[:, 0])
+                   for y in (0, SIZE))
+    assert top < bottom
+
+
+def test_footprint_limits():
+    from mmseg_sia.apis import FootprintError
+    for w, h in ((0, 64), (64, 0), (-1, 64)):
+        with pytest.raises(FootprintError,
+                           match=rf'a.json: footprint cannot map a tile of '
+                           rf'size {w} x {h}'):
+            footprint_transform(FOOTPRINT, w, h, source='a.json')
+    # Latitudes up to 90 and longitudes up to 360 in magnitude are degrees.
+    near_pole = [[10.0, 89.0], [10.2, 89.0], [10.2, 90.0], [10.0, 90.0]]
+    assert order_footprint_corners(near_pole)[0].tolist() == [10.0, 90.0]
+    east = [[359.0, 1.0], [360.0, 1.0], [360.0, 2.0], [359.0, 2.0]]
+    assert order_footprint_corners(east)[1].tolist() == [360.0, 2.0]
+    for bad in ([[10.0, 89.0], [10.2, 89.0], [10.2, 90.5], [10.0, 90.5]],
+                [[359.0, 1.0], [360.5, 1.0], [360.5, 2.0], [359.0, 2.0]],
+                [[1e5, 10.0], [1e5 + 1, 10.0], [1e5 + 1, 11.0],
+                 [1e5, 11.0]]):
+        with pytest.raises(FootprintError,
+                           match=r'^b.json: footprint is not in lon/lat '
+                           r'degrees \(EPSG:4326\)'):
+            order_footprint_corners(bad, source='b.json')
+    with pytest.raises(FootprintError,
+                       match=r'^c.json: footprint has a NaN or infinite '
+                       'coordinate$'):
+        order_footprint_corners([[0, 0], [1, 0], [1, float('nan')], [0, 1]],
+                                source='c.json')
+    with pytest.raises(FootprintError,
+                       match=r'^d.json: footprint is not a list of \(lon, '
+                       r'lat\) points'):
+        order_footprint_corners([[0, 0], [1], [1, 1], [0, 1]],
+                                source='d.json')
+    # A corner on the line between its neighbours (bottom-right (1, 0.5)
+    # between top-right (2, 1) and bottom-left (0, 0)) is degenerate.
+    with pytest.raises(FootprintError, match='north-up quadrilateral'):
+        order_footprint_corners([[0, 0], [1, 0.5], [2, 1], [0, 1]])
+
+
+def test_footprint_residual_of_a_trapezoid_against_geod():
+    """Bottom-right corner moved east by ``shift`` degrees: the least-squares
+    affine fit misses every corner by a quarter of the shift (the defect
+    p0 - p1 + p2 - p3 spreads evenly over the four corners)."""
+    for shift_px, warns in ((0.4, False), (8.0, True)):
+        shift = shift_px * DLON
+        pts = [list(p) for p in FOOTPRINT]
+        pts[1][0] += shift            # bottom-right
+        if warns:
+            with pytest.warns(UserWarning,
+                              match=r'^q.json: the four corners are not a '
+                              r'parallelogram; the affine fit is off by up '
+                              r'to \d+\.\d\d m \(\d+\.\d pixels\) at a '
+                              'corner$'):
+                t = footprint_transform(pts, SIZE, SIZE, source='q.json')
+        else:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter('error')
+                t = footprint_transform(pts, SIZE, SIZE, source='q.json')
+        lat = LAT0 - SIZE * DLAT / 2
+        quarter = GEOD.inv(LON0, lat, LON0 + shift / 4, lat)[2]
+        assert t.residual_m == pytest.approx(quarter, rel=2e-3)
+        assert t.to_dict()['residual_m'] == t.residual_m

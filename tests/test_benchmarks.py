@@ -1,0 +1,84 @@
+"""Smoke runs of the benchmark scripts (issue 14).
+
+Each script runs on a few small tiles, once, and must finish and print its
+ratio line(s). The figures themselves mean nothing at this size and are
+not checked: this only keeps the scripts from rotting unnoticed.
+"""
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+RATIO = r'(\d+\.\d+)'
+
+
+def run_benchmark(script, *args, timeout=600):
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [REPO] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
+    env.setdefault('OMP_NUM_THREADS', '1')
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'benchmarks', script), *args],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def ratios(pattern, text):
+    found = re.findall(pattern, text, flags=re.MULTILINE)
+    assert found, f'no line matching {pattern!r} in:\n{text}'
+    return found
+
+
+def test_bench_convert_smoke():
+    out = run_benchmark('bench_convert.py', '--tiles', '2', '--repeat', '1',
+                        '--size', '256', '--workers', '2')
+    assert '1. label maps' in out and '2. colour masks' in out
+    ratios(rf'^ratio label maps, convert_labels 1 worker / seed: {RATIO}x '
+           rf'\(wall\), {RATIO}x \(CPU\)$', out)
+    ratios(rf'^ratio label maps, convert_labels 2 workers / seed: {RATIO}x '
+           r'\(wall\)$', out)
+    ratios(rf'^ratio colour masks, convert_labels --color 1 worker / seed: '
+           rf'{RATIO}x \(wall\), {RATIO}x \(CPU\)$', out)
+    # The two sides draw the same polygons: most pixels agree (the seed
+    # truncates vertices, which moves edges by up to a pixel).
+    ids, colour = (float(v) for v in ratios(
+        rf'^pixels where the seed and ours agree: label maps {RATIO}%, '
+        rf'colour masks {RATIO}%', out)[0])
+    assert ids == colour and ids > 80
+
+
+def test_bench_load_annotations_smoke():
+    out = run_benchmark('bench_load_annotations.py', '--tiles', '2',
+                        '--repeat', '1', '--size', '256', '--index-tiles',
+                        '100')
+    ratios(rf'^ratio LoadPolygonAnnotations / LoadAnnotations: {RATIO} ',
+           out)
+    ratios(rf'^ratio seed masking / LoadPolygonAnnotations: +{RATIO}$', out)
+    assert 'SIADataset index of 100 tiles' in out
+
+
+def test_bench_scene_inference_smoke():
+    out = run_benchmark('bench_scene_inference.py', '--size', '128',
+                        '--window', '64', '--stride', '48', '--repeat', '1',
+                        '--model', 'quarter', '--threads', '1')
+    ratios(rf'^ratio streamed / mmseg: time {RATIO} \(wall\), {RATIO} '
+           rf'\(CPU\); peak memory {RATIO}, growth', out)
+    # Same windows, same weights: the masks are identical.
+    assert re.search(r'^masks agree on 100\.0000% of pixels \(identical',
+                     out, flags=re.MULTILINE), out
+
+
+def test_bench_train_throughput_cpu_smoke():
+    """On a CPU, with the small sample model: fp32, then bfloat16
+    autocast in place of AMP."""
+    out = run_benchmark(
+        'bench_train_throughput.py', '--config',
+        osp.join(REPO, 'configs', 'sia', 'fpn_r18_sia-sample.py'),
+        '--scale', '0.25', '--batch-size', '1', '--iters', '1', '--warmup',
+        '0', '--num-workers', '0', '--tiles', '2', '--amp', 'both')
+    ratios(rf'^fp32: {RATIO} images/s', out)
+    ratios(rf'^AMP .*: {RATIO} images/s', out)
+    ratios(rf'^AMP speed-up: {RATIO}x$', out)

@@ -1,0 +1,191 @@
+#!/usr/bin/env python
+"""Mutation testing of the modules whose numbers users read, with mutmut.
+
+mutmut (3.x) changes the code one small edit at a time ("mutants": ``<``
+for ``<=``, ``0.5`` for ``1.5``, a dropped argument, ...) and runs the tests
+on each; a mutant the tests do not notice "survives". A surviving mutant
+that changes a value a user reads (a metric, an area, a mask) is a missing
+test; one that cannot change any result is "equivalent" and is listed, with
+the reason, in the README ("For contributors: mutation testing").
+
+Each target is run in its own scratch folder (``--work-dir``, default
+``$TMPDIR/mmseg_sia_mutation/<target>``): the package, the tests and the
+data they read are copied there with a ``setup.cfg`` holding mutmut's
+settings for that target, so the repository itself gets no mutmut files
+and targets can run side by side. Printed at the end: the counts per
+status and the diff of every surviving mutant. The mutmut state stays in
+the scratch folder (``cd`` there and run ``mutmut show NAME`` or
+``mutmut browse``).
+
+Examples::
+
+    python tools/dev/mutation.py --list
+    python tools/dev/mutation.py metrics --max-children 2
+    python tools/dev/mutation.py geo vectorize        # one after the other
+    python tools/dev/mutation.py metrics --only 'mmseg_sia/instances.py'
+
+A full target takes from minutes (metrics) to hours (labels, inference) on
+a few cores; mutmut runs only the tests that execute a mutated function.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import Dict, List, Tuple
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+#: target -> (files to mutate, test files that pin them)
+TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
+    'metrics': (['mmseg_sia/evaluation/metrics/*', 'mmseg_sia/instances.py'],
+                ['tests/test_metrics.py', 'tests/test_boundary.py']),
+    'losses': (['mmseg_sia/models/losses/*'], ['tests/test_losses.py']),
+    'labels': (['mmseg_sia/labels.py'],
+               ['tests/test_labels.py', 'tests/test_pinned_references.py',
+                'tests/test_dataset.py']),
+    'geo': (['mmseg_sia/geo.py'],
+            ['tests/test_geo.py', 'tests/test_pinned_measures.py']),
+    'vectorize': (['mmseg_sia/vectorize.py'],
+                  ['tests/test_vectorize.py',
+                   'tests/test_pinned_measures.py']),
+    'inference': (['mmseg_sia/apis/inference.py'],
+                  ['tests/test_inference.py',
+                   'tests/test_streamed_averaging.py',
+                   'tests/test_pinned_measures.py']),
+}
+
+#: folders the tests read besides the package and tests/
+DATA = ['configs', 'data', 'tools']
+
+
+def _write_setup_cfg(folder: str, only: List[str], tests: List[str],
+                     timeout_multiplier: float) -> None:
+    lines = ['[mutmut]', 'source_paths = mmseg_sia/',
+             f'timeout_multiplier = {timeout_multiplier}',
+             'timeout_constant = 20',
+             'only_mutate =', *[f'    {p}' for p in only],
+             'pytest_add_cli_args_test_selection =',
+             *[f'    {t}' for t in tests],
+             'pytest_add_cli_args =', '    -p', '    no:cacheprovider',
+             '    -p', '    no:warnings',
+             'also_copy =', *[f'    {d}/' for d in DATA], '']
+    with open(osp.join(folder, 'setup.cfg'), 'w') as f:
+        f.write('\n'.join(lines))
+
+
+def _prepare(folder: str, only: List[str], tests: List[str], fresh: bool,
+             timeout_multiplier: float) -> None:
+    if fresh and osp.isdir(folder):
+        shutil.rmtree(folder)
+    os.makedirs(folder, exist_ok=True)
+    ignore = shutil.ignore_patterns('__pycache__', '*.pyc', 'work_dirs')
+    for name in ['mmseg_sia', 'tests'] + DATA:
+        src = osp.join(REPO, name)
+        if osp.isdir(src):
+            shutil.copytree(src, osp.join(folder, name), ignore=ignore,
+                            dirs_exist_ok=True)
+    _write_setup_cfg(folder, only, tests, timeout_multiplier)
+
+
+def _mutmut(folder: str, *args: str, capture: bool = False):
+    env = dict(os.environ)
+    # The tests must import the mutated copy, never the checkout.
+    env.pop('PYTHONPATH', None)
+    # mutmut forks a child per mutant; a child forked from a process whose
+    # OpenMP / torch thread pool has started can hang on its first parallel
+    # op (every such mutant would "time out"). One thread avoids that.
+    for var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS',
+                'OPENBLAS_NUM_THREADS'):
+        env[var] = '1'
+    cmd = [sys.executable, '-m', 'mutmut', *args]
+    return subprocess.run(cmd, cwd=folder, env=env, text=True,
+                          capture_output=capture)
+
+
+def run_target(name: str, args: argparse.Namespace) -> Dict[str, int]:
+    """Run mutmut on one target and print its survivors."""
+    only, tests = TARGETS[name]
+    if args.only:
+        only = args.only
+    if args.tests:
+        tests = args.tests
+    folder = osp.join(args.work_dir, name)
+    print(f'== {name}: mutating {", ".join(only)}; tests '
+          f'{", ".join(tests)}; in {folder}', flush=True)
+    _prepare(folder, only, tests, not args.resume, args.timeout_multiplier)
+    run_args = ['run']
+    if args.max_children:
+        run_args += ['--max-children', str(args.max_children)]
+    run_args += args.mutants or []
+    _mutmut(folder, *run_args)
+    res = _mutmut(folder, 'results', '--all', 'true', capture=True)
+    counts: Dict[str, int] = {}
+    survivors = []
+    for line in res.stdout.splitlines():
+        m = re.match(r'\s+(\S+): (.+)$', line)
+        if not m:
+            continue
+        counts[m.group(2)] = counts.get(m.group(2), 0) + 1
+        if m.group(2) in ('survived', 'no tests', 'timeout', 'suspicious'):
+            survivors.append((m.group(1), m.group(2)))
+    print(f'\n== {name}: ' + ', '.join(
+        f'{v} {k}' for k, v in sorted(counts.items())))
+    for mutant, status in survivors:
+        diff = _mutmut(folder, 'show', mutant, capture=True).stdout
+        print(f'\n--- {mutant} ({status})\n{diff.strip()}')
+    return counts
+
+
+def main(argv: List[str] = None) -> int:
+    """Command line: targets to run; exit status 1 when a mutant survived."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('targets', nargs='*', help=f'of {sorted(TARGETS)}')
+    parser.add_argument('--list', action='store_true',
+                        help='list the targets and exit')
+    parser.add_argument('--only', nargs='+', help='glob patterns of files '
+                        'to mutate instead of the target\'s')
+    parser.add_argument('--tests', nargs='+',
+                        help='test files instead of the target\'s')
+    parser.add_argument('--max-children', type=int, default=0,
+                        help='parallel mutants (default: mutmut\'s, the '
+                        'number of cores)')
+    parser.add_argument('--work-dir', default=osp.join(
+        tempfile.gettempdir(), 'mmseg_sia_mutation'))
+    parser.add_argument('--resume', action='store_true',
+                        help='keep the mutmut state of an earlier run (the '
+                        'package and tests are copied again)')
+    parser.add_argument('--mutants', nargs='+', help='with --resume: run '
+                        'only these mutants (names as mutmut prints them, '
+                        'e.g. to re-check survivors after adding tests)')
+    parser.add_argument('--timeout-multiplier', type=float, default=50.0,
+                        help='a mutant times out after this many times the '
+                        'tests\' normal duration (mutmut\'s default 15 '
+                        'gives false timeouts on a loaded machine; '
+                        'default 50)')
+    args = parser.parse_args(argv)
+    if args.list or not args.targets:
+        for name, (only, tests) in TARGETS.items():
+            print(f'{name:<10} {" ".join(only)}\n{"":<10} tests: '
+                  f'{" ".join(tests)}')
+        return 0
+    unknown = [t for t in args.targets if t not in TARGETS]
+    if unknown:
+        parser.error(f'unknown target(s) {unknown}; choose from '
+                     f'{sorted(TARGETS)}')
+    survived = 0
+    for name in args.targets:
+        counts = run_target(name, args)
+        survived += counts.get('survived', 0)
+    return 1 if survived else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
