@@ -291,3 +291,21 @@ def test_infer_tool_formats_network_and_regularize(tmp_path):
             assert 0 < feat['properties']['regularized_iou'] <= 1
     # The defaults are unchanged: no network files.
     assert 'network' not in tool.DEFAULT_FORMATS
+
+
+def test_bench_road_network_smoke():
+    """The benchmark runs and prints its ratios (figures not checked)."""
+    import re
+    import subprocess
+    import sys
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS='1',
+               PYTHONWARNINGS='ignore')
+    proc = subprocess.run(
+        [sys.executable, osp.join(repo, 'benchmarks', 'bench_road_network.py'),
+         '--tiles', '1', '--size', '256', '--repeat', '1'],
+        capture_output=True, text=True, timeout=600, env=env, cwd=repo)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r'^added / inference +\d+\.\d+ +\(CPU time',
+                     proc.stdout, re.M), proc.stdout
+    assert re.search(r'^road network +\d+\.\d+ s/MP', proc.stdout, re.M)
