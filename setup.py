@@ -81,6 +81,8 @@ setup(
         'shapely>=2.0',
         'pyogrio',
         'affine',
+        # Road networks (mmseg_sia.roads) and their APLS metric.
+        'networkx',
         # mmseg imports these without declaring them.
         'ftfy',
         'regex',

@@ -32,7 +32,10 @@ from typing import Dict, List, Optional, Sequence
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
 #: The output formats (mmseg_sia.apis.writers.ALL_FORMATS, spelt out here so
 #: that --help needs no import; a test keeps the two equal).
-FORMATS = ('mask', 'overlay', 'json', 'geojson', 'summary')
+FORMATS = ('mask', 'overlay', 'json', 'geojson', 'network', 'network_gpkg',
+           'summary')
+#: What is written when --formats is not given.
+DEFAULT_FORMATS = ('mask', 'overlay', 'json', 'geojson', 'summary')
 #: Errors that mean no more file can be written, so the run stops.
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -62,9 +65,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="'cpu', 'cuda' or 'cuda:N' (default: cuda:0 when available, "
         'else cpu)')
     parser.add_argument(
-        '--formats', default=','.join(FORMATS),
+        '--formats', default=','.join(DEFAULT_FORMATS),
         help='comma-separated subset of ' + ','.join(FORMATS) +
-        ' (default: all)')
+        ' (default: ' + ','.join(DEFAULT_FORMATS) + '); network: road '
+        'centre lines as GeoJSON LineStrings, network_gpkg: the same as a '
+        'GeoPackage layer road_network')
+    parser.add_argument(
+        '--regularize', action='store_true',
+        help='straighten building outlines (right angles, straight walls) '
+        'before writing them; each GeoJSON polygon gets its IoU against '
+        'the pixel outline as regularized_iou')
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--overwrite', action='store_true',
                        help='replace existing output files')
@@ -271,6 +281,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 paths = dict(plans[image])
                 if points is None and georef is None:
                     paths.pop('geojson', None)
+                    paths.pop('network', None)
                 if args.resume:
                     paths = {f: p for f, p in paths.items()
                              if not osp.exists(p)}
@@ -303,9 +314,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     h, w = result.mask.shape
                     result.transform = footprint_transform(points, w, h,
                                                            source)
-                elif 'geojson' in formats:
+                elif 'geojson' in formats or 'network' in formats:
                     no_georeference.append(image)
-                for group in (('mask', 'overlay'), ('json', 'geojson')):
+                if args.regularize:
+                    result.regularize_buildings()
+                for group in (('mask', 'overlay'), ('json', 'geojson'),
+                              ('network', 'network_gpkg')):
                     result.save(args.out_dir,
                                 formats=[f for f in group if f in paths],
                                 overwrite=args.overwrite,

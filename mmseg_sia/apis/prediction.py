@@ -24,7 +24,7 @@ from ..vectorize import (MaskPolygon, binary_to_polygons, clean_mask,
 from .footprints import resolve_footprint
 from .model import _class_count, _default_meta, _unwrap, init_segmentor
 from .segment import ImageInput, Progress, load_image, segment_image
-from .writers import (IMAGE_FORMATS, blend_overlay, output_paths,
+from .writers import (DEFAULT_IMAGE_FORMATS, blend_overlay, output_paths,
                       save_json, save_mask_png, save_overlay_png)
 
 __all__ = ['SIAPrediction', 'predict']
@@ -226,6 +226,8 @@ class SIAPrediction:
                 props = {'class': self.classes[class_id],
                          'class_id': int(class_id)}
                 props.update(self.polygon_measures(poly))
+                if hasattr(poly, 'regularized_iou'):
+                    props['regularized_iou'] = round(poly.regularized_iou, 4)
                 yield dict(type='Feature', id=index,
                            geometry=dict(type='Polygon', coordinates=coords),
                            properties=props)
@@ -288,10 +290,48 @@ class SIAPrediction:
                 row['road_length_px'] = _skeleton_length(binary)
         return row
 
+    def class_index(self, name: str) -> int:
+        """The id of the class called ``name``.
+
+        Raises:
+            ValueError: When the model has no such class.
+        """
+        if name not in self.classes:
+            raise ValueError(f'{self.image_id}: the model has no {name!r} '
+                             f'class (classes: {list(self.classes)})')
+        return list(self.classes).index(name)
+
+    def road_network(self, pixel_size: float = 0.55, **kwargs):
+        """The road network of the mask (:func:`mmseg_sia.roads.
+        mask_to_network`); the pixel size comes from the georeference when
+        there is one, else ``pixel_size`` (metres)."""
+        from ..roads import mask_to_network
+        if self.transform is not None:
+            jac = self.transform.metres_per_pixel()
+            pixel_size = (float(np.hypot(*jac[:, 0])),
+                          float(np.hypot(*jac[:, 1])))
+        return mask_to_network(self.mask == self.class_index('road'),
+                               pixel_size, **kwargs)
+
+    def regularize_buildings(self, **kwargs) -> list:
+        """Replace the building polygons by regularized outlines
+        (:func:`mmseg_sia.regularize.regularize_polygons`); each keeps its
+        IoU against the pixel outline as ``regularized_iou``, which the
+        GeoJSON writes."""
+        from ..regularize import regularize_polygons
+        self._ensure_polygons()
+        building = self.class_index('building')
+        results = regularize_polygons(self.polygons.get(building, []),
+                                      **kwargs)
+        for r in results:
+            r.polygon.regularized_iou = r.iou
+        self.polygons[building] = [r.polygon for r in results]
+        return results
+
     def save(self,
              out_dir: str,
              stem: Optional[str] = None,
-             formats: Iterable[str] = tuple(IMAGE_FORMATS),
+             formats: Iterable[str] = DEFAULT_IMAGE_FORMATS,
              overwrite: bool = False,
              opacity: float = 0.5) -> Dict[str, str]:
         """Write ``<stem>_mask.png``, ``<stem>_overlay.png``, ``<stem>.json``
@@ -309,7 +349,11 @@ class SIAPrediction:
             out_dir (str): Output folder (created if missing).
             stem (str, optional): File stem; defaults to the image's.
             formats (Iterable[str]): Subset of 'mask', 'overlay', 'json',
-                'geojson' ('summary' is ignored: it is per run).
+                'geojson', 'network' (road centre lines as GeoJSON,
+                georeferenced only) and 'network_gpkg' (GeoPackage layer
+                'road_network': lon/lat in EPSG:4326 when georeferenced,
+                else pixel coordinates without a CRS); 'summary' is ignored
+                (it is per run).
             overwrite (bool): Replace existing files. Defaults to False.
             opacity (float): Overlay colour weight. Defaults to 0.5.
 
@@ -323,12 +367,14 @@ class SIAPrediction:
         paths = output_paths(out_dir, stem or self.stem, formats)
         if self.transform is None:
             paths.pop('geojson', None)
+            paths.pop('network', None)
         if not overwrite:
             existing = [p for p in paths.values() if osp.exists(p)]
             if existing:
                 raise FileExistsError(
                     f'{existing[0]} already exists (pass overwrite=True / '
                     '--overwrite to replace it)')
+        network = None
         for fmt, path in paths.items():
             if fmt == 'mask':
                 save_mask_png(path, self.mask, overwrite=overwrite)
@@ -345,6 +391,22 @@ class SIAPrediction:
             elif fmt == 'geojson':
                 save_json(path, self._geojson_head(), overwrite,
                           features=self.iter_geojson_features())
+            elif fmt in ('network', 'network_gpkg'):
+                from ..roads import network_geojson, write_network_gpkg
+                if network is None:
+                    network = self.road_network()
+                if fmt == 'network':
+                    doc = network_geojson(network,
+                                          self.transform.pixel_to_lonlat)
+                    save_json(path, dict(self._geojson_head(),
+                                         name=f'{self.stem}_road_network'),
+                              overwrite, features=iter(doc['features']))
+                else:
+                    to_crs = None if self.transform is None else \
+                        self.transform.pixel_to_lonlat
+                    write_network_gpkg(
+                        path, network, to_crs, crs=None if to_crs is None
+                        else 'EPSG:4326', overwrite=overwrite)
         return paths
 
 

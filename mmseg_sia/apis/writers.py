@@ -18,7 +18,8 @@ import numpy as np
 from ..fileio import atomic_write_bytes
 
 __all__ = [
-    'IMAGE_FORMATS', 'RUN_FORMATS', 'ALL_FORMATS', 'output_paths',
+    'IMAGE_FORMATS', 'RUN_FORMATS', 'ALL_FORMATS', 'DEFAULT_IMAGE_FORMATS',
+    'output_paths',
     'save_mask_png', 'save_rgb_png', 'save_overlay_png', 'save_json',
     'json_chunks', 'png_stream', 'write_summary_csv', 'summary_frame',
     'blend_overlay', 'overlay_bands'
@@ -30,14 +31,20 @@ IMAGE_FORMATS: Dict[str, str] = {
     'overlay': '{stem}_overlay.png',
     'json': '{stem}.json',
     'geojson': '{stem}.geojson',
+    # Road centre-line network (mmseg_sia.roads): GeoJSON LineStrings in
+    # lon/lat, and a GeoPackage layer 'road_network'.
+    'network': '{stem}_network.geojson',
+    'network_gpkg': '{stem}_network.gpkg',
 }
 #: Files written once per run.
 RUN_FORMATS: Dict[str, str] = {'summary': 'summary.csv'}
 ALL_FORMATS = tuple(IMAGE_FORMATS) + tuple(RUN_FORMATS)
+#: Per-image files written when no formats are named (no road network).
+DEFAULT_IMAGE_FORMATS = ('mask', 'overlay', 'json', 'geojson')
 
 
 def output_paths(out_dir: str, stem: str,
-                 formats: Iterable[str] = tuple(IMAGE_FORMATS)
+                 formats: Iterable[str] = DEFAULT_IMAGE_FORMATS
                  ) -> Dict[str, str]:
     """Paths of the per-image files of ``formats`` (run files excluded).
 

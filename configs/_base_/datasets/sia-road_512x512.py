@@ -42,5 +42,6 @@ test_dataloader = val_dataloader
 val_evaluator = [
     dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore']),
     dict(type='RoadCCQMetric', buffer_width=3),
+    dict(type='APLSMetric', pixel_size=0.55),
 ]
 test_evaluator = val_evaluator

@@ -68,5 +68,9 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore'])
+val_evaluator = [
+    dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore']),
+    # SpaceNet's APLS of the road networks (mmseg_sia.roads), 0.55 m pixels.
+    dict(type='APLSMetric', pixel_size=0.55),
+]
 test_evaluator = val_evaluator

@@ -36,5 +36,6 @@ val_evaluator = [
     dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore']),
     dict(type='BuildingF1Metric'),
     dict(type='RoadCCQMetric', buffer_width=3),
+    dict(type='APLSMetric', pixel_size=0.55),
 ]
 test_evaluator = val_evaluator
