@@ -81,8 +81,10 @@ def strip_setup(script: str) -> str:
         parts = [p for p in code.split('&&') if not SETUP.match(p)]
         if not parts:
             continue
-        kept = '&&'.join(parts).strip()
-        out.append(kept + (hash_ + comment if hash_ else ''))
+        kept = '&&'.join(parts)
+        if len(parts) < len(code.split('&&')):
+            kept = kept.lstrip()  # a chain that lost links: no indentation
+        out.append(kept + hash_ + comment)
     return '\n'.join(out)
 
 
