@@ -211,8 +211,17 @@ def make_test_config(config: str,
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     if out is not None:
-        cfg.test_evaluator['output_dir'] = out
-        cfg.test_evaluator['keep_results'] = True
+        # The evaluator may be one metric or a list (IoU beside APLS...):
+        # mmseg's IoUMetric is the one that writes the label maps.
+        evaluators = cfg.test_evaluator if isinstance(
+            cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+        writers = [e for e in evaluators if e.get('type') == 'IoUMetric']
+        if not writers:
+            raise UsageError(f'{config}: --out needs an IoUMetric in '
+                             'test_evaluator, which writes the label maps')
+        for metric in writers:
+            metric['output_dir'] = out
+            metric['keep_results'] = True
     return cfg
 
 
