@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import os.path as osp
 import platform
@@ -48,7 +47,6 @@ import tempfile
 import time
 from typing import Dict, List, Optional
 
-import cv2
 import numpy as np
 import torch
 
