@@ -4,6 +4,7 @@ import re
 import json
 import os
 import os.path as osp
+import sys
 import shutil
 import warnings
 
@@ -446,8 +447,11 @@ def test_check_dataset_on_the_land_cover_layout(tmp_path):
          'ANN_CD 70 is not a documented land-cover code'),
     }
     # The command line: errors give exit status 1.
+    tools = osp.join(HERE, '..', 'tools')
+    if tools not in sys.path:  # as when run as a script (tools/_cli.py)
+        sys.path.insert(0, tools)
     spec = importlib.util.spec_from_file_location(
-        'check_tool', osp.join(HERE, '..', 'tools', 'check_dataset.py'))
+        'check_tool', osp.join(tools, 'check_dataset.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     assert tool.main([str(root), '--meta-dir', PREFIX['meta_path'],

@@ -47,17 +47,31 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import networkx as nx
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
-from shapely import STRtree
-from shapely.geometry import LineString, Point
 
 from ...labels import polygon_coverage, read_label_file
-from ...roads import mask_to_network
 from ._common import resolve_class, to_numpy
+
+# networkx, shapely and the road-network code load on first use, so that
+# registering the metric (``import mmseg_sia``) stays cheap.
+nx = STRtree = LineString = Point = mask_to_network = None
+
+
+def _load() -> None:
+    global nx, STRtree, LineString, Point, mask_to_network
+    if nx is None:
+        import networkx
+        from shapely import STRtree as tree
+        from shapely.geometry import LineString as line
+        from shapely.geometry import Point as point
+
+        from ...roads import mask_to_network as to_network
+        STRtree, LineString, Point = tree, line, point
+        mask_to_network = to_network
+        nx = networkx
 
 __all__ = ['APLSMetric', 'APLSResult', 'apls_score']
 
@@ -241,6 +255,7 @@ def apls_score(gt: nx.Graph,
     Raises:
         ValueError: When a distance is negative or not finite.
     """
+    _load()
     for name, value in (('snap_distance_m', snap_distance_m),
                         ('min_path_length_m', min_path_length_m),
                         ('node_spacing_m', node_spacing_m or 1.0)):
@@ -341,6 +356,7 @@ class APLSMetric(BaseMetric):
                               node_spacing_m=node_spacing_m,
                               min_path_length_m=min_path_length_m)
         # Check the distances once, here, rather than on the first sample.
+        _load()
         apls_score(nx.Graph(), nx.Graph(), **self.apls_args)
         self.network = dict(network or {})
         self.network.pop('pixel_size', None)
@@ -399,6 +415,7 @@ class APLSMetric(BaseMetric):
                              f'ground truth {gt.shape} differ in shape')
         pred_road = (pred == road) & (gt != self.ignore_index)
         gt_road = self.gt_road_mask(gt, road, label_paths)
+        _load()
         pred_net = mask_to_network(pred_road, self.pixel_size, **self.network)
         gt_net = mask_to_network(gt_road, self.pixel_size, **self.network)
         return apls_score(gt_net, pred_net, **self.apls_args)
