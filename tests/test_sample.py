@@ -324,6 +324,18 @@ def test_command_line(tmp_path, capsys):
     assert tool.main(args) == 2
     assert 'not empty' in capsys.readouterr().err
     assert tool.main(args + ['--overwrite']) == 0
+    # Drawing options reach the generator and are recorded in the README.
+    assert tool.main(args + ['--overwrite', '--road-width', '4', '6',
+                             '--label-style', 'mixed']) == 0
+    with open(osp.join(out, 'README.md')) as f:
+        readme = f.read()
+    assert '--road-width 4 6 --label-style mixed' in readme
+    assert any(t.startswith(b'\xef\xbb\xbf') or b'\n  ' in t
+               for t in (open(p, 'rb').read() for p in glob.glob(
+                   osp.join(out, 'labels', '*', '*.json'))))
+    assert tool.main(args + ['--overwrite', '--road-contrast', '2']) == 2
+    assert 'road_contrast must be a number in [0, 1]' in \
+        capsys.readouterr().err
 
 
 def test_committed_sample_matches_the_generator(tmp_path):
@@ -365,3 +377,119 @@ def test_committed_sample_matches_the_generator(tmp_path):
         seg_a, _ = rasterize_label_files(label_paths(str(fresh), stem), shape)
         seg_b, _ = rasterize_label_files(label_paths(COMMITTED, stem), shape)
         assert np.array_equal(seg_a, seg_b), stem
+
+
+def road_polygons(root):
+    """Road outlines read with json and shapely only."""
+    from shapely.geometry import Polygon
+    polygons = []
+    for path in glob.glob(osp.join(root, 'labels', 'road', '*.json')):
+        for feature in load_json(path)['features']:
+            values = [float(v) for v in
+                      feature['properties']['road_imcoords'].split(',') if v]
+            polygons.append(Polygon(np.reshape(values, (-1, 2))))
+    return polygons
+
+
+def building_areas(root):
+    from shapely.geometry import Polygon
+    areas, counts = [], []
+    for path in glob.glob(osp.join(root, 'labels', 'building', '*.json')):
+        features = load_json(path)['features']
+        counts.append(len(features))
+        for feature in features:
+            values = [float(v) for v in feature['properties']
+                      ['building_imcoords'].split(',') if v]
+            areas.append(Polygon(np.reshape(values, (-1, 2))).area)
+    return np.array(areas), np.array(counts)
+
+
+def road_contrast(root):
+    """Median colour distance between road cores and the ground beside."""
+    ratios = []
+    for path in glob.glob(osp.join(root, 'labels', 'road', '*.json')):
+        stem = osp.basename(path)[:-5]
+        image = read_png(osp.join(root, 'images', f'{stem}.png')).astype(float)
+        seg, _ = rasterize_label_files(label_paths(root, stem),
+                                       image.shape[:2])
+        road = (seg == 2).astype(np.uint8)
+        core = cv2.erode(road, np.ones((3, 3), np.uint8)) > 0
+        near = (cv2.dilate(road, np.ones((9, 9), np.uint8)) > 0) & (seg == 0)
+        if core.sum() > 20 and near.sum() > 20:
+            ratios.append(np.abs(image[core].mean(0) -
+                                 image[near].mean(0)).sum())
+    return float(np.median(ratios))
+
+
+def test_settings_change_what_is_drawn(tmp_path):
+    """Each drawing setting changes what it names, and only that (issue 10)."""
+    base = dict(seed=3, num_train=10, num_val=4, tile_size=128)
+    scale = 0.5  # lengths are given for 256-pixel tiles
+    looks = {
+        'default': SampleSettings(),
+        'thin': SampleSettings(road_width=(4.0, 6.0)),
+        'faint': SampleSettings(road_contrast=0.3),
+        'dense': SampleSettings(buildings_per_tile=(20, 30),
+                                building_scale=0.5),
+        'bright': SampleSettings(ground_brightness=1.3),
+        'empty': SampleSettings(kind_share=(0, 0, 0, 1)),
+    }
+    infos = {name: make_sample(str(tmp_path / name), settings=look, **base)
+             for name, look in looks.items()}
+    roots = {name: str(tmp_path / name) for name in looks}
+    for name, info in infos.items():
+        assert info.settings == looks[name]
+        assert info.train == infos['default'].train, name
+        if name != 'empty':
+            assert info.kinds == infos['default'].kinds, name
+
+    # Road width: 2 * area / perimeter of a long strip is a little under its
+    # width (the sample draws 7-22 pixels by default).
+    def widths(root):
+        return np.array([2 * p.area / p.length / scale
+                         for p in road_polygons(root)])
+    default, thin = widths(roots['default']), widths(roots['thin'])
+    assert default.min() >= 0.8 * 7 and default.max() <= 22.5
+    assert default.max() > 12
+    assert thin.min() >= 0.8 * 4 and thin.max() <= 6.5
+
+    # Contrast: the same roads, closer to the ground's colour.
+    faint = road_contrast(roots['faint'])
+    assert faint < 0.6 * road_contrast(roots['default'])
+    assert [p.wkt for p in road_polygons(roots['faint'])] == \
+        [p.wkt for p in road_polygons(roots['default'])]
+
+    # Density and size of buildings.
+    areas, counts = building_areas(roots['default'])
+    dense_areas, dense_counts = building_areas(roots['dense'])
+    assert counts.max() <= 12 and dense_counts.max() <= 30
+    assert dense_counts.mean() > 2 * counts.mean()
+    assert np.median(dense_areas) < 0.4 * np.median(areas)
+
+    # Ground brightness, on the tiles with nothing on them.
+    def ground(root, info):
+        return np.mean([read_png(osp.join(root, 'images', f'{s}.png')).mean()
+                        for s, k in info.kinds.items() if k == 'none'])
+    ratio = ground(roots['bright'], infos['bright']) / ground(
+        roots['default'], infos['default'])
+    assert 1.2 < ratio < 1.32
+
+    # Tile content: every kind once per split, the rest empty.
+    kinds = [infos['empty'].kinds[s] for s in infos['empty'].train]
+    assert sorted(kinds) == ['both', 'building'] + ['none'] * 7 + ['road']
+
+
+@pytest.mark.parametrize('bad, match', [
+    (dict(road_width=(9, 3)), 'road_width must be .min, max. with min <= max'),
+    (dict(road_width=5), r'road_width must be a \(min, max\) pair'),
+    (dict(road_contrast=1.5), r'road_contrast must be a number in \[0, 1\]'),
+    (dict(roads_per_tile=()), 'roads_per_tile must be a non-empty list'),
+    (dict(buildings_per_tile=(2.5, 4)), 'buildings_per_tile must hold '
+     'integers'),
+    (dict(kind_share=(0, 0, 0, 0)), 'kind_share must be 4 non-negative'),
+    (dict(kind_share=(1, 1)), 'kind_share must be 4 non-negative'),
+    (dict(label_style='pretty'), "label_style must be one of"),
+])
+def test_bad_settings_are_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        SampleSettings(**bad)
