@@ -10,8 +10,8 @@ trains the config on each exactly as a user would (``tools/train.py CONFIG
 --work-dir W --cfg-options ...data_root=FOLDER``, in a subprocess), and
 scores the last checkpoint on the folder's val split with its own confusion
 matrix: :func:`mmseg_sia.apis.segment_image` predictions against the labels
-rasterized from the JSON files by :func:`mmseg_sia.labels.rasterize_label_files`
-(not mmseg's ``IoUMetric``).
+rasterized from the JSON files by
+:func:`mmseg_sia.labels.rasterize_label_files` (not mmseg's ``IoUMetric``).
 
 Printed: one row per folder with the IoU of each class, the mean, and the
 training's wall and CPU time (the CPU time of the training process and its
@@ -103,7 +103,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'folder, deleted at the end)')
     parser.add_argument(
         '--threads', type=int,
-        help='OMP_NUM_THREADS for the trainings (default: torch\'s own)')
+        help='threads of each training (OMP_NUM_THREADS) and of the '
+        'evaluation; on a machine shared with other jobs, 1 avoids threads '
+        'waiting for each other (default: torch\'s own, one per core)')
     parser.add_argument(
         '--cfg-options', nargs='+', default=[],
         help='extra key=value overrides passed to tools/train.py')
@@ -199,7 +201,9 @@ def iou(confusion: np.ndarray) -> np.ndarray:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the benchmark; returns 1 when a goal fails."""
     args = parse_args(argv)
-    import torch  # noqa: F401  (only to report the thread count)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)  # for the evaluation here
 
     root = args.work_dir or tempfile.mkdtemp(prefix='sia-generalization-')
     os.makedirs(root, exist_ok=True)
@@ -222,14 +226,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             rows.append(dict(folder=name, drawn_with=description,
                              iou=dict(zip(CLASSES, scores.round(2).tolist())),
                              miou=round(float(np.nanmean(scores)), 2),
-                             train_wall_s=round(wall, 1),
-                             train_cpu_s=round(cpu, 1),
+                             train_wall_s=round(wall),
+                             train_cpu_s=round(cpu),
                              checkpoint=osp.basename(checkpoint),
                              load_average=round(os.getloadavg()[0], 2)))
             print(f'  {name}: ' + ', '.join(
                 f'{c} {s:.2f}' for c, s in zip(CLASSES, scores)) +
-                  f'; mIoU {rows[-1]["miou"]:.2f}; train {wall:.0f} s wall, '
-                  f'{cpu:.0f} s CPU', flush=True)
+                  f'; mIoU {rows[-1]["miou"]:.2f}; train '
+                  f'{rows[-1]["train_wall_s"]} s wall, '
+                  f'{rows[-1]["train_cpu_s"]} s CPU', flush=True)
     finally:
         if not args.work_dir:
             shutil.rmtree(root, ignore_errors=True)
@@ -241,8 +246,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     for row in rows:
         print(f'| {row["folder"]} | `{row["drawn_with"]}` | ' + ' | '.join(
             f'{row["iou"][c]:.2f}' for c in CLASSES) +
-              f' | {row["miou"]:.2f} | {row["train_wall_s"]:.0f} | '
-              f'{row["train_cpu_s"]:.0f} |')
+              f' | {row["miou"]:.2f} | {row["train_wall_s"]} | '
+              f'{row["train_cpu_s"]} |')
     print()
     worst_class = min(min(r['iou'].values()) for r in rows)
     worst_mean = min(r['miou'] for r in rows)

@@ -161,6 +161,7 @@ class SampleInfo:
         val (list[str]): Stems of the val split, as in ``val.txt``.
         kinds (dict[str, str]): Stem -> tile kind (one of
             :data:`TILE_KINDS`).
+        settings (SampleSettings): What the tiles were drawn with.
     """
     out_dir: str
     seed: int
@@ -206,7 +207,8 @@ class SampleSettings:
 
     Lengths are in pixels of a 256 x 256 tile and grow with the tile size.
     Changing a setting changes only what it names: the same seed still
-    places the same tiles with the same kinds.
+    gives the same tile names and (unless ``kind_share`` changes) the same
+    tile kinds.
 
     Attributes:
         road_width (tuple[float, float]): Range of road widths. Defaults to
@@ -278,7 +280,8 @@ class SampleSettings:
                 sum(share) <= 0:
             raise ValueError('SampleSettings: kind_share must be 4 '
                              'non-negative shares (both, building, road, '
-                             f'none) with a positive sum, got {self.kind_share!r}')
+                             'none) with a positive sum, got '
+                             f'{self.kind_share!r}')
         set_(self, 'kind_share', share)
         set_(self, 'ground_brightness',
              _scalar('ground_brightness', self.ground_brightness, 0.3, 2))
@@ -915,7 +918,7 @@ def make_sample(out_dir: str,
             if not ok:
                 raise RuntimeError(f'make_sample: cannot encode {stem}.png')
             atomic_write_bytes(osp.join(staging, 'images', f'{stem}.png'),
-                         png.tobytes())
+                               png.tobytes())
             for name, data in files.items():
                 atomic_write_bytes(
                     osp.join(staging, 'labels', name, f'{stem}.json'), data)
@@ -935,7 +938,8 @@ def make_sample(out_dir: str,
             num_train=num_train, num_val=num_val, size=tile_size, seed=seed,
             kinds=kinds_text, style=_STYLE_TEXT[settings.label_style],
             options=f' \\\n        {options}' if options else '')
-        atomic_write_bytes(osp.join(staging, 'README.md'), readme.encode('utf-8'))
+        atomic_write_bytes(osp.join(staging, 'README.md'),
+                           readme.encode('utf-8'))
 
         if not osp.exists(out_dir):
             os.replace(staging, out_dir)

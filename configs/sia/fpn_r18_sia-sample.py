@@ -2,12 +2,29 @@
 # (no pretrained weights, nothing downloaded) on the bundled sample:
 # data/sia_sample, 40 train + 10 val tiles of 256 x 256 made by
 #   python tools/make_sample.py data/sia_sample
-# 80 iterations of batch 4 reach about 85 mIoU on the sample's val split.
+# 80 iterations of batch 4 (about a minute on two free cores) write
+# iter_80.pth in the work dir; the val split is scored once, at the end.
 # data_root is relative to the folder the tools run in (the repository root).
 # Point it at any folder in the AIHub layout with
 #   --cfg-options train_dataloader.dataset.data_root=DIR \
 #       val_dataloader.dataset.data_root=DIR \
 #       test_dataloader.dataset.data_root=DIR
+#
+# The defaults are meant to learn every class on small folders other than
+# the bundled one, not just on it: benchmarks/bench_sample_generalization.py
+# trains this config on drawn folders of other content (thin low-contrast
+# roads, dense small buildings, sparse tiles, bright concrete roads). With
+# cross-entropy alone, a folder whose roads are thin and faint (a few per
+# cent of the pixels) was learnt as background only (road IoU 0.0): the
+# per-class Dice term below gives every class the same weight whatever its
+# pixel share, so rare classes are learnt within the short schedule.
+# What cannot hold everywhere:
+# - 80 iterations from scratch is a smoke-test schedule: on folders with
+#   few or very thin objects the IoU of those classes stays lower, and on a
+#   real release (1024 x 1024 tiles, many thousands of them) use a full
+#   config (configs/sia/*_sia-512x512.py) with pretrained weights instead.
+# - Batch 4 of 256 x 256 crops fits folders of 256-pixel tiles; for larger
+#   tiles raise crop_size and the resize scales below with the tile size.
 _base_ = [
     'mmseg::_base_/models/fpn_r50.py',
     '../_base_/datasets/sia.py',
@@ -28,7 +45,11 @@ model = dict(
         in_channels=[64, 64, 64, 64],
         channels=64,
         num_classes=3,
-        norm_cfg=norm_cfg))
+        norm_cfg=norm_cfg,
+        loss_decode=[
+            dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+            dict(type='SIADiceLoss', loss_weight=1.0)
+        ]))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -60,7 +81,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 max_iters = 80
-interval = 40
+interval = 80
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.01))
