@@ -49,6 +49,13 @@ sparse                98.86      70.89    84.29  84.68
 bright-concrete       97.18      76.26    89.48  87.64
 ===================== ========== ======== ====== ======
 
+Fresh seeds, not used while choosing the config (``--seed-offset 100
+--folders thin-faint-roads sparse``): thin-faint-roads 97.13, 77.92, 51.35
+(mIoU 75.47); sparse 98.40, 70.94, 68.35 (mIoU 79.23). The bundled sample
+(``--folders bundled``): 97.66, 76.03, 85.76 (mIoU 86.48) with one thread;
+``tools/train.py`` with torch's default two threads gives 97.76, 77.33,
+85.96 (87.02), the README's figures.
+
 With cross-entropy alone (the config before issue 10) thin-faint-roads gave
 background 95.62, building 71.48, road 0.00 (mIoU 55.70).
 """
