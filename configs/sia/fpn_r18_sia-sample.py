@@ -14,8 +14,8 @@
 # the bundled one, not just on it: benchmarks/bench_sample_generalization.py
 # trains this config on drawn folders of 48 + 12 tiles with other content
 # (another seed; thin low-contrast roads; dense small buildings; sparse
-# tiles; bright concrete roads; two of them again with fresh seeds): each
-# class reached >= 51 IoU and the mean >= 75 on all seven (87.0 mIoU on
+# tiles; bright concrete roads; all five again with fresh seeds): each
+# class reached >= 51 IoU and the mean >= 75 on all ten (87.0 mIoU on
 # the bundled sample). With cross-entropy alone the thin low-contrast roads
 # (3 % of the pixels) were learnt as background (road IoU 0.0): the
 # per-class Dice term below weighs every class the same whatever its pixel
