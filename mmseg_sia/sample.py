@@ -11,15 +11,26 @@ way the real data is released::
     ├── splits/train.txt, splits/val.txt
     └── README.md
 
-Every label file follows the released schema, quirks included: a
-``FeatureCollection`` whose polygons are ``building_imcoords`` /
-``road_imcoords`` strings of floats (``"EMPTY"`` or ``""`` for the other key,
-now and then a trailing comma, coordinates such as
-``-2.8421709430404014e-14`` and exactly the tile size where a polygon is cut
-by the tile border), the tile footprint in ``geometry`` as four lon/lat
-corners (as a ring list or as a bare point list), ``image_id``,
-``ingest_time``, the real ``type_id`` / ``type_name`` values, and some files
-starting with a UTF-8 byte-order mark.
+Every label file follows the released schema: a ``FeatureCollection``
+whose polygons are ``building_imcoords`` / ``road_imcoords`` strings of
+floats, with the values floating-point noise leaves where a polygon is cut
+by the tile border (``4.440892098500626e-15``, ``-2.8421709430404014e-14``,
+``256.00000000000006``, bare ``0`` and ``256``), the tile footprint in
+``geometry`` as four lon/lat corners, ``image_id``, ``ingest_time`` and the
+real ``type_id`` / ``type_name`` values. By default (label style
+``'release'``) the bytes are those of the genuine files: compact one-line
+JSON with ``\\uXXXX`` escapes, no byte-order mark, no final newline,
+``features`` before ``type``, ``"EMPTY"`` for unused keys, the footprint as
+four open corners (bottom-left, bottom-right, top-right, top-left) and the
+type names ``소형 시설`` and ``중형 단독 시설`` spelt with spaces. The
+``'mixed'`` style writes the variants of other redistributions instead
+(indented UTF-8, byte-order marks, ``""``, trailing commas, footprints as
+ring lists, type names without spaces).
+
+:class:`SampleSettings` varies what is drawn (road widths, surface and
+contrast, building density and size, the mix of tile kinds, the ground):
+the benchmark ``benchmarks/bench_sample_generalization.py`` trains the
+sample config on such folders.
 
 The image is painted from the very polygons written to the label files,
 rasterized with :func:`mmseg_sia.labels.polygon_coverage`, with roads painted
@@ -38,9 +49,9 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -50,7 +61,8 @@ from .labels import parse_imcoords, polygon_coverage
 
 __all__ = [
     'SAMPLE_SEED', 'SAMPLE_NUM_TRAIN', 'SAMPLE_NUM_VAL', 'SAMPLE_TILE_SIZE',
-    'BUILDING_TYPES', 'ROAD_TYPES', 'TILE_KINDS', 'SampleInfo', 'make_sample'
+    'BUILDING_TYPES', 'ROAD_TYPES', 'TILE_KINDS', 'LABEL_STYLES',
+    'SampleSettings', 'SampleInfo', 'make_sample', 'settings_options'
 ]
 
 #: Arguments of the sample bundled at ``data/sia_sample``.
@@ -59,10 +71,12 @@ SAMPLE_NUM_TRAIN = 40
 SAMPLE_NUM_VAL = 10
 SAMPLE_TILE_SIZE = 256
 
-#: ``(type_id, type_name)`` of building features, as in the released data.
+#: ``(type_id, type_name)`` of building features, spelt as in the released
+#: files (two names with spaces). The ``'mixed'`` label style writes the
+#: names without spaces, as other redistributions and documents do.
 BUILDING_TYPES: Tuple[Tuple[str, str], ...] = (
-    ('1', '소형시설'), ('2', '아파트'), ('3', '공장'), ('4', '컨테이너'),
-    ('5', '중형단독시설'), ('6', '대형시설'))
+    ('1', '소형 시설'), ('2', '아파트'), ('3', '공장'), ('4', '컨테이너'),
+    ('5', '중형 단독 시설'), ('6', '대형시설'))
 #: ``(type_id, type_name)`` of road features (``Mortorway`` is the data's
 #: own spelling).
 ROAD_TYPES: Tuple[Tuple[str, str], ...] = (
@@ -71,12 +85,24 @@ ROAD_TYPES: Tuple[Tuple[str, str], ...] = (
 
 #: The content kinds of a tile: which label files it has.
 TILE_KINDS: Tuple[str, ...] = ('both', 'building', 'road', 'none')
-# Share of each kind in a split (every kind gets at least one tile).
-_KIND_SHARE = {'both': 0.5, 'building': 0.2, 'road': 0.2, 'none': 0.1}
 
-# The tiny negative zero the released files hold where a polygon touches the
-# left or top border.
+#: How label files are written. ``'release'``: as the genuine files of the
+#: first release (compact one-line JSON, ASCII with ``\uXXXX`` escapes, no
+#: byte-order mark, ``features`` before ``type``, no final newline, unused
+#: keys ``"EMPTY"``, the footprint as a bare list of four ``[lon, lat, 0.0]``
+#: corners, coordinates such as ``4.440892098500626e-15`` and
+#: ``256.00000000000006`` at the tile border). ``'mixed'``: the variants of
+#: other redistributions (indented UTF-8, some files with a byte-order mark,
+#: ``""`` for unused keys, trailing commas, footprints as ring lists, type
+#: names without spaces).
+LABEL_STYLES: Tuple[str, ...] = ('release', 'mixed')
+
+# The tiny negative zero the 'mixed' style writes where a polygon touches
+# the left or top border, and the values floating-point noise leaves there
+# in the released files.
 _NEAR_ZERO = -2.8421709430404014e-14
+_TINY = (-2.8421709430404014e-14, 2.8421709430404014e-14,
+         4.440892098500626e-15, -1.4210854715202004e-14)
 _REF_SIZE = 256.0  # sizes below are in pixels of a 256 x 256 tile
 _SHADOW_DIR = np.array([0.8, 0.6])  # sun from the upper left
 
@@ -90,12 +116,37 @@ so that the sample configs run anywhere without downloads. Not real imagery.
 - tiles: {num_train} train + {num_val} val, {size} x {size} RGB PNG
 - seed: {seed}
 - tile kinds (train / val): {kinds}
+- label files: {style}
 
 Made with:
 
     python tools/make_sample.py OUT_DIR --seed {seed} \\
-        --num-train {num_train} --num-val {num_val} --tile-size {size}
+        --num-train {num_train} --num-val {num_val} --tile-size {size}{options}
 """
+_STYLE_TEXT = {
+    'release': 'as the first release writes them (compact one-line JSON, '
+               'ASCII with \\uXXXX escapes, no byte-order mark)',
+    'mixed': 'in the variants of other redistributions (indented UTF-8, '
+             'byte-order marks, "" for unused keys, trailing commas)',
+}
+
+
+def settings_options(settings: 'SampleSettings') -> List[str]:
+    """The ``tools/make_sample.py`` options that give ``settings``.
+
+    Args:
+        settings (SampleSettings): The settings.
+
+    Returns:
+        list[str]: Options and values (only settings that differ from the
+        defaults), e.g. ``['--road-contrast', '0.5']``.
+    """
+    out = []
+    for name, value in settings.changed().items():
+        out.append('--' + name.replace('_', '-'))
+        values = value if isinstance(value, tuple) else (value, )
+        out += [f'{v:g}' if isinstance(v, float) else str(v) for v in values]
+    return out
 
 
 @dataclass
@@ -110,6 +161,7 @@ class SampleInfo:
         val (list[str]): Stems of the val split, as in ``val.txt``.
         kinds (dict[str, str]): Stem -> tile kind (one of
             :data:`TILE_KINDS`).
+        settings (SampleSettings): What the tiles were drawn with.
     """
     out_dir: str
     seed: int
@@ -117,6 +169,132 @@ class SampleInfo:
     train: List[str] = field(default_factory=list)
     val: List[str] = field(default_factory=list)
     kinds: Dict[str, str] = field(default_factory=dict)
+    settings: 'SampleSettings' = None
+
+
+def _pair(name: str, value, low: float, high: float,
+          integer: bool = False) -> Tuple:
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise ValueError(f'SampleSettings: {name} must be a (min, max) pair, '
+                         f'got {value!r}') from None
+    for v in (a, b):
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if integer:
+            ok = ok and float(v).is_integer()
+        if not ok or not low <= v <= high:
+            kind = 'integers' if integer else 'numbers'
+            raise ValueError(f'SampleSettings: {name} must hold {kind} in '
+                             f'[{low}, {high}], got {value!r}')
+    if a > b:
+        raise ValueError(f'SampleSettings: {name} must be (min, max) with '
+                         f'min <= max, got {value!r}')
+    return (int(a), int(b)) if integer else (float(a), float(b))
+
+
+def _scalar(name: str, value, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not low <= value <= high:
+        raise ValueError(f'SampleSettings: {name} must be a number in '
+                         f'[{low}, {high}], got {value!r}')
+    return float(value)
+
+
+@dataclass(frozen=True)
+class SampleSettings:
+    """What the drawn tiles look like; the defaults draw the bundled sample.
+
+    Lengths are in pixels of a 256 x 256 tile and grow with the tile size.
+    Changing a setting changes only what it names: the same seed still
+    gives the same tile names and (unless ``kind_share`` changes) the same
+    tile kinds.
+
+    Attributes:
+        road_width (tuple[float, float]): Range of road widths. Defaults to
+            ``(7, 22)``.
+        road_grey (tuple[float, float]): Range of the road surface's grey
+            level (0-255). Defaults to ``(88, 122)``, dark asphalt; concrete
+            is about ``(150, 200)``.
+        road_contrast (float): How far a road stands out from the ground it
+            crosses, in [0, 1]: 1 paints the road surface as is, 0.5 half
+            way between surface and ground, 0 leaves the ground colour (only
+            the texture, markings and shadows remain). Defaults to 1.
+        roads_per_tile (tuple[int, ...]): Road counts, one drawn per tile
+            with roads. Defaults to ``(1, 1, 2, 2, 3)``.
+        buildings_per_tile (tuple[int, int]): Range (inclusive) of the
+            buildings wanted per tile with buildings; fewer are placed where
+            the tile is full. Defaults to ``(5, 12)``.
+        building_scale (float): Factor on building footprints (13-40 by
+            10-28 pixels at 1). Defaults to 1.
+        kind_share (tuple[float, float, float, float]): Share of the tile
+            kinds ``both, building, road, none`` (:data:`TILE_KINDS`) in a
+            split; every kind still gets at least one tile. Defaults to
+            ``(0.5, 0.2, 0.2, 0.1)``.
+        ground_brightness (float): Factor on the ground's colours (fields,
+            soil, sand). Defaults to 1.
+        trees (float): Factor on the number of trees on the ground. Defaults
+            to 1.
+        label_style (str): How the label files are written, one of
+            :data:`LABEL_STYLES`. Defaults to ``'release'``.
+
+    Raises:
+        ValueError: When a setting is out of range (the message names it).
+    """
+    road_width: Tuple[float, float] = (7.0, 22.0)
+    road_grey: Tuple[float, float] = (88.0, 122.0)
+    road_contrast: float = 1.0
+    roads_per_tile: Tuple[int, ...] = (1, 1, 2, 2, 3)
+    buildings_per_tile: Tuple[int, int] = (5, 12)
+    building_scale: float = 1.0
+    kind_share: Tuple[float, float, float, float] = (0.5, 0.2, 0.2, 0.1)
+    ground_brightness: float = 1.0
+    trees: float = 1.0
+    label_style: str = 'release'
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, 'road_width', _pair('road_width', self.road_width, 2, 64))
+        set_(self, 'road_grey', _pair('road_grey', self.road_grey, 0, 255))
+        set_(self, 'road_contrast',
+             _scalar('road_contrast', self.road_contrast, 0, 1))
+        counts = self.roads_per_tile
+        if isinstance(counts, (int, str)) or not counts or any(
+                isinstance(c, bool) or not isinstance(c, int) or not 1 <= c
+                <= 8 for c in counts):
+            raise ValueError('SampleSettings: roads_per_tile must be a '
+                             'non-empty list of integers in [1, 8], got '
+                             f'{counts!r}')
+        set_(self, 'roads_per_tile', tuple(int(c) for c in counts))
+        set_(self, 'buildings_per_tile',
+             _pair('buildings_per_tile', self.buildings_per_tile, 1, 60,
+                   integer=True))
+        set_(self, 'building_scale',
+             _scalar('building_scale', self.building_scale, 0.25, 4))
+        share = self.kind_share
+        try:
+            share = tuple(float(v) for v in share)
+        except (TypeError, ValueError):
+            share = ()
+        if len(share) != len(TILE_KINDS) or min(share) < 0 or \
+                sum(share) <= 0:
+            raise ValueError('SampleSettings: kind_share must be 4 '
+                             'non-negative shares (both, building, road, '
+                             'none) with a positive sum, got '
+                             f'{self.kind_share!r}')
+        set_(self, 'kind_share', share)
+        set_(self, 'ground_brightness',
+             _scalar('ground_brightness', self.ground_brightness, 0.3, 2))
+        set_(self, 'trees', _scalar('trees', self.trees, 0, 5))
+        if self.label_style not in LABEL_STYLES:
+            raise ValueError(f'SampleSettings: label_style must be one of '
+                             f'{LABEL_STYLES}, got {self.label_style!r}')
+
+    def changed(self) -> Dict[str, object]:
+        """The settings that differ from the defaults, by name."""
+        default = SampleSettings()
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)}
 
 
 # --------------------------------------------------------------------------
@@ -244,16 +422,32 @@ def _number(value: float) -> str:
     return repr(value)
 
 
-def _imcoords(rng: np.random.Generator, points: np.ndarray) -> str:
-    """Write vertices the way the released files do."""
+def _imcoords(rng: np.random.Generator, points: np.ndarray,
+              style_rng: Optional[np.random.Generator] = None,
+              size: float = 0.0) -> str:
+    """Write vertices the way the label files do.
+
+    ``rng`` makes the same draws in both styles (so the tiles painted from
+    later draws stay the same); ``style_rng`` is given for the
+    ``'release'`` style and draws its float noise at the tile border.
+    """
     tokens = []
     for value in np.asarray(points, dtype=np.float64).reshape(-1):
-        if value == 0.0 and rng.random() < 0.4:
-            tokens.append(repr(_NEAR_ZERO))
+        if value == 0.0:
+            draw = rng.random()
+            if draw >= 0.4:
+                tokens.append('0')
+            elif style_rng is None:
+                tokens.append(repr(_NEAR_ZERO))
+            else:
+                tokens.append(repr(_TINY[int(draw / 0.4 * len(_TINY))]))
+        elif value == size and style_rng is not None and \
+                style_rng.random() < 0.4:
+            tokens.append(repr(float(np.nextafter(size, np.inf))))
         else:
             tokens.append(_number(value))
     text = ','.join(tokens)
-    if rng.random() < 0.12:
+    if rng.random() < 0.12 and style_rng is None:
         text += ','
     return text
 
@@ -279,20 +473,27 @@ def _footprint(rng: np.random.Generator, size: int) -> List[List[float]]:
     corners_m = [np.zeros(2), east, east + north, north]
     corners = [(lon + x / metres_per_deg_lon, lat + y / metres_per_deg_lat)
                for x, y in corners_m]
-    return [[round(x, 10), round(y, 10), 0] for x, y in corners]
+    return [[round(x, 10), round(y, 10), 0.0] for x, y in corners]
 
 
 def _label_document(rng: np.random.Generator, stem: str, key: str,
                     polygons: Sequence[Tuple[str, Tuple[str, str]]],
-                    footprint: List[List[float]],
-                    ingest: datetime) -> dict:
+                    footprint: List[List[float]], ingest: datetime,
+                    style: str) -> dict:
     """A FeatureCollection with one feature per polygon string."""
-    empty = '' if rng.random() < 0.25 else 'EMPTY'
-    ring = rng.random() < 0.5
-    coords = [[list(p) for p in footprint]] if ring else \
-        [list(p) for p in footprint]
+    release = style == 'release'
+    empty = '' if rng.random() < 0.25 and not release else 'EMPTY'
+    ring = rng.random() < 0.5 and not release
+    if release:
+        coords = [list(p) for p in footprint]
+    else:
+        # The height as an integer, the rest as released.
+        points = [[x, y, int(z)] for x, y, z in footprint]
+        coords = [points] if ring else points
     features = []
     for index, (text, (type_id, type_name)) in enumerate(polygons):
+        if not release:
+            type_name = type_name.replace(' ', '')
         props = {
             'object_imcoords': 'EMPTY',
             'building_imcoords': empty,
@@ -310,10 +511,15 @@ def _label_document(rng: np.random.Generator, stem: str, key: str,
             'properties': props,
             'type': 'Feature'
         })
+    if release:
+        return {'features': features, 'type': 'FeatureCollection'}
     return {'type': 'FeatureCollection', 'features': features}
 
 
-def _json_bytes(rng: np.random.Generator, doc: dict) -> bytes:
+def _json_bytes(rng: np.random.Generator, doc: dict, style: str) -> bytes:
+    if style == 'release':
+        # One line as json.dumps writes it: ASCII, Korean as \uXXXX.
+        return json.dumps(doc).encode('ascii')
     data = json.dumps(doc, ensure_ascii=False, indent=2).encode('utf-8')
     if rng.random() < 0.2:
         data = b'\xef\xbb\xbf' + data
@@ -369,21 +575,24 @@ _ROOFS = (
     (110, 150, 190), (205, 160, 90))
 
 
-def _paint_ground(rng: np.random.Generator, size: int) -> np.ndarray:
+def _paint_ground(rng: np.random.Generator, size: int,
+                  brightness: float) -> np.ndarray:
     pair = _GROUND[int(rng.integers(len(_GROUND)))]
     colour_a = np.array(pair[0], np.float32)
     colour_b = np.array(pair[1], np.float32)
     mix = 0.5 + 0.5 * _smooth_noise(rng, size, 3)
     img = colour_a + (colour_b - colour_a) * mix[..., None]
     img *= (1.0 + 0.06 * _smooth_noise(rng, size, 16))[..., None]
+    if brightness != 1.0:
+        img *= np.float32(brightness)
     return img
 
 
 def _paint_trees(rng: np.random.Generator, img: np.ndarray, free: np.ndarray,
-                 scale: float) -> None:
+                 scale: float, amount: float) -> None:
     size = img.shape[0]
     layer = np.zeros((size, size), np.uint8)
-    for _ in range(int(rng.integers(0, 45) * scale * scale)):
+    for _ in range(int(rng.integers(0, 45) * scale * scale * amount)):
         x, y = rng.uniform(0, size, size=2)
         r = rng.uniform(1.5, 4.5) * scale
         cv2.circle(layer, (int(x * 16), int(y * 16)), int(r * 16), 255, -1,
@@ -396,12 +605,14 @@ def _paint_trees(rng: np.random.Generator, img: np.ndarray, free: np.ndarray,
 def _paint_tile(rng: np.random.Generator, size: int,
                 roads: Sequence[Tuple[np.ndarray, np.ndarray, float]],
                 buildings: Sequence[Tuple[np.ndarray, np.ndarray, bool,
-                                          float]]) -> np.ndarray:
+                                          float]],
+                settings: SampleSettings) -> np.ndarray:
     """Paint an RGB uint8 tile.
 
     Args:
         roads: ``(mask, centre line, width)`` per road.
         buildings: ``(mask, outline, is_rectangle, height)`` per building.
+        settings: The look of the tile.
     """
     scale = size / _REF_SIZE
     road_mask = np.zeros((size, size), bool)
@@ -411,16 +622,20 @@ def _paint_tile(rng: np.random.Generator, size: int,
     for mask, _, _, _ in buildings:
         building_mask |= mask
 
-    img = _paint_ground(rng, size)
+    img = _paint_ground(rng, size, settings.ground_brightness)
     _paint_trees(rng, img, (~road_mask & ~building_mask).astype(np.float32),
-                 scale)
+                 scale, settings.trees)
 
     # Roads: asphalt with a little texture, dashed centre lines on wide roads.
     road_tex = 1.0 + 0.05 * _smooth_noise(rng, size, 24)
+    contrast = np.float32(settings.road_contrast)
     for mask, centre, width in roads:
-        grey = rng.uniform(88, 122)
+        grey = rng.uniform(*settings.road_grey)
         colour = np.array([grey, grey + 2, grey + 6], np.float32)
-        img[mask] = colour * road_tex[mask][:, None]
+        surface = colour * road_tex[mask][:, None]
+        if contrast != 1:
+            surface = img[mask] + (surface - img[mask]) * contrast
+        img[mask] = surface
         if width >= 11 * scale:
             lines = np.zeros((size, size), np.uint8)
             pts = np.round(centre * 16).astype(np.int32)
@@ -471,14 +686,18 @@ def _paint_tile(rng: np.random.Generator, size: int,
 # --------------------------------------------------------------------------
 # Tiles
 # --------------------------------------------------------------------------
-def _make_tile(seed: int, index: int, stem: str, kind: str,
-               size: int) -> Tuple[np.ndarray, Dict[str, bytes]]:
+def _make_tile(seed: int, index: int, stem: str, kind: str, size: int,
+               settings: SampleSettings
+               ) -> Tuple[np.ndarray, Dict[str, bytes]]:
     """Draw one tile.
 
     Returns:
         tuple: The RGB image and ``{'building' | 'road': file bytes}``.
     """
     rng = np.random.default_rng([seed, index])
+    # Draws of the file format only, apart from those that paint the tile.
+    style_rng = np.random.default_rng([seed, index, 1]) \
+        if settings.label_style == 'release' else None
     scale = size / _REF_SIZE
     footprint = _footprint(rng, size)
     ingest = datetime(2020, 9, 1, tzinfo=timezone.utc) + timedelta(
@@ -487,16 +706,16 @@ def _make_tile(seed: int, index: int, stem: str, kind: str,
     road_shapes: List[Tuple[np.ndarray, np.ndarray, float]] = []
     road_features: List[Tuple[str, Tuple[str, str]]] = []
     if kind in ('both', 'road'):
-        wanted = int(rng.choice([1, 1, 2, 2, 3]))
+        wanted = int(rng.choice(list(settings.roads_per_tile)))
         tries = 0
         while len(road_shapes) < wanted and tries < 20:
             tries += 1
-            width = float(rng.uniform(7.0, 22.0)) * scale
+            width = float(rng.uniform(*settings.road_width)) * scale
             outline, centre = _road_geometry(rng, float(size), width)
             clipped = _clip_to_tile(outline, float(size))
             if len(clipped) < 3 or _area(clipped) < 0.4 * width * size:
                 continue
-            text = _imcoords(rng, clipped)
+            text = _imcoords(rng, clipped, style_rng, float(size))
             points = parse_imcoords(text)
             mask = polygon_coverage([points], size, size)
             road_shapes.append((mask, centre, width))
@@ -515,7 +734,9 @@ def _make_tile(seed: int, index: int, stem: str, kind: str,
     building_shapes: List[Tuple[np.ndarray, np.ndarray, bool, float]] = []
     building_features: List[Tuple[str, Tuple[str, str]]] = []
     if kind in ('both', 'building'):
-        wanted = int(rng.integers(5, 13))
+        low, high = settings.buildings_per_tile
+        wanted = int(rng.integers(low, high + 1))
+        size_factor = settings.building_scale
         taken = np.zeros((size, size), bool)
         if road_features:
             # Buildings line up with a road.
@@ -525,11 +746,12 @@ def _make_tile(seed: int, index: int, stem: str, kind: str,
         else:
             base_angle = float(rng.uniform(0, math.pi))
         tries = 0
-        while len(building_shapes) < wanted and tries < 80:
+        while len(building_shapes) < wanted and tries < max(80, 8 * wanted):
             tries += 1
             length = float(rng.uniform(13.0, 40.0))
             breadth = float(rng.uniform(10.0, min(28.0, length)))
-            length, breadth = length * scale, breadth * scale
+            length *= scale * size_factor
+            breadth *= scale * size_factor
             angle = base_angle + float(rng.normal(0, 0.06)) + \
                 (math.pi / 2 if rng.random() < 0.3 else 0.0)
             centre = rng.uniform(-0.05, 1.05, size=2) * size
@@ -538,7 +760,7 @@ def _make_tile(seed: int, index: int, stem: str, kind: str,
             clipped = _clip_to_tile(outline, float(size))
             if len(clipped) < 3 or _area(clipped) < 0.5 * length * breadth:
                 continue
-            text = _imcoords(rng, clipped)
+            text = _imcoords(rng, clipped, style_rng, float(size))
             points = parse_imcoords(text)
             mask = polygon_coverage([points], size, size)
             if (mask & taken).any():
@@ -557,23 +779,30 @@ def _make_tile(seed: int, index: int, stem: str, kind: str,
             building_features.append(
                 (text, _building_type(rng, length / scale, breadth / scale)))
 
-    image = _paint_tile(rng, size, road_shapes, building_shapes)
+    image = _paint_tile(rng, size, road_shapes, building_shapes, settings)
     files: Dict[str, bytes] = {}
     for name, key, feats in (('building', 'building_imcoords',
                               building_features),
                              ('road', 'road_imcoords', road_features)):
         if feats:
-            doc = _label_document(rng, stem, key, feats, footprint, ingest)
-            files[name] = _json_bytes(rng, doc)
+            doc = _label_document(rng, stem, key, feats, footprint, ingest,
+                                  settings.label_style)
+            files[name] = _json_bytes(rng, doc, settings.label_style)
     return image, files
 
 
-def _split_kinds(rng: np.random.Generator, count: int) -> List[str]:
+def _split_kinds(rng: np.random.Generator, count: int,
+                 share: Sequence[float]) -> List[str]:
     """Tile kinds of one split: every kind once, the rest by share."""
     kinds = list(TILE_KINDS)
     extra = count - len(kinds)
-    shares = np.array([_KIND_SHARE[k] for k in TILE_KINDS]) * count - 1
+    share = np.asarray(share, dtype=np.float64)
+    if abs(share.sum() - 1) > 1e-9:
+        share = share / share.sum()
+    shares = share * count - 1
     shares = np.clip(shares, 0, None)
+    if shares.sum() <= 0:  # too few tiles for the shares to matter
+        shares = share
     quota = np.floor(shares / shares.sum() * extra).astype(int)
     quota[0] += extra - int(quota.sum())
     for kind, n in zip(TILE_KINDS, quota):
@@ -599,7 +828,8 @@ def make_sample(out_dir: str,
                 num_train: int = SAMPLE_NUM_TRAIN,
                 num_val: int = SAMPLE_NUM_VAL,
                 tile_size: int = SAMPLE_TILE_SIZE,
-                overwrite: bool = False) -> SampleInfo:
+                overwrite: bool = False,
+                settings: Optional[SampleSettings] = None) -> SampleInfo:
     """Write a small synthetic dataset in the AIHub release layout.
 
     The same arguments always give the same files. Everything is first
@@ -618,6 +848,10 @@ def make_sample(out_dir: str,
         overwrite (bool): Replace the ``images``, ``labels``, ``splits`` and
             ``README.md`` entries of an existing non-empty ``out_dir`` (other
             entries there are left alone). Defaults to False.
+        settings (SampleSettings, optional): What the tiles look like (road
+            widths and contrast, building density and size, tile content,
+            ground, label file style). None: the defaults, which draw the
+            bundled sample.
 
     Returns:
         SampleInfo: The stems of each split and the kind of every tile.
@@ -641,6 +875,11 @@ def make_sample(out_dir: str,
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(
             f'make_sample: seed must be a non-negative integer, got {seed!r}')
+    if settings is None:
+        settings = SampleSettings()
+    elif not isinstance(settings, SampleSettings):
+        raise ValueError('make_sample: settings must be a SampleSettings, '
+                         f'got {type(settings).__name__}')
     out_dir = osp.abspath(os.fspath(out_dir))
     if osp.exists(out_dir):
         if not osp.isdir(out_dir):
@@ -653,14 +892,16 @@ def make_sample(out_dir: str,
 
     rng = np.random.default_rng(seed)
     stems = _stems(rng, num_train + num_val)
-    kinds = _split_kinds(rng, num_train) + _split_kinds(rng, num_val)
+    kinds = (_split_kinds(rng, num_train, settings.kind_share) +
+             _split_kinds(rng, num_val, settings.kind_share))
     info = SampleInfo(
         out_dir=out_dir,
         seed=seed,
         tile_size=tile_size,
         train=sorted(stems[:num_train]),
         val=sorted(stems[num_train:]),
-        kinds=dict(zip(stems, kinds)))
+        kinds=dict(zip(stems, kinds)),
+        settings=settings)
 
     parent = osp.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
@@ -671,13 +912,13 @@ def make_sample(out_dir: str,
             os.makedirs(osp.join(staging, sub))
         for index, stem in enumerate(stems):
             image, files = _make_tile(seed, index, stem, info.kinds[stem],
-                                      tile_size)
+                                      tile_size, settings)
             ok, png = cv2.imencode('.png', image[..., ::-1].copy(),
                                    [cv2.IMWRITE_PNG_COMPRESSION, 6])
             if not ok:
                 raise RuntimeError(f'make_sample: cannot encode {stem}.png')
             atomic_write_bytes(osp.join(staging, 'images', f'{stem}.png'),
-                         png.tobytes())
+                               png.tobytes())
             for name, data in files.items():
                 atomic_write_bytes(
                     osp.join(staging, 'labels', name, f'{stem}.json'), data)
@@ -692,9 +933,13 @@ def make_sample(out_dir: str,
             counts.append(tally)
         kinds_text = ', '.join(f'{k} {a} / {b}'
                                for k, a, b in zip(TILE_KINDS, *counts))
-        readme = _README.format(num_train=num_train, num_val=num_val,
-                                size=tile_size, seed=seed, kinds=kinds_text)
-        atomic_write_bytes(osp.join(staging, 'README.md'), readme.encode('utf-8'))
+        options = ' '.join(settings_options(settings))
+        readme = _README.format(
+            num_train=num_train, num_val=num_val, size=tile_size, seed=seed,
+            kinds=kinds_text, style=_STYLE_TEXT[settings.label_style],
+            options=f' \\\n        {options}' if options else '')
+        atomic_write_bytes(osp.join(staging, 'README.md'),
+                           readme.encode('utf-8'))
 
         if not osp.exists(out_dir):
             os.replace(staging, out_dir)

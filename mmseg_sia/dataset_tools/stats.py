@@ -252,13 +252,16 @@ class DatasetStats:
 
 
 #: English names of the building types (``type_name`` in the release is
-#: Korean), shown in the plots when no Korean font is installed.
+#: Korean), shown in the plots when no Korean font is installed. The
+#: released files spell two of them with spaces; both spellings are known.
 TYPE_NAMES_EN = {
     '소형시설': 'small facility',
+    '소형 시설': 'small facility',
     '아파트': 'apartment',
     '공장': 'factory',
     '컨테이너': 'container',
     '중형단독시설': 'medium detached',
+    '중형 단독 시설': 'medium detached',
     '대형시설': 'large facility',
 }
 _KOREAN_FONT_HINTS = ('CJK', 'Nanum', 'Malgun', 'Gulim', 'Dotum', 'Batang',
