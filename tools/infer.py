@@ -29,10 +29,13 @@ from typing import Dict, List, Optional, Sequence
 # Nothing heavy (torch, mmengine, mmseg, the plugin) is imported at module
 # level, so that --help and usage errors answer at once.
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.jp2',
+                  '.vrt', '.img')
+#: Read with OpenCV as tiles; any other file is a raster scene (rasterio).
+TILE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 #: The output formats (mmseg_sia.apis.writers.ALL_FORMATS, spelt out here so
 #: that --help needs no import; a test keeps the two equal).
-FORMATS = ('mask', 'overlay', 'json', 'geojson', 'summary')
+FORMATS = ('mask', 'overlay', 'json', 'geojson', 'gpkg', 'summary')
 #: Errors that mean no more file can be written, so the run stops.
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -89,6 +92,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--overlap', type=int, default=None,
         help='overlap between windows in pixels (default: the config\'s '
         'slide stride, else a quarter of the window)')
+    parser.add_argument(
+        '--bands', default=None, metavar='R,G,B',
+        help='for raster scenes: the red, green and blue bands, 1-based '
+        '(default: the bands the raster marks as red, green, blue, else '
+        'the first three)')
+    parser.add_argument(
+        '--stretch', default=None,
+        help='for raster scenes: how values map to 8 bit: none, minmax, '
+        'percent[:LO,HI] or fixed:MIN,MAX[,MIN,MAX,MIN,MAX] (default: none '
+        'for 8-bit data, percent:2,98 otherwise)')
     parser.add_argument('--batch-size', type=int, default=4,
                         help='windows per forward pass (default: 4)')
     parser.add_argument('--opacity', type=float, default=0.5,
@@ -152,7 +165,10 @@ def plan_outputs(images: Sequence[str], out_dir: str, formats: Sequence[str],
     owner: Dict[str, str] = {}
     for image in images:
         stem = osp.splitext(osp.basename(image))[0]
-        paths = output_paths(out_dir, stem, formats)
+        scene = not image.lower().endswith(TILE_SUFFIXES)
+        paths = output_paths(out_dir, stem, formats, scene=scene)
+        if scene:
+            paths.pop('overlay', None)  # a scene is never held whole
         for path in paths.values():
             if path in owner:
                 raise UsageError(
@@ -217,6 +233,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return fail(f'--{name.replace("_", "-")} must be >= 1')
     summary_path = osp.join(args.out_dir, 'summary.csv')
     try:
+        from mmseg_sia.apis.raster import parse_bands, parse_stretch
+        bands = parse_bands(args.bands)
+        parse_stretch(args.stretch)
+    except ValueError as e:
+        return fail(str(e))
+    try:
         images = collect_images(args.inputs)
         plans = plan_outputs(images, args.out_dir, formats, args.overwrite,
                              args.resume)
@@ -271,6 +293,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 paths = dict(plans[image])
                 if points is None and georef is None:
                     paths.pop('geojson', None)
+                if georef is None or georef.crs is None:
+                    paths.pop('gpkg', None)
                 if args.resume:
                     paths = {f: p for f, p in paths.items()
                              if not osp.exists(p)}
@@ -290,7 +314,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     hole_area=args.fill_holes, opening=args.opening,
                     vectorize=False,
                     progress=False if args.no_progress else show(name),
-                    keep_image='overlay' in paths)
+                    keep_image='overlay' in paths,
+                    bands=bands, stretch=args.stretch)
                 if georef is not None:
                     if georef.shape != result.mask.shape:
                         raise GeorefError(
@@ -299,13 +324,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                             f'{result.mask.shape[1]} x '
                             f'{result.mask.shape[0]}')
                     result.transform = lonlat_transform(georef)
+                    result.georef = georef
                 elif points is not None:
                     h, w = result.mask.shape
                     result.transform = footprint_transform(points, w, h,
                                                            source)
                 elif 'geojson' in formats:
                     no_georeference.append(image)
-                for group in (('mask', 'overlay'), ('json', 'geojson')):
+                for group in (('mask', 'overlay'), ('json', 'geojson', 'gpkg')):
                     result.save(args.out_dir,
                                 formats=[f for f in group if f in paths],
                                 overwrite=args.overwrite,

@@ -233,8 +233,13 @@ def segment_image(model: torch.nn.Module,
     model = _unwrap(model)
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    img, _ = load_image(image, channel_order)
-    height, width = img.shape[:2]
+    if hasattr(image, 'read_rows'):
+        reader = image  # a RasterReader: strips of rows, with validity
+        height, width = reader.height, reader.width
+    else:
+        img, _ = load_image(image, channel_order)
+        height, width = img.shape[:2]
+        reader = None
     (wh, ww), (sh, sw) = _resolve_windows(model, window, stride, overlap)
     ys = window_grid(height, wh, sh)
     xs = window_grid(width, ww, sw)
@@ -261,6 +266,7 @@ def segment_image(model: torch.nn.Module,
     acc = torch.zeros((channels, wh, width), dtype=torch.float32,
                       device=device)
     base = 0  # image row of acc[:, 0]
+    strip = valid = None  # rows base:base + wh of the image (raster input)
     total = len(ys) * len(xs)
     report = progress if callable(progress) else None
     bar = tqdm(total=total, desc='windows', unit='win', leave=False,
@@ -279,6 +285,9 @@ def segment_image(model: torch.nn.Module,
                 device)[:, None] * col_count_t[None, :]
             ids = ((block[0] / count).sigmoid() > threshold)
         mask[base:base + rows] = ids.to(torch.uint8).cpu().numpy()
+        if valid is not None:
+            # Nodata, masked and transparent pixels: the ignore index.
+            mask[base:base + rows][~valid[:rows]] = 255
         keep = wh - rows
         if keep > 0:
             acc[:, :keep] = acc[:, rows:].clone()
@@ -289,9 +298,20 @@ def segment_image(model: torch.nn.Module,
         for y in ys:
             rows = y - base
             finish(rows)
-            for i in range(0, len(xs), batch_size):
-                starts = xs[i:i + batch_size]
-                batch = np.stack([img[y:y + wh, x:x + ww] for x in starts])
+            if reader is None:
+                strip = img[y:y + wh]
+            else:
+                # One strip of window rows, read once for all its windows;
+                # windows with no valid pixel are not run.
+                strip, valid = reader.read_rows(y, y + wh)
+                skipped = [x for x in xs if not valid[:, x:x + ww].any()]
+                bar.update(len(skipped))
+                done += len(skipped)
+            run = [x for x in xs
+                   if valid is None or valid[:, x:x + ww].any()]
+            for i in range(0, len(run), batch_size):
+                starts = run[i:i + batch_size]
+                batch = np.stack([strip[:, x:x + ww] for x in starts])
                 inputs, (h, w) = _preprocess(model, batch, device)
                 ph, pw = inputs.shape[2:]
                 metas = [dict(img_shape=(ph, pw), pad_shape=(ph, pw),
