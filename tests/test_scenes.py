@@ -248,3 +248,46 @@ def test_unwritable_output_folder(tiny, tmp_path, capsys):
     err = capsys.readouterr().err
     assert 'FAILED' in err and 'good.tif' in err and str(out) in err
     assert sorted(os.listdir(tmp_path)) == ['a_file', 'good.tif']
+
+
+def test_two_process_dist_infer_equals_single_process(tiny, tmp_path):
+    """tools/dist_infer.sh with 2 CPU processes (gloo): the same files, byte
+    for byte (label JSON apart from its ingest_time stamp), one summary."""
+    import json
+    import subprocess
+    import sys
+
+    import cv2
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    src = tmp_path / 'in'
+    src.mkdir()
+    write_rgb(src / 'a.tif', 'EPSG:32652')
+    write_uint16(src / 'b.tif', 'EPSG:5186')
+    write_rgb(src / 'c.tif', 'EPSG:4326', rgb_image(3))
+    cv2.imwrite(str(src / 'd.png'), blocks_image(40, 40, 4))
+    (src / 'e.tif').write_bytes(b'broken')
+    single = tmp_path / 'single'
+    assert run_tool(tiny, [src], single) == 1
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
+               PYTHONPATH=repo, PYTHON=sys.executable, PORT='29517')
+    proc = subprocess.run(
+        ['bash', osp.join(repo, 'tools', 'dist_infer.sh'), tiny['config'],
+         tiny['checkpoint'], '2', str(src), '--out-dir',
+         str(tmp_path / 'dist'), '--no-progress'],
+        env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert 'e.tif' in out
+    names = sorted(os.listdir(single))
+    assert names == sorted(os.listdir(tmp_path / 'dist'))
+    assert 'a_mask.tif' in names and 'b.gpkg' in names and \
+        'd_mask.png' in names
+    for name in names:
+        one = (single / name).read_bytes()
+        two = (tmp_path / 'dist' / name).read_bytes()
+        if name.endswith('.json'):
+            one, two = (json.loads(b) for b in (one, two))
+            for doc in (one, two):
+                for f in doc['features']:
+                    f['properties'].pop('ingest_time')
+        assert one == two, name

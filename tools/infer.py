@@ -119,6 +119,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--no-progress', action='store_true',
                         help='no progress bar')
     parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
+        help='job launcher: several processes (tools/dist_infer.sh, '
+        'tools/slurm_infer.sh) each take a fixed share of the images (every '
+        'N-th) and rank 0 writes the one summary.csv')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=_CfgOptionsAction,
         metavar='KEY=VALUE',
         help='override config settings, as in mmseg\'s tools')
@@ -213,6 +218,51 @@ def read_previous_summary(path: str) -> Dict[str, dict]:
     return {row['image']: row for row in frame.to_dict('records')}
 
 
+def init_distributed(launcher: str):
+    """Join the process group of a multi-process run.
+
+    NCCL with one GPU per process where there is CUDA (mmengine's
+    ``init_dist``), gloo on the CPU otherwise (the project's
+    :func:`mmseg_sia.runner.prepare_distributed`).
+
+    Returns:
+        tuple[int, int, int]: rank, world size, local rank.
+    """
+    import torch
+    import torch.distributed as dist
+    from mmengine.config import Config
+
+    if not (dist.is_available() and dist.is_initialized()):
+        if torch.cuda.is_available():
+            from mmengine.dist import init_dist
+            init_dist(launcher, backend='nccl')
+        else:
+            from mmseg_sia.runner import prepare_distributed
+            prepare_distributed(Config(dict(env_cfg=dict(dist_cfg=dict()))),
+                                launcher)
+    local = int(os.environ.get('LOCAL_RANK', 0))
+    return dist.get_rank(), dist.get_world_size(), local
+
+
+def gather(rows: Dict[str, dict], lists: Sequence[list], kept: int,
+           world: int):
+    """Every rank's summary rows, lists (failures, ...) and counts merged."""
+    if world == 1:
+        return rows, lists, kept
+    import torch.distributed as dist
+    parts: list = [None] * world
+    dist.all_gather_object(parts, (rows, lists, kept))
+    merged: Dict[str, dict] = {}
+    joined: List[list] = [[] for _ in lists]
+    total = 0
+    for part_rows, part_lists, part_kept in parts:
+        merged.update(part_rows)
+        for out, part in zip(joined, part_lists):
+            out += part
+        total += part_kept
+    return merged, joined, total
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
 
@@ -255,10 +305,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmseg_sia.apis.writers import write_summary_csv
     from mmseg_sia.georef import GeorefError, image_georef, lonlat_transform
 
+    rank, world, local = 0, 1, 0
+    if args.launcher != 'none':
+        try:
+            rank, world, local = init_distributed(args.launcher)
+        except Exception as e:  # noqa: BLE001  (a usage problem)
+            return fail(f'--launcher {args.launcher}: {e}')
+        if world > 1:
+            import torch.distributed as dist
+            dist.barrier()  # every rank planned before any file is written
+    all_images = images
+    images = images[rank::world]  # this process' fixed share
     device = args.device
     if device is None:
         import torch
-        device = 'cuda:0' if torch.cuda.is_available() else 'cpu'
+        device = f'cuda:{local}' if torch.cuda.is_available() else 'cpu'
     try:
         model = init_segmentor(args.config, args.checkpoint, device=device,
                                cfg_options=args.cfg_options)
@@ -271,8 +332,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     kept = 0
     no_georeference = []
     stopped = None  # why the run stopped early, if it did
-    bar = tqdm(images, desc='images', unit='img', disable=args.no_progress,
-               dynamic_ncols=True)
+    bar = tqdm(images, desc='images', unit='img',
+               disable=args.no_progress or rank > 0, dynamic_ncols=True)
 
     def show(name: str):
         def update(done: int, total: int) -> None:
@@ -365,7 +426,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for image in not_run:
         rows[image] = dict(image=image, status='not run', error=stopped,
                            footprint='')
+    rows, (failures, not_run, no_georeference), kept = gather(
+        rows, [failures, not_run, no_georeference], kept, world)
+    images = all_images
     code = 1 if failures or not_run else 0
+    if rank > 0:  # rank 0 writes the summary and reports for all
+        return 130 if stopped == 'stopped: interrupted' else code
     if 'summary' in formats:
         try:
             write_summary_csv(summary_path, [rows[i] for i in images],
