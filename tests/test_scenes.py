@@ -291,3 +291,68 @@ def test_two_process_dist_infer_equals_single_process(tiny, tmp_path):
                 for f in doc['features']:
                     f['properties'].pop('ingest_time')
         assert one == two, name
+
+
+def test_mask_cog_has_overviews_palette_and_the_mask(tmp_path):
+    from mmseg_sia.apis.raster import save_mask_cog
+    from mmseg_sia.georef import Georef
+    rng = np.random.default_rng(0)
+    mask = rng.integers(0, 3, (700, 1100), dtype=np.uint8)
+    mask[:50] = 255
+    ref = Georef(CRS.from_epsg(32652), TRANSFORMS['EPSG:32652'], 1100, 700,
+                 'raster', 'x.tif')
+    reads = []
+
+    def rows(a, b):
+        reads.append(b - a)
+        return mask[a:b]
+
+    path = str(tmp_path / 'm_mask.tif')
+    save_mask_cog(path, rows, 700, 1100, ref, [[0, 0, 0], [128, 128, 0],
+                                               [128, 64, 128]])
+    assert max(reads) <= 512  # written block row by block row
+    with rasterio.open(path) as ds:
+        # Halved until one block holds it; nearest neighbour keeps ids.
+        assert ds.overviews(1) == [2, 4]
+        small = ds.read(1, out_shape=(175, 275))
+        assert set(np.unique(small).tolist()) <= {0, 1, 2, 255}
+        assert ds.block_shapes == [(512, 512)]
+        assert ds.tags(ns='IMAGE_STRUCTURE')['LAYOUT'] == 'COG'
+        assert ds.crs == CRS.from_epsg(32652) and ds.nodata == 255
+        assert ds.colormap(1)[2] == (128, 64, 128, 255)
+        np.testing.assert_array_equal(ds.read(1), mask)
+    assert os.listdir(tmp_path) == ['m_mask.tif']
+    with pytest.raises(FileExistsError, match=r'm_mask\.tif already exists'):
+        save_mask_cog(path, rows, 700, 1100, ref, [[0, 0, 0]])
+
+
+def test_reading_is_windowed_and_stretch_uses_overviews(model, tmp_path):
+    tif, data, valid = write_uint16(tmp_path / 'k.tif')
+    with rasterio.open(tif, 'r+') as ds:
+        ds.build_overviews([2], rasterio.enums.Resampling.nearest)
+    with rasterio.open(tif, overview_level=0) as ov:
+        small = ov.read([3, 2, 1])
+        ok = ov.dataset_mask() > 0
+    from rasterio.io import DatasetReader
+    heights = []
+    read = DatasetReader.read
+
+    def spy(self, *args, **kwargs):
+        window = kwargs.get('window')
+        heights.append(None if window is None else window.height)
+        return read(self, *args, **kwargs)
+
+    DatasetReader.read = spy
+    try:
+        with RasterReader(tif) as reader:
+            ranges = reader.ranges
+            heights.clear()
+            segment_image(model, reader)
+    finally:
+        DatasetReader.read = read
+    # Statistics from the overview (40 x 48 pixels here), not the image.
+    expected = np.percentile(small[:, ok].astype(np.float64), [2, 98],
+                             axis=1).T
+    np.testing.assert_allclose(ranges, expected)
+    # Inference reads strips of the window's height (48), never the scene.
+    assert heights and max(heights) == 48 and None not in heights

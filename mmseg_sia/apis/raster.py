@@ -196,18 +196,21 @@ class RasterReader:
     def _sample(self) -> np.ndarray:
         """``(3, N)`` float64 valid sample values of the bands.
 
-        From the smallest overview with at least ~64k pixels when the raster
-        has overviews (GDAL reads them for a decimated read), else from a
-        sparse grid of :data:`SAMPLE_WINDOW`-pixel windows.
+        From the coarsest overview with at least 2**16 pixels (else the
+        finest) when the raster has overviews (GDAL reads them for a
+        decimated read), else from a sparse grid of
+        :data:`SAMPLE_WINDOW`-pixel windows.
         """
         from rasterio.windows import Window
 
         ds = self.ds
         h, w = self.height, self.width
         factors = ds.overviews(self.bands[0])
-        usable = [f for f in factors if (h // f) * (w // f) >= 1 << 16]
-        if usable:
-            f = max(usable)
+        if factors:
+            # The coarsest overview of at least 2**16 pixels, else the
+            # finest there is.
+            usable = [f for f in factors if (h // f) * (w // f) >= 1 << 16]
+            f = max(usable) if usable else min(factors)
             shape = (max(1, h // f), max(1, w // f))
             data = ds.read(self.bands, out_shape=(3, ) + shape)
             valid = ds.dataset_mask(out_shape=shape) > 0

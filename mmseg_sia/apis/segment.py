@@ -205,11 +205,16 @@ def segment_image(model: torch.nn.Module,
     rows at a time, ``batch_size`` windows per forward pass, and logits are
     accumulated only for the rows the current band still covers; finished
     rows are reduced to class ids at once. Memory is the uint8 image and
-    mask plus ``num_classes x window_h x width`` floats.
+    mask plus ``num_classes x window_h x width`` floats; a raster scene is
+    never held whole (one strip of ``window_h`` rows at a time).
 
     Args:
         model (torch.nn.Module): An mmseg segmentor (``encode_decode``).
-        image (str | PathLike | np.ndarray): File or uint8 array.
+        image (str | PathLike | np.ndarray | RasterReader): File, uint8
+            array, or a :class:`mmseg_sia.apis.raster.RasterReader` (a
+            raster scene, read one strip of window rows at a time; its
+            nodata, masked and transparent pixels get 255 and windows with
+            no valid pixel are not run).
         window (int | tuple, optional): Window size ``(h, w)``. Defaults to
             the model's ``test_cfg.crop_size`` in 'slide' mode, else
             :data:`DEFAULT_WINDOW`.
