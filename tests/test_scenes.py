@@ -6,6 +6,7 @@ tool loader come from ``test_inference``.
 """
 import os
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
@@ -237,6 +238,21 @@ def test_bad_scenes_reported_and_the_run_goes_on(tiny, tmp_path, capsys):
     assert sorted(os.listdir(out2)) == ['summary.csv']
     assert run_tool(tiny, [good], tmp_path / 'o3', '--stretch', 'x') == 2
     assert '--stretch' in capsys.readouterr().err
+    # A CRS pyproj cannot take to lon/lat (a local engineering grid).
+    local = tmp_path / 'local.tif'
+    wkt = ('LOCAL_CS["site grid",UNIT["metre",1],AXIS["X",EAST],'
+           'AXIS["Y",NORTH]]')
+    with rasterio.open(local, 'w', driver='GTiff', height=H, width=W,
+                       count=3, dtype='uint8',
+                       crs=rasterio.crs.CRS.from_wkt(wkt),
+                       transform=Affine(1, 0, 0, 0, -1, H)) as ds:
+        ds.write(rgb_image().transpose(2, 0, 1))
+    out4 = tmp_path / 'out4'
+    assert run_tool(tiny, [local, good], out4) == 1
+    assert re.search(r'local\.tif, field .crs.: cannot transform coordinates '
+                     r'from site grid to EPSG:4326', capsys.readouterr().err)
+    assert not any(n.startswith('local') for n in os.listdir(out4))
+    assert (out4 / 'good.gpkg').exists()
 
 
 def test_unwritable_output_folder(tiny, tmp_path, capsys):
