@@ -137,6 +137,13 @@ def test_rgb_scene_outputs_in_its_crs(tiny, model, tmp_path, crs):
     assert CRS.from_user_input(info['crs']) == CRS.from_user_input(crs)
     assert {'area_m2', 'perimeter_m'} <= set(info['fields'])
     np.testing.assert_array_equal(gpkg_mask(gpkg), mask)
+    # Seamless across windows: one polygon per 4-connected region of the
+    # whole mask (OpenCV's labelling), e.g. regions crossing window edges.
+    import cv2
+    for layer, cid in (('building', 1), ('road', 2)):
+        regions = cv2.connectedComponents((mask == cid).astype(np.uint8),
+                                          connectivity=4)[0] - 1
+        assert pyogrio.read_info(gpkg, layer=layer)['features'] == regions
     # GeoJSON: RFC 7946 lon/lat, counter-clockwise exteriors, inside the
     # scene's bounds as pyproj gives them.
     import json
