@@ -29,13 +29,16 @@ from typing import Dict, List, Optional, Sequence
 # Nothing heavy (torch, mmengine, mmseg, the plugin) is imported at module
 # level, so that --help and usage errors answer at once.
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.jp2',
+                  '.vrt', '.img')
+#: Read with OpenCV as tiles; any other file is a raster scene (rasterio).
+TILE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 #: The output formats (mmseg_sia.apis.writers.ALL_FORMATS, spelt out here so
 #: that --help needs no import; a test keeps the two equal).
-FORMATS = ('mask', 'overlay', 'json', 'geojson', 'network', 'network_gpkg',
-           'summary')
+FORMATS = ('mask', 'overlay', 'json', 'geojson', 'gpkg', 'network',
+           'network_gpkg', 'summary')
 #: What is written when --formats is not given.
-DEFAULT_FORMATS = ('mask', 'overlay', 'json', 'geojson', 'summary')
+DEFAULT_FORMATS = ('mask', 'overlay', 'json', 'geojson', 'gpkg', 'summary')
 #: Errors that mean no more file can be written, so the run stops.
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -99,6 +102,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--overlap', type=int, default=None,
         help='overlap between windows in pixels (default: the config\'s '
         'slide stride, else a quarter of the window)')
+    parser.add_argument(
+        '--bands', default=None, metavar='R,G,B',
+        help='for raster scenes: the red, green and blue bands, 1-based '
+        '(default: the bands the raster marks as red, green, blue, else '
+        'the first three)')
+    parser.add_argument(
+        '--stretch', default=None,
+        help='for raster scenes: how values map to 8 bit: none, minmax, '
+        'percent[:LO,HI] or fixed:MIN,MAX[,MIN,MAX,MIN,MAX] (default: none '
+        'for 8-bit data, percent:2,98 otherwise)')
     parser.add_argument('--batch-size', type=int, default=4,
                         help='windows per forward pass (default: 4)')
     parser.add_argument('--opacity', type=float, default=0.5,
@@ -115,6 +128,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='morphological opening size against speckle')
     parser.add_argument('--no-progress', action='store_true',
                         help='no progress bar')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
+        help='job launcher: several processes (tools/dist_infer.sh, '
+        'tools/slurm_infer.sh) each take a fixed share of the images (every '
+        'N-th) and rank 0 writes the one summary.csv')
     parser.add_argument(
         '--cfg-options', nargs='+', action=_CfgOptionsAction,
         metavar='KEY=VALUE',
@@ -162,7 +180,10 @@ def plan_outputs(images: Sequence[str], out_dir: str, formats: Sequence[str],
     owner: Dict[str, str] = {}
     for image in images:
         stem = osp.splitext(osp.basename(image))[0]
-        paths = output_paths(out_dir, stem, formats)
+        scene = not image.lower().endswith(TILE_SUFFIXES)
+        paths = output_paths(out_dir, stem, formats, scene=scene)
+        if scene:
+            paths.pop('overlay', None)  # a scene is never held whole
         for path in paths.values():
             if path in owner:
                 raise UsageError(
@@ -207,6 +228,51 @@ def read_previous_summary(path: str) -> Dict[str, dict]:
     return {row['image']: row for row in frame.to_dict('records')}
 
 
+def init_distributed(launcher: str):
+    """Join the process group of a multi-process run.
+
+    NCCL with one GPU per process where there is CUDA (mmengine's
+    ``init_dist``), gloo on the CPU otherwise (the project's
+    :func:`mmseg_sia.runner.prepare_distributed`).
+
+    Returns:
+        tuple[int, int, int]: rank, world size, local rank.
+    """
+    import torch
+    import torch.distributed as dist
+    from mmengine.config import Config
+
+    if not (dist.is_available() and dist.is_initialized()):
+        if torch.cuda.is_available():
+            from mmengine.dist import init_dist
+            init_dist(launcher, backend='nccl')
+        else:
+            from mmseg_sia.runner import prepare_distributed
+            prepare_distributed(Config(dict(env_cfg=dict(dist_cfg=dict()))),
+                                launcher)
+    local = int(os.environ.get('LOCAL_RANK', 0))
+    return dist.get_rank(), dist.get_world_size(), local
+
+
+def gather(rows: Dict[str, dict], lists: Sequence[list], kept: int,
+           world: int):
+    """Every rank's summary rows, lists (failures, ...) and counts merged."""
+    if world == 1:
+        return rows, lists, kept
+    import torch.distributed as dist
+    parts: list = [None] * world
+    dist.all_gather_object(parts, (rows, lists, kept))
+    merged: Dict[str, dict] = {}
+    joined: List[list] = [[] for _ in lists]
+    total = 0
+    for part_rows, part_lists, part_kept in parts:
+        merged.update(part_rows)
+        for out, part in zip(joined, part_lists):
+            out += part
+        total += part_kept
+    return merged, joined, total
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
 
@@ -227,6 +293,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return fail(f'--{name.replace("_", "-")} must be >= 1')
     summary_path = osp.join(args.out_dir, 'summary.csv')
     try:
+        from mmseg_sia.apis.raster import parse_bands, parse_stretch
+        bands = parse_bands(args.bands)
+        parse_stretch(args.stretch)
+    except ValueError as e:
+        return fail(str(e))
+    try:
         images = collect_images(args.inputs)
         plans = plan_outputs(images, args.out_dir, formats, args.overwrite,
                              args.resume)
@@ -243,10 +315,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmseg_sia.apis.writers import write_summary_csv
     from mmseg_sia.georef import GeorefError, image_georef, lonlat_transform
 
+    rank, world, local = 0, 1, 0
+    if args.launcher != 'none':
+        try:
+            rank, world, local = init_distributed(args.launcher)
+        except Exception as e:  # noqa: BLE001  (a usage problem)
+            return fail(f'--launcher {args.launcher}: {e}')
+        if world > 1:
+            import torch.distributed as dist
+            dist.barrier()  # every rank planned before any file is written
+    all_images = images
+    images = images[rank::world]  # this process' fixed share
     device = args.device
     if device is None:
         import torch
-        device = 'cuda:0' if torch.cuda.is_available() else 'cpu'
+        device = f'cuda:{local}' if torch.cuda.is_available() else 'cpu'
     try:
         model = init_segmentor(args.config, args.checkpoint, device=device,
                                cfg_options=args.cfg_options)
@@ -259,8 +342,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     kept = 0
     no_georeference = []
     stopped = None  # why the run stopped early, if it did
-    bar = tqdm(images, desc='images', unit='img', disable=args.no_progress,
-               dynamic_ncols=True)
+    bar = tqdm(images, desc='images', unit='img',
+               disable=args.no_progress or rank > 0, dynamic_ncols=True)
 
     def show(name: str):
         def update(done: int, total: int) -> None:
@@ -282,6 +365,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 if points is None and georef is None:
                     paths.pop('geojson', None)
                     paths.pop('network', None)
+                if georef is None or georef.crs is None:
+                    paths.pop('gpkg', None)
                 if args.resume:
                     paths = {f: p for f, p in paths.items()
                              if not osp.exists(p)}
@@ -301,7 +386,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     hole_area=args.fill_holes, opening=args.opening,
                     vectorize=False,
                     progress=False if args.no_progress else show(name),
-                    keep_image='overlay' in paths)
+                    keep_image='overlay' in paths,
+                    bands=bands, stretch=args.stretch)
                 if georef is not None:
                     if georef.shape != result.mask.shape:
                         raise GeorefError(
@@ -310,6 +396,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                             f'{result.mask.shape[1]} x '
                             f'{result.mask.shape[0]}')
                     result.transform = lonlat_transform(georef)
+                    result.georef = georef
                 elif points is not None:
                     h, w = result.mask.shape
                     result.transform = footprint_transform(points, w, h,
@@ -318,7 +405,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     no_georeference.append(image)
                 if args.regularize:
                     result.regularize_buildings()
-                for group in (('mask', 'overlay'), ('json', 'geojson'),
+                for group in (('mask', 'overlay'), ('json', 'geojson', 'gpkg'),
                               ('network', 'network_gpkg')):
                     result.save(args.out_dir,
                                 formats=[f for f in group if f in paths],
@@ -353,7 +440,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for image in not_run:
         rows[image] = dict(image=image, status='not run', error=stopped,
                            footprint='')
+    rows, (failures, not_run, no_georeference), kept = gather(
+        rows, [failures, not_run, no_georeference], kept, world)
+    images = all_images
     code = 1 if failures or not_run else 0
+    if rank > 0:  # rank 0 writes the summary and reports for all
+        return 130 if stopped == 'stopped: interrupted' else code
     if 'summary' in formats:
         try:
             write_summary_csv(summary_path, [rows[i] for i in images],

@@ -14,12 +14,15 @@ from ..vectorize import (MaskPolygon, binary_to_polygons, clean_mask,
 from .footprints import find_footprint, find_label_files
 from .model import CheckpointMismatchError, init_segmentor
 from .prediction import SIAPrediction, predict
+from .raster import (RasterError, RasterReader, is_scene, parse_bands,
+                     parse_stretch, save_mask_cog)
 from .segment import (DEFAULT_WINDOW, ImageReadError, load_image,
                       segment_image, window_grid)
 from .writers import (ALL_FORMATS, IMAGE_FORMATS, RUN_FORMATS, blend_overlay,
                       json_chunks, output_paths, overlay_bands, png_stream,
                       save_json, save_mask_png, save_overlay_png,
-                      save_rgb_png, summary_frame, write_summary_csv)
+                      save_gpkg, save_rgb_png, summary_frame,
+                      write_summary_csv)
 
 __all__ = [
     'init_segmentor', 'predict', 'segment_image', 'SIAPrediction',
@@ -31,5 +34,7 @@ __all__ = [
     'polygons_to_mask', 'ALL_FORMATS', 'IMAGE_FORMATS', 'RUN_FORMATS',
     'blend_overlay', 'output_paths', 'save_json', 'save_mask_png',
     'save_rgb_png', 'write_summary_csv', 'save_overlay_png', 'overlay_bands',
-    'png_stream', 'json_chunks', 'summary_frame'
+    'png_stream', 'json_chunks', 'summary_frame', 'RasterError',
+    'RasterReader', 'is_scene', 'parse_bands', 'parse_stretch',
+    'save_mask_cog', 'save_gpkg'
 ]

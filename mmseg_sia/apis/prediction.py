@@ -24,8 +24,9 @@ from ..vectorize import (MaskPolygon, binary_to_polygons, clean_mask,
 from .footprints import resolve_footprint
 from .model import _class_count, _default_meta, _unwrap, init_segmentor
 from .segment import ImageInput, Progress, load_image, segment_image
+from .raster import RasterReader, is_scene, save_mask_cog
 from .writers import (DEFAULT_IMAGE_FORMATS, blend_overlay, output_paths,
-                      save_json, save_mask_png, save_overlay_png)
+                      save_gpkg, save_json, save_mask_png, save_overlay_png)
 
 __all__ = ['SIAPrediction', 'predict']
 
@@ -87,6 +88,11 @@ class SIAPrediction:
         background (int, optional): The class not vectorized.
         tolerance (float): Simplification of polygons made on demand (when
             :func:`predict` was called with ``vectorize=False``), in pixels.
+        georef (mmseg_sia.georef.Georef, optional): The raster's own CRS and
+            transform (GeoTIFF tags, world file, META file), when it has one:
+            the mask GeoTIFF and the GeoPackage are written in it.
+        scene (bool): The image was read with rasterio (a raster scene): the
+            mask is written as a Cloud-Optimized GeoTIFF.
     """
     mask: np.ndarray
     polygons: Dict[int, List[MaskPolygon]]
@@ -97,6 +103,8 @@ class SIAPrediction:
     image: Optional[np.ndarray] = field(default=None, repr=False)
     background: Optional[int] = 0
     tolerance: float = 0.0
+    georef: Optional[object] = None
+    scene: bool = False
 
     @property
     def stem(self) -> str:
@@ -261,6 +269,43 @@ class SIAPrediction:
         features = list(self.iter_geojson_features(decimals))
         return dict(self._geojson_head(), features=features)
 
+    def gpkg_layers(self) -> Dict[str, tuple]:
+        """The polygons in the raster's CRS, one layer per class.
+
+        Returns:
+            dict[str, tuple]: Class name -> (shapely polygons in
+            :attr:`georef`'s CRS, fields ``class_id``, ``area_m2``,
+            ``perimeter_m``, ``area_px``, ``perimeter_px`` as in
+            :meth:`polygon_measures`).
+
+        Raises:
+            ValueError: Without a georeference that has a CRS.
+        """
+        import shapely
+
+        if self.georef is None or self.georef.crs is None:
+            raise ValueError(f'{self.image_id}: no CRS, so no GeoPackage')
+        self._ensure_polygons()
+        layers = {}
+        for class_id, name in enumerate(self.classes):
+            if class_id == self.background:
+                continue
+            geoms, fields = [], dict(class_id=[], area_m2=[], perimeter_m=[],
+                                     area_px=[], perimeter_px=[])
+            for poly in self.polygons.get(class_id, []):
+                rings = [self.georef.pixel_to_map(r) for r in poly.rings()]
+                geoms.append(shapely.Polygon(rings[0], rings[1:]))
+                fields['class_id'].append(class_id)
+                for k, v in self.polygon_measures(poly).items():
+                    fields[k].append(np.nan if v is None else v)
+            layers[name] = (geoms, fields)
+        return layers
+
+    def save_gpkg(self, path: str, overwrite: bool = False) -> str:
+        """Write :meth:`gpkg_layers` to a GeoPackage (pyogrio)."""
+        return save_gpkg(path, self.gpkg_layers(), self.georef.crs.to_wkt(),
+                         overwrite)
+
     def measures(self) -> dict:
         """Per-image figures for the run summary.
 
@@ -274,6 +319,9 @@ class SIAPrediction:
         h, w = self.mask.shape
         row = dict(image=self.image_path or self.stem, width=w, height=h,
                    georeferenced=self.transform is not None)
+        if self.georef is not None and self.georef.crs is not None:
+            code = self.georef.crs.to_epsg(min_confidence=90)
+            row['crs'] = f'EPSG:{code}' if code else self.georef.crs.name
         jac = self.transform.metres_per_pixel() if self.transform else None
         for class_id, name in enumerate(self.classes):
             if class_id == self.background:
@@ -364,10 +412,13 @@ class SIAPrediction:
         Raises:
             FileExistsError: When a file exists and ``overwrite`` is False.
         """
-        paths = output_paths(out_dir, stem or self.stem, formats)
+        paths = output_paths(out_dir, stem or self.stem, formats,
+                             scene=self.scene)
         if self.transform is None:
             paths.pop('geojson', None)
             paths.pop('network', None)
+        if self.georef is None or self.georef.crs is None:
+            paths.pop('gpkg', None)
         if not overwrite:
             existing = [p for p in paths.values() if osp.exists(p)]
             if existing:
@@ -376,8 +427,14 @@ class SIAPrediction:
                     '--overwrite to replace it)')
         network = None
         for fmt, path in paths.items():
-            if fmt == 'mask':
+            if fmt == 'mask' and self.scene:
+                h, w = self.mask.shape
+                save_mask_cog(path, lambda a, b: self.mask[a:b], h, w,
+                              self.georef, self.palette, overwrite)
+            elif fmt == 'mask':
                 save_mask_png(path, self.mask, overwrite=overwrite)
+            elif fmt == 'gpkg':
+                self.save_gpkg(path, overwrite)
             elif fmt == 'overlay':
                 if self.image is None:
                     raise ValueError('this prediction keeps no image to '
@@ -433,7 +490,10 @@ def predict(model,
             opening: int = 0,
             progress: Progress = False,
             channel_order: str = 'bgr',
-            keep_image: bool = True) -> SIAPrediction:
+            keep_image: bool = True,
+            bands: Optional[Sequence[int]] = None,
+            stretch: Optional[str] = None,
+            georef=None) -> SIAPrediction:
     """Segment an image and vectorize the result: the one-call API.
 
     Args:
@@ -461,7 +521,17 @@ def predict(model,
         hole_area (int): Fill holes smaller than this (pixels).
         opening (int): Morphological opening size (pixels) against speckle.
         keep_image (bool): Keep the image in the result (for overlays).
-            Defaults to True.
+            Defaults to True. Scenes (below) keep none.
+        bands (Sequence[int], optional): For a raster scene (a file other
+            than PNG/JPEG/BMP, read with rasterio in strips, never whole):
+            its red, green and blue bands, 1-based; see
+            :class:`mmseg_sia.apis.raster.RasterReader`.
+        stretch (str, optional): For a raster scene, how its values map to 8
+            bit; see :func:`mmseg_sia.apis.raster.parse_stretch`.
+        georef (Georef | 'auto', optional): The scene's own georeference
+            (CRS and transform), or 'auto' to read it from the raster;
+            masks and GeoPackages of a scene are written in it, and the
+            GeoJSON transform is derived from it when ``footprint`` is None.
 
     Returns:
         SIAPrediction: Mask, polygons and georeference.
@@ -474,10 +544,26 @@ def predict(model,
             'Config':
         model = init_segmentor(model, checkpoint, device=device)
     model = _unwrap(model)
-    img, path = load_image(image, channel_order)
-    mask = segment_image(model, img, window=window, stride=stride,
-                         overlap=overlap, batch_size=batch_size,
-                         progress=progress)
+    scene = not isinstance(image, np.ndarray) and is_scene(image)
+    if scene:
+        path = os.fspath(image)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'image {path} does not exist')
+        with RasterReader(path, bands, stretch) as reader:
+            mask = segment_image(model, reader, window=window, stride=stride,
+                                 overlap=overlap, batch_size=batch_size,
+                                 progress=progress)
+        img = None
+        if isinstance(georef, str) and georef == 'auto':
+            from ..georef import read_raster_georef
+            georef = read_raster_georef(path)
+    else:
+        img, path = load_image(image, channel_order)
+        mask = segment_image(model, img, window=window, stride=stride,
+                             overlap=overlap, batch_size=batch_size,
+                             progress=progress)
+        if isinstance(georef, str):
+            georef = None
     meta = getattr(model, 'dataset_meta', None) or _default_meta(
         _class_count(model))
     classes = tuple(meta['classes'])
@@ -487,15 +573,22 @@ def predict(model,
     class_ids = [c for c in range(len(classes)) if c != background]
     bg_value = 0 if background is None else background
     if opening > 1 or min_area > 0 or hole_area > 0:
+        nodata = mask == 255
         mask = clean_mask(mask, class_ids, opening=opening,
                           min_area=min_area, hole_area=hole_area,
                           background=bg_value)
+        mask[nodata] = 255
     polygons = {}
     if vectorize:
         polygons = {c: binary_to_polygons(mask == c, c, tolerance)
                     for c in class_ids}
-    transform = resolve_footprint(footprint, path, img.shape[:2])
+    transform = resolve_footprint(footprint, path, mask.shape)
+    if transform is None and georef is not None and georef.crs is not None:
+        from ..georef import lonlat_transform
+        transform = lonlat_transform(georef)
     return SIAPrediction(mask=mask, polygons=polygons, classes=classes,
                          palette=palette, transform=transform,
-                         image_path=path, image=img if keep_image else None,
-                         background=background, tolerance=tolerance)
+                         image_path=path,
+                         image=img if keep_image and not scene else None,
+                         background=background, tolerance=tolerance,
+                         georef=georef, scene=scene)

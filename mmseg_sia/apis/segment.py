@@ -205,11 +205,16 @@ def segment_image(model: torch.nn.Module,
     rows at a time, ``batch_size`` windows per forward pass, and logits are
     accumulated only for the rows the current band still covers; finished
     rows are reduced to class ids at once. Memory is the uint8 image and
-    mask plus ``num_classes x window_h x width`` floats.
+    mask plus ``num_classes x window_h x width`` floats; a raster scene is
+    never held whole (one strip of ``window_h`` rows at a time).
 
     Args:
         model (torch.nn.Module): An mmseg segmentor (``encode_decode``).
-        image (str | PathLike | np.ndarray): File or uint8 array.
+        image (str | PathLike | np.ndarray | RasterReader): File, uint8
+            array, or a :class:`mmseg_sia.apis.raster.RasterReader` (a
+            raster scene, read one strip of window rows at a time; its
+            nodata, masked and transparent pixels get 255 and windows with
+            no valid pixel are not run).
         window (int | tuple, optional): Window size ``(h, w)``. Defaults to
             the model's ``test_cfg.crop_size`` in 'slide' mode, else
             :data:`DEFAULT_WINDOW`.
@@ -233,8 +238,13 @@ def segment_image(model: torch.nn.Module,
     model = _unwrap(model)
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    img, _ = load_image(image, channel_order)
-    height, width = img.shape[:2]
+    if hasattr(image, 'read_rows'):
+        reader = image  # a RasterReader: strips of rows, with validity
+        height, width = reader.height, reader.width
+    else:
+        img, _ = load_image(image, channel_order)
+        height, width = img.shape[:2]
+        reader = None
     (wh, ww), (sh, sw) = _resolve_windows(model, window, stride, overlap)
     ys = window_grid(height, wh, sh)
     xs = window_grid(width, ww, sw)
@@ -261,6 +271,7 @@ def segment_image(model: torch.nn.Module,
     acc = torch.zeros((channels, wh, width), dtype=torch.float32,
                       device=device)
     base = 0  # image row of acc[:, 0]
+    strip = valid = None  # rows base:base + wh of the image (raster input)
     total = len(ys) * len(xs)
     report = progress if callable(progress) else None
     bar = tqdm(total=total, desc='windows', unit='win', leave=False,
@@ -279,6 +290,9 @@ def segment_image(model: torch.nn.Module,
                 device)[:, None] * col_count_t[None, :]
             ids = ((block[0] / count).sigmoid() > threshold)
         mask[base:base + rows] = ids.to(torch.uint8).cpu().numpy()
+        if valid is not None:
+            # Nodata, masked and transparent pixels: the ignore index.
+            mask[base:base + rows][~valid[:rows]] = 255
         keep = wh - rows
         if keep > 0:
             acc[:, :keep] = acc[:, rows:].clone()
@@ -289,9 +303,20 @@ def segment_image(model: torch.nn.Module,
         for y in ys:
             rows = y - base
             finish(rows)
-            for i in range(0, len(xs), batch_size):
-                starts = xs[i:i + batch_size]
-                batch = np.stack([img[y:y + wh, x:x + ww] for x in starts])
+            if reader is None:
+                strip = img[y:y + wh]
+            else:
+                # One strip of window rows, read once for all its windows;
+                # windows with no valid pixel are not run.
+                strip, valid = reader.read_rows(y, y + wh)
+                skipped = [x for x in xs if not valid[:, x:x + ww].any()]
+                bar.update(len(skipped))
+                done += len(skipped)
+            run = [x for x in xs
+                   if valid is None or valid[:, x:x + ww].any()]
+            for i in range(0, len(run), batch_size):
+                starts = run[i:i + batch_size]
+                batch = np.stack([strip[:, x:x + ww] for x in starts])
                 inputs, (h, w) = _preprocess(model, batch, device)
                 ph, pw = inputs.shape[2:]
                 metas = [dict(img_shape=(ph, pw), pad_shape=(ph, pw),

@@ -22,7 +22,7 @@ __all__ = [
     'output_paths',
     'save_mask_png', 'save_rgb_png', 'save_overlay_png', 'save_json',
     'json_chunks', 'png_stream', 'write_summary_csv', 'summary_frame',
-    'blend_overlay', 'overlay_bands'
+    'blend_overlay', 'overlay_bands', 'SCENE_MASK', 'save_gpkg'
 ]
 
 #: Files written for each image, by format name.
@@ -31,27 +31,32 @@ IMAGE_FORMATS: Dict[str, str] = {
     'overlay': '{stem}_overlay.png',
     'json': '{stem}.json',
     'geojson': '{stem}.geojson',
+    'gpkg': '{stem}.gpkg',
     # Road centre-line network (mmseg_sia.roads): GeoJSON LineStrings in
     # lon/lat, and a GeoPackage layer 'road_network'.
     'network': '{stem}_network.geojson',
     'network_gpkg': '{stem}_network.gpkg',
 }
+#: Mask file of a scene read with rasterio (a Cloud-Optimized GeoTIFF).
+SCENE_MASK = '{stem}_mask.tif'
 #: Files written once per run.
 RUN_FORMATS: Dict[str, str] = {'summary': 'summary.csv'}
 ALL_FORMATS = tuple(IMAGE_FORMATS) + tuple(RUN_FORMATS)
 #: Per-image files written when no formats are named (no road network).
-DEFAULT_IMAGE_FORMATS = ('mask', 'overlay', 'json', 'geojson')
+DEFAULT_IMAGE_FORMATS = ('mask', 'overlay', 'json', 'geojson', 'gpkg')
 
 
 def output_paths(out_dir: str, stem: str,
-                 formats: Iterable[str] = DEFAULT_IMAGE_FORMATS
-                 ) -> Dict[str, str]:
+                 formats: Iterable[str] = DEFAULT_IMAGE_FORMATS,
+                 scene: bool = False) -> Dict[str, str]:
     """Paths of the per-image files of ``formats`` (run files excluded).
 
     Args:
         out_dir (str): Output folder.
         stem (str): Image stem.
         formats (Iterable[str]): Format names (see :data:`ALL_FORMATS`).
+        scene (bool): The image is a raster read with rasterio: its mask is
+            :data:`SCENE_MASK` (a Cloud-Optimized GeoTIFF), not a PNG.
 
     Returns:
         dict[str, str]: Format -> path.
@@ -66,8 +71,64 @@ def output_paths(out_dir: str, stem: str,
         if fmt not in IMAGE_FORMATS:
             raise ValueError(f'unknown output format {fmt!r}; choose from '
                              f'{", ".join(ALL_FORMATS)}')
-        paths[fmt] = osp.join(out_dir, IMAGE_FORMATS[fmt].format(stem=stem))
+        name = SCENE_MASK if scene and fmt == 'mask' else IMAGE_FORMATS[fmt]
+        paths[fmt] = osp.join(out_dir, name.format(stem=stem))
     return paths
+
+
+#: Date written into GeoPackages (GDAL's OGR_CURRENT_DATE), so that the same
+#: polygons give the same bytes (a multi-process run equals a single one).
+GPKG_DATE = '2000-01-01T00:00:00.000Z'
+
+
+def save_gpkg(path: str, layers: Mapping[str, Tuple[Sequence, Mapping]],
+              crs_wkt: str, overwrite: bool = False) -> str:
+    """Write polygon layers to a GeoPackage with pyogrio, atomically.
+
+    Args:
+        path (str): Target ``.gpkg``.
+        layers (Mapping[str, tuple]): Layer name -> (shapely polygons,
+            mapping of field name -> sequence of values, one per polygon).
+            Every layer is written, empty ones too.
+        crs_wkt (str): The CRS of the coordinates, as WKT.
+        overwrite (bool): Replace an existing file. Defaults to False.
+
+    Returns:
+        str: ``path``.
+
+    Raises:
+        FileExistsError: When ``path`` exists and ``overwrite`` is False.
+    """
+    import os
+    import shapely
+    from pyogrio.raw import write
+
+    if osp.exists(path) and not overwrite:
+        raise FileExistsError(f'{path} already exists (pass overwrite=True / '
+                              '--overwrite to replace it)')
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = osp.join(folder, f'.{osp.basename(path)}.{os.getpid()}.tmp.gpkg')
+    old = os.environ.get('OGR_CURRENT_DATE')
+    os.environ['OGR_CURRENT_DATE'] = old or GPKG_DATE
+    try:
+        for i, (name, (geoms, fields)) in enumerate(layers.items()):
+            wkb = np.array(shapely.to_wkb(np.asarray(list(geoms), object)),
+                           dtype=object) if len(geoms) else np.array(
+                               [], dtype=object)
+            names = list(fields)
+            data = [np.asarray(fields[n], dtype=np.float64) for n in names]
+            write(tmp, wkb, data, names, layer=name, driver='GPKG',
+                  geometry_type='Polygon', crs=crs_wkt, append=i > 0)
+        if not overwrite and osp.exists(path):
+            raise FileExistsError(f'{path} already exists')
+        os.replace(tmp, path)
+    finally:
+        if old is None:
+            os.environ.pop('OGR_CURRENT_DATE', None)
+        if osp.exists(tmp):
+            os.remove(tmp)
+    return path
 
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:

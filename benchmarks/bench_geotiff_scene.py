@@ -1,0 +1,190 @@
+#!/usr/bin/env python
+"""Whole georeferenced scenes through ``tools/infer.py``: memory and speed.
+
+For each ``--sizes`` value the benchmark writes a tiled 4-band uint16
+GeoTIFF (EPSG:32652, 0.55 m pixels, a nodata border an eighth of the side
+wide on the left and top, written block by block), then runs
+``tools/infer.py`` on it in a subprocess (mask COG, GeoPackage, GeoJSON and
+summary) with randomly initialised weights of the sample model at a quarter
+of its width (speed and memory do not depend on training). Printed side by
+side, one row per size:
+
+* peak RSS of the whole ``infer.py`` process (``wait4``'s ``ru_maxrss``);
+* its wall time per megapixel of the scene;
+* the model's own forward time per megapixel: ``encode_decode`` on batches
+  of windows of the same size, timed in this process, times the number of
+  windows ``infer.py`` runs (those with a valid pixel), per megapixel;
+* the same less the fixed cost of a run (start-up, imports, model loading,
+  measured on a scene of one window), and its ratio to the forward time
+  (goal: at most 1.1; the rest is reading, stretching, stitching,
+  polygonizing and writing). The forward time is measured in this process
+  just before each run, with the batches that run makes.
+
+    python benchmarks/bench_geotiff_scene.py --sizes 2048,4096
+    python benchmarks/bench_geotiff_scene.py --sizes 5000,10000,20000
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+sys.path.insert(1, REPO)
+
+from bench_scene_inference import FALLBACK_CONFIG  # noqa: E402
+
+SLIDE = "\nmodel['test_cfg'] = dict(mode='slide', crop_size=({w}, {w}), " \
+    'stride=({s}, {s}))\n'
+
+
+def write_scene(path: str, size: int, seed: int = 0) -> None:
+    """A tiled 4-band uint16 GeoTIFF with a nodata (0) border, by blocks."""
+    import rasterio
+    from affine import Affine
+    from rasterio.windows import Window
+
+    rng = np.random.default_rng(seed)
+    border = size // 8
+    profile = dict(driver='GTiff', width=size, height=size, count=4,
+                   dtype='uint16', nodata=0, tiled=True, blockxsize=512,
+                   blockysize=512, compress='deflate', crs='EPSG:32652',
+                   transform=Affine(0.55, 0, 320000, 0, -0.55, 4160000))
+    with rasterio.open(path, 'w', **profile) as ds:
+        for y in range(0, size, 512):
+            for x in range(0, size, 512):
+                h, w = min(512, size - y), min(512, size - x)
+                block = rng.integers(200, 3000, (4, h, w), dtype=np.uint16)
+                # Some structure: bright rectangles.
+                for _ in range(6):
+                    a, b = rng.integers(0, h), rng.integers(0, w)
+                    block[:, a:a + 40, b:b + 60] = 3500
+                yy = np.arange(y, y + h)[:, None]
+                xx = np.arange(x, x + w)[None, :]
+                block[:, (yy < border) | (xx < border)] = 0
+                ds.write(block, window=Window(x, y, w, h))
+
+
+def make_model(root: str, window: int, stride: int):
+    import torch
+
+    import mmseg_sia  # noqa: F401  (first: mmseg imports with mmcv-lite)
+    from mmengine.registry import DefaultScope
+    from mmseg.apis import init_model
+
+    cfg = osp.join(root, 'quarter.py')
+    with open(cfg, 'w') as f:
+        f.write(FALLBACK_CONFIG.format(w=4) + SLIDE.format(w=window,
+                                                           s=stride))
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = init_model(cfg, None, device='cpu')
+    ckpt = osp.join(root, 'quarter.pth')
+    meta = dict(dataset_meta=dict(
+        classes=('background', 'building', 'road'),
+        palette=[[0, 0, 0], [128, 128, 0], [128, 64, 128]]))
+    torch.save(dict(state_dict=model.state_dict(), meta=meta), ckpt)
+    return cfg, ckpt, model.eval()
+
+
+def forward_seconds(model, window: int, batches: list) -> float:
+    """Time of ``encode_decode`` on batches of the given sizes of random
+    uint8 windows (normalised as ``infer.py`` does), one warm-up first."""
+    import torch
+
+    from mmseg_sia.apis.segment import _preprocess
+    rng = np.random.default_rng(0)
+    total = 0.0
+    with torch.no_grad():
+        for i, batch in enumerate([batches[0]] + list(batches)):
+            x = rng.integers(0, 256, (batch, window, window, 3),
+                             dtype=np.uint8)
+            metas = [dict(img_shape=(window, window),
+                          pad_shape=(window, window),
+                          ori_shape=(window, window))] * batch
+            t0 = time.perf_counter()
+            inputs, _ = _preprocess(model, x, 'cpu')
+            model.encode_decode(inputs, metas)
+            if i:  # the first is the warm-up
+                total += time.perf_counter() - t0
+    return total
+
+
+def batches_run(size: int, window: int, stride: int, batch: int) -> list:
+    """The batch sizes ``infer.py`` runs: per row of windows, the windows
+    holding a valid pixel (past the nodata border), ``batch`` at a time."""
+    from mmseg_sia.apis.segment import window_grid
+    border = size // 8
+    starts = window_grid(size, window, stride)
+    live = sum(1 for s in starts if s + window > border)
+    rows = [min(batch, live - i) for i in range(0, live, batch)]
+    return rows * live
+
+
+def run_infer(cfg: str, ckpt: str, scene: str, out: str, batch: int):
+    cmd = [sys.executable, osp.join(REPO, 'tools', 'infer.py'), cfg, ckpt,
+           scene, '--out-dir', out, '--no-progress', '--batch-size',
+           str(batch), '--formats', 'mask,json,geojson,gpkg,summary']
+    env = dict(os.environ, PYTHONPATH=REPO, PYTHONWARNINGS='ignore')
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    text = proc.stdout.read().decode(errors='replace')
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f'infer.py failed:\n{text[-3000:]}')
+    return wall, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--sizes', default='2048,4096')
+    parser.add_argument('--window', type=int, default=512)
+    parser.add_argument('--stride', type=int, default=384)
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--keep', default=None,
+                        help='folder to keep the scenes and outputs in')
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(',')]
+    root = args.keep or tempfile.mkdtemp(prefix='bench_geotiff_')
+    os.makedirs(root, exist_ok=True)
+    cfg, ckpt, model = make_model(root, args.window, args.stride)
+    # The fixed cost of a run (start-up, imports, model loading): a run on
+    # a scene of one window.
+    small = osp.join(root, f'scene_{args.window}.tif')
+    if not osp.exists(small):
+        write_scene(small, args.window)
+    fixed, rss0 = run_infer(cfg, ckpt, small, osp.join(root, 'out_fixed'),
+                            args.batch_size)
+    print(f'{args.window}^2 windows at stride {args.stride}, batch '
+          f'{args.batch_size}; a run on one window: {fixed:.1f} s, peak RSS '
+          f'{rss0:.0f} MiB (start-up, imports, model)')
+    print(f'{"size":>7} {"MP":>6} {"windows":>8} {"peak RSS MiB":>13} '
+          f'{"infer s/MP":>11} {"less start s/MP":>16} {"forward s/MP":>13} '
+          f'{"ratio":>6}')
+    for size in sizes:
+        scene = osp.join(root, f'scene_{size}.tif')
+        if not osp.exists(scene):
+            write_scene(scene, size)
+        out = osp.join(root, f'out_{size}')
+        batches = batches_run(size, args.window, args.stride,
+                              args.batch_size)
+        fwd = forward_seconds(model, args.window, batches)
+        wall, rss = run_infer(cfg, ckpt, scene, out, args.batch_size)
+        mp = size * size / 1e6
+        net = wall - fixed
+        print(f'{size:>7} {mp:>6.1f} {sum(batches):>8} {rss:>13.0f} '
+              f'{wall / mp:>11.3f} {net / mp:>16.3f} {fwd / mp:>13.3f} '
+              f'{net / fwd:>6.2f}', flush=True)
+
+
+if __name__ == '__main__':
+    main()

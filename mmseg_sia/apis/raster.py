@@ -1,0 +1,347 @@
+"""Georeferenced rasters in and out: windowed reading, COG mask writing.
+
+:class:`RasterReader` reads any raster GDAL opens (GeoTIFF, COG, JPEG 2000,
+VRT, ...) through rasterio, strip by strip, never whole: the bands asked for
+(``bands``, 1-based), mapped to 8 bit by :func:`parse_stretch`'s stretch
+(statistics from the overviews or a sparse sample of windows) and given in
+mmseg's BGR order, with the validity of each pixel (nodata, internal mask,
+alpha). :func:`save_mask_cog` writes a class-id mask as a Cloud-Optimized
+GeoTIFF, block by block, atomically.
+
+rasterio is imported when first needed.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import shutil
+import tempfile
+import warnings
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+__all__ = [
+    'RasterError', 'RasterReader', 'parse_stretch', 'parse_bands',
+    'save_mask_cog', 'SCENE_SUFFIXES', 'is_scene'
+]
+
+#: Files read with OpenCV as today (AIHub tiles); any other file is read
+#: with rasterio as a scene.
+TILE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
+#: Suffixes :func:`is_scene` takes as rasters (for folder listings).
+SCENE_SUFFIXES = ('.tif', '.tiff', '.jp2', '.vrt', '.img')
+#: Pixels sampled per band at most for the stretch statistics.
+SAMPLE_PIXELS = 1 << 20
+#: Side of one sampled window when the raster has no overview.
+SAMPLE_WINDOW = 256
+
+
+class RasterError(ValueError):
+    """A raster that cannot be read as asked; the message names the file."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f'{path}: {reason}')
+
+
+def is_scene(path: Union[str, os.PathLike]) -> bool:
+    """Whether a file is read with rasterio (anything but PNG/JPEG/BMP)."""
+    return not os.fspath(path).lower().endswith(TILE_SUFFIXES)
+
+
+def parse_bands(value: Optional[Union[str, Sequence[int]]]
+                ) -> Optional[List[int]]:
+    """``'3,2,1'`` -> ``[3, 2, 1]`` (1-based band numbers); None stays None.
+
+    Raises:
+        ValueError: On a malformed list or a number below 1.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            bands = [int(v) for v in value.split(',') if v.strip()]
+        except ValueError:
+            raise ValueError(f'--bands {value!r}: give 1-based band numbers '
+                             'separated by commas, e.g. 3,2,1') from None
+    else:
+        bands = [int(v) for v in value]
+    if len(bands) != 3 or min(bands) < 1:
+        raise ValueError(f'--bands {value!r}: give three 1-based band '
+                         'numbers (red, green, blue), e.g. 3,2,1')
+    return bands
+
+
+def parse_stretch(value: Optional[str]) -> Tuple[str, object]:
+    """Parse a ``--stretch`` value.
+
+    ``none`` (values clipped to 0..255), ``minmax`` (the sampled minimum and
+    maximum of each band to 0..255), ``percent`` or ``percent:LO,HI`` (the
+    per-band LO and HI percentiles, default 2 and 98, to 0..255) and
+    ``fixed:MIN,MAX[,MIN,MAX,MIN,MAX]`` (the same range for all bands, or
+    one per band). None means ``auto``: none for 8-bit data, percent:2,98
+    otherwise.
+
+    Returns:
+        tuple[str, object]: The kind and its parameters.
+
+    Raises:
+        ValueError: On a malformed value.
+    """
+    if value is None or value == 'auto':
+        return 'auto', None
+    kind, _, rest = value.partition(':')
+    try:
+        numbers = [float(v) for v in rest.split(',')] if rest else []
+    except ValueError:
+        numbers = None
+    if kind in ('none', 'minmax') and not rest:
+        return kind, None
+    if kind == 'percent' and numbers is not None and len(numbers) in (0, 2):
+        lo, hi = numbers or (2.0, 98.0)
+        if 0 <= lo < hi <= 100:
+            return kind, (lo, hi)
+    if kind == 'fixed' and numbers and len(numbers) in (2, 6):
+        pairs = [tuple(numbers[i:i + 2]) for i in range(0, len(numbers), 2)]
+        if all(a < b for a, b in pairs):
+            return kind, pairs * (3 // len(pairs))
+    raise ValueError(
+        f'--stretch {value!r}: choose none, minmax, percent[:LO,HI] '
+        '(0 <= LO < HI <= 100) or fixed:MIN,MAX[,MIN,MAX,MIN,MAX]')
+
+
+class RasterReader:
+    """A raster read in strips of rows as 8-bit BGR, with pixel validity.
+
+    Args:
+        path (str): The raster (anything GDAL opens).
+        bands (Sequence[int], optional): Three 1-based band numbers in
+            red, green, blue order. Defaults to the bands whose colour
+            interpretation is red, green and blue, else the first three.
+        stretch (str, optional): See :func:`parse_stretch`.
+
+    Raises:
+        RasterError: When GDAL cannot open the file, a band is out of range
+            or the raster has fewer than three bands and no ``bands``.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike],
+                 bands: Optional[Sequence[int]] = None,
+                 stretch: Optional[str] = None) -> None:
+        import rasterio
+        from rasterio.enums import ColorInterp
+        from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+        self.path = os.fspath(path)
+        kind, params = parse_stretch(stretch)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', NotGeoreferencedWarning)
+                self.ds = rasterio.open(self.path)
+        except RasterioIOError as e:
+            raise RasterError(self.path, f'GDAL cannot open it as a raster '
+                              f'({e})') from None
+        ds = self.ds
+        try:
+            count = ds.count
+            if bands is None:
+                interp = list(ds.colorinterp)
+                wanted = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
+                if all(c in interp for c in wanted):
+                    bands = [interp.index(c) + 1 for c in wanted]
+                elif count >= 3:
+                    bands = [1, 2, 3]
+                else:
+                    raise RasterError(
+                        self.path, f'has {count} band(s) and the model takes '
+                        '3 channels: choose three bands with --bands (e.g. '
+                        '--bands 1,1,1 for a grey image)')
+            bands = [int(b) for b in bands]
+            bad = [b for b in bands if not 1 <= b <= count]
+            if len(bands) != 3 or bad:
+                raise RasterError(
+                    self.path, f'--bands {",".join(map(str, bands))}: band '
+                    f'{bad[0] if bad else bands} out of range (the raster '
+                    f'has {count} band(s), numbered from 1)')
+            self.bands = bands
+            dtype = np.dtype(ds.dtypes[bands[0] - 1])
+            if kind == 'auto':
+                kind, params = ('none', None) if dtype == np.uint8 else (
+                    'percent', (2.0, 98.0))
+            self.stretch = kind
+            self.ranges = self._ranges(kind, params)
+        except Exception:
+            ds.close()
+            raise
+
+    @property
+    def height(self) -> int:
+        return int(self.ds.height)
+
+    @property
+    def width(self) -> int:
+        return int(self.ds.width)
+
+    def close(self) -> None:
+        """Close the dataset."""
+        self.ds.close()
+
+    def __enter__(self) -> 'RasterReader':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _sample(self) -> np.ndarray:
+        """``(3, N)`` float64 valid sample values of the bands.
+
+        From the coarsest overview with at least 2**16 pixels (else the
+        finest) when the raster has overviews (GDAL reads them for a
+        decimated read), else from a sparse grid of
+        :data:`SAMPLE_WINDOW`-pixel windows.
+        """
+        from rasterio.windows import Window
+
+        ds = self.ds
+        h, w = self.height, self.width
+        factors = ds.overviews(self.bands[0])
+        if factors:
+            # The coarsest overview of at least 2**16 pixels, else the
+            # finest there is.
+            usable = [f for f in factors if (h // f) * (w // f) >= 1 << 16]
+            f = max(usable) if usable else min(factors)
+            shape = (max(1, h // f), max(1, w // f))
+            data = ds.read(self.bands, out_shape=(3, ) + shape)
+            valid = ds.dataset_mask(out_shape=shape) > 0
+            return data[:, valid].astype(np.float64)
+        side = SAMPLE_WINDOW
+        n = max(1, int(np.sqrt(SAMPLE_PIXELS / side ** 2)))
+        ys = np.unique(np.linspace(0, max(h - side, 0), n).astype(int))
+        xs = np.unique(np.linspace(0, max(w - side, 0), n).astype(int))
+        parts = []
+        for y in ys:
+            for x in xs:
+                win = Window(int(x), int(y), min(side, w), min(side, h))
+                data = ds.read(self.bands, window=win)
+                valid = ds.dataset_mask(window=win) > 0
+                parts.append(data[:, valid].astype(np.float64))
+        return np.concatenate(parts, axis=1)
+
+    def _ranges(self, kind: str, params) -> Optional[List[Tuple[float,
+                                                               float]]]:
+        if kind == 'none':
+            return None
+        if kind == 'fixed':
+            return [tuple(p) for p in params]
+        sample = self._sample()
+        if sample.shape[1] == 0:
+            return [(0.0, 255.0)] * 3
+        if kind == 'minmax':
+            lo, hi = sample.min(axis=1), sample.max(axis=1)
+        else:
+            lo, hi = np.percentile(sample, params, axis=1)
+        return [(float(a), float(b) if b > a else float(a) + 1.0)
+                for a, b in zip(lo, hi)]
+
+    def to_uint8(self, data: np.ndarray) -> np.ndarray:
+        """``(3, h, w)`` band values -> ``(3, h, w)`` uint8 by the stretch."""
+        if self.ranges is None:
+            if data.dtype == np.uint8:
+                return data
+            return np.clip(np.rint(data), 0, 255).astype(np.uint8)
+        out = np.empty(data.shape, np.uint8)
+        for i, (lo, hi) in enumerate(self.ranges):
+            band = (data[i].astype(np.float32) - np.float32(lo)) * \
+                np.float32(255.0 / (hi - lo))
+            np.clip(np.rint(band), 0, 255, out=band)
+            out[i] = band.astype(np.uint8)
+        return out
+
+    def read_rows(self, y0: int, y1: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Rows ``y0:y1`` as ``(rows, W, 3)`` uint8 BGR and ``(rows, W)``
+        validity (False for nodata, masked or transparent pixels)."""
+        from rasterio.windows import Window
+
+        win = Window(0, y0, self.width, y1 - y0)
+        data = self.to_uint8(self.ds.read(self.bands, window=win))
+        valid = self.ds.dataset_mask(window=win) > 0
+        bgr = np.ascontiguousarray(data[::-1].transpose(1, 2, 0))
+        return bgr, valid
+
+
+def save_mask_cog(path: str, read_rows, height: int, width: int, georef,
+                  palette: Sequence[Sequence[int]], overwrite: bool = False,
+                  nodata: int = 255, block: int = 512) -> str:
+    """Write class ids as a Cloud-Optimized GeoTIFF, block row by block row.
+
+    A tiled, DEFLATE-compressed GeoTIFF is written to a temporary file one
+    strip of ``block`` rows at a time, then copied by GDAL's COG driver
+    (internal overviews by nearest neighbour, the palette as colour map,
+    nodata ``nodata``) to a temporary name beside ``path`` and renamed into
+    place, so no partial file is ever at ``path``.
+
+    Args:
+        path (str): Target ``.tif``.
+        read_rows (Callable[[int, int], np.ndarray]): Rows ``y0:y1`` of the
+            mask as ``(rows, width)`` uint8.
+        height (int): Mask height.
+        width (int): Mask width.
+        georef (mmseg_sia.georef.Georef, optional): CRS and transform; None
+            writes a TIFF without georeference.
+        palette (Sequence[Sequence[int]]): RGB colour of each class id.
+        overwrite (bool): Replace an existing file. Defaults to False.
+        nodata (int): The nodata value. Defaults to 255.
+        block (int): Tile side and rows written at a time. Defaults to 512.
+
+    Returns:
+        str: ``path``.
+
+    Raises:
+        FileExistsError: When ``path`` exists and ``overwrite`` is False.
+        OSError: When the folder cannot be written.
+    """
+    import rasterio
+    import rasterio.shutil
+    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.windows import Window
+
+    if osp.exists(path) and not overwrite:
+        raise FileExistsError(f'{path} already exists (pass overwrite=True / '
+                              '--overwrite to replace it)')
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(13, 'output folder is not writable', folder)
+    profile = dict(driver='GTiff', height=height, width=width, count=1,
+                   dtype='uint8', nodata=nodata, tiled=True,
+                   blockxsize=block, blockysize=block, compress='deflate')
+    if georef is not None:
+        profile.update(transform=georef.transform)
+        if georef.crs is not None:
+            profile.update(crs=georef.crs.to_wkt())
+    cmap = {i: tuple(int(v) for v in c[:3]) + (255, )
+            for i, c in enumerate(palette[:255])}
+    cmap[nodata] = (0, 0, 0, 0)
+    scratch = tempfile.mkdtemp(prefix='.mask-', dir=folder)
+    try:
+        plain = osp.join(scratch, 'plain.tif')
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', NotGeoreferencedWarning)
+            with rasterio.open(plain, 'w', **profile) as dst:
+                for y in range(0, height, block):
+                    rows = min(block, height - y)
+                    dst.write(np.asarray(read_rows(y, y + rows), np.uint8),
+                              1, window=Window(0, y, width, rows))
+                dst.write_colormap(1, cmap)
+            tmp = osp.join(scratch, 'cog.tif')
+            rasterio.shutil.copy(plain, tmp, driver='COG', COMPRESS='DEFLATE',
+                                 BLOCKSIZE=str(block),
+                                 OVERVIEW_RESAMPLING='NEAREST',
+                                 OVERVIEWS='AUTO')
+        if not overwrite and osp.exists(path):
+            raise FileExistsError(f'{path} already exists')
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return path

@@ -1,0 +1,381 @@
+"""Whole scenes as georeferenced rasters: windowed reading, COG mask,
+GeoPackage and GeoJSON outputs, bad input (issue 11).
+
+Small GeoTIFFs are made here with rasterio; the tiny random model and the
+tool loader come from ``test_inference``.
+"""
+import os
+import os.path as osp
+import re
+
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from pyproj import CRS, Transformer
+from rasterio.features import rasterize
+
+from mmseg_sia.apis import segment_image
+from mmseg_sia.apis.raster import RasterError, RasterReader, parse_stretch
+from test_inference import blocks_image, load_tool, model, tiny  # noqa: F401
+
+H, W = 80, 96  # larger than the tiny model's 48-pixel windows: seams
+
+#: A transform per CRS (upper-left corner, pixel size, rotation-free).
+TRANSFORMS = {
+    'EPSG:32652': Affine(0.55, 0, 320000.0, 0, -0.55, 4160000.0),
+    'EPSG:5186': Affine(0.5, 0, 200000.0, 0, -0.5, 550000.0),
+    'EPSG:4326': Affine(5e-6, 0, 127.02, 0, -5e-6, 37.54),
+}
+
+
+def rgb_image(seed=0):
+    return np.ascontiguousarray(blocks_image(H, W, seed)[..., ::-1])
+
+
+def write_rgb(path, crs='EPSG:32652', rgb=None, tiled=True):
+    rgb = rgb_image() if rgb is None else rgb
+    with rasterio.open(path, 'w', driver='GTiff', height=H, width=W,
+                       count=3, dtype='uint8', crs=crs,
+                       transform=TRANSFORMS[crs], tiled=tiled,
+                       blockxsize=32, blockysize=32) as ds:
+        ds.write(rgb.transpose(2, 0, 1))
+    return str(path)
+
+
+def uint16_scene(border=16):
+    """4 bands (blue, green, red, near-infrared) of uint16 values, and the
+    validity: a nodata (0) border ``border`` pixels wide on the left and top.
+    """
+    rgb = rgb_image(1).astype(np.uint16) * 9 + 300
+    nir = np.full((H, W), 2000, np.uint16)
+    data = np.stack([rgb[..., 2], rgb[..., 1], rgb[..., 0], nir])
+    valid = np.ones((H, W), bool)
+    valid[:, :border] = False
+    valid[:border, :] = False
+    data[:, ~valid] = 0
+    return data, valid
+
+
+def write_uint16(path, crs='EPSG:5186'):
+    data, valid = uint16_scene()
+    with rasterio.open(path, 'w', driver='GTiff', height=H, width=W, count=4,
+                       dtype='uint16', crs=crs, transform=TRANSFORMS[crs],
+                       nodata=0, tiled=True, blockxsize=32,
+                       blockysize=32) as ds:
+        ds.write(data)
+        ds.colorinterp = [rasterio.enums.ColorInterp.blue,
+                          rasterio.enums.ColorInterp.green,
+                          rasterio.enums.ColorInterp.red,
+                          rasterio.enums.ColorInterp.undefined]
+    return str(path), data, valid
+
+
+def run_tool(tiny, inputs, out, *extra):
+    args = [tiny['config'], tiny['checkpoint']] + [str(i) for i in inputs] + \
+        ['--out-dir', str(out), '--no-progress'] + list(extra)
+    return load_tool().main(args)
+
+
+def percent_stretch(data, valid, lo=2, hi=98):
+    """Independent reference of the default stretch: per band, the LO and HI
+    percentiles of the valid pixels (numpy) to 0 and 255."""
+    out = []
+    for band in data:
+        a, b = np.percentile(band[valid].astype(np.float64), [lo, hi])
+        out.append(np.clip(np.rint((band.astype(np.float64) - a) *
+                                   (255 / (b - a))), 0, 255))
+    return np.stack(out).astype(np.uint8)
+
+
+def gpkg_mask(path, layers=('building', 'road'), ids=(1, 2)):
+    """Rasterize the GeoPackage's polygons back onto the raster grid."""
+    import pyogrio
+    with rasterio.open(path.replace('.gpkg', '_mask.tif')) as ds:
+        transform, shape = ds.transform, ds.shape
+    out = np.zeros(shape, np.uint8)
+    for layer, cid in zip(layers, ids):
+        frame = pyogrio.raw.read(path, layer=layer)
+        geoms = shapely.from_wkb(frame[2])
+        if len(geoms):
+            burned = rasterize([(g, 1) for g in geoms], out_shape=shape,
+                               transform=transform, dtype='uint8')
+            assert not (out.astype(bool) & burned.astype(bool)).any()
+            out[burned == 1] = cid
+    return out
+
+
+@pytest.mark.parametrize('crs', sorted(TRANSFORMS))
+def test_rgb_scene_outputs_in_its_crs(tiny, model, tmp_path, crs):
+    tif = write_rgb(tmp_path / 'scene.tif', crs)
+    out = tmp_path / 'out'
+    assert run_tool(tiny, [tif], out) == 0
+    # The mask: what the streamed inference gives on the same RGB pixels
+    # (channel order kept), in the scene's grid, as a COG with the palette.
+    expected = segment_image(model, rgb_image(), channel_order='rgb')
+    mask_path = str(out / 'scene_mask.tif')
+    with rasterio.open(mask_path) as ds:
+        assert ds.crs == CRS.from_user_input(crs)
+        assert ds.transform == TRANSFORMS[crs]
+        assert (ds.height, ds.width, ds.count) == (H, W, 1)
+        assert ds.dtypes[0] == 'uint8' and ds.nodata == 255
+        assert ds.compression.name.lower() == 'deflate'
+        assert ds.profile['tiled']
+        assert ds.colormap(1)[1] == (128, 128, 0, 255)
+        assert ds.colormap(1)[2] == (128, 64, 128, 255)
+        assert ds.tags(ns='IMAGE_STRUCTURE').get('LAYOUT') == 'COG'
+        mask = ds.read(1)
+    np.testing.assert_array_equal(mask, expected)
+    assert {1, 2} <= set(np.unique(mask).tolist())
+    assert not (out / 'scene_overlay.png').exists()
+    # GeoPackage polygons in the scene's CRS give the mask back exactly.
+    import pyogrio
+    gpkg = str(out / 'scene.gpkg')
+    assert [n for n, _ in pyogrio.list_layers(gpkg)] == ['building', 'road']
+    info = pyogrio.read_info(gpkg, layer='building')
+    assert CRS.from_user_input(info['crs']) == CRS.from_user_input(crs)
+    assert {'area_m2', 'perimeter_m'} <= set(info['fields'])
+    np.testing.assert_array_equal(gpkg_mask(gpkg), mask)
+    # Seamless across windows: one polygon per 4-connected region of the
+    # whole mask (OpenCV's labelling), e.g. regions crossing window edges.
+    import cv2
+    for layer, cid in (('building', 1), ('road', 2)):
+        regions = cv2.connectedComponents((mask == cid).astype(np.uint8),
+                                          connectivity=4)[0] - 1
+        assert pyogrio.read_info(gpkg, layer=layer)['features'] == regions
+    # GeoJSON: RFC 7946 lon/lat, counter-clockwise exteriors, inside the
+    # scene's bounds as pyproj gives them.
+    import json
+    doc = json.loads((out / 'scene.geojson').read_text())
+    to_ll = Transformer.from_crs(crs, 'EPSG:4326', always_xy=True)
+    t = TRANSFORMS[crs]
+    xs, ys = zip(*[t @ p for p in [(0, 0), (W, 0), (W, H), (0, H)]])
+    lon, lat = to_ll.transform(xs, ys)
+    box = shapely.box(min(lon), min(lat), max(lon), max(lat)).buffer(1e-7)
+    assert doc['features']
+    for feature in doc['features']:
+        poly = shapely.geometry.shape(feature['geometry'])
+        assert poly.exterior.is_ccw and all(not r.is_ccw
+                                            for r in poly.interiors)
+        assert box.contains(poly)
+    # The summary names the CRS.
+    import pandas as pd
+    row = pd.read_csv(out / 'summary.csv').iloc[0]
+    assert row['crs'] == crs and row['status'] == 'ok'
+
+
+def test_uint16_nodata_scene(tiny, model, tmp_path):
+    tif, data, valid = write_uint16(tmp_path / 'k3a.tif')
+    out = tmp_path / 'out'
+    calls = []
+    original = type(model).encode_decode
+
+    assert run_tool(tiny, [tif], out) == 0
+    with rasterio.open(out / 'k3a_mask.tif') as ds:
+        assert ds.crs == CRS.from_epsg(5186)
+        assert ds.transform == TRANSFORMS['EPSG:5186']
+        mask = ds.read(1)
+    # Nodata is 255, and no polygon covers it.
+    assert (mask[~valid] == 255).all() and (mask[valid] != 255).all()
+    back = gpkg_mask(str(out / 'k3a.gpkg'))
+    assert (back[~valid] == 0).all()
+    np.testing.assert_array_equal(back[valid], mask[valid])
+    # The colour interpretation picks bands 3, 2, 1 (red, green, blue); the
+    # default 2-98 % stretch of the valid pixels maps them to 8 bit.
+    rgb = percent_stretch(data[[2, 1, 0]], valid).transpose(1, 2, 0)
+    expected = segment_image(model, rgb, channel_order='rgb')
+    np.testing.assert_array_equal(mask[valid], expected[valid])
+    # Windows entirely nodata are not run through the model.
+    with RasterReader(tif) as reader:
+        def spy(self, inputs, metas):
+            calls.append(len(inputs))
+            return original(self, inputs, metas)
+        type(model).encode_decode = spy
+        try:
+            again = segment_image(model, reader, window=16, stride=16)
+        finally:
+            type(model).encode_decode = original
+    assert sum(calls) == (H // 16) * (W // 16) - (H // 16 + W // 16 - 1)
+    assert (again[~valid] == 255).all()
+
+
+def test_bands_and_stretch_options(tiny, model, tmp_path):
+    tif, data, valid = write_uint16(tmp_path / 'k3a.tif')
+    with RasterReader(tif, bands=[1, 2, 3], stretch='fixed:0,2600') as r:
+        bgr, ok = r.read_rows(10, 30)
+    # Bands 1, 2, 3 are red, green, blue: the BGR strip is 3, 2, 1.
+    ref = np.clip(np.rint(data[[2, 1, 0], 10:30] * (255 / 2600)), 0, 255)
+    np.testing.assert_array_equal(bgr, ref.transpose(1, 2, 0))
+    np.testing.assert_array_equal(ok, valid[10:30])
+    with RasterReader(tif, stretch='minmax') as r:
+        lo = data[:3][:, valid].min(axis=1)[::-1]
+        hi = data[:3][:, valid].max(axis=1)[::-1]
+        assert r.ranges == [(float(a), float(b)) for a, b in zip(lo, hi)]
+    assert parse_stretch('percent:1,99') == ('percent', (1.0, 99.0))
+    for bad in ('percent:50,10', 'fixed:1', 'gamma', 'none:2'):
+        with pytest.raises(ValueError, match='--stretch'):
+            parse_stretch(bad)
+    with pytest.raises(RasterError, match=r'k3a\.tif: --bands 1,2,5: band 5 '
+                       r'out of range \(the raster has 4'):
+        RasterReader(tif, bands=[1, 2, 5])
+    grey = tmp_path / 'grey.tif'
+    with rasterio.open(grey, 'w', driver='GTiff', height=8, width=8, count=1,
+                       dtype='uint8') as ds:
+        ds.write(np.zeros((1, 8, 8), np.uint8))
+    with pytest.raises(RasterError, match=r'grey\.tif: has 1 band.*--bands'):
+        RasterReader(grey)
+
+
+def test_bad_scenes_reported_and_the_run_goes_on(tiny, tmp_path, capsys):
+    good = write_rgb(tmp_path / 'good.tif')
+    broken = tmp_path / 'broken.tif'
+    broken.write_bytes(b'II*\x00 not really a tiff')
+    out = tmp_path / 'out'
+    assert run_tool(tiny, [broken, good], out) == 1
+    err = capsys.readouterr().err
+    assert 'broken.tif' in err and 'cannot be opened' in err
+    assert (out / 'good_mask.tif').exists() and (out / 'good.gpkg').exists()
+    assert not any(n.startswith('broken') for n in os.listdir(out))
+    # A band out of range: error naming the file and option.
+    out2 = tmp_path / 'out2'
+    assert run_tool(tiny, [good], out2, '--bands', '1,2,4') == 1
+    assert 'good.tif: --bands 1,2,4: band 4 out of range' in \
+        capsys.readouterr().err
+    assert sorted(os.listdir(out2)) == ['summary.csv']
+    assert run_tool(tiny, [good], tmp_path / 'o3', '--stretch', 'x') == 2
+    assert '--stretch' in capsys.readouterr().err
+    # A CRS pyproj cannot take to lon/lat (a local engineering grid).
+    local = tmp_path / 'local.tif'
+    wkt = ('LOCAL_CS["site grid",UNIT["metre",1],AXIS["X",EAST],'
+           'AXIS["Y",NORTH]]')
+    with rasterio.open(local, 'w', driver='GTiff', height=H, width=W,
+                       count=3, dtype='uint8',
+                       crs=rasterio.crs.CRS.from_wkt(wkt),
+                       transform=Affine(1, 0, 0, 0, -1, H)) as ds:
+        ds.write(rgb_image().transpose(2, 0, 1))
+    out4 = tmp_path / 'out4'
+    assert run_tool(tiny, [local, good], out4) == 1
+    assert re.search(r'local\.tif, field .crs.: cannot transform coordinates '
+                     r'from site grid to EPSG:4326', capsys.readouterr().err)
+    assert not any(n.startswith('local') for n in os.listdir(out4))
+    assert (out4 / 'good.gpkg').exists()
+
+
+def test_unwritable_output_folder(tiny, tmp_path, capsys):
+    good = write_rgb(tmp_path / 'good.tif')
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    out = blocker / 'out'  # cannot be created, even by root
+    assert run_tool(tiny, [good], out, '--formats', 'mask,gpkg') == 1
+    err = capsys.readouterr().err
+    assert 'FAILED' in err and 'good.tif' in err and str(out) in err
+    assert sorted(os.listdir(tmp_path)) == ['a_file', 'good.tif']
+
+
+def test_two_process_dist_infer_equals_single_process(tiny, tmp_path):
+    """tools/dist_infer.sh with 2 CPU processes (gloo): the same files, byte
+    for byte (label JSON apart from its ingest_time stamp), one summary."""
+    import json
+    import subprocess
+    import sys
+
+    import cv2
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    src = tmp_path / 'in'
+    src.mkdir()
+    write_rgb(src / 'a.tif', 'EPSG:32652')
+    write_uint16(src / 'b.tif', 'EPSG:5186')
+    write_rgb(src / 'c.tif', 'EPSG:4326', rgb_image(3))
+    cv2.imwrite(str(src / 'd.png'), blocks_image(40, 40, 4))
+    (src / 'e.tif').write_bytes(b'broken')
+    single = tmp_path / 'single'
+    assert run_tool(tiny, [src], single) == 1
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
+               PYTHONPATH=repo, PYTHON=sys.executable, PORT='29517')
+    proc = subprocess.run(
+        ['bash', osp.join(repo, 'tools', 'dist_infer.sh'), tiny['config'],
+         tiny['checkpoint'], '2', str(src), '--out-dir',
+         str(tmp_path / 'dist'), '--no-progress'],
+        env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert 'e.tif' in out
+    names = sorted(os.listdir(single))
+    assert names == sorted(os.listdir(tmp_path / 'dist'))
+    assert 'a_mask.tif' in names and 'b.gpkg' in names and \
+        'd_mask.png' in names
+    for name in names:
+        one = (single / name).read_bytes()
+        two = (tmp_path / 'dist' / name).read_bytes()
+        if name.endswith('.json'):
+            one, two = (json.loads(b) for b in (one, two))
+            for doc in (one, two):
+                for f in doc['features']:
+                    f['properties'].pop('ingest_time')
+        assert one == two, name
+
+
+def test_mask_cog_has_overviews_palette_and_the_mask(tmp_path):
+    from mmseg_sia.apis.raster import save_mask_cog
+    from mmseg_sia.georef import Georef
+    rng = np.random.default_rng(0)
+    mask = rng.integers(0, 3, (700, 1100), dtype=np.uint8)
+    mask[:50] = 255
+    ref = Georef(CRS.from_epsg(32652), TRANSFORMS['EPSG:32652'], 1100, 700,
+                 'raster', 'x.tif')
+    reads = []
+
+    def rows(a, b):
+        reads.append(b - a)
+        return mask[a:b]
+
+    path = str(tmp_path / 'm_mask.tif')
+    save_mask_cog(path, rows, 700, 1100, ref, [[0, 0, 0], [128, 128, 0],
+                                               [128, 64, 128]])
+    assert max(reads) <= 512  # written block row by block row
+    with rasterio.open(path) as ds:
+        # Halved until one block holds it; nearest neighbour keeps ids.
+        assert ds.overviews(1) == [2, 4]
+        small = ds.read(1, out_shape=(175, 275))
+        assert set(np.unique(small).tolist()) <= {0, 1, 2, 255}
+        assert ds.block_shapes == [(512, 512)]
+        assert ds.tags(ns='IMAGE_STRUCTURE')['LAYOUT'] == 'COG'
+        assert ds.crs == CRS.from_epsg(32652) and ds.nodata == 255
+        assert ds.colormap(1)[2] == (128, 64, 128, 255)
+        np.testing.assert_array_equal(ds.read(1), mask)
+    assert os.listdir(tmp_path) == ['m_mask.tif']
+    with pytest.raises(FileExistsError, match=r'm_mask\.tif already exists'):
+        save_mask_cog(path, rows, 700, 1100, ref, [[0, 0, 0]])
+
+
+def test_reading_is_windowed_and_stretch_uses_overviews(model, tmp_path):
+    tif, data, valid = write_uint16(tmp_path / 'k.tif')
+    with rasterio.open(tif, 'r+') as ds:
+        ds.build_overviews([2], rasterio.enums.Resampling.nearest)
+    with rasterio.open(tif, overview_level=0) as ov:
+        small = ov.read([3, 2, 1])
+        ok = ov.dataset_mask() > 0
+    from rasterio.io import DatasetReader
+    heights = []
+    read = DatasetReader.read
+
+    def spy(self, *args, **kwargs):
+        window = kwargs.get('window')
+        heights.append(None if window is None else window.height)
+        return read(self, *args, **kwargs)
+
+    DatasetReader.read = spy
+    try:
+        with RasterReader(tif) as reader:
+            ranges = reader.ranges
+            heights.clear()
+            segment_image(model, reader)
+    finally:
+        DatasetReader.read = read
+    # Statistics from the overview (40 x 48 pixels here), not the image.
+    expected = np.percentile(small[:, ok].astype(np.float64), [2, 98],
+                             axis=1).T
+    np.testing.assert_allclose(ranges, expected)
+    # Inference reads strips of the window's height (48), never the scene.
+    assert heights and max(heights) == 48 and None not in heights
