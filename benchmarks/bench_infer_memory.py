@@ -45,27 +45,6 @@ import numpy as np
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs', 'sia', 'fpn_r18_sia-sample.py')
 SAMPLE_IMAGES = osp.join(REPO, 'data', 'sia_sample', 'images')
-TINY_CONFIG = """
-custom_imports = dict(imports=['mmseg_sia'], allow_failed_imports=False)
-default_scope = 'mmseg'
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
-        seg_pad_val=255),
-    backbone=dict(type='ResNetV1c', depth=18, stem_channels=8,
-                  base_channels=8, out_indices=(1, 2, 3), norm_cfg=norm_cfg),
-    decode_head=dict(
-        type='FCNHead', in_channels=16, in_index=0, channels=8, num_convs=1,
-        concat_input=False, num_classes=3, norm_cfg=norm_cfg,
-        align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0)),
-    train_cfg=dict(),
-    test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(384, 384)))
-test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
-"""
 SETS = ('mask', 'overlay', 'json', 'geojson', 'summary',
         'mask,overlay,json,geojson,summary')
 
@@ -233,9 +212,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix='bench_infer_memory_') as tmp:
         config = CONFIG
         if args.model == 'tiny':
+            from mmseg_sia.testing import tiny_segmentor_config
             config = osp.join(tmp, 'tiny.py')
             with open(config, 'w') as f:
-                f.write(TINY_CONFIG)
+                f.write(tiny_segmentor_config(3, crop=512, stride=384))
         checkpoint = args.checkpoint or random_checkpoint(
             tmp, config, args.model == 'tiny')
         roots = {'this tree': REPO}

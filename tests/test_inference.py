@@ -19,48 +19,13 @@ from mmseg_sia.apis import (CheckpointMismatchError, FootprintError,
                             polygons_to_mask, predict, segment_image,
                             window_grid)
 from mmseg_sia.datasets import SIADataset
+from mmseg_sia.testing import blocks_image, tiny_segmentor_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CLASSES = ('background', 'building', 'road')
 PALETTE = [[0, 0, 0], [128, 128, 0], [128, 64, 128]]
 FOOTPRINT = [[127.0210, 37.5412, 0], [127.0268, 37.5413, 0],
              [127.0267, 37.5367, 0], [127.0209, 37.5366, 0]]
-
-TINY_CONFIG = """
-custom_imports = dict(imports=['mmseg_sia'], allow_failed_imports=False)
-default_scope = 'mmseg'
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
-        seg_pad_val=255),
-    backbone=dict(type='ResNetV1c', depth=18, stem_channels=8,
-                  base_channels=8, out_indices=(1, 2, 3), norm_cfg=norm_cfg),
-    decode_head=dict(
-        type='FCNHead', in_channels=16, in_index=0, channels=8, num_convs=1,
-        concat_input=False, num_classes={num_classes}, norm_cfg=norm_cfg,
-        align_corners=False, {extra}
-        loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0,
-                         use_sigmoid={sigmoid})),
-    train_cfg=dict(),
-    test_cfg=dict(mode='slide', crop_size=(48, 48), stride=(32, 32)))
-test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
-"""
-
-
-def blocks_image(h, w, seed=0):
-    """An image of coloured rectangles (something for the model to see)."""
-    rng = np.random.default_rng(seed)
-    img = np.full((h, w, 3), 90, np.uint8)
-    for _ in range(h * w // 300):
-        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
-        colour = rng.integers(0, 256, 3).tolist()
-        cv2.rectangle(img, (x, y), (x + int(rng.integers(4, 25)),
-                                    y + int(rng.integers(4, 25))), colour, -1)
-    return img
-
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
@@ -74,15 +39,11 @@ def tiny(tmp_path_factory):
 
     root = tmp_path_factory.mktemp('tiny')
     cfg = root / 'tiny.py'
-    cfg.write_text(TINY_CONFIG.format(num_classes=3, extra='',
-                                      sigmoid=False))
+    cfg.write_text(tiny_segmentor_config(3))
     cfg4 = root / 'tiny4.py'
-    cfg4.write_text(TINY_CONFIG.format(num_classes=4, extra='',
-                                       sigmoid=False))
+    cfg4.write_text(tiny_segmentor_config(4))
     binary = root / 'tiny_binary.py'
-    binary.write_text(TINY_CONFIG.format(
-        num_classes=2, extra='out_channels=1, threshold=0.5,',
-        sigmoid=True))
+    binary.write_text(tiny_segmentor_config(2, threshold=0.5))
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = init_model(str(cfg), None, device='cpu')

@@ -14,50 +14,14 @@ import pytest
 import torch
 
 from mmseg_sia.apis import segment_image, window_grid
-
-CONFIG = """
-custom_imports = dict(imports=['mmseg_sia'], allow_failed_imports=False)
-default_scope = 'mmseg'
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
-        seg_pad_val=255),
-    backbone=dict(type='ResNetV1c', depth=18, stem_channels=8,
-                  base_channels=8, out_indices=(1, 2, 3), norm_cfg=norm_cfg),
-    decode_head=dict(
-        type='FCNHead', in_channels=16, in_index=0, channels=8, num_convs=1,
-        concat_input=False, num_classes={num_classes}, norm_cfg=norm_cfg,
-        align_corners=False, {extra}
-        loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0,
-                         use_sigmoid={sigmoid})),
-    train_cfg=dict(),
-    test_cfg=dict(mode='slide', crop_size=(48, 48), stride=(32, 32)))
-test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
-"""
-
-
-def blocks_image(h, w, seed=0):
-    rng = np.random.default_rng(seed)
-    img = np.full((h, w, 3), 90, np.uint8)
-    for _ in range(h * w // 300):
-        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
-        colour = rng.integers(0, 256, 3).tolist()
-        cv2.rectangle(img, (x, y), (x + int(rng.integers(4, 25)),
-                                    y + int(rng.integers(4, 25))), colour, -1)
-    return img
-
+from mmseg_sia.testing import blocks_image, tiny_segmentor_config
 
 def build(tmp_path, binary, seed=0):
     from mmengine.registry import DefaultScope
     from mmseg.apis import init_model
     cfg = tmp_path / ('binary.py' if binary else 'three.py')
-    cfg.write_text(CONFIG.format(
-        num_classes=2 if binary else 3,
-        extra='out_channels=1, threshold=0.3,' if binary else '',
-        sigmoid=binary))
+    cfg.write_text(tiny_segmentor_config(2, threshold=0.3) if binary else
+                   tiny_segmentor_config(3))
     torch.manual_seed(seed)
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = init_model(str(cfg), None, device='cpu')
