@@ -89,9 +89,9 @@ def test_url_through_mmengine_helpers_is_refused(hub, marker):
     from mmengine.runner import load_checkpoint
     from mmengine.utils.dl_utils import load_url
     _write_evil(hub / 'evil.pth', marker)
-    with pytest.raises(UnsafeCheckpointError):
+    with pytest.raises(UnsafeCheckpointError, match=r'evil\.pth.*not loaded'):
         load_url(EVIL_URL)
-    with pytest.raises(UnsafeCheckpointError):
+    with pytest.raises(UnsafeCheckpointError, match=r'evil\.pth.*not loaded'):
         load_checkpoint(torch.nn.Linear(1, 1), EVIL_URL)
 
 
@@ -134,7 +134,7 @@ def test_open_mmlab_without_hash_still_weights_only(hub, marker, monkeypatch):
     monkeypatch.setattr(ckpt, 'get_external_models',
                         lambda: {'toy': EVIL_URL})
     _write_evil(hub / 'evil.pth', marker)
-    with pytest.raises(UnsafeCheckpointError):
+    with pytest.raises(UnsafeCheckpointError, match=r'evil\.pth.*not loaded'):
         CheckpointLoader.load_checkpoint('open-mmlab://toy')
 
 
@@ -144,7 +144,7 @@ def test_pretrained_in_a_config_is_refused(hub, marker):
     cfg = Config.fromfile(SAMPLE_CFG)
     cfg.model.pretrained = EVIL_URL
     model = MODELS.build(cfg.model)
-    with pytest.raises(UnsafeCheckpointError):
+    with pytest.raises(UnsafeCheckpointError, match=r'evil\.pth.*not loaded'):
         model.init_weights()
 
 
@@ -165,14 +165,14 @@ def test_load_from_and_resume_from_url_are_refused(hub, marker, tmp_path):
     _write_evil(hub / 'evil.pth', marker)
     cfg = make_train_config(SAMPLE_CFG, work_dir=str(tmp_path / 'a'),
                             cfg_options={'load_from': EVIL_URL})
-    with pytest.raises(UnsafeCheckpointError):
+    with pytest.raises(UnsafeCheckpointError, match=r'evil\.pth.*not loaded'):
         _runner(cfg).load_or_resume()
     # --resume with a last_checkpoint file that holds a URL.
     work = tmp_path / 'b'
     work.mkdir()
     (work / 'last_checkpoint').write_text(EVIL_URL)
     cfg = make_train_config(SAMPLE_CFG, work_dir=str(work), resume=True)
-    with pytest.raises(UnsafeCheckpointError):
+    with pytest.raises(UnsafeCheckpointError, match=r'evil\.pth.*not loaded'):
         _runner(cfg).load_or_resume()
 
 
