@@ -1203,3 +1203,10 @@ def test_browse_cli_positional_root_and_old_spellings(good_root, tmp_path,
     with pytest.raises(SystemExit):
         tool.main([good_root, '--data-root', good_root, '--output-dir', 'x'])
     assert 'give the data root once' in capsys.readouterr().err
+
+
+def test_cli_max_pixels_default_is_the_packages():
+    from mmseg_sia.dataset_tools import DEFAULT_MAX_PIXELS
+    load_tool('check_dataset')  # puts tools/ on the path
+    import _cli
+    assert _cli.DEFAULT_MAX_PIXELS == DEFAULT_MAX_PIXELS == 178_956_970

@@ -7,6 +7,11 @@ import argparse
 import sys
 from typing import Callable, NoReturn
 
+#: ``--max-pixels`` default: Pillow's decompression-bomb limit (the same
+#: number as ``mmseg_sia.dataset_tools.DEFAULT_MAX_PIXELS``, spelt out here
+#: so that ``--help`` imports nothing).
+DEFAULT_MAX_PIXELS = 178_956_970
+
 
 class LazyDictAction(argparse.Action):
     """mmengine's ``DictAction``, imported only when the option is given."""

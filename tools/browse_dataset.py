@@ -16,6 +16,8 @@ import argparse
 import sys
 from typing import List, Optional
 
+from _cli import DEFAULT_MAX_PIXELS, LazyDictAction
+
 EXIT_STATUS = '''exit status:
   0  every picture drawn
   1  the data has errors: some tiles or folder entries could not be drawn
@@ -65,8 +67,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='pictures per tile, each with new random '
                         'augmentations (with --config)')
     parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
+                        action=LazyDictAction,
                         help='override config settings, as in mmseg tools')
-    parser.add_argument('--max-pixels', type=int, default=178_956_970,
+    parser.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
                         help='do not draw (but list) tiles whose image has '
                         "more pixels (default: Pillow's decompression-bomb "
                         'limit 178956970; 0: no limit)')
@@ -101,16 +104,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmseg_sia.dataset_tools.cli import EXIT_DATA_ERRORS, run_tool
 
     def body() -> int:
-        from mmengine.config import DictAction
-
         from mmseg_sia.dataset_tools import browse_dataset
 
-        cfg_options = None
-        if args.cfg_options:
-            holder = argparse.Namespace()
-            DictAction(option_strings=['--cfg-options'],
-                       dest='cfg_options')(None, holder, args.cfg_options)
-            cfg_options = holder.cfg_options
         errors: list = []
         written = browse_dataset(
             args.output_dir,
@@ -124,7 +119,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             split_file=args.split_file,
             phase=args.phase,
             repeats=args.repeats,
-            cfg_options=cfg_options,
+            cfg_options=args.cfg_options,
             overwrite=args.overwrite,
             max_pixels=args.max_pixels or None,
             progress=not args.no_progress,

@@ -18,7 +18,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from _cli import add_layout_arguments, layout_options
+from _cli import DEFAULT_MAX_PIXELS, add_layout_arguments, layout_options
 
 CHECKS_HELP = '''checks (severity):
   entry (error), label-file (error), feature (error),
@@ -60,7 +60,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                       'for data/sia_sample)')
     size.add_argument('--any-size', action='store_true',
                       help='do not compare image sizes')
-    parser.add_argument('--max-pixels', type=int, default=178_956_970,
+    parser.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
                         help='report images with more pixels, which the '
                         "other tools leave out (default: Pillow's "
                         'decompression-bomb limit 178956970; 0: no limit)')

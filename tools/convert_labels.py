@@ -16,7 +16,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from _cli import add_layout_arguments, layout_options
+from _cli import DEFAULT_MAX_PIXELS, add_layout_arguments, layout_options
 
 EXIT_STATUS = '''exit status:
   0  every tile converted (or kept, as it existed)
@@ -47,7 +47,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--strict', action='store_true',
                         help='fail a tile on its first malformed feature '
                         'instead of skipping the feature')
-    parser.add_argument('--max-pixels', type=int, default=178_956_970,
+    parser.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
                         help='leave out (and list) tiles whose image has more '
                         "pixels (default: Pillow's decompression-bomb limit "
                         '178956970; 0: no limit)')

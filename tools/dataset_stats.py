@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from _cli import add_layout_arguments, layout_options
+from _cli import DEFAULT_MAX_PIXELS, add_layout_arguments, layout_options
 
 EXIT_STATUS = '''exit status:
   0  every tile counted
@@ -41,7 +41,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='write the CSV tables only')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing output files')
-    parser.add_argument('--max-pixels', type=int, default=178_956_970,
+    parser.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
                         help='leave out (and list) tiles whose image has more '
                         "pixels (default: Pillow's decompression-bomb limit "
                         '178956970; 0: no limit)')
