@@ -62,6 +62,7 @@ from shapely.geometry import LineString, Point
 from shapely.ops import substring
 from skimage.morphology import skeletonize
 
+from .vectorize import _small_holes
 
 __all__ = ['mask_to_network', 'network_lines', 'network_length_m',
            'line_length_m', 'network_geojson', 'write_network_gpkg']
@@ -226,24 +227,6 @@ def _add_chain_edge(graph: nx.MultiGraph, u: int, v: int, rr: np.ndarray,
     graph.add_edge(u, v, coords=coords, start=u, len=_edge_len(coords),
                    dist_sum=float(median) * len(rr), n_px=len(rr),
                    gap_px=0.0)
-
-
-def _fill_holes(binary: np.ndarray, max_area: int) -> np.ndarray:
-    """Fill the holes of ``binary`` smaller than ``max_area`` pixels.
-
-    A hole is a 4-connected region of non-road pixels that does not reach
-    the border: the thinning keeps the road 8-connected, so a non-road pixel
-    that touches the outside only at a corner is a hole to it, and the
-    centre line would loop around it.
-    """
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        (~binary).view(np.uint8), connectivity=4)
-    small = stats[:, cv2.CC_STAT_AREA] < max_area
-    small[0] = False  # label 0: the road pixels themselves
-    border = np.unique(np.concatenate(
-        [labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    small[border] = False
-    return binary | small[labels]
 
 
 def _edge_len(coords: np.ndarray) -> float:
@@ -556,7 +539,10 @@ def mask_to_network(mask: np.ndarray,
     if binary.any():
         holes = int(np.ceil(hole_area_m2 / (sx * sy)))
         if holes > 0:
-            binary = _fill_holes(binary, holes)
+            # 4-connected holes: the thinning keeps the road 8-connected, so
+            # a non-road pixel touching the outside only at a corner is a
+            # hole to it, and the centre line would loop around it.
+            binary = binary | _small_holes(binary, holes, connectivity=4)
         # Distance to the nearest non-road pixel: OpenCV's 5x5 chamfer
         # approximation of the Euclidean distance (exact along rows and
         # columns, within 2 % otherwise), twenty times faster than exact.

@@ -118,15 +118,17 @@ def _remove_small_components(binary: np.ndarray, min_area: int,
     return small[labels]
 
 
-def _small_holes(binary: np.ndarray, max_area: int) -> np.ndarray:
+def _small_holes(binary: np.ndarray, max_area: int,
+                 connectivity: int = 8) -> np.ndarray:
     """Pixels of holes of ``binary`` with fewer than ``max_area`` pixels.
 
-    A hole is an 8-connected region of ``~binary`` that does not reach the
-    image border (the counterpart of 4-connected regions).
+    A hole is a region of ``~binary``, 8-connected by default (the
+    counterpart of 4-connected regions), that does not reach the image
+    border.
     """
     inverse = (~binary).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        inverse, connectivity=8)
+        inverse, connectivity=connectivity)
     small = stats[:, cv2.CC_STAT_AREA] < max_area
     small[0] = False
     border = np.unique(np.concatenate(
