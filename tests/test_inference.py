@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import os.path as osp
+import sys
 import shutil
 
 import cv2
@@ -257,6 +258,9 @@ def test_bad_inputs_name_the_file(tiny, model, tmp_path):
 
 
 def load_tool():
+    # As when run as a script: tools/ is on the path (tools/_cli.py).
+    if osp.join(REPO, 'tools') not in sys.path:
+        sys.path.insert(0, osp.join(REPO, 'tools'))
     spec = importlib.util.spec_from_file_location(
         'infer_tool', osp.join(REPO, 'tools', 'infer.py'))
     module = importlib.util.module_from_spec(spec)
@@ -459,6 +463,7 @@ def test_tool_help_imports_nothing_heavy():
 
     code = ('import runpy, sys\n'
             "sys.argv = ['infer.py', '--help']\n"
+            f"sys.path.insert(0, {osp.join(REPO, 'tools')!r})\n"
             'try:\n'
             f"    runpy.run_path({osp.join(REPO, 'tools', 'infer.py')!r}, "
             "run_name='__main__')\n"

@@ -1,6 +1,7 @@
 """Road networks from hand-made road masks (mmseg_sia.roads)."""
 import os
 import os.path as osp
+import sys
 
 import networkx as nx
 import numpy as np
@@ -266,6 +267,8 @@ def test_infer_tool_formats_network_and_regularize(tmp_path):
     from mmseg.registry import MODELS
 
     repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    if osp.join(repo, 'tools') not in sys.path:  # as for a script: _cli.py
+        sys.path.insert(0, osp.join(repo, 'tools'))
     spec = importlib.util.spec_from_file_location(
         'infer_tool', osp.join(repo, 'tools', 'infer.py'))
     tool = importlib.util.module_from_spec(spec)

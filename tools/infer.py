@@ -26,13 +26,13 @@ import sys
 import traceback
 from typing import Dict, List, Optional, Sequence
 
+from _cli import LazyDictAction
+
 # Nothing heavy (torch, mmengine, mmseg, the plugin) is imported at module
 # level, so that --help and usage errors answer at once.
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.jp2',
                   '.vrt', '.img')
-#: Read with OpenCV as tiles; any other file is a raster scene (rasterio).
-TILE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 #: The output formats (mmseg_sia.apis.writers.ALL_FORMATS, spelt out here so
 #: that --help needs no import; a test keeps the two equal).
 FORMATS = ('mask', 'overlay', 'json', 'geojson', 'gpkg', 'network',
@@ -41,15 +41,6 @@ FORMATS = ('mask', 'overlay', 'json', 'geojson', 'gpkg', 'network',
 DEFAULT_FORMATS = ('mask', 'overlay', 'json', 'geojson', 'gpkg', 'summary')
 #: Errors that mean no more file can be written, so the run stops.
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-class _CfgOptionsAction(argparse.Action):
-    """mmengine's ``DictAction``, imported only when the option is used."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        from mmengine.config import DictAction
-        action = DictAction(self.option_strings, self.dest, nargs=self.nargs)
-        action(parser, namespace, values, option_string)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -134,7 +125,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'tools/slurm_infer.sh) each take a fixed share of the images (every '
         'N-th) and rank 0 writes the one summary.csv')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=_CfgOptionsAction,
+        '--cfg-options', nargs='+', action=LazyDictAction,
         metavar='KEY=VALUE',
         help='override config settings, as in mmseg\'s tools')
     return parser.parse_args(argv)
@@ -174,13 +165,14 @@ def plan_outputs(images: Sequence[str], out_dir: str, formats: Sequence[str],
                  resume: bool = False) -> Dict[str, Dict[str, str]]:
     """Output paths per image; refuses clashes and (without ``overwrite`` or
     ``resume``) existing files before any work is done."""
+    from mmseg_sia.apis.raster import is_scene
     from mmseg_sia.apis.writers import RUN_FORMATS, output_paths
 
     plans: Dict[str, Dict[str, str]] = {}
     owner: Dict[str, str] = {}
     for image in images:
         stem = osp.splitext(osp.basename(image))[0]
-        scene = not image.lower().endswith(TILE_SUFFIXES)
+        scene = is_scene(image)
         paths = output_paths(out_dir, stem, formats, scene=scene)
         if scene:
             paths.pop('overlay', None)  # a scene is never held whole

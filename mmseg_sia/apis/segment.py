@@ -309,11 +309,11 @@ def segment_image(model: torch.nn.Module,
                 # One strip of window rows, read once for all its windows;
                 # windows with no valid pixel are not run.
                 strip, valid = reader.read_rows(y, y + wh)
-                skipped = [x for x in xs if not valid[:, x:x + ww].any()]
-                bar.update(len(skipped))
-                done += len(skipped)
             run = [x for x in xs
                    if valid is None or valid[:, x:x + ww].any()]
+            if len(run) < len(xs):
+                bar.update(len(xs) - len(run))
+                done += len(xs) - len(run)
             for i in range(0, len(run), batch_size):
                 starts = run[i:i + batch_size]
                 batch = np.stack([strip[:, x:x + ww] for x in starts])
