@@ -201,3 +201,23 @@ def test_train_test_infer_tools_on_the_land_cover_config(tmp_path):
         'LC_GS_AP25_34801025_008_2019_FGT_META_1024.json']
     assert summary['footprint'][0].startswith(
         osp.join('tests', 'data', 'landcover', 'lc', 'TL_AP25_512픽셀_Meta'))
+
+
+def test_unusable_folder_entries_are_logged_by_name(tmp_path):
+    from mmengine.logging import MMLogger
+    root = tmp_path / 'geo'
+    shutil.copytree(GEO, root)
+    (root / 'images' / 'gone.tif').symlink_to(tmp_path / 'nowhere.tif')
+    logger = MMLogger.get_current_instance()
+    seen = []
+    handler = type('H', (__import__('logging').Handler, ), {
+        'emit': lambda self, record: seen.append(record.getMessage())})()
+    logger.addHandler(handler)
+    try:
+        ds = dataset(root=str(root))
+    finally:
+        logger.removeHandler(handler)
+    assert len(ds) == len(dataset())
+    assert any(re.search(r'SIAVectorDataset: left out 1 folder entry that '
+                         r'cannot be used \(.*gone\.tif: is a broken '
+                         r'symbolic link', m) for m in seen), seen

@@ -9,8 +9,8 @@ from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from ..maplabels import LANDCOVER_BUILDING_ROAD, class_value
-from .sia import IndexProblem, index_images, index_label_files, \
-    read_split_file
+from .sia import (IndexProblem, index_images, index_label_files,
+                  log_index_problems, read_split_file)
 
 __all__ = [
     'SIALandCoverDataset', 'meta_key', 'check_class_map', 'index_meta_files'
@@ -183,12 +183,7 @@ class SIALandCoverDataset(BaseSegDataset):
         if osp.abspath(label_dir) == osp.abspath(meta_dir):
             labels = {s: p for s, p in labels.items() if meta_key(s) is None}
         metas = index_meta_files(meta_dir, self.meta_suffix, problems)
-        if problems:
-            from mmengine.logging import print_log
-            shown = '; '.join(f'{p}: {why}' for p, why in problems[:10])
-            print_log(f'{type(self).__name__}: left out {len(problems)} '
-                      f'folder entries that cannot be used ({shown})',
-                      logger='current', level=logging.WARNING)
+        log_index_problems(type(self).__name__, problems)
         if self.ann_file:
             stems = read_split_file(self.ann_file)
             missing = [s for s in stems if s not in images]

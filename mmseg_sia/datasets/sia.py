@@ -70,6 +70,25 @@ def _classify(entry: os.DirEntry) -> Tuple[str, str]:
         return 'bad', f'cannot be read ({_os_reason(e)})'
 
 
+def log_index_problems(owner: str, problems: List[IndexProblem]) -> None:
+    """Log, as a dataset does, the folder entries its index left out.
+
+    Args:
+        owner (str): Who left them out (the dataset class name).
+        problems (list): ``(path, what is wrong)`` from the index functions.
+    """
+    if not problems:
+        return
+    from mmengine.logging import print_log
+    shown = '; '.join(f'{p}: {why}' for p, why in problems[:10])
+    more = '' if len(problems) <= 10 else f'; ... {len(problems) - 10} more'
+    print_log(
+        f'{owner}: left out {len(problems)} folder entr'
+        f'{"y" if len(problems) == 1 else "ies"} that cannot be used '
+        f'({shown}{more})',
+        logger='current', level=logging.WARNING)
+
+
 def _report(problems: Optional[List[IndexProblem]],
             found: List[IndexProblem], folder: str) -> None:
     """Hand the entries left out to the caller, or warn about them."""
@@ -348,17 +367,7 @@ class SIADataset(BaseSegDataset):
         images = index_images(img_dir, self.img_suffix, problems)
         labels = index_label_files(label_dir, self.seg_map_suffix,
                                    problems=problems)
-        if problems:
-            from mmengine.logging import print_log
-
-            shown = '; '.join(f'{p}: {why}' for p, why in problems[:10])
-            more = '' if len(problems) <= 10 else \
-                f'; ... {len(problems) - 10} more'
-            print_log(
-                f'SIADataset: left out {len(problems)} folder entr'
-                f'{"y" if len(problems) == 1 else "ies"} that cannot be '
-                f'used ({shown}{more})',
-                logger='current', level=logging.WARNING)
+        log_index_problems(type(self).__name__, problems)
 
         if self.ann_file:
             if not osp.isfile(self.ann_file):

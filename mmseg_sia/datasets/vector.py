@@ -12,7 +12,8 @@ from mmseg.registry import DATASETS
 
 from ..maplabels import SIAMapLabelWarning, class_value
 from .landcover import check_class_map
-from .sia import IndexProblem, index_images, read_split_file
+from .sia import (IndexProblem, index_images, log_index_problems,
+                  read_split_file)
 
 __all__ = ['SIAVectorDataset', 'VectorFileError', 'read_vector_polygons']
 
@@ -219,6 +220,7 @@ class SIAVectorDataset(BaseSegDataset):
 
         problems: List[IndexProblem] = []
         images = index_images(img_dir, self.img_suffix, problems)
+        log_index_problems(type(self).__name__, problems)
         if self.ann_file:
             stems = read_split_file(self.ann_file)
             missing = [s for s in stems if s not in images]
