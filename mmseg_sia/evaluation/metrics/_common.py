@@ -5,6 +5,8 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from ...labels import read_label_file
+
 
 def resolve_class(spec: Union[int, str, None],
                   classes: Optional[Sequence[str]], metric: str,
@@ -63,3 +65,51 @@ def to_numpy(data) -> np.ndarray:
         raise ValueError(f'expected a (1, H, W) or (H, W) map, got shape '
                          f'{data.shape}')
     return data
+
+
+#: Where a metric takes its reference shapes from.
+GT_SOURCES = ('auto', 'mask', 'polygons')
+
+
+def check_gt_source(gt_source: str, metric: str) -> str:
+    """Raise unless ``gt_source`` is one of :data:`GT_SOURCES`."""
+    if gt_source not in GT_SOURCES:
+        raise ValueError(f'{metric}: gt_source must be one of '
+                         f'{GT_SOURCES}, got {gt_source!r}')
+    return gt_source
+
+
+def label_polygons(gt_source: str, label_paths, key: str,
+                   metric: str) -> Optional[list]:
+    """The reference polygons of one sample, or None to use the label map.
+
+    Args:
+        gt_source (str): 'auto' (polygons when ``label_paths`` is packed),
+            'mask' or 'polygons'.
+        label_paths (str | Sequence[str] | None): The tile's label files,
+            from the sample's metainfo.
+        key (str): The polygon property to read (``building_imcoords``...).
+        metric (str): Metric name, for the error message.
+
+    Returns:
+        list[np.ndarray] | None: ``(N, 2)`` pixel vertices of every polygon,
+        or None when the reference is the label map.
+
+    Raises:
+        ValueError: When polygons are asked for and ``label_paths`` is
+            missing.
+    """
+    if gt_source == 'auto':
+        gt_source = 'polygons' if label_paths is not None else 'mask'
+    if gt_source == 'mask':
+        return None
+    if label_paths is None:
+        raise ValueError(
+            f"{metric}: gt_source='polygons' needs 'label_paths' in the "
+            "sample's metainfo: add it to PackSegInputs' meta_keys")
+    polygons = []
+    for path in ([label_paths] if isinstance(label_paths, str) else
+                 label_paths):
+        label = read_label_file(path, keys=(key, ), warn=False)
+        polygons.extend(p.points for p in label.polygons)
+    return polygons

@@ -52,8 +52,8 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
 
-from ...labels import polygon_coverage, read_label_file
-from ._common import resolve_class, to_numpy
+from ...labels import polygon_coverage
+from ._common import check_gt_source, label_polygons, resolve_class, to_numpy
 
 # networkx, shapely and the road-network code load on first use, so that
 # registering the metric (``import mmseg_sia``) stays cheap.
@@ -74,8 +74,6 @@ def _load() -> None:
         nx = networkx
 
 __all__ = ['APLSMetric', 'APLSResult', 'apls_score']
-
-_GT_SOURCES = ('auto', 'mask', 'polygons')
 
 
 @dataclass
@@ -344,9 +342,7 @@ class APLSMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if gt_source not in _GT_SOURCES:
-            raise ValueError(f'APLSMetric: gt_source must be one of '
-                             f'{_GT_SOURCES}, got {gt_source!r}')
+        check_gt_source(gt_source, 'APLSMetric')
         if not (pixel_size > 0 and math.isfinite(pixel_size)):
             raise ValueError('APLSMetric: pixel_size must be a positive '
                              f'number of metres, got {pixel_size!r}')
@@ -380,20 +376,10 @@ class APLSMetric(BaseMetric):
             ValueError: When polygons are asked for and ``label_paths`` is
                 missing.
         """
-        source = self.gt_source
-        if source == 'auto':
-            source = 'polygons' if label_paths is not None else 'mask'
-        if source == 'mask':
+        polygons = label_polygons(self.gt_source, label_paths,
+                                  self.road_key, 'APLSMetric')
+        if polygons is None:
             return gt == road
-        if label_paths is None:
-            raise ValueError(
-                "APLSMetric: gt_source='polygons' needs 'label_paths' in the "
-                "sample's metainfo: add it to PackSegInputs' meta_keys")
-        polygons = []
-        for path in ([label_paths] if isinstance(label_paths, str) else
-                     label_paths):
-            label = read_label_file(path, keys=(self.road_key, ), warn=False)
-            polygons.extend(p.points for p in label.polygons)
         return polygon_coverage(polygons, *gt.shape)
 
     def score_sample(self, pred: np.ndarray, gt: np.ndarray, road: int,
@@ -447,17 +433,14 @@ class APLSMetric(BaseMetric):
             dict[str, float]: ``road_APLS``, ``road_APLS_gt_onto_pred``,
             ``road_APLS_pred_onto_gt`` (percent, mean over tiles).
         """
-        if not results:
-            scores = np.zeros((0, 3))
-        else:
-            scores = np.asarray(results, dtype=np.float64)
-        mean = scores.mean(axis=0) * 100 if len(scores) else np.zeros(3)
+        mean = np.asarray(results, dtype=np.float64).mean(axis=0) * 100 \
+            if results else np.zeros(3)
         print_log(
             f'road networks (APLS, snap {self.apls_args["snap_distance_m"]:g}'
             f' m, spacing {self.apls_args["node_spacing_m"]} m): APLS '
             f'{mean[0]:.2f} (ground truth onto prediction {mean[1]:.2f}, '
             f'prediction onto ground truth {mean[2]:.2f}) over '
-            f'{len(scores)} tiles',
+            f'{len(results)} tiles',
             logger=MMLogger.get_current_instance())
         return dict(road_APLS=round(float(mean[0]), 2),
                     road_APLS_gt_onto_pred=round(float(mean[1]), 2),

@@ -10,10 +10,8 @@ from mmseg.registry import METRICS
 
 from ...instances import (InstanceMasks, building_instances, match_instances,
                           polygon_instances)
-from ...labels import read_label_file
-from ._common import ratio, resolve_class, to_numpy
-
-_GT_SOURCES = ('auto', 'mask', 'polygons')
+from ._common import (check_gt_source, label_polygons, ratio, resolve_class,
+                      to_numpy)
 
 
 @METRICS.register_module()
@@ -85,9 +83,7 @@ class BuildingF1Metric(BaseMetric):
         if connectivity not in (4, 8):
             raise ValueError('BuildingF1Metric: connectivity must be 4 or 8, '
                              f'got {connectivity!r}')
-        if gt_source not in _GT_SOURCES:
-            raise ValueError(f'BuildingF1Metric: gt_source must be one of '
-                             f'{_GT_SOURCES}, got {gt_source!r}')
+        check_gt_source(gt_source, 'BuildingF1Metric')
         self.building_class = building_class
         self.boundary_class = boundary_class
         self.iou_threshold = float(iou_threshold)
@@ -155,21 +151,9 @@ class BuildingF1Metric(BaseMetric):
         pred = np.where(gt == self.ignore_index, 0, pred)
         pred_inst = building_instances(
             pred, building, boundary, self.connectivity, self.min_area)
-        source = self.gt_source
-        if source == 'auto':
-            source = 'polygons' if label_paths is not None else 'mask'
-        if source == 'polygons':
-            if label_paths is None:
-                raise ValueError(
-                    "BuildingF1Metric: gt_source='polygons' needs "
-                    "'label_paths' in the sample's metainfo: add it to "
-                    "PackSegInputs' meta_keys")
-            polygons = []
-            for path in ([label_paths] if isinstance(label_paths, str) else
-                         label_paths):
-                label = read_label_file(path, keys=(self.building_key, ),
-                                        warn=False)
-                polygons.extend(p.points for p in label.polygons)
+        polygons = label_polygons(self.gt_source, label_paths,
+                                  self.building_key, 'BuildingF1Metric')
+        if polygons is not None:
             gt_inst = polygon_instances(polygons, gt.shape)
         else:
             gt_map = building_instances(gt, building, boundary,
