@@ -207,10 +207,17 @@ class SIAPrediction:
         out = dict(area_px=float(poly.area), perimeter_px=float(
             poly.perimeter), area_m2=None, perimeter_m=None)
         if self.transform is not None:
-            rings = [self.transform.pixel_to_lonlat(r) for r in poly.rings()]
+            rings = self._lonlat_rings(poly)
             out['area_m2'] = polygon_area_m2(rings[0], rings[1:])
             out['perimeter_m'] = sum(ring_length_m(r) for r in rings)
         return out
+
+    def _lonlat_rings(self, poly: MaskPolygon) -> list:
+        return [self.transform.pixel_to_lonlat(r) for r in poly.rings()]
+
+    def _area_m2(self, poly: MaskPolygon) -> float:
+        rings = self._lonlat_rings(poly)
+        return polygon_area_m2(rings[0], rings[1:])
 
     def iter_geojson_features(self, decimals: int = 9) -> Iterator[dict]:
         """The features of :meth:`to_geojson`, one at a time.
@@ -328,8 +335,10 @@ class SIAPrediction:
                 continue
             polys = self.polygons.get(class_id, [])
             row[f'{name}_count'] = len(polys)
+            # The area alone: the perimeters polygon_measures also takes
+            # are not in the summary.
             row[f'{name}_area_m2'] = None if self.transform is None else \
-                float(sum(self.polygon_measures(p)['area_m2'] for p in polys))
+                float(sum(self._area_m2(p) for p in polys))
             row[f'{name}_area_px'] = int((self.mask == class_id).sum())
             if name == 'road':
                 binary = self.mask == class_id
