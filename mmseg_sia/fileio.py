@@ -2,13 +2,15 @@
 unless asked."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import os.path as osp
+import shutil
 import tempfile
-from typing import Iterable, Optional, Union
+from typing import Iterable, Iterator, Optional, Union
 
-__all__ = ['atomic_write_bytes', 'atomic_write_text']
+__all__ = ['atomic_output', 'atomic_write_bytes', 'atomic_write_text']
 
 _UMASK: Optional[int] = None
 
@@ -25,6 +27,65 @@ def _exists_error(path: str) -> FileExistsError:
     return FileExistsError(
         errno.EEXIST, 'already exists (pass overwrite=True, or --overwrite '
         'on the command line, to replace it)', path)
+
+
+def _publish(tmp: str, path: str, overwrite: bool) -> None:
+    """Move the finished ``tmp`` to ``path``; without ``overwrite`` the name
+    is claimed with a hard link, which fails when it exists (no window
+    between checking and renaming)."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise _exists_error(path) from None
+    except OSError:
+        # No hard links on this file system: check, then rename.
+        if osp.lexists(path):
+            raise _exists_error(path) from None
+        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_output(path: Union[str, os.PathLike],
+                  overwrite: bool = False) -> Iterator[str]:
+    """A temporary path to write ``path`` through, published on success.
+
+    For writers that need a file name rather than bytes (GDAL, pyogrio):
+    the body writes the temporary path, which lies in a private folder next
+    to ``path`` (same file system, same extension, so drivers chosen by
+    extension work); when the body ends without an error the file is moved
+    into place as :func:`atomic_write_bytes` does, and on any error nothing
+    is left behind.
+
+    Args:
+        path (str | PathLike): The file to produce; its folder is created.
+        overwrite (bool): Replace an existing file. Defaults to False.
+
+    Yields:
+        str: The temporary path to write.
+
+    Raises:
+        FileExistsError: When ``path`` exists (before or after the body)
+            and ``overwrite`` is False.
+    """
+    path = os.fspath(path)
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    if not overwrite and osp.lexists(path):
+        raise _exists_error(path)
+    scratch = tempfile.mkdtemp(prefix=f'.{osp.basename(path)}.', dir=folder)
+    try:
+        tmp = osp.join(scratch, osp.basename(path))
+        yield tmp
+        if not osp.exists(tmp):
+            raise FileNotFoundError(
+                errno.ENOENT, 'the writer produced no file', tmp)
+        os.chmod(tmp, _file_mode())
+        _publish(tmp, path, overwrite)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def atomic_write_bytes(path: str, data: Union[bytes, Iterable[bytes]],
@@ -64,18 +125,7 @@ def atomic_write_bytes(path: str, data: Union[bytes, Iterable[bytes]],
                 for chunk in data:
                     f.write(chunk)
         os.chmod(tmp, _file_mode())
-        if overwrite:
-            os.replace(tmp, path)
-            return
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise _exists_error(path) from None
-        except OSError:
-            # No hard links on this file system: check, then rename.
-            if osp.lexists(path):
-                raise _exists_error(path) from None
-            os.replace(tmp, path)
+        _publish(tmp, path, overwrite)
     finally:
         if osp.lexists(tmp):
             os.unlink(tmp)

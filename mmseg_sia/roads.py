@@ -701,15 +701,10 @@ def write_network_gpkg(path: str,
     Raises:
         FileExistsError: When ``path`` exists and ``overwrite`` is False.
     """
-    import os
-    import tempfile
-
     import pyogrio.raw
     import shapely
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f'{path} exists (pass overwrite=True, or '
-                              '--overwrite on the command line, to replace '
-                              'it)')
+
+    from .fileio import atomic_output
     rows = network_lines(graph, transform)
     names = ['start_node', 'end_node', 'start_kind', 'end_kind', 'length_m',
              'width_m', 'gap_m']
@@ -718,19 +713,6 @@ def write_network_gpkg(path: str,
     field_data = [np.array([props[n] for _, props in rows],
                            dtype=object if 'kind' in n else None)
                   for n in names]
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.gpkg', dir=folder)
-    os.close(fd)
-    os.remove(tmp)
-    try:
+    with atomic_output(path, overwrite) as tmp:
         pyogrio.raw.write(tmp, geometry, field_data, names, layer=layer,
                           driver='GPKG', geometry_type='LineString', crs=crs)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if the name appeared meanwhile
-            os.remove(tmp)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

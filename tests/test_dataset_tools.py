@@ -324,6 +324,41 @@ def test_atomic_write(tmp_path):
     assert sorted(os.listdir(tmp_path / 'sub')) == ['a.bin']
 
 
+def test_atomic_output(tmp_path):
+    from mmseg_sia.fileio import atomic_output
+    target = tmp_path / 'out' / 'a.gpkg'
+    with atomic_output(target) as tmp:
+        assert tmp.endswith('a.gpkg') and tmp != str(target)
+        assert not target.exists()  # nothing at the name while writing
+        with open(tmp, 'wb') as f:
+            f.write(b'one')
+    assert target.read_bytes() == b'one'
+    with pytest.raises(FileExistsError, match='already exists'):
+        with atomic_output(target):
+            pass
+    # The name appears while the body writes: not replaced.
+    other = tmp_path / 'out' / 'b.gpkg'
+    with pytest.raises(FileExistsError, match='already exists'):
+        with atomic_output(other) as tmp:
+            other.write_bytes(b'theirs')
+            with open(tmp, 'wb') as f:
+                f.write(b'mine')
+    assert other.read_bytes() == b'theirs'
+    # A writer that fails leaves no file and no scratch folder.
+    with pytest.raises(RuntimeError, match='disk'):
+        with atomic_output(tmp_path / 'out' / 'c.gpkg') as tmp:
+            open(tmp, 'wb').close()
+            raise RuntimeError('disk')
+    with pytest.raises(FileNotFoundError, match='produced no file'):
+        with atomic_output(tmp_path / 'out' / 'd.gpkg'):
+            pass
+    with atomic_output(target, overwrite=True) as tmp:
+        with open(tmp, 'wb') as f:
+            f.write(b'two')
+    assert target.read_bytes() == b'two'
+    assert sorted(os.listdir(tmp_path / 'out')) == ['a.gpkg', 'b.gpkg']
+
+
 def test_convert_reports_bad_files_and_features(bad_root, tmp_path):
     summary = convert_labels(bad_root, str(tmp_path / 'm'), progress=False)
     errors = dict(summary.errors)

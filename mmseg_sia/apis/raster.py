@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-import shutil
-import tempfile
 import warnings
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -306,9 +304,8 @@ def save_mask_cog(path: str, read_rows, height: int, width: int, georef,
     from rasterio.errors import NotGeoreferencedWarning
     from rasterio.windows import Window
 
-    if osp.exists(path) and not overwrite:
-        raise FileExistsError(f'{path} already exists (pass overwrite=True / '
-                              '--overwrite to replace it)')
+    from ..fileio import atomic_output
+
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     if not os.access(folder, os.W_OK):
@@ -323,9 +320,10 @@ def save_mask_cog(path: str, read_rows, height: int, width: int, georef,
     cmap = {i: tuple(int(v) for v in c[:3]) + (255, )
             for i, c in enumerate(palette[:255])}
     cmap[nodata] = (0, 0, 0, 0)
-    scratch = tempfile.mkdtemp(prefix='.mask-', dir=folder)
-    try:
-        plain = osp.join(scratch, 'plain.tif')
+    with atomic_output(path, overwrite) as tmp:
+        # The plain tiled GeoTIFF is scratch next to the COG (same private
+        # folder, removed with it).
+        plain = osp.join(osp.dirname(tmp), 'plain.tif')
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', NotGeoreferencedWarning)
             with rasterio.open(plain, 'w', **profile) as dst:
@@ -334,14 +332,8 @@ def save_mask_cog(path: str, read_rows, height: int, width: int, georef,
                     dst.write(np.asarray(read_rows(y, y + rows), np.uint8),
                               1, window=Window(0, y, width, rows))
                 dst.write_colormap(1, cmap)
-            tmp = osp.join(scratch, 'cog.tif')
             rasterio.shutil.copy(plain, tmp, driver='COG', COMPRESS='DEFLATE',
                                  BLOCKSIZE=str(block),
                                  OVERVIEW_RESAMPLING='NEAREST',
                                  OVERVIEWS='AUTO')
-        if not overwrite and osp.exists(path):
-            raise FileExistsError(f'{path} already exists')
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return path

@@ -103,31 +103,25 @@ def save_gpkg(path: str, layers: Mapping[str, Tuple[Sequence, Mapping]],
     import shapely
     from pyogrio.raw import write
 
-    if osp.exists(path) and not overwrite:
-        raise FileExistsError(f'{path} already exists (pass overwrite=True / '
-                              '--overwrite to replace it)')
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = osp.join(folder, f'.{osp.basename(path)}.{os.getpid()}.tmp.gpkg')
+    from ..fileio import atomic_output
+
     old = os.environ.get('OGR_CURRENT_DATE')
     os.environ['OGR_CURRENT_DATE'] = old or GPKG_DATE
     try:
-        for i, (name, (geoms, fields)) in enumerate(layers.items()):
-            wkb = np.array(shapely.to_wkb(np.asarray(list(geoms), object)),
-                           dtype=object) if len(geoms) else np.array(
-                               [], dtype=object)
-            names = list(fields)
-            data = [np.asarray(fields[n], dtype=np.float64) for n in names]
-            write(tmp, wkb, data, names, layer=name, driver='GPKG',
-                  geometry_type='Polygon', crs=crs_wkt, append=i > 0)
-        if not overwrite and osp.exists(path):
-            raise FileExistsError(f'{path} already exists')
-        os.replace(tmp, path)
+        with atomic_output(path, overwrite) as tmp:
+            for i, (name, (geoms, fields)) in enumerate(layers.items()):
+                wkb = np.array(shapely.to_wkb(np.asarray(list(geoms),
+                                                         object)),
+                               dtype=object) if len(geoms) else np.array(
+                                   [], dtype=object)
+                names = list(fields)
+                data = [np.asarray(fields[n], dtype=np.float64)
+                        for n in names]
+                write(tmp, wkb, data, names, layer=name, driver='GPKG',
+                      geometry_type='Polygon', crs=crs_wkt, append=i > 0)
     finally:
         if old is None:
             os.environ.pop('OGR_CURRENT_DATE', None)
-        if osp.exists(tmp):
-            os.remove(tmp)
     return path
 
 
