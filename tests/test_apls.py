@@ -138,6 +138,13 @@ def test_bad_parameters_are_named():
         METRICS.build(dict(type='APLSMetric', gt_source='x'))
     with pytest.raises(ValueError, match='pixel_size must be a positive'):
         METRICS.build(dict(type='APLSMetric', pixel_size=0))
+    # The metric checks its distances when it is built, not on a sample.
+    with pytest.raises(ValueError, match='^APLSMetric: min_path_length_m '
+                       'must be a finite number >= 0, got nan'):
+        METRICS.build(dict(type='APLSMetric', min_path_length_m=float('nan')))
+    with pytest.raises(ValueError, match='^APLSMetric: node_spacing_m must '
+                       'be > 0 or None, got 0'):
+        METRICS.build(dict(type='APLSMetric', node_spacing_m=0))
 
 
 def road_mask(gaps=()):

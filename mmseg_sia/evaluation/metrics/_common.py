@@ -1,7 +1,7 @@
 """Helpers shared by the plugin's metrics."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -65,6 +65,19 @@ def to_numpy(data) -> np.ndarray:
         raise ValueError(f'expected a (1, H, W) or (H, W) map, got shape '
                          f'{data.shape}')
     return data
+
+
+def sample_maps(sample: dict) -> Tuple[np.ndarray, np.ndarray]:
+    """The predicted and reference class maps of one packed sample."""
+    return (to_numpy(sample['pred_sem_seg']['data']),
+            to_numpy(sample['gt_sem_seg']['data']))
+
+
+def check_same_shape(pred: np.ndarray, gt: np.ndarray, metric: str) -> None:
+    """Raise unless the prediction and reference maps have one shape."""
+    if pred.shape != gt.shape:
+        raise ValueError(f'{metric}: prediction {pred.shape} and ground '
+                         f'truth {gt.shape} differ in shape')
 
 
 #: Where a metric takes its reference shapes from.

@@ -53,7 +53,8 @@ from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
 
 from ...labels import polygon_coverage
-from ._common import check_gt_source, label_polygons, resolve_class, to_numpy
+from ._common import (check_gt_source, check_same_shape, label_polygons,
+                      resolve_class, sample_maps)
 
 # networkx, shapely and the road-network code load on first use, so that
 # registering the metric (``import mmseg_sia``) stays cheap.
@@ -223,6 +224,27 @@ def _direction(source: nx.Graph, controls: Sequence, target: nx.Graph,
     return diffs
 
 
+def check_apls_parameters(snap_distance_m: float,
+                          node_spacing_m: Optional[float],
+                          min_path_length_m: float,
+                          who: str = 'apls_score') -> None:
+    """Raise unless the APLS distances are usable (see :func:`apls_score`).
+
+    Raises:
+        ValueError: When a distance is negative or not finite, or the node
+            spacing is 0; the message starts with ``who``.
+    """
+    for name, value in (('snap_distance_m', snap_distance_m),
+                        ('min_path_length_m', min_path_length_m),
+                        ('node_spacing_m', node_spacing_m or 1.0)):
+        if not (value >= 0 and math.isfinite(value)):
+            raise ValueError(f'{who}: {name} must be a finite number '
+                             f'>= 0, got {value!r}')
+    if node_spacing_m is not None and node_spacing_m <= 0:
+        raise ValueError(f'{who}: node_spacing_m must be > 0 or None, '
+                         f'got {node_spacing_m!r}')
+
+
 def apls_score(gt: nx.Graph,
                pred: nx.Graph,
                snap_distance_m: float = 4.0,
@@ -253,16 +275,9 @@ def apls_score(gt: nx.Graph,
     Raises:
         ValueError: When a distance is negative or not finite.
     """
+    check_apls_parameters(snap_distance_m, node_spacing_m,
+                          min_path_length_m)
     _load()
-    for name, value in (('snap_distance_m', snap_distance_m),
-                        ('min_path_length_m', min_path_length_m),
-                        ('node_spacing_m', node_spacing_m or 1.0)):
-        if not (value >= 0 and math.isfinite(value)):
-            raise ValueError(f'apls_score: {name} must be a finite number '
-                             f'>= 0, got {value!r}')
-    if node_spacing_m is not None and node_spacing_m <= 0:
-        raise ValueError('apls_score: node_spacing_m must be > 0 or None, '
-                         f'got {node_spacing_m!r}')
     gt_edges, gt_nodes = _metric_lines(gt)
     pred_edges, pred_nodes = _metric_lines(pred)
     gt_cp, gt_pos = _with_control_nodes(gt_edges, gt_nodes, node_spacing_m)
@@ -352,8 +367,7 @@ class APLSMetric(BaseMetric):
                               node_spacing_m=node_spacing_m,
                               min_path_length_m=min_path_length_m)
         # Check the distances once, here, rather than on the first sample.
-        _load()
-        apls_score(nx.Graph(), nx.Graph(), **self.apls_args)
+        check_apls_parameters(**self.apls_args, who='APLSMetric')
         self.network = dict(network or {})
         self.network.pop('pixel_size', None)
         self.gt_source = gt_source
@@ -396,9 +410,7 @@ class APLSMetric(BaseMetric):
         Returns:
             APLSResult: The tile's score.
         """
-        if pred.shape != gt.shape:
-            raise ValueError(f'APLSMetric: prediction {pred.shape} and '
-                             f'ground truth {gt.shape} differ in shape')
+        check_same_shape(pred, gt, 'APLSMetric')
         pred_road = (pred == road) & (gt != self.ignore_index)
         gt_road = self.gt_road_mask(gt, road, label_paths)
         _load()
@@ -418,8 +430,7 @@ class APLSMetric(BaseMetric):
                              (self.dataset_meta or {}).get('classes'),
                              'APLSMetric', 'road_class')
         for sample in data_samples:
-            pred = to_numpy(sample['pred_sem_seg']['data'])
-            gt = to_numpy(sample['gt_sem_seg']['data'])
+            pred, gt = sample_maps(sample)
             r = self.score_sample(pred, gt, road, sample.get('label_paths'))
             self.results.append((r.apls, r.gt_onto_pred, r.pred_onto_gt))
 

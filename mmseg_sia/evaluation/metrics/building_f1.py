@@ -10,8 +10,8 @@ from mmseg.registry import METRICS
 
 from ...instances import (InstanceMasks, building_instances, match_instances,
                           polygon_instances)
-from ._common import (check_gt_source, label_polygons, ratio, resolve_class,
-                      to_numpy)
+from ._common import (check_gt_source, check_same_shape, label_polygons,
+                      ratio, resolve_class, sample_maps)
 
 
 @METRICS.register_module()
@@ -115,8 +115,7 @@ class BuildingF1Metric(BaseMetric):
         """
         building, boundary = self._class_ids()
         for sample in data_samples:
-            pred = to_numpy(sample['pred_sem_seg']['data'])
-            gt = to_numpy(sample['gt_sem_seg']['data'])
+            pred, gt = sample_maps(sample)
             self.results.append(
                 self.count_sample(pred, gt, building, boundary,
                                   sample.get('label_paths')))
@@ -145,9 +144,7 @@ class BuildingF1Metric(BaseMetric):
             ValueError: When the maps differ in shape, or polygon references
                 are asked for and ``label_paths`` is missing.
         """
-        if pred.shape != gt.shape:
-            raise ValueError(f'BuildingF1Metric: prediction {pred.shape} and '
-                             f'ground truth {gt.shape} differ in shape')
+        check_same_shape(pred, gt, 'BuildingF1Metric')
         pred = np.where(gt == self.ignore_index, 0, pred)
         pred_inst = building_instances(
             pred, building, boundary, self.connectivity, self.min_area)

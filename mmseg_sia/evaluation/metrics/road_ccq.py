@@ -10,7 +10,7 @@ from mmseg.registry import METRICS
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-from ._common import ratio, resolve_class, to_numpy
+from ._common import check_same_shape, ratio, resolve_class, sample_maps
 
 __all__ = ['RoadCCQMetric', 'road_skeleton_counts']
 
@@ -128,11 +128,8 @@ class RoadCCQMetric(BaseMetric):
                              (self.dataset_meta or {}).get('classes'),
                              'RoadCCQMetric', 'road_class')
         for sample in data_samples:
-            pred = to_numpy(sample['pred_sem_seg']['data'])
-            gt = to_numpy(sample['gt_sem_seg']['data'])
-            if pred.shape != gt.shape:
-                raise ValueError(f'RoadCCQMetric: prediction {pred.shape} and '
-                                 f'ground truth {gt.shape} differ in shape')
+            pred, gt = sample_maps(sample)
+            check_same_shape(pred, gt, 'RoadCCQMetric')
             self.results.append(
                 road_skeleton_counts(pred == road, gt == road,
                                      self.buffer_width,
