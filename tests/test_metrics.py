@@ -574,3 +574,34 @@ def test_building_f1_mask_reference_with_a_boundary_class():
     res = run_metric(dict(type='BuildingF1Metric'), [(gt, gt, {})], meta)
     assert (res['building_TP'], res['building_FP'], res['building_FN']) == \
         (2, 0, 0)
+
+
+def test_label_files_read_once_per_tile_and_again_when_changed(
+        tmp_path, monkeypatch):
+    import mmseg_sia.evaluation.metrics._common as common
+    reads = []
+    real = common.read_label_file
+
+    def counting(path, **kwargs):
+        reads.append(path)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(common, 'read_label_file', counting)
+    common._read_cached.cache_clear()
+    path = write_building_file(tmp_path / 't.json', [(2, 2, 6, 6)])
+    pred = np.zeros((16, 16), np.uint8)
+    pred[2:6, 2:6] = 1
+    res = run_metric(dict(type='BuildingF1Metric'),
+                     [(pred, pred.copy(), dict(label_paths=[path]))])
+    assert res['building_TP'] == 1
+    # Building F1 and APLS of one tile share the one read.
+    run_metric(dict(type='APLSMetric'),
+               [(pred, pred.copy(), dict(label_paths=[path]))])
+    assert reads == [path]
+    # The file changes: the new content is read (two buildings now, the
+    # prediction finds one of them).
+    write_building_file(tmp_path / 't.json', [(2, 2, 6, 6), (8, 8, 12, 12)])
+    res = run_metric(dict(type='BuildingF1Metric'),
+                     [(pred, pred.copy(), dict(label_paths=[path]))])
+    assert (res['building_TP'], res['building_FN']) == (1, 1)
+    assert reads == [path, path]

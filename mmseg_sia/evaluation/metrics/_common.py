@@ -1,11 +1,13 @@
 """Helpers shared by the plugin's metrics."""
 from __future__ import annotations
 
+import functools
+import os
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ...labels import read_label_file
+from ...labels import DEFAULT_CLASS_MAP, read_label_file
 
 
 def resolve_class(spec: Union[int, str, None],
@@ -120,9 +122,20 @@ def label_polygons(gt_source: str, label_paths, key: str,
         raise ValueError(
             f"{metric}: gt_source='polygons' needs 'label_paths' in the "
             "sample's metainfo: add it to PackSegInputs' meta_keys")
+    keys = tuple(sorted(set(DEFAULT_CLASS_MAP) | {key}))
     polygons = []
     for path in ([label_paths] if isinstance(label_paths, str) else
                  label_paths):
-        label = read_label_file(path, keys=(key, ), warn=False)
-        polygons.extend(p.points for p in label.polygons)
+        st = os.stat(path)
+        label = _read_cached(os.fspath(path), st.st_mtime_ns, st.st_size,
+                             keys)
+        polygons.extend(p.points for p in label.polygons if p.key == key)
     return polygons
+
+
+@functools.lru_cache(maxsize=16)
+def _read_cached(path: str, mtime_ns: int, size: int, keys: tuple):
+    """One read of a label file for all the metrics scoring the same tile
+    (building F1 and APLS each want one key of it); a changed file (time
+    or size) is read again."""
+    return read_label_file(path, keys=keys, warn=False)
