@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .geo import GeoTransform
+
 if TYPE_CHECKING:  # pragma: no cover
     from affine import Affine
     from pyproj import CRS
@@ -47,7 +49,7 @@ __all__ = [
     'Georef', 'GeorefError', 'SOURCES', 'parse_crs', 'read_raster_georef',
     'read_meta_file', 'read_meta_georef', 'footprint_georef',
     'resolve_georef', 'transform_points', 'find_meta_file', 'image_georef',
-    'lonlat_transform'
+    'lonlat_transform', 'RasterLonLat'
 ]
 
 #: The sources of a georeference, in the order they are tried.
@@ -634,19 +636,59 @@ def image_georef(image_path: Union[str, os.PathLike],
                           find_meta_file(image_path, meta_dir), None, shape)
 
 
-def lonlat_transform(georef: Georef):
-    """The georeference as a pixel -> lon/lat affine map.
+@dataclass
+class RasterLonLat(GeoTransform):
+    """Pixel <-> lon/lat of a raster in its own CRS, exactly, through pyproj.
 
-    The tile's corners are taken to EPSG:4326 with pyproj and fitted by
-    :func:`mmseg_sia.geo.footprint_transform` (which warns when they are not
-    a parallelogram to within a pixel), so the inference writers (GeoJSON in
-    RFC 7946 lon/lat, geodesic areas) work as with a label footprint.
+    A :class:`mmseg_sia.geo.GeoTransform` whose point mappings are not the
+    fitted affine but the raster's transform followed by pyproj's
+    reprojection, so a scene of any size is placed exactly (a single affine
+    map fitted to the corners of a 20,000-pixel UTM scene at 0.55 m is off
+    by up to 3.7 m, 6.7 pixels, inside the scene). :attr:`matrix` stays the
+    corners' affine fit, for what is local by nature (the pixel's ground
+    size at the centre); :attr:`residual_m` is 0 because points do not go
+    through it.
+
+    Attributes:
+        georef (Georef): The raster's georeference (with a CRS).
+    """
+    georef: Optional[Georef] = None
+
+    def pixel_to_lonlat(self, points: np.ndarray) -> np.ndarray:
+        """Map ``(N, 2)`` pixel ``(x, y)`` points to ``(N, 2)`` lon/lat."""
+        from pyproj import CRS
+        return transform_points(self.georef.pixel_to_map(points),
+                                self.georef.crs, CRS.from_epsg(4326),
+                                self.georef.path)
+
+    def lonlat_to_pixel(self, points: np.ndarray) -> np.ndarray:
+        """Map ``(N, 2)`` lon/lat points to pixel ``(x, y)``."""
+        from pyproj import CRS
+        return self.georef.map_to_pixel(points, CRS.from_epsg(4326))
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description: the raster's CRS and transform (what
+        points go through) besides the corners and their affine fit."""
+        out = super().to_dict()
+        out.update(source_crs=_crs_name(self.georef.crs),
+                   geotransform=list(self.georef.transform.to_gdal()),
+                   affine_is_approximate=True)
+        return out
+
+
+def lonlat_transform(georef: Georef):
+    """The georeference as a pixel -> lon/lat map for the writers.
+
+    Points go through the raster's transform and pyproj exactly (see
+    :class:`RasterLonLat`), so the inference writers (GeoJSON in RFC 7946
+    lon/lat, geodesic areas) work as with a label footprint, without the
+    error of one affine map over a large scene.
 
     Args:
         georef (Georef): A georeference with a CRS.
 
     Returns:
-        mmseg_sia.geo.GeoTransform: Its ``source`` is ``georef.path``.
+        RasterLonLat: Its ``source`` is ``georef.path``.
 
     Raises:
         GeorefError: When the georeference has no CRS.
@@ -662,4 +704,10 @@ def lonlat_transform(georef: Georef):
     corners = georef.pixel_to_map([[0, 0], [w, 0], [w, h], [0, h]])
     lonlat = transform_points(corners, georef.crs, CRS.from_epsg(4326),
                               georef.path)
-    return footprint_transform(lonlat, w, h, source=georef.path)
+    with warnings.catch_warnings():
+        # The fit's misfit does not matter: points are mapped exactly.
+        warnings.simplefilter('ignore')
+        fit = footprint_transform(lonlat, w, h, source=georef.path)
+    return RasterLonLat(matrix=fit.matrix, width=w, height=h,
+                        corners=fit.corners, residual_m=0.0,
+                        source=georef.path, georef=georef)

@@ -1,5 +1,6 @@
 """The shared georeference core: sources, order, map -> pixel, bad input."""
 import json
+import warnings
 import os.path as osp
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import rasterio
 from affine import Affine
 from PIL import Image
-from pyproj import CRS, Transformer
+from pyproj import CRS, Geod, Transformer
 from rasterio.warp import transform as gdal_transform
 
 from mmseg_sia.geo import footprint_transform, read_footprint
@@ -280,6 +281,34 @@ def test_lonlat_transform_matches_pyproj_at_the_corners():
     assert fit.source == 'm.json' and fit.residual_m < 0.01
     with pytest.raises(GeorefError, match=r"w.png, field 'crs': has no CRS"):
         lonlat_transform(Georef(None, t, 10, 10, 'worldfile', 'w.png'))
+
+
+@pytest.mark.parametrize('epsg,x0,y0', [(32652, 300000.0, 4200000.0),
+                                         (5186, 200000.0, 600000.0)])
+def test_lonlat_transform_is_exact_over_a_large_scene(epsg, x0, y0):
+    """A 20,000-pixel scene at 0.55 m: one affine map fitted to the corners
+    is off by metres inside it; the points are mapped exactly instead."""
+    from mmseg_sia.georef import lonlat_transform
+    n = 20000
+    ref = Georef(CRS.from_epsg(epsg), Affine(0.55, 0, x0, 0, -0.55, y0), n,
+                 n, 'raster', 'scene.tif')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # no misfit warning either
+        fit = lonlat_transform(ref)
+    grid = np.linspace(0, n, 9)
+    pix = np.array([(x, y) for x in grid for y in grid])
+    to_ll = Transformer.from_crs(epsg, 4326, always_xy=True)
+    want = np.column_stack(to_ll.transform(*(ref.pixel_to_map(pix).T)))
+    got = fit.pixel_to_lonlat(pix)
+    _, _, dist = Geod(ellps='WGS84').inv(got[:, 0], got[:, 1], want[:, 0],
+                                         want[:, 1])
+    assert dist.max() < 1e-6  # metres
+    # What the corners' affine fit alone gives: metres off mid-scene.
+    affine_only = pix @ fit.matrix[:, :2].T + fit.matrix[:, 2]
+    _, _, off = Geod(ellps='WGS84').inv(affine_only[:, 0], affine_only[:, 1],
+                                        want[:, 0], want[:, 1])
+    assert off.max() > 3.0
+    np.testing.assert_allclose(fit.lonlat_to_pixel(want), pix, atol=1e-6)
 
 
 def test_import_mmseg_sia_leaves_the_gis_stack_unloaded():
