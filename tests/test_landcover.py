@@ -389,6 +389,42 @@ def test_land_cover_file_given_to_sia_dataset_warns(tmp_path):
         sia_sample(root)
 
 
+def test_the_readers_themselves_say_why_a_file_draws_nothing(tmp_path):
+    """One place gives the warning: the reading functions, so the dataset,
+    the tools and any other caller get it."""
+    from mmseg_sia.labels import read_label_file
+    root = aihub_root(tmp_path, {'T1.json': OBJECT_ONLY})
+    path = osp.join(root, 'labels', 'T1.json')
+    why = (r'has features but no polygon the reader can use \(1 features: '
+           r'1 with object_imcoords; 1 Polygon geometries in lon/lat')
+    with pytest.warns(SIALabelWarning, match=r'T1.json: ' + why) as seen:
+        label = read_label_file(path)
+    assert len([w for w in seen if 'T1.json' in str(w.message)]) == 1
+    assert re.match(why, label.unusable)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', SIALabelWarning)
+        assert re.match(why, read_label_file(path, warn=False).unusable)
+    # A first-release file read as land cover: every feature skipped, and
+    # what the file holds is named too.
+    with pytest.warns(SIAMapLabelWarning, match=r"skipped 1 of 1 features "
+                      r"that cannot be drawn \(feature 0: has no property "
+                      r"'ANN_CD'\)"):
+        label = read_map_label_file(path)
+    assert re.match(why, label.unusable)
+
+
+def test_convert_and_stats_list_files_that_draw_nothing(tmp_path):
+    from mmseg_sia.dataset_tools import convert_labels, dataset_stats
+    root = aihub_root(tmp_path, {'T1.json': OBJECT_ONLY})
+    summary = convert_labels(root, str(tmp_path / 'masks'), progress=False)
+    assert [(osp.basename(f), w.startswith('has features but no polygon'))
+            for f, w in summary.warnings] == [('T1.json', True)]
+    assert 'object_imcoords' in summary.format()
+    stats = dataset_stats(root, progress=False)
+    assert stats.warnings['warning'].str.contains(
+        'no polygon the reader can use').tolist() == [True]
+
+
 def test_road_file_for_a_building_only_task_is_fine(tmp_path):
     road = osp.join(HERE, 'data', 'sia', 'labels', 'road',
                     'BLD00001_PS3_K3A_NIA0001.json')
