@@ -606,3 +606,57 @@ def test_meta_files_in_the_labels_folder_and_images_without_labels(
     np.testing.assert_array_equal(
         ds[0]['gt_seg_map'],
         reference_map(*paths_of(stems()[0]), LANDCOVER_BUILDING_ROAD))
+
+
+def test_split_files_resolve_alike_in_the_three_datasets(tmp_path):
+    """One split-file resolution: a hand-edited line with spaces around the
+    stem finds its image in every dataset, in the file's order; a stem
+    without image is named with the file."""
+    from mmseg_sia.datasets import SIADataset, SIAVectorDataset
+    sia_root = osp.join(HERE, 'data', 'sia')
+    geo_root = osp.join(HERE, 'data', 'landcover', 'geo')
+    sia_stem = sorted(os.listdir(osp.join(sia_root, 'images')))[0][:-4]
+    cases = [
+        (lambda f: dataset(ann_file=f, pipeline=[]), stems()[::-1][:2]),
+        (lambda f: SIADataset(data_root=sia_root, ann_file=f, pipeline=[]),
+         [sia_stem]),
+        (lambda f: SIAVectorDataset(
+            vector_file='footprints.gpkg', attribute='kind',
+            class_map={'building': 1, 'road': 2}, data_root=geo_root,
+            data_prefix=dict(img_path='images'), ann_file=f, pipeline=[]),
+         ['scene_1', 'scene_0']),
+    ]
+    for k, (build, wanted) in enumerate(cases):
+        split = tmp_path / f'split{k}.txt'
+        split.write_text(''.join(f'  {s} \n' for s in wanted))
+        ds = build(str(split))
+        assert [osp.splitext(osp.basename(ds.get_data_info(i)['img_path']))[0]
+                for i in range(len(ds))] == wanted
+        split.write_text(f'{wanted[0]}\nNOPE_42\n')
+        with pytest.raises(FileNotFoundError,
+                           match=r"1 stem\(s\) of split file .*split"
+                           rf"{k}\.txt have no image .*<stem>\.\w+: 'NOPE_42'"):
+            build(str(split))
+
+
+def test_meta_lookup_lists_the_release_folder_once(tmp_path, monkeypatch):
+    """find_meta_file (tools/infer.py's lookup) lists the folder above a
+    part's image folder once, not once per image."""
+    import mmseg_sia.georef as georef
+    images = tmp_path / '01.원천데이터' / 'TS_P'
+    metas = tmp_path / '02.라벨링데이터' / 'TL_P_Meta'
+    images.mkdir(parents=True)
+    metas.mkdir(parents=True)
+    names = ['A', 'B', 'C']
+    for n in names:
+        (images / f'{n}.tif').write_bytes(b'')
+        (metas / f'{n}_META.json').write_text('[]')
+    listed = []
+    real = os.listdir
+    monkeypatch.setattr(georef.os, 'listdir',
+                        lambda p='.': listed.append(str(p)) or real(p))
+    georef._folder_names.cache_clear()
+    found = [georef.find_meta_file(str(images / f'{n}.tif')) for n in names]
+    assert [osp.basename(f) for f in found] == [f'{n}_META.json'
+                                                for n in names]
+    assert listed == [str(tmp_path)]

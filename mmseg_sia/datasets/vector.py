@@ -14,7 +14,7 @@ from ..georef import read_raster_georef
 from ..maplabels import SIAMapLabelWarning, class_value
 from .landcover import check_class_map
 from .sia import (IndexProblem, index_images, log_index_problems,
-                  read_split_file)
+                  split_stems)
 
 __all__ = ['SIAVectorDataset', 'VectorFileError', 'VectorLabels',
            'read_vector_polygons']
@@ -335,16 +335,8 @@ class SIAVectorDataset(BaseSegDataset):
         problems: List[IndexProblem] = []
         images = index_images(img_dir, self.img_suffix, problems)
         log_index_problems(type(self).__name__, problems)
-        if self.ann_file:
-            stems = read_split_file(self.ann_file)
-            missing = [s for s in stems if s not in images]
-            if missing:
-                raise FileNotFoundError(
-                    f'{name}: {len(missing)} stem(s) of split file '
-                    f'{self.ann_file} have no image: '
-                    + ', '.join(repr(s) for s in missing[:5]))
-        else:
-            stems = sorted(images)
+        stems = split_stems(name, self.ann_file, images, img_dir,
+                            self.img_suffix)
         data_list, bare = [], []
         for stem in stems:
             path = images[stem]
