@@ -17,8 +17,8 @@ import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import (Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
-                    Union)
+from typing import (Container, Dict, Iterable, List, Mapping, Optional,
+                    Sequence, Tuple, Union)
 
 import numpy as np
 
@@ -98,6 +98,9 @@ class MapLabelFile:
         unusable (str | None): For a file with features of which none can
             be drawn, what it holds (see
             :func:`~mmseg_sia.labels.describe_features`).
+        unread (int): Features whose coordinates were not read, their class
+            being none of ``only`` (:func:`read_map_label_file`); their
+            polygons are counted in ``values``.
     """
     path: str
     crs: object = None
@@ -106,6 +109,7 @@ class MapLabelFile:
     num_features: int = 0
     values: Counter = field(default_factory=Counter)
     unusable: Optional[str] = None
+    unread: int = 0
 
 
 def class_value(value: object) -> object:
@@ -212,7 +216,8 @@ def _positions(rings: List[list]) -> Optional[np.ndarray]:
 def read_map_label_file(path: Union[str, os.PathLike],
                         attribute: str = 'ANN_CD',
                         strict: bool = False,
-                        warn: bool = True) -> MapLabelFile:
+                        warn: bool = True,
+                        only: Optional[Container] = None) -> MapLabelFile:
     """Read the Polygon and MultiPolygon features of a GeoJSON label file.
 
     Args:
@@ -226,6 +231,11 @@ def read_map_label_file(path: Union[str, os.PathLike],
             file whose features are all unusable, such as a first-release
             file with pixel polygons, is never read as silent background).
             Defaults to True.
+        only (Container, optional): Read the coordinates of the features
+            whose (normalised) class value is in it, and only count the
+            others' polygons in :attr:`MapLabelFile.values` (their
+            coordinates are not checked): what a drawing of some classes
+            needs. Defaults to None (every feature).
 
     Returns:
         MapLabelFile: The polygons and what was skipped.
@@ -242,14 +252,15 @@ def read_map_label_file(path: Union[str, os.PathLike],
     gc_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read_map_label_file(path, attribute, strict, warn)
+        return _read_map_label_file(path, attribute, strict, warn, only)
     finally:
         if gc_enabled:
             gc.enable()
 
 
 def _read_map_label_file(path: str, attribute: str, strict: bool,
-                         warn: bool) -> MapLabelFile:
+                         warn: bool, only: Optional[Container]
+                         ) -> MapLabelFile:
     data, features = read_feature_collection(path)
     result = MapLabelFile(path=path, crs=label_crs(data, path),
                           num_features=len(features))
@@ -279,6 +290,10 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
             value = normalised[raw] = class_value(raw)
         except TypeError:  # a list or object: not hashable
             value = class_value(raw)
+        if only is not None and value not in only:
+            result.values[value] += len(polys)
+            result.unread += 1
+            continue
         for part, poly in enumerate(polys):
             rings.extend(poly)
             parts.append((index, value, part, len(poly)))
@@ -329,12 +344,25 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
         if warn:
             warn_skipped(path, result.skipped, len(features),
                          SIAMapLabelWarning, stacklevel=3)
-    if features and not result.polygons:
+    if features and not result.polygons and not result.unread:
         # Every feature skipped: say what the file holds as well (a
         # first-release file given to the land-cover reader, ...).
         result.unusable = ('has features but no polygon the reader can use '
                            f'({describe_features(features)["summary"]})')
     return result
+
+
+def _warn_unknown(values: Counter, cmap: Mapping, source: str) -> None:
+    """Warn once about the class values (with their polygon counts) that
+    the class map does not hold."""
+    unknown = {v: n for v, n in values.items() if v not in cmap}
+    if unknown:
+        found = ', '.join(f'{v!r} ({n} polygon{"s" if n > 1 else ""})'
+                          for v, n in sorted(unknown.items(), key=str))
+        warnings.warn(
+            f'{source}: class values not in the class map, not drawn: '
+            f'{found} (class map {sorted(cmap, key=str)})',
+            SIAMapLabelWarning, stacklevel=3)
 
 
 def map_polygons_by_class(polygons: Sequence[MapPolygon],
@@ -367,14 +395,8 @@ def map_polygons_by_class(polygons: Sequence[MapPolygon],
             CRS.
     """
     cmap = {class_value(k): int(v) for k, v in class_map.items()}
-    unknown = Counter(p.value for p in polygons if p.value not in cmap)
-    if unknown and warn:
-        found = ', '.join(f'{v!r} ({n} polygon{"s" if n > 1 else ""})'
-                          for v, n in sorted(unknown.items(), key=str))
-        warnings.warn(
-            f'{source}: class values not in the class map, not drawn: '
-            f'{found} (class map {sorted(cmap, key=str)})',
-            SIAMapLabelWarning, stacklevel=2)
+    if warn:
+        _warn_unknown(Counter(p.value for p in polygons), cmap, source)
     chosen = [
         p for p in polygons if p.value in cmap and not (
             skip_background and cmap[p.value] == 0)
@@ -493,12 +515,21 @@ def rasterize_map_label_files(paths: Iterable[str],
                           for i, (value, rings) in enumerate(polygons)]
         given.values.update(p.value for p in given.polygons)
         files.append(given)
-    files += [read_map_label_file(p, attribute, strict, warn) for p in paths]
+    cmap = {class_value(k): int(v) for k, v in class_map.items()}
+    # Only the classes drawn are read to numbers (fields, forests and water
+    # of a land-cover tile are left as parsed); strict mode checks all.
+    only = None if strict else {
+        v for v, c in cmap.items() if c or not skip_zero}
+    files += [read_map_label_file(p, attribute, strict, warn, only)
+              for p in paths]
     by_class: Dict[int, List[np.ndarray]] = {}
     for f in files:
+        if warn:
+            _warn_unknown(f.values, cmap, f.path)
         for class_id, drawn in map_polygons_by_class(
-                f.polygons, georef, class_map, f.crs or fallback,
-                skip_background=skip_zero, source=f.path, warn=warn).items():
+                f.polygons, georef, cmap, f.crs or fallback,
+                skip_background=skip_zero, source=f.path,
+                warn=False).items():
             by_class.setdefault(class_id, []).extend(drawn)
     return rasterize_polygons(by_class, shape, priority), files
 

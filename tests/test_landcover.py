@@ -660,3 +660,40 @@ def test_meta_lookup_lists_the_release_folder_once(tmp_path, monkeypatch):
     assert [osp.basename(f) for f in found] == [f'{n}_META.json'
                                                 for n in names]
     assert listed == [str(tmp_path)]
+
+
+def test_drawing_reads_the_coordinates_of_drawn_classes_only(tmp_path):
+    """Fields, forests and water are not drawn with the building/road map,
+    so their coordinates are not read for drawing; the map, the warning
+    about codes not in the class map and strict mode are as before."""
+    from affine import Affine
+    from pyproj import CRS
+    from mmseg_sia.georef import Georef
+    from mmseg_sia.maplabels import rasterize_map_label_files
+
+    def feature(code, ring):
+        return {'type': 'Feature', 'properties': {'ANN_CD': code},
+                'geometry': {'type': 'Polygon', 'coordinates': [ring]}}
+
+    box = [[1, 1], [9, 1], [9, 7], [1, 7]]
+    path = tmp_path / 'x.json'
+    path.write_text(json.dumps({'type': 'FeatureCollection', 'features': [
+        feature(10, box), feature(60, [[0, 0], ['a', 0], [5, 5]]),
+        feature(999, box)]}))
+    label = read_map_label_file(str(path), only={10, 30}, warn=False)
+    assert [p.feature for p in label.polygons] == [0]
+    assert label.values == {10: 1, 60: 1, 999: 1} and label.unread == 2
+    assert label.skipped == [] and label.unusable is None
+    georef = Georef(CRS.from_epsg(5186), Affine(1, 0, 0, 0, -1, 8), 10, 8,
+                    'meta')
+    with pytest.warns(SIAMapLabelWarning, match=r"x.json: class values not "
+                      r"in the class map, not drawn: 999 \(1 polygon\)"):
+        seg, _ = rasterize_map_label_files([str(path)], georef,
+                                           LANDCOVER_BUILDING_ROAD)
+    expected = np.zeros((8, 10), np.uint8)
+    expected[1:7, 1:9] = 1
+    np.testing.assert_array_equal(seg, expected)
+    with pytest.raises(LabelFileError, match=r'x.json, feature 1: a ring '
+                       r'position is not a list of numbers'):
+        rasterize_map_label_files([str(path)], georef,
+                                  LANDCOVER_BUILDING_ROAD, strict=True)
