@@ -18,10 +18,16 @@ plus ``(c, -r) * resolution``) and tested against the polygons with
 shapely's ``contains_xy``; goal >= 99.95 % agreement.
 
     python benchmarks/bench_map_labels.py [--tiles 4] [--repeat 5]
+
+``--baseline REF`` also times the map-label drawing of another version of
+the plugin, interleaved in the same run (its ``labels``, ``maplabels`` and
+``georef`` modules taken from git revision ``REF`` of this repository), and
+checks that both draw the same maps: ``--baseline main``.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import os.path as osp
@@ -121,6 +127,36 @@ def reference(label: str, origin) -> np.ndarray:
     return seg
 
 
+def load_baseline(ref: str, where: str):
+    """The ``labels``/``maplabels``/``georef`` modules of git revision
+    ``ref``, imported as a package of their own under ``where``."""
+    import importlib
+    import subprocess
+    import sys
+
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    package = osp.join(where, 'baseline_sia')
+    os.makedirs(package)
+    open(osp.join(package, '__init__.py'), 'w').close()
+    for name in ('labels', 'maplabels', 'georef'):
+        text = subprocess.run(
+            ['git', '-C', repo, 'show', f'{ref}:mmseg_sia/{name}.py'],
+            check=True, capture_output=True).stdout
+        with open(osp.join(package, name + '.py'), 'wb') as f:
+            f.write(text)
+    sys.path.insert(0, where)
+    return (importlib.import_module('baseline_sia.maplabels'),
+            importlib.import_module('baseline_sia.georef'))
+
+
+def draw_baseline(base, img: str, label: str, meta: str) -> np.ndarray:
+    """The baseline's drawing of one tile, as its loader did it."""
+    maplabels, georef = base
+    ref = georef.resolve_georef(img, meta, shape=(SIZE, SIZE))
+    return maplabels.rasterize_map_label_files(
+        [label], ref, LANDCOVER_BUILDING_ROAD)[0]
+
+
 def time_once(fn) -> float:
     """CPU time of this thread (robust to other load on a shared machine)."""
     start = time.thread_time()
@@ -132,12 +168,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--tiles', type=int, default=4)
     parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--baseline', metavar='REF',
+                        help='also time the drawing of git revision REF')
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     loader = LoadPolygonAnnotations()
     png_loader = LoadAnnotations()
 
     with tempfile.TemporaryDirectory() as root:
+        base = None
+        if args.baseline:
+            base = load_baseline(args.baseline, osp.join(root, 'baseline'))
         samples = []
         parts = holes = 0
         agree = total = 0
@@ -151,6 +192,12 @@ def main() -> None:
                                    ori_shape=(SIZE, SIZE), seg_fields=[]))
 
             seg = run_map()['gt_seg_map']
+            run_base = None
+            if base is not None:
+                run_base = functools.partial(draw_baseline, base, img, label,
+                                             meta)
+                if not np.array_equal(run_base(), seg):
+                    raise SystemExit(f'{args.baseline} draws another map')
             png = osp.join(root, f'{k}_label.png')
             cv2.imwrite(png, seg)
             ref = reference(label, origin)
@@ -162,18 +209,21 @@ def main() -> None:
                     parts += len(shapely.get_parts(geom))
                     holes += sum(len(p.interiors)
                                  for p in shapely.get_parts(geom))
-            samples.append((run_map, png))
+            samples.append((run_map, png, run_base))
 
         def run_png(png):
             return png_loader(dict(seg_map_path=png, reduce_zero_label=False,
                                    seg_fields=[]))
 
-        times = {'map': [], 'png': []}
+        times = {'map': [], 'png': [], 'base': []}
         for _ in range(args.repeat):  # interleaved
-            for run_map, png in samples:
+            for run_map, png, run_base in samples:
                 times['map'].append(time_once(run_map))
                 times['png'].append(time_once(lambda: run_png(png)))
-        med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+                if run_base is not None:
+                    times['base'].append(time_once(run_base))
+        med = {k: statistics.median(v) * 1e3 for k, v in times.items()
+               if v}
         print(f'{args.tiles} tiles of {SIZE}x{SIZE}, 300 features each '
               f'({parts / args.tiles:.0f} polygon parts, '
               f'{holes / args.tiles:.0f} holes per tile), EPSG:5186 via a '
@@ -184,6 +234,11 @@ def main() -> None:
               f'{med["png"]:8.2f} ms')
         print(f'ratio map labels / LoadAnnotations: '
               f'{med["map"] / med["png"]:.2f} (goal <= 1.0)')
+        if 'base' in med:
+            print(f'  {args.baseline} (resolve_georef + '
+                  f'rasterize_map_label_files): {med["base"]:8.2f} ms, '
+                  f'ratio {med["base"] / med["png"]:.2f}; this version / '
+                  f'{args.baseline}: {med["map"] / med["base"]:.2f}')
         print(f'pixel agreement with shapely contains_xy at pixel centres in '
               f'map coordinates: {100 * agree / total:.4f} % of {total} '
               f'pixels (goal >= 99.95 %)')

@@ -566,6 +566,16 @@ def resolve_georef(image_path: Optional[str] = None,
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _folder_names(folder: str) -> Tuple[str, ...]:
+    """The sorted names in a folder, listed once per process (every image of
+    a part looks in the same folders); () when it cannot be listed."""
+    try:
+        return tuple(sorted(os.listdir(folder)))
+    except OSError:
+        return ()
+
+
 def find_meta_file(image_path: Union[str, os.PathLike],
                    meta_dir: Optional[str] = None) -> Optional[str]:
     """The land-cover META file of an image, if one can be found.
@@ -600,11 +610,8 @@ def find_meta_file(image_path: Union[str, os.PathLike],
             parent = osp.dirname(img_dir)
             folders.append(osp.join(parent, meta_name))
             grand = osp.dirname(parent)
-            try:
-                siblings = sorted(os.listdir(grand))
-            except OSError:
-                siblings = []
-            folders += [osp.join(grand, s, meta_name) for s in siblings]
+            folders += [osp.join(grand, s, meta_name)
+                        for s in _folder_names(grand)]
     for folder in folders:
         for name in names:
             path = osp.join(folder, name)

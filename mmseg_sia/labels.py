@@ -44,7 +44,8 @@ __all__ = [
     'DEFAULT_CLASS_MAP', 'DEFAULT_PRIORITY', 'MAX_COORDINATE',
     'parse_imcoords', 'read_label_file', 'polygon_coverage',
     'rasterize_polygons', 'rasterize_label_files', 'parse_footprint',
-    'format_imcoords'
+    'format_imcoords', 'read_feature_collection', 'describe_features',
+    'unusable_message', 'warn_skipped'
 ]
 
 #: ``*_imcoords`` key -> class id of the 3-class task.
@@ -118,6 +119,11 @@ class LabelFile:
             feature's ``geometry`` (the tile footprint), if any.
         image_ids (list[str]): The distinct ``image_id`` values of the
             features (informative only; never used to build paths).
+        unusable (str | None): Why a file with features gave no polygon at
+            all (only ``object_imcoords`` boxes, polygons in map
+            coordinates, ...), naming what it holds; None otherwise (also
+            for a file whose polygons are all of another class of the
+            task, such as a road file read for buildings).
     """
     path: str
     polygons: List[LabelPolygon] = field(default_factory=list)
@@ -125,6 +131,7 @@ class LabelFile:
     num_features: int = 0
     footprint: Optional[np.ndarray] = None
     image_ids: List[str] = field(default_factory=list)
+    unusable: Optional[str] = None
 
 
 def parse_imcoords(text: str) -> np.ndarray:
@@ -331,6 +338,139 @@ def _json_kind(value: object) -> str:
     return 'null' if value is None else f'a {type(value).__name__}'
 
 
+def read_feature_collection(path: str) -> Tuple[dict, list]:
+    """Read a file as a GeoJSON-like FeatureCollection.
+
+    The one check of both readers (:func:`read_label_file`, and
+    :func:`mmseg_sia.maplabels.read_map_label_file` for map coordinates).
+
+    Args:
+        path (str): The file (UTF-8, with or without a byte-order mark).
+
+    Returns:
+        tuple[dict, list]: The document and its ``features`` list.
+
+    Raises:
+        LabelFileError: When the file cannot be read, is not UTF-8 or JSON,
+            is not an object or has no ``features`` array.
+    """
+    data = _decode(path)
+    if not isinstance(data, dict):
+        raise LabelFileError(
+            path, f'is not a FeatureCollection (top level is '
+            f'{_json_kind(data)}, expected an object)')
+    features = data.get('features')
+    if not isinstance(features, list):
+        what = 'missing' if features is None else \
+            f'{_json_kind(features)}, not an array'
+        raise LabelFileError(
+            path, f'is not a FeatureCollection ("features" is {what})')
+    return data, features
+
+
+def warn_skipped(path: str, skipped: Sequence[Tuple[int, str]],
+                 num_features: int, category: Optional[type] = None,
+                 stacklevel: int = 2) -> None:
+    """The one warning about a file's features that cannot be drawn: the
+    file, how many, and the first ten by index with the reason.
+
+    ``stacklevel`` is that of a ``warnings.warn`` call in the caller (2: the
+    warning points at the caller's caller)."""
+    listed = '; '.join(f'{i}: {why}' for i, why in skipped[:10])
+    more = '' if len(skipped) <= 10 else f'; ... {len(skipped) - 10} more'
+    warnings.warn(
+        f'{path}: skipped {len(skipped)} of {num_features} features that '
+        f'cannot be drawn (feature {listed}{more})',
+        category or SIALabelWarning, stacklevel=stacklevel + 1)
+
+
+def _leaves(coords, limit: int = 64):
+    """The first ``limit`` numbers of a nested coordinate list."""
+    stack = [coords]
+    found = 0
+    while stack and found < limit:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, (int, float)) and not isinstance(item, bool):
+            found += 1
+            yield item
+
+
+def describe_features(features: Sequence) -> dict:
+    """What the features of a label file hold, to say why it gave no
+    polygon.
+
+    Counts each non-empty ``*_imcoords`` key (pixel polygons of the first
+    release, ``object_imcoords`` being detection boxes), ``geometry`` types,
+    whether the geometry is in map coordinates (a value beyond lon/lat
+    range) and the ``ANN_CD`` property of the land-cover release.
+
+    Args:
+        features (Sequence): The ``features`` list of a FeatureCollection.
+
+    Returns:
+        dict: ``features`` (int), ``pixel_keys`` (Counter of non-empty
+        ``*_imcoords`` keys), ``geometries`` (Counter of geometry types),
+        ``map_coordinates`` (bool), ``ann_cd`` (features with ``ANN_CD``)
+        and ``summary`` (str).
+    """
+    from collections import Counter
+
+    keys: Counter = Counter()
+    geometries: Counter = Counter()
+    ann_cd = 0
+    far = False
+    for feature in features:
+        if not isinstance(feature, dict):
+            continue
+        props = feature.get('properties')
+        if isinstance(props, dict):
+            for key, value in props.items():
+                if key.endswith('_imcoords') and isinstance(value, str) and \
+                        value.strip() not in _EMPTY_VALUES:
+                    keys[key] += 1
+            ann_cd += 'ANN_CD' in props
+        geom = feature.get('geometry')
+        if isinstance(geom, dict):
+            geometries[str(geom.get('type'))] += 1
+            if not far:
+                try:
+                    pts = np.array(list(_leaves(geom.get('coordinates'))),
+                                   dtype=np.float64)
+                    far = bool(pts.size) and float(np.abs(pts).max()) > 360
+                except (TypeError, ValueError):
+                    pass
+    parts = [f'{n} with {k}' for k, n in sorted(keys.items())]
+    if geometries:
+        where = 'map coordinates' if far else 'lon/lat (a tile footprint)'
+        parts.append(', '.join(f'{n} {t}' for t, n in sorted(
+            geometries.items())) + f' geometries in {where}')
+    if ann_cd:
+        parts.append(f'{ann_cd} with ANN_CD (land-cover labels: read them '
+                     'with SIALandCoverDataset)')
+    return dict(features=len(features), pixel_keys=keys,
+                geometries=geometries, map_coordinates=far, ann_cd=ann_cd,
+                summary=f'{len(features)} features: ' +
+                ('; '.join(parts) or 'nothing recognised'))
+
+
+def unusable_message(features: Sequence,
+                     pixel_keys: Iterable[str] = tuple(DEFAULT_CLASS_MAP)
+                     ) -> Optional[str]:
+    """Why features that gave no polygon are of no use, or None.
+
+    None when there is no feature, or some feature has a polygon under one
+    of ``pixel_keys`` (a road file read for buildings only is fine).
+    """
+    info = describe_features(features)
+    if not info['features'] or any(info['pixel_keys'].get(k)
+                                   for k in pixel_keys):
+        return None
+    return ('has features but no polygon the reader can use (' +
+            info['summary'] + ')')
+
+
 def read_label_file(path: str,
                     keys: Iterable[str] = tuple(DEFAULT_CLASS_MAP),
                     strict: bool = False,
@@ -344,7 +484,9 @@ def read_label_file(path: str,
         strict (bool): Raise :class:`LabelFileError` on the first feature that
             cannot be drawn instead of skipping it. Defaults to False.
         warn (bool): Emit one :class:`SIALabelWarning` per file listing the
-            skipped features. Defaults to True.
+            skipped features, or saying what a file with features but no
+            usable polygon holds (:attr:`LabelFile.unusable`: so such a file
+            never reads as silent background). Defaults to True.
 
     Returns:
         LabelFile: The polygons, skipped features and footprint.
@@ -356,17 +498,7 @@ def read_label_file(path: str,
     """
     path = os.fspath(path)
     keys = tuple(keys)
-    data = _decode(path)
-    if not isinstance(data, dict):
-        raise LabelFileError(
-            path, f'is not a FeatureCollection (top level is '
-            f'{_json_kind(data)}, expected an object)')
-    features = data.get('features')
-    if not isinstance(features, list):
-        what = 'missing' if features is None else \
-            f'{_json_kind(features)}, not an array'
-        raise LabelFileError(
-            path, f'is not a FeatureCollection ("features" is {what})')
+    _, features = read_feature_collection(path)
 
     result = LabelFile(path=path, num_features=len(features))
     image_ids: Dict[str, None] = {}
@@ -422,14 +554,14 @@ def read_label_file(path: str,
         result.skipped = sorted(problems.items())
     result.image_ids = list(image_ids)
     if result.skipped and warn:
-        listed = '; '.join(f'{i}: {why}' for i, why in result.skipped[:10])
-        more = '' if len(result.skipped) <= 10 else \
-            f'; ... {len(result.skipped) - 10} more'
-        warnings.warn(
-            f'{path}: skipped {len(result.skipped)} of {len(features)} '
-            f'features that cannot be drawn (feature {listed}{more})',
-            SIALabelWarning,
-            stacklevel=2)
+        warn_skipped(path, result.skipped, len(features), SIALabelWarning)
+    if features and not result.polygons and not result.skipped:
+        # Never silent background: say what the file holds instead.
+        result.unusable = unusable_message(
+            features, set(keys) | set(DEFAULT_CLASS_MAP))
+        if result.unusable is not None and warn:
+            warnings.warn(f'{path}: {result.unusable}', SIALabelWarning,
+                          stacklevel=2)
     return result
 
 

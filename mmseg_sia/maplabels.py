@@ -17,19 +17,21 @@ import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import (Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
-                    Union)
+from typing import (Container, Dict, Iterable, List, Mapping, Optional,
+                    Sequence, Tuple, Union)
 
 import numpy as np
 
-from .labels import (LabelFileError, SIALabelWarning, _decode,
-                     rasterize_polygons)
+from .labels import (LabelFileError, SIALabelWarning, describe_features,
+                     rasterize_polygons, read_feature_collection,
+                     unusable_message, warn_skipped)
 
 __all__ = [
     'LANDCOVER_CODES', 'LANDCOVER_BUILDING_ROAD', 'MapPolygon', 'MapLabelFile',
     'SIAMapLabelWarning', 'class_value', 'read_map_label_file',
     'map_polygons_by_class', 'label_crs',
-    'describe_label_contents', 'unusable_reason', 'rasterize_map_label_files'
+    'describe_label_contents', 'unusable_reason', 'rasterize_map_label_files',
+    'draw_map_labels'
 ]
 
 #: ``ANN_CD`` of the land-cover release -> (Korean name, English name).
@@ -93,6 +95,12 @@ class MapLabelFile:
             features that cannot be drawn.
         num_features (int): Number of features in the file.
         values (Counter): How many polygons carry each class value.
+        unusable (str | None): For a file with features of which none can
+            be drawn, what it holds (see
+            :func:`~mmseg_sia.labels.describe_features`).
+        unread (int): Features whose coordinates were not read, their class
+            being none of ``only`` (:func:`read_map_label_file`); their
+            polygons are counted in ``values``.
     """
     path: str
     crs: object = None
@@ -100,6 +108,8 @@ class MapLabelFile:
     skipped: List[Tuple[int, str]] = field(default_factory=list)
     num_features: int = 0
     values: Counter = field(default_factory=Counter)
+    unusable: Optional[str] = None
+    unread: int = 0
 
 
 def class_value(value: object) -> object:
@@ -206,7 +216,8 @@ def _positions(rings: List[list]) -> Optional[np.ndarray]:
 def read_map_label_file(path: Union[str, os.PathLike],
                         attribute: str = 'ANN_CD',
                         strict: bool = False,
-                        warn: bool = True) -> MapLabelFile:
+                        warn: bool = True,
+                        only: Optional[Container] = None) -> MapLabelFile:
     """Read the Polygon and MultiPolygon features of a GeoJSON label file.
 
     Args:
@@ -220,6 +231,11 @@ def read_map_label_file(path: Union[str, os.PathLike],
             file whose features are all unusable, such as a first-release
             file with pixel polygons, is never read as silent background).
             Defaults to True.
+        only (Container, optional): Read the coordinates of the features
+            whose (normalised) class value is in it, and only count the
+            others' polygons in :attr:`MapLabelFile.values` (their
+            coordinates are not checked): what a drawing of some classes
+            needs. Defaults to None (every feature).
 
     Returns:
         MapLabelFile: The polygons and what was skipped.
@@ -236,32 +252,24 @@ def read_map_label_file(path: Union[str, os.PathLike],
     gc_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read_map_label_file(path, attribute, strict, warn)
+        return _read_map_label_file(path, attribute, strict, warn, only)
     finally:
         if gc_enabled:
             gc.enable()
 
 
 def _read_map_label_file(path: str, attribute: str, strict: bool,
-                         warn: bool) -> MapLabelFile:
-    data = _decode(path)
-    if not isinstance(data, dict):
-        raise LabelFileError(
-            path, f'is not a FeatureCollection (top level is '
-            f'{type(data).__name__}, expected an object)')
-    features = data.get('features')
-    if not isinstance(features, list):
-        what = 'missing' if features is None else \
-            f'a {type(features).__name__}, not a list'
-        raise LabelFileError(
-            path, f'is not a FeatureCollection ("features" is {what})')
+                         warn: bool, only: Optional[Container]
+                         ) -> MapLabelFile:
+    data, features = read_feature_collection(path)
     result = MapLabelFile(path=path, crs=label_crs(data, path),
                           num_features=len(features))
     problems: Dict[int, str] = {}
-    # Every ring of every usable feature, with its feature, value and
-    # polygon number, converted to numbers in one call below.
+    # Every ring of every usable feature, converted to numbers in one call
+    # below; each polygon (part) as (feature, value, part, ring count).
     rings: List[list] = []
-    owners: List[Tuple[int, object, int]] = []
+    parts: List[Tuple[int, object, int, int]] = []
+    normalised: Dict[object, object] = {}  # class_value, once per value
     for index, feature in enumerate(features):
         if not isinstance(feature, dict):
             problems[index] = 'is not an object'
@@ -275,11 +283,20 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
         except ValueError as e:
             problems[index] = str(e)
             continue
-        value = class_value(props[attribute])
+        raw = props[attribute]
+        try:
+            value = normalised[raw]
+        except KeyError:
+            value = normalised[raw] = class_value(raw)
+        except TypeError:  # a list or object: not hashable
+            value = class_value(raw)
+        if only is not None and value not in only:
+            result.values[value] += len(polys)
+            result.unread += 1
+            continue
         for part, poly in enumerate(polys):
             rings.extend(poly)
-            owners.extend([(index, value, part)] * len(poly))
-    arrays: List[object] = []
+            parts.append((index, value, part, len(poly)))
     points = _positions(rings) if rings else None
     if points is not None:
         lens = np.fromiter(map(len, rings), dtype=np.int64, count=len(rings))
@@ -288,48 +305,64 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
         closed = (lens > 1) & (points[starts] == points[ends - 1]).all(1)
         count = lens - closed
         finite = np.logical_and.reduceat(np.isfinite(points).all(1), starts)
-        for s, n, ok in zip(starts.tolist(), count.tolist(),
-                            finite.tolist()):
-            if not ok:
-                arrays.append('NaN or infinite coordinate')
-            elif n < 3:
-                arrays.append(f'a ring has fewer than 3 distinct points '
-                              f'({n})')
-            else:
-                arrays.append(points[s:s + n])
+        bad = np.flatnonzero(~finite | (count < 3))
+        if bad.size:
+            owner = np.repeat(np.arange(len(parts)),
+                              [n for _, _, _, n in parts])
+            for r in bad.tolist():
+                problems.setdefault(
+                    parts[owner[r]][0], 'NaN or infinite coordinate'
+                    if not finite[r] else
+                    f'a ring has fewer than 3 distinct points ({count[r]})')
+        arrays = [points[a:a + n]
+                  for a, n in zip(starts.tolist(), count.tolist())]
     else:
+        arrays = []
         for ring in rings:
             try:
                 arrays.append(_ring(ring))
             except ValueError as e:
                 arrays.append(str(e))
-    for (index, _, _), ring in zip(owners, arrays):
-        if isinstance(ring, str):
-            problems.setdefault(index, ring)
-    last = None
-    for (index, value, part), ring in zip(owners, arrays):
-        if index in problems:
-            continue
-        if (index, part) != last:
-            result.polygons.append(MapPolygon([], value, index, part))
-            result.values[value] += 1
-            last = (index, part)
-        result.polygons[-1].rings.append(ring)
+        at = 0
+        for index, _, _, n in parts:
+            for ring in arrays[at:at + n]:
+                if isinstance(ring, str):
+                    problems.setdefault(index, ring)
+            at += n
+    at = 0
+    polygons = result.polygons
+    for index, value, part, n in parts:
+        if index not in problems:
+            polygons.append(MapPolygon(arrays[at:at + n], value, index, part))
+        at += n
+    result.values.update(p.value for p in polygons)
     if problems:
         first = min(problems)
         if strict:
             raise LabelFileError(path, problems[first], feature=first)
         result.skipped = sorted(problems.items())
         if warn:
-            listed = '; '.join(f'{i}: {why}'
-                               for i, why in result.skipped[:10])
-            more = '' if len(result.skipped) <= 10 else \
-                f'; ... {len(result.skipped) - 10} more'
-            warnings.warn(
-                f'{path}: skipped {len(result.skipped)} of {len(features)} '
-                f'features that cannot be drawn (feature {listed}{more})',
-                SIAMapLabelWarning, stacklevel=3)
+            warn_skipped(path, result.skipped, len(features),
+                         SIAMapLabelWarning, stacklevel=3)
+    if features and not result.polygons and not result.unread:
+        # Every feature skipped: say what the file holds as well (a
+        # first-release file given to the land-cover reader, ...).
+        result.unusable = ('has features but no polygon the reader can use '
+                           f'({describe_features(features)["summary"]})')
     return result
+
+
+def _warn_unknown(values: Counter, cmap: Mapping, source: str) -> None:
+    """Warn once about the class values (with their polygon counts) that
+    the class map does not hold."""
+    unknown = {v: n for v, n in values.items() if v not in cmap}
+    if unknown:
+        found = ', '.join(f'{v!r} ({n} polygon{"s" if n > 1 else ""})'
+                          for v, n in sorted(unknown.items(), key=str))
+        warnings.warn(
+            f'{source}: class values not in the class map, not drawn: '
+            f'{found} (class map {sorted(cmap, key=str)})',
+            SIAMapLabelWarning, stacklevel=3)
 
 
 def map_polygons_by_class(polygons: Sequence[MapPolygon],
@@ -362,14 +395,8 @@ def map_polygons_by_class(polygons: Sequence[MapPolygon],
             CRS.
     """
     cmap = {class_value(k): int(v) for k, v in class_map.items()}
-    unknown = Counter(p.value for p in polygons if p.value not in cmap)
-    if unknown and warn:
-        found = ', '.join(f'{v!r} ({n} polygon{"s" if n > 1 else ""})'
-                          for v, n in sorted(unknown.items(), key=str))
-        warnings.warn(
-            f'{source}: class values not in the class map, not drawn: '
-            f'{found} (class map {sorted(cmap, key=str)})',
-            SIAMapLabelWarning, stacklevel=2)
+    if warn:
+        _warn_unknown(Counter(p.value for p in polygons), cmap, source)
     chosen = [
         p for p in polygons if p.value in cmap and not (
             skip_background and cmap[p.value] == 0)
@@ -377,117 +404,51 @@ def map_polygons_by_class(polygons: Sequence[MapPolygon],
     by_class: Dict[int, List[np.ndarray]] = {}
     if chosen:
         rings = [r for p in chosen for r in p.rings]
-        pixel = georef.rings_to_pixel(rings, crs)
+        # All coordinates taken to pixels at once (one pyproj call when the
+        # CRSs differ), then cut back into rings as views.
+        pixel = georef.map_to_pixel(np.concatenate(rings), crs)
+        ends = np.cumsum([len(r) for r in rings]).tolist()
         at = 0
+        start = 0
         for p in chosen:
             n = len(p.rings)
-            # One ring as is; exterior and holes as a list of rings, which
-            # the rasterizer fills even-odd together.
-            by_class.setdefault(cmap[p.value], []).append(
-                pixel[at] if n == 1 else pixel[at:at + n])
+            stop = ends[at + n - 1]
+            if n == 1:
+                # One ring as is.
+                drawn = pixel[start:stop]
+            else:
+                # Exterior and holes as a list of rings, which the
+                # rasterizer fills even-odd together.
+                drawn = [pixel[a:b] for a, b in zip(
+                    [start] + ends[at:at + n - 1], ends[at:at + n])]
+            by_class.setdefault(cmap[p.value], []).append(drawn)
             at += n
+            start = stop
     return by_class
 
 
 def describe_label_contents(path: Union[str, os.PathLike]) -> dict:
-    """What a label file holds, to say why it gave no polygon.
-
-    Counts, over its features: each non-empty ``*_imcoords`` key (pixel
-    polygons of the first release, ``object_imcoords`` being detection
-    boxes), ``geometry`` types, whether the geometry is in map coordinates
-    (a value beyond lon/lat range) and the ``ANN_CD`` property of the
-    land-cover release.
-
-    Args:
-        path: A JSON label file.
-
-    Returns:
-        dict: ``features`` (int), ``pixel_keys`` (Counter of non-empty
-        ``*_imcoords`` keys), ``geometries`` (Counter of geometry types),
-        ``map_coordinates`` (bool), ``ann_cd`` (features with ``ANN_CD``)
-        and ``summary`` (str).
+    """What a label file holds (:func:`~mmseg_sia.labels.describe_features`
+    of its features), to say why it gave no polygon.
 
     Raises:
         LabelFileError: When the file is not a FeatureCollection.
     """
-    path = os.fspath(path)
-    data = _decode(path)
-    features = data.get('features') if isinstance(data, dict) else None
-    if not isinstance(features, list):
-        raise LabelFileError(path, 'is not a FeatureCollection')
-    keys: Counter = Counter()
-    geometries: Counter = Counter()
-    ann_cd = 0
-    far = False
-    for feature in features:
-        if not isinstance(feature, dict):
-            continue
-        props = feature.get('properties')
-        if isinstance(props, dict):
-            for key, value in props.items():
-                if key.endswith('_imcoords') and isinstance(value, str) and \
-                        value.strip() not in ('', 'EMPTY'):
-                    keys[key] += 1
-            ann_cd += 'ANN_CD' in props
-        geom = feature.get('geometry')
-        if isinstance(geom, dict):
-            geometries[str(geom.get('type'))] += 1
-            if not far:
-                try:
-                    pts = np.array(list(_leaves(geom.get('coordinates'))),
-                                   dtype=np.float64)
-                    far = bool(pts.size) and float(np.abs(pts).max()) > 360
-                except (TypeError, ValueError):
-                    pass
-    parts = [f'{n} with {k}' for k, n in sorted(keys.items())]
-    if geometries:
-        where = 'map coordinates' if far else 'lon/lat (a tile footprint)'
-        parts.append(', '.join(f'{n} {t}' for t, n in sorted(
-            geometries.items())) + f' geometries in {where}')
-    if ann_cd:
-        parts.append(f'{ann_cd} with ANN_CD (land-cover labels: read them '
-                     'with SIALandCoverDataset)')
-    return dict(features=len(features), pixel_keys=keys,
-                geometries=geometries, map_coordinates=far, ann_cd=ann_cd,
-                summary=f'{len(features)} features: ' +
-                ('; '.join(parts) or 'nothing recognised'))
-
-
-def _leaves(coords, limit: int = 64):
-    """The first ``limit`` numbers of a nested coordinate list."""
-    stack = [coords]
-    found = 0
-    while stack and found < limit:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(reversed(item))
-        elif isinstance(item, (int, float)) and not isinstance(item, bool):
-            found += 1
-            yield item
+    return describe_features(read_feature_collection(os.fspath(path))[1])
 
 
 def unusable_reason(path: Union[str, os.PathLike],
                     pixel_keys: Iterable[str] = ('building_imcoords',
                                                  'road_imcoords')
                     ) -> Optional[str]:
-    """Why a label file with features gave no pixel polygon, or None.
+    """Why a first-release label file with features gave no pixel polygon,
+    or None (see :func:`~mmseg_sia.labels.unusable_message`).
 
-    None when some feature has a polygon under one of ``pixel_keys`` (a
-    road file read for buildings only is not a problem).
-
-    Args:
-        path: A first-release label file that gave no polygon.
-        pixel_keys (Iterable[str]): The polygon keys of the task.
-
-    Returns:
-        str | None: The message for the user, naming what was found.
+    :func:`~mmseg_sia.labels.read_label_file` gives the same as
+    :attr:`LabelFile.unusable`, and warns with it.
     """
-    info = describe_label_contents(path)
-    if not info['features'] or any(info['pixel_keys'].get(k)
-                                   for k in pixel_keys):
-        return None
-    return ('has features but no polygon the reader can use (' +
-            info['summary'] + ')')
+    return unusable_message(read_feature_collection(os.fspath(path))[1],
+                            pixel_keys)
 
 
 def rasterize_map_label_files(paths: Iterable[str],
@@ -531,7 +492,8 @@ def rasterize_map_label_files(paths: Iterable[str],
 
     Returns:
         tuple[np.ndarray, list[MapLabelFile]]: The ``uint8`` map and the
-        files read.
+        files read, after one for ``polygons`` (when given) named
+        ``source``, in ``polygons_crs``.
 
     Raises:
         LabelFileError: A file that is not a FeatureCollection (or, strict, a
@@ -545,18 +507,85 @@ def rasterize_map_label_files(paths: Iterable[str],
     if georef.source == 'meta':
         fallback = georef.crs
     skip_zero = 0 not in (priority or ())
-    sources = []
+    files = []
     if polygons:
-        sources.append((source, [
-            MapPolygon(list(rings), value, i)
-            for i, (value, rings) in enumerate(polygons)
-        ], polygons_crs))
-    files = [read_map_label_file(p, attribute, strict, warn) for p in paths]
-    sources += [(f.path, f.polygons, f.crs) for f in files]
+        given = MapLabelFile(path=source, crs=polygons_crs,
+                             num_features=len(polygons))
+        given.polygons = [MapPolygon(list(rings), value, i)
+                          for i, (value, rings) in enumerate(polygons)]
+        given.values.update(p.value for p in given.polygons)
+        files.append(given)
+    cmap = {class_value(k): int(v) for k, v in class_map.items()}
+    # Only the classes drawn are read to numbers (fields, forests and water
+    # of a land-cover tile are left as parsed); strict mode checks all.
+    only = None if strict else {
+        v for v, c in cmap.items() if c or not skip_zero}
+    files += [read_map_label_file(p, attribute, strict, warn, only)
+              for p in paths]
     by_class: Dict[int, List[np.ndarray]] = {}
-    for where, polys, pcrs in sources:
+    for f in files:
+        if warn:
+            _warn_unknown(f.values, cmap, f.path)
         for class_id, drawn in map_polygons_by_class(
-                polys, georef, class_map, pcrs or fallback,
-                skip_background=skip_zero, source=where, warn=warn).items():
+                f.polygons, georef, cmap, f.crs or fallback,
+                skip_background=skip_zero, source=f.path,
+                warn=False).items():
             by_class.setdefault(class_id, []).extend(drawn)
     return rasterize_polygons(by_class, shape, priority), files
+
+
+def draw_map_labels(spec: Mapping,
+                    img_path: Optional[str],
+                    shape: Tuple[int, int],
+                    priority: Optional[Sequence[int]] = (2, 1),
+                    strict: bool = False,
+                    warn: bool = True) -> tuple:
+    """Draw the ``map_labels`` of a data info, as the pipeline does.
+
+    The one place where :class:`LoadPolygonAnnotations` and the dataset
+    tools turn a land-cover or vector data info into a class-id map. The
+    image's georeference is ``spec['georef']``, else the image's own
+    (GeoTIFF tags, world file), else its META file ``spec['meta_path']``.
+
+    Args:
+        spec (Mapping): ``class_map`` and ``paths`` (label files, class in
+            ``attribute``) and/or ``polygons`` (``(value, rings)`` pairs in
+            ``polygons_crs``); optional ``meta_path``, ``crs``, ``georef``,
+            ``source`` (see :class:`LoadPolygonAnnotations`).
+        img_path (str, optional): The image.
+        shape (tuple[int, int]): ``(height, width)`` of the image as loaded.
+        priority (Sequence[int], optional): Overlap priority. Defaults to
+            road (2) over building (1).
+        strict (bool): Raise on the first feature that cannot be drawn.
+        warn (bool): Warn about skipped features and unmapped values.
+
+    Returns:
+        tuple: ``(seg, files, georef)``: the ``uint8`` map, the
+        :class:`MapLabelFile` s drawn (given ``polygons`` first, under
+        ``source``) and the georeference used.
+
+    Raises:
+        GeorefError: When the image has no georeference, its META file
+            cannot be used, or the labels cannot be brought into its CRS.
+        LabelFileError: As :func:`read_map_label_file`.
+    """
+    from .georef import GeorefError, resolve_georef
+
+    georef = spec.get('georef') or resolve_georef(
+        img_path, spec.get('meta_path'), shape=shape)
+    if georef is None:
+        raise GeorefError(
+            img_path, 'has no georeference for its map-coordinate labels '
+            '(no GeoTIFF tags, no world file, no META file)')
+    seg, files = rasterize_map_label_files(
+        spec.get('paths', ()), georef, spec['class_map'],
+        priority=priority,
+        attribute=spec.get('attribute', 'ANN_CD'),
+        crs=spec.get('crs'),
+        polygons=spec.get('polygons', ()),
+        polygons_crs=spec.get('polygons_crs'),
+        shape=shape,
+        source=spec.get('source', img_path or ''),
+        strict=strict,
+        warn=warn)
+    return seg, files, georef

@@ -389,6 +389,42 @@ def test_land_cover_file_given_to_sia_dataset_warns(tmp_path):
         sia_sample(root)
 
 
+def test_the_readers_themselves_say_why_a_file_draws_nothing(tmp_path):
+    """One place gives the warning: the reading functions, so the dataset,
+    the tools and any other caller get it."""
+    from mmseg_sia.labels import read_label_file
+    root = aihub_root(tmp_path, {'T1.json': OBJECT_ONLY})
+    path = osp.join(root, 'labels', 'T1.json')
+    why = (r'has features but no polygon the reader can use \(1 features: '
+           r'1 with object_imcoords; 1 Polygon geometries in lon/lat')
+    with pytest.warns(SIALabelWarning, match=r'T1.json: ' + why) as seen:
+        label = read_label_file(path)
+    assert len([w for w in seen if 'T1.json' in str(w.message)]) == 1
+    assert re.match(why, label.unusable)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', SIALabelWarning)
+        assert re.match(why, read_label_file(path, warn=False).unusable)
+    # A first-release file read as land cover: every feature skipped, and
+    # what the file holds is named too.
+    with pytest.warns(SIAMapLabelWarning, match=r"skipped 1 of 1 features "
+                      r"that cannot be drawn \(feature 0: has no property "
+                      r"'ANN_CD'\)"):
+        label = read_map_label_file(path)
+    assert re.match(why, label.unusable)
+
+
+def test_convert_and_stats_list_files_that_draw_nothing(tmp_path):
+    from mmseg_sia.dataset_tools import convert_labels, dataset_stats
+    root = aihub_root(tmp_path, {'T1.json': OBJECT_ONLY})
+    summary = convert_labels(root, str(tmp_path / 'masks'), progress=False)
+    assert [(osp.basename(f), w.startswith('has features but no polygon'))
+            for f, w in summary.warnings] == [('T1.json', True)]
+    assert 'object_imcoords' in summary.format()
+    stats = dataset_stats(root, progress=False)
+    assert stats.warnings['warning'].str.contains(
+        'no polygon the reader can use').tolist() == [True]
+
+
 def test_road_file_for_a_building_only_task_is_fine(tmp_path):
     road = osp.join(HERE, 'data', 'sia', 'labels', 'road',
                     'BLD00001_PS3_K3A_NIA0001.json')
@@ -570,3 +606,94 @@ def test_meta_files_in_the_labels_folder_and_images_without_labels(
     np.testing.assert_array_equal(
         ds[0]['gt_seg_map'],
         reference_map(*paths_of(stems()[0]), LANDCOVER_BUILDING_ROAD))
+
+
+def test_split_files_resolve_alike_in_the_three_datasets(tmp_path):
+    """One split-file resolution: a hand-edited line with spaces around the
+    stem finds its image in every dataset, in the file's order; a stem
+    without image is named with the file."""
+    from mmseg_sia.datasets import SIADataset, SIAVectorDataset
+    sia_root = osp.join(HERE, 'data', 'sia')
+    geo_root = osp.join(HERE, 'data', 'landcover', 'geo')
+    sia_stem = sorted(os.listdir(osp.join(sia_root, 'images')))[0][:-4]
+    cases = [
+        (lambda f: dataset(ann_file=f, pipeline=[]), stems()[::-1][:2]),
+        (lambda f: SIADataset(data_root=sia_root, ann_file=f, pipeline=[]),
+         [sia_stem]),
+        (lambda f: SIAVectorDataset(
+            vector_file='footprints.gpkg', attribute='kind',
+            class_map={'building': 1, 'road': 2}, data_root=geo_root,
+            data_prefix=dict(img_path='images'), ann_file=f, pipeline=[]),
+         ['scene_1', 'scene_0']),
+    ]
+    for k, (build, wanted) in enumerate(cases):
+        split = tmp_path / f'split{k}.txt'
+        split.write_text(''.join(f'  {s} \n' for s in wanted))
+        ds = build(str(split))
+        assert [osp.splitext(osp.basename(ds.get_data_info(i)['img_path']))[0]
+                for i in range(len(ds))] == wanted
+        split.write_text(f'{wanted[0]}\nNOPE_42\n')
+        with pytest.raises(FileNotFoundError,
+                           match=r"1 stem\(s\) of split file .*split"
+                           rf"{k}\.txt have no image .*<stem>\.\w+: 'NOPE_42'"):
+            build(str(split))
+
+
+def test_meta_lookup_lists_the_release_folder_once(tmp_path, monkeypatch):
+    """find_meta_file (tools/infer.py's lookup) lists the folder above a
+    part's image folder once, not once per image."""
+    import mmseg_sia.georef as georef
+    images = tmp_path / '01.원천데이터' / 'TS_P'
+    metas = tmp_path / '02.라벨링데이터' / 'TL_P_Meta'
+    images.mkdir(parents=True)
+    metas.mkdir(parents=True)
+    names = ['A', 'B', 'C']
+    for n in names:
+        (images / f'{n}.tif').write_bytes(b'')
+        (metas / f'{n}_META.json').write_text('[]')
+    listed = []
+    real = os.listdir
+    monkeypatch.setattr(georef.os, 'listdir',
+                        lambda p='.': listed.append(str(p)) or real(p))
+    georef._folder_names.cache_clear()
+    found = [georef.find_meta_file(str(images / f'{n}.tif')) for n in names]
+    assert [osp.basename(f) for f in found] == [f'{n}_META.json'
+                                                for n in names]
+    assert listed == [str(tmp_path)]
+
+
+def test_drawing_reads_the_coordinates_of_drawn_classes_only(tmp_path):
+    """Fields, forests and water are not drawn with the building/road map,
+    so their coordinates are not read for drawing; the map, the warning
+    about codes not in the class map and strict mode are as before."""
+    from affine import Affine
+    from pyproj import CRS
+    from mmseg_sia.georef import Georef
+    from mmseg_sia.maplabels import rasterize_map_label_files
+
+    def feature(code, ring):
+        return {'type': 'Feature', 'properties': {'ANN_CD': code},
+                'geometry': {'type': 'Polygon', 'coordinates': [ring]}}
+
+    box = [[1, 1], [9, 1], [9, 7], [1, 7]]
+    path = tmp_path / 'x.json'
+    path.write_text(json.dumps({'type': 'FeatureCollection', 'features': [
+        feature(10, box), feature(60, [[0, 0], ['a', 0], [5, 5]]),
+        feature(999, box)]}))
+    label = read_map_label_file(str(path), only={10, 30}, warn=False)
+    assert [p.feature for p in label.polygons] == [0]
+    assert label.values == {10: 1, 60: 1, 999: 1} and label.unread == 2
+    assert label.skipped == [] and label.unusable is None
+    georef = Georef(CRS.from_epsg(5186), Affine(1, 0, 0, 0, -1, 8), 10, 8,
+                    'meta')
+    with pytest.warns(SIAMapLabelWarning, match=r"x.json: class values not "
+                      r"in the class map, not drawn: 999 \(1 polygon\)"):
+        seg, _ = rasterize_map_label_files([str(path)], georef,
+                                           LANDCOVER_BUILDING_ROAD)
+    expected = np.zeros((8, 10), np.uint8)
+    expected[1:7, 1:9] = 1
+    np.testing.assert_array_equal(seg, expected)
+    with pytest.raises(LabelFileError, match=r'x.json, feature 1: a ring '
+                       r'position is not a list of numbers'):
+        rasterize_map_label_files([str(path)], georef,
+                                  LANDCOVER_BUILDING_ROAD, strict=True)

@@ -221,3 +221,153 @@ def test_unusable_folder_entries_are_logged_by_name(tmp_path):
     assert any(re.search(r'SIAVectorDataset: left out 1 folder entry that '
                          r'cannot be used \(.*gone\.tif: is a broken '
                          r'symbolic link', m) for m in seen), seen
+
+
+# --------------------------------------------------------------------------
+# The dataset tools on the vector layout (--vector FILE --class-field NAME)
+# --------------------------------------------------------------------------
+VECTOR = dict(img_suffix='.tif', vector_file='footprints.gpkg',
+              attribute='kind', progress=False)
+
+
+def test_tools_draw_what_the_dataset_draws(tmp_path):
+    from mmseg_sia.dataset_tools import (convert_labels, dataset_stats,
+                                         make_splits)
+    ds = dataset()
+    expected = {osp.splitext(osp.basename(ds.get_data_info(i)['img_path']))[0]:
+                ds[i]['gt_seg_map'] for i in range(len(ds))}
+    summary = convert_labels(GEO, str(tmp_path / 'masks'), **VECTOR)
+    assert summary.ok and summary.written == 2, summary.format()
+    from PIL import Image
+    for stem, seg in expected.items():
+        mask = np.asarray(Image.open(tmp_path / 'masks' / f'{stem}.png'))
+        np.testing.assert_array_equal(mask, seg)
+    stats = dataset_stats(GEO, **VECTOR)
+    pixels = stats.pixels.set_index('class')['pixels']
+    for class_id, name in enumerate(('background', 'building', 'road')):
+        assert pixels[name] == sum(int((s == class_id).sum())
+                                   for s in expected.values())
+    # The polygon across both tiles counts once on each.
+    per_tile = [len(ds.get_data_info(i)['map_labels']['polygons'])
+                for i in range(len(ds))]
+    assert stats.polygon_types['polygons'].sum() == sum(per_tile)
+    assert set(stats.polygon_types['type_name']) == {'building', 'road'}
+    result = make_splits(GEO, val_ratio=0.5, group_by_scene=False,
+                         split_dir=str(tmp_path / 'splits'), **VECTOR)
+    assert sorted(result.train + result.val) == sorted(expected)
+    assert result.strata['content'].tolist() == ['both']
+
+
+def _write_vector(path, geoms, kinds, crs='EPSG:5186'):
+    pyogrio.raw.write(
+        str(path), geometry=np.array(
+            [None if g is None else shapely.to_wkb(g) for g in geoms],
+            dtype=object),
+        field_data=[np.array(kinds, dtype=object)], fields=['kind'],
+        crs=crs, geometry_type='Unknown', driver='GPKG')
+
+
+def test_check_names_each_bad_vector_entry(tmp_path):
+    """Images without georeference or without CRS, features that are not
+    polygons or have no geometry, class values not in the class map: each
+    named by file (and feature), the other images checked."""
+    from PIL import Image
+    from mmseg_sia.dataset_tools import check_dataset
+    root = tmp_path / 'geo'
+    shutil.copytree(GEO, root)
+    geoms, kinds = read_gpkg(str(root / 'footprints.gpkg'))
+    geoms = list(geoms) + [shapely.Point(0, 0), None,
+                           geoms[0], shapely.box(0, 0, 1, 1)]
+    kinds = kinds + ['building', 'road', 'tree', None]
+    _write_vector(root / 'footprints.gpkg', geoms, kinds)
+    # No georeference at all; a world file without .prj (no CRS).
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+        root / 'images' / 'plain.tif')
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+        root / 'images' / 'nocrs.tif')
+    (root / 'images' / 'nocrs.tfw').write_text('0.5\n0\n0\n-0.5\n100\n200\n')
+    report = check_dataset(str(root), same_size=False,
+                           class_map={'building': 1, 'road': 2}, **VECTOR)
+    import pandas as pd
+    rows = {(r.check, osp.basename(r.file),
+             None if pd.isna(r.feature) else int(r.feature)): r.problem
+            for r in report.rows.itertuples()}
+    vec, n = 'footprints.gpkg', len(kinds) - 4
+    assert rows.pop(('feature', vec, n)) == 'is a Point, not a polygon'
+    assert re.match(r'has no geometry', rows.pop(('feature', vec, n + 1)))
+    assert re.match(r"kind 'tree' is not in the class map",
+                    rows.pop(('class-value', vec, n + 2)))
+    assert re.match(r'kind None is not in the class map',
+                    rows.pop(('class-value', vec, n + 3)))
+    assert re.match(r'has no georeference \(no GeoTIFF tags, no world file\)',
+                    rows.pop(('image-georef', 'plain.tif', None)))
+    assert re.match(r'the image has no CRS \(worldfile georeference\) and '
+                    r'the polygons of .*footprints.gpkg are in EPSG:5186: '
+                    r'name the image CRS',
+                    rows.pop(('vector-crs', 'nocrs.tif', None)))
+    assert rows == {}, rows
+    assert report.num_errors == 4 and report.images == 4
+    assert report.features == len(kinds) and report.label_files == 1
+
+
+def test_convert_lists_images_it_cannot_place(tmp_path):
+    from PIL import Image
+    from mmseg_sia.dataset_tools import convert_labels
+    root = tmp_path / 'geo'
+    shutil.copytree(GEO, root)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+        root / 'images' / 'plain.tif')
+    summary = convert_labels(str(root), str(tmp_path / 'masks'), **VECTOR)
+    assert summary.written == 2 and not summary.ok
+    assert len(summary.errors) == 1
+    assert re.search(r'images/plain.tif: has no georeference',
+                     summary.errors[0][1])
+
+
+def test_vector_options_are_checked():
+    from mmseg_sia.dataset_tools import check_dataset
+    with pytest.raises(ValueError, match=r'needs the name of its class '
+                       r'field \(--class-field\)'):
+        check_dataset(GEO, vector_file='footprints.gpkg', progress=False)
+    with pytest.raises(ValueError, match=r'either a META folder .* or a '
+                       r'vector file, not both'):
+        check_dataset(GEO, meta_dir='meta', **VECTOR)
+    with pytest.raises(VectorFileError, match=r"field 'class': no such field;"
+                       r" the layer has \['kind'\]"):
+        check_dataset(GEO, **dict(VECTOR, attribute='class'))
+    with pytest.raises(FileNotFoundError, match=r"vector file .*none.gpkg' "
+                       r'does not exist'):
+        check_dataset(GEO, **dict(VECTOR, vector_file='none.gpkg'))
+
+
+def readme_vector_block():
+    """The README's example of the tools on the vector layout."""
+    readme = osp.join(osp.dirname(HERE), 'README.md')
+    with open(readme, encoding='utf-8') as f:
+        text = f.read()
+    blocks = re.findall(r'```bash\n(.*?)```', text, re.S)
+    found = [b for b in blocks if '--vector footprints.gpkg' in b]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_readme_vector_example_runs(tmp_path):
+    """The README block runs as written (its data is this repository's
+    tests/data/landcover/geo, which the README test's copy lacks)."""
+    import os
+    import subprocess
+    repo = osp.dirname(HERE)
+    for name in ('tools', 'tests'):
+        os.symlink(osp.join(repo, name), tmp_path / name)
+    env = dict(os.environ, PYTHONPATH=repo, MPLBACKEND='Agg',
+               OMP_NUM_THREADS='1')
+    proc = subprocess.run(['bash', '-euo', 'pipefail', '-c',
+                           readme_vector_block()], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert 'errors: 0, warnings: 0' in out
+    assert sorted(os.listdir(tmp_path / 'work_dirs' / 'vector_masks')) == [
+        'scene_0.png', 'scene_1.png']
+    assert (tmp_path / 'work_dirs' / 'vector_splits' / 'val.txt').read_text() \
+        in ('scene_0\n', 'scene_1\n')

@@ -70,6 +70,23 @@ def add_layout_arguments(parser: argparse.ArgumentParser) -> None:
                        help="AIHub's land-cover layout: its META folder under "
                        'DATA_ROOT (e.g. --meta-dir TL_AP25_512픽셀_Meta '
                        '--img-suffix .tif); ANN_CD 10 is building, 30 road')
+    group.add_argument('--vector', default=None, metavar='FILE',
+                       help='georeferenced images (GeoTIFF, or a world file '
+                       'with .prj) labelled by one vector file (GeoPackage, '
+                       'Shapefile, GeoJSON) under DATA_ROOT, as '
+                       'SIAVectorDataset reads them; needs --class-field')
+    group.add_argument('--class-field', default=None, metavar='NAME',
+                       help="the vector file's field holding the class")
+    group.add_argument('--layer', default=None, metavar='NAME',
+                       help='layer of the vector file (default: the first)')
+    group.add_argument('--vector-crs', default=None, metavar='CRS',
+                       help="the vector file's CRS when it names none "
+                       '(e.g. EPSG:5186)')
+    group.add_argument('--class-map', nargs='+', action=LazyDictAction,
+                       default=None, metavar='VALUE=ID',
+                       help='class value -> class id for --vector (default '
+                       'building=1 road=2) or --meta-dir ANN_CD codes '
+                       '(default 10=1 30=2, other codes 0)')
 
 
 def layout_options(args: argparse.Namespace) -> dict:
@@ -77,4 +94,7 @@ def layout_options(args: argparse.Namespace) -> dict:
     return dict(workers=args.workers, img_dir=args.img_dir,
                 label_dir=args.label_dir, img_suffix=args.img_suffix,
                 label_suffix=args.label_suffix,
-                progress=not args.no_progress, meta_dir=args.meta_dir)
+                progress=not args.no_progress, meta_dir=args.meta_dir,
+                vector_file=args.vector, attribute=args.class_field,
+                layer=args.layer, vector_crs=args.vector_crs,
+                class_map=args.class_map)

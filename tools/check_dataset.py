@@ -13,6 +13,8 @@ Example::
 
     python tools/check_dataset.py data/sia_sample
     python tools/check_dataset.py data/sia --csv check.csv --workers 8
+    python tools/check_dataset.py data/city --img-suffix .tif \\
+        --vector footprints.gpkg --class-field kind
 """
 import argparse
 import sys
@@ -28,7 +30,9 @@ CHECKS_HELP = '''checks (severity):
   image-pixels (warning), image-id (warning), outside (warning),
   empty (warning), no-polygon (warning), split-scene (warning);
   with --meta-dir: meta-file (error), image-without-meta (error),
-  class-value (warning)'''
+  class-value (warning);
+  with --vector: feature (error), class-value (warning),
+  image-georef (error), vector-crs (error), image-without-label (warning)'''
 
 EXIT_STATUS = '''exit status:
   0  no error found (warnings allowed unless --strict)

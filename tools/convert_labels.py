@@ -11,6 +11,8 @@ Example::
 
     python tools/convert_labels.py data/sia_sample \\
         --output-dir work_dirs/sample_masks --color
+    python tools/convert_labels.py data/city --img-suffix .tif \\
+        --vector footprints.gpkg --class-field kind --output-dir masks
 """
 import argparse
 import sys

@@ -10,6 +10,8 @@ Example::
 
     python tools/dataset_stats.py data/sia_sample \\
         --output-dir work_dirs/sample_stats
+    python tools/dataset_stats.py data/city --img-suffix .tif \\
+        --vector footprints.gpkg --class-field kind --output-dir stats
 """
 import argparse
 import sys

@@ -13,6 +13,8 @@ Example::
 
     python tools/make_splits.py data/sia_sample --split-dir work_splits \\
         --val-ratio 0.2 --seed 0
+    python tools/make_splits.py data/city --img-suffix .tif \\
+        --vector footprints.gpkg --class-field kind --no-group
 """
 import argparse
 import sys

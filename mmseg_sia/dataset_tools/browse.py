@@ -281,20 +281,20 @@ def browse_dataset(out_dir: str,
                 f'{", ".join(missing[:5])}')
         refuse_existing([name(s, 0) for s in chosen], overwrite)
         meta = SIADataset.METAINFO
-        metas = None
+        layout = None
         if meta_dir is not None:
-            from ..datasets.landcover import index_meta_files
-            from ..maplabels import LANDCOVER_BUILDING_ROAD
-            from .convert import draw_landcover_tile
-            metas = index_meta_files(osp.join(data_root, meta_dir))
+            from .layout import draw_tile_spec, resolve_layout
+            layout = resolve_layout(data_root, meta_dir=meta_dir,
+                                    tool='browse_dataset')
         for stem in progress_bar(chosen, len(chosen), 'draw', progress):
             try:
                 image = decode_image(index.images[stem], max_pixels)
-                if metas is not None:
-                    seg, _, _ = draw_landcover_tile(
-                        index.images[stem], index.label_paths(stem),
-                        metas.get(stem), image.shape[:2],
-                        LANDCOVER_BUILDING_ROAD, DEFAULT_PRIORITY)
+                if layout is not None:
+                    seg, _, _ = draw_tile_spec(
+                        layout.safe_spec(stem, index.images[stem],
+                                         index.label_paths(stem)),
+                        index.images[stem], image.shape[:2],
+                        DEFAULT_PRIORITY)
                 else:
                     seg, _ = rasterize_label_files(index.label_paths(stem),
                                                    image.shape[:2])

@@ -12,16 +12,16 @@ import os.path as osp
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..labels import DEFAULT_CLASS_MAP, LabelFileError, read_label_file
-from ..maplabels import unusable_reason
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_text, check_pixels,
                      decode_image, find_split_files, image_size, index_tiles,
                      match_stem, parallel_map, progress_bar, read_split_file,
                      refuse_existing)
+from .layout import resolve_layout, tile_index_for
 from .splits import DEFAULT_SCENE_PATTERN, scene_of
 
 __all__ = ['CHECKS', 'CheckReport', 'check_dataset']
@@ -70,7 +70,14 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     'image-without-meta': (ERROR, 'a land-cover image has no META file (it '
                            'cannot be placed)'),
     'class-value': (WARNING, 'a land-cover feature has an ANN_CD that is '
-                    'not one of the documented codes (it is not drawn)'),
+                    'not one of the documented codes, or a vector feature a '
+                    'class value not in the class map (it is not drawn)'),
+    # The vector layout (check_dataset(..., vector_file=..., attribute=...)).
+    'image-georef': (ERROR, 'an image has no georeference (no GeoTIFF tags, '
+                     'no world file): a vector file cannot label it'),
+    'vector-crs': (ERROR, "the vector file's polygons cannot be brought into "
+                   "an image's CRS (no transformation, coordinates outside "
+                   'the CRS, or an image without CRS)'),
 }
 
 _COLUMNS = ['severity', 'check', 'file', 'feature', 'problem']
@@ -195,8 +202,9 @@ class _Options:
     img_suffix: str
     verify_images: bool
     max_pixels: Optional[int]
-    landcover: bool = False
+    layout: str = 'aihub'
     attribute: str = 'ANN_CD'
+    vector_file: str = ''
 
 
 def _check_tile(task: Tuple[str, Optional[str], List[str]],
@@ -229,11 +237,13 @@ def _check_tile(task: Tuple[str, Optional[str], List[str]],
                     except (OSError, MemoryError) as e:
                         rows.append(_row('image', img_path,
                                          _strip(str(e), img_path)))
-        if not label_paths:
+        if not label_paths and options.layout != 'vector':
             rows.append(_row('image-without-label', img_path,
                              'no label file'))
-    if options.landcover:
+    if options.layout == 'landcover':
         return _check_landcover_tile(task, options, rows, shape)
+    if options.layout == 'vector':
+        return _check_vector_tile(task, options, rows, shape)
     features = polygons = 0
     for path in label_paths:
         if img_path is None:
@@ -252,11 +262,8 @@ def _check_tile(task: Tuple[str, Optional[str], List[str]],
         polygons += len(label.polygons)
         if label.num_features == 0:
             rows.append(_row('empty', path, 'no feature'))
-        elif not label.polygons and not label.skipped:
-            reason = unusable_reason(path, set(options.keys) |
-                                     set(DEFAULT_CLASS_MAP))
-            if reason is not None:
-                rows.append(_row('no-polygon', path, reason))
+        elif label.unusable is not None:
+            rows.append(_row('no-polygon', path, label.unusable))
         for index, reason in label.skipped:
             rows.append(_row('feature', path, reason, index))
         expected = stem + options.img_suffix
@@ -334,8 +341,9 @@ def _check_landcover_tile(
         if label.num_features == 0:
             rows.append(_row('empty', path, 'no feature'))
         elif not label.polygons and not label.skipped:
-            rows.append(_row('no-polygon', path, 'has features but no '
-                             'polygon the reader can use'))
+            rows.append(_row('no-polygon', path, label.unusable or
+                             'has features but no polygon the reader can '
+                             'use'))
         for index, reason in label.skipped:
             rows.append(_row('feature', path, reason, index))
         for poly in label.polygons:
@@ -345,6 +353,48 @@ def _check_landcover_tile(
                                  'a documented land-cover code',
                                  poly.feature))
     return rows, features, polygons, shape
+
+
+def _check_vector_tile(
+        task: tuple, options: _Options, rows: list,
+        shape: Optional[Tuple[int, int]]
+) -> Tuple[list, int, int, Optional[Tuple[int, int]]]:
+    """The vector-layout checks of one image: its georeference and the
+    mapping of the vector file's polygons on it to its pixels (as
+    :class:`SIAVectorDataset` and ``LoadPolygonAnnotations`` do)."""
+    from ..georef import GeorefError
+    from ..maplabels import MapPolygon, map_polygons_by_class
+
+    _, img_path, _, spec = task
+    if isinstance(spec, GeorefError):
+        check = 'vector-crs' if spec.field == 'crs' else 'image-georef'
+        rows.append(_row(check, img_path, spec.reason))
+        return rows, 0, 0, shape
+    if not spec['polygons']:
+        rows.append(_row('image-without-label', img_path,
+                         f'no polygon of {options.vector_file} of a class '
+                         'in the class map on it (it trains as all '
+                         'background)'))
+        return rows, 0, 0, shape
+    try:
+        map_polygons_by_class(
+            [MapPolygon(list(r), v, i)
+             for i, (v, r) in enumerate(spec['polygons'])],
+            spec['georef'], spec['class_map'], spec['polygons_crs'],
+            warn=False)
+    except GeorefError as e:
+        rows.append(_row('vector-crs', img_path, e.reason))
+    return rows, 0, 0, shape
+
+
+def _vector_rows(vector) -> List[tuple]:
+    """``feature`` and ``class-value`` rows of a vector file, by feature."""
+    rows = [_row('feature', vector.path, why, i) for i, why in vector.skipped]
+    rows += [_row('class-value', vector.path,
+                  f'{vector.attribute} {value!r} is not in the class map '
+                  f'{sorted(vector.class_map, key=str)} (not drawn)', i)
+             for i, value in vector.unknown]
+    return rows
 
 
 def _strip(message: str, path: str) -> str:
@@ -424,17 +474,6 @@ def _check_splits(split_files: Sequence[str], images: Dict[str, str],
     return rows
 
 
-def _index_meta(folder: str, index) -> Dict[str, str]:
-    """Image stem -> META file of a land-cover META folder. META files
-    that sit in the labels folder are taken out of the label index."""
-    from ..datasets.landcover import index_meta_files
-
-    metas = index_meta_files(folder)
-    for path in metas.values():
-        index.labels.pop(osp.splitext(osp.basename(path))[0], None)
-    return metas
-
-
 def check_dataset(data_root: str,
                   split_files: Optional[Sequence[str]] = None,
                   image_size: Optional[Tuple[int, int]] = None,
@@ -451,7 +490,12 @@ def check_dataset(data_root: str,
                   img_suffix: str = '.png',
                   label_suffix: str = '.json',
                   progress: bool = True,
-                  meta_dir: Optional[str] = None) -> CheckReport:
+                  meta_dir: Optional[str] = None,
+                  class_map: Optional[Mapping] = None,
+                  vector_file: Optional[str] = None,
+                  attribute: Optional[str] = None,
+                  layer: Optional[str] = None,
+                  vector_crs=None) -> CheckReport:
     """Validate every image, label file and split file of a data root.
 
     Problems found (see :data:`CHECKS` for the full list and severities):
@@ -502,13 +546,28 @@ def check_dataset(data_root: str,
             ``ANN_CD``), checked as :class:`SIALandCoverDataset` reads it,
             with the ``meta-file``, ``image-without-meta`` and
             ``class-value`` checks. Defaults to None (the first release).
+        class_map (Mapping, optional): Vector layout: field value -> class
+            id. Defaults to ``{'building': 1, 'road': 2}``.
+        vector_file (str, optional): The vector layout: georeferenced images
+            plus this vector file (under ``data_root`` unless absolute),
+            checked as :class:`SIAVectorDataset` reads it: ``feature`` rows
+            for features without a usable polygon, ``class-value`` rows for
+            values not in ``class_map`` (by feature number),
+            ``image-georef`` for images without georeference, ``vector-crs``
+            for images the polygons cannot be mapped onto, and
+            ``image-without-label`` for images no polygon covers.
+        attribute (str, optional): The vector file's class field.
+        layer (str, optional): Its layer. Defaults to the first.
+        vector_crs: Its CRS when it names none. Defaults to None.
 
     Returns:
         CheckReport: Every problem found, errors first.
 
     Raises:
         FileNotFoundError: When the data root holds neither an image folder
-            nor a labels folder.
+            nor a labels folder, or the vector file does not exist.
+        VectorFileError: When the vector file cannot be read or lacks the
+            class field (the message lists its fields).
         FileExistsError: When ``csv`` exists and ``overwrite`` is False
             (before any work).
         ValueError: When ``scene_pattern`` is not a regular expression.
@@ -523,8 +582,10 @@ def check_dataset(data_root: str,
                              f'regular expression ({e})') from e
     if csv is not None:
         refuse_existing([os.fspath(csv)], overwrite)
-    index = index_tiles(data_root, img_dir, label_dir, img_suffix,
-                        label_suffix)
+    layout = resolve_layout(data_root, class_map, meta_dir, vector_file,
+                            attribute, layer, vector_crs, 'check_dataset')
+    index = tile_index_for(layout, index_tiles(
+        data_root, img_dir, label_dir, img_suffix, label_suffix))
     if split_files is None:
         split_files = find_split_files(data_root)
     split_files = [os.fspath(p) for p in split_files]
@@ -533,13 +594,15 @@ def check_dataset(data_root: str,
         img_suffix=img_suffix,
         verify_images=verify_images,
         max_pixels=max_pixels,
-        landcover=meta_dir is not None)
+        layout=layout.kind,
+        attribute=layout.attribute,
+        vector_file=layout.vector.path if layout.vector else '')
     tasks = [(stem, index.images.get(stem), index.label_paths(stem))
              for stem in index.stems]
-    if meta_dir is not None:
-        metas = _index_meta(osp.join(data_root, meta_dir), index)
-        tasks = [(stem, index.images.get(stem), index.label_paths(stem),
-                  metas.get(stem)) for stem in index.stems]
+    if layout.kind == 'landcover':
+        tasks = [t + (layout.metas.get(t[0]), ) for t in tasks]
+    elif layout.kind == 'vector':
+        tasks = [t + (layout.safe_spec(t[0], t[1]), ) for t in tasks]
     report = CheckReport(
         rows=None,
         images=len(index.images),
@@ -547,6 +610,11 @@ def check_dataset(data_root: str,
         split_files=list(split_files))
     rows: List[tuple] = [_row('entry', path, why)
                          for path, why in index.problems]
+    if layout.kind == 'vector':
+        report.label_files = 1
+        report.features = layout.vector.num_features
+        report.polygons = len(layout.vector)
+        rows.extend(_vector_rows(layout.vector))
     sizes: Dict[str, Tuple[int, int]] = {}
     results = parallel_map(
         functools.partial(_check_tile, options=options), tasks, workers,

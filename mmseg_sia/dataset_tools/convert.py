@@ -18,12 +18,12 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..georef import GeorefError
-from ..labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, LabelFileError,
-                      rasterize_label_files)
+from ..labels import DEFAULT_PRIORITY, LabelFileError, rasterize_label_files
 from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes,
-                     capture_warnings, check_pixels, class_names, encode_png,
+                     capture_warnings, check_pixels, encode_png,
                      image_size, index_tiles, palette_lut, parallel_map,
                      match_stem, progress_bar, read_split_file)
+from .layout import draw_tile_spec, resolve_layout, tile_index_for
 
 __all__ = ['ConvertSummary', 'convert_labels', 'colorize']
 
@@ -156,7 +156,7 @@ class _Options:
     overwrite: bool
     palette: Optional[Tuple[Tuple[int, int, int], ...]]
     max_pixels: Optional[int]
-    landcover: bool = False
+    layout: str = 'aihub'
 
 
 @dataclass
@@ -186,8 +186,10 @@ def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
     caught: List[str] = []
     try:
         with capture_warnings(caught):
-            if options.landcover:
-                seg, files = _draw_landcover(task, shape, options)
+            if options.layout != 'aihub':
+                seg, files, _ = draw_tile_spec(task[5], img_path, shape,
+                                               options.priority,
+                                               options.strict)
             else:
                 seg, files = rasterize_label_files(
                     label_paths, shape, class_map=class_map,
@@ -202,17 +204,19 @@ def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
         return _TileResult('error', error=(
             where, f'{where}: cannot be drawn ({type(e).__name__}: {e})'))
     result = _TileResult('written')
-    where = ', '.join(label_paths)
+    where = ', '.join(f.path for f in files) or img_path
     result.warnings = [(where, w) for w in caught]
     for label in files:
         for poly in label.polygons:
-            class_id = class_map.get(poly.value) if options.landcover else \
-                class_map[poly.key]
+            class_id = class_map.get(poly.value) if \
+                options.layout != 'aihub' else class_map[poly.key]
             if class_id is None:
                 continue
             result.polygons[class_id] = result.polygons.get(class_id, 0) + 1
         result.skipped.extend(
             (label.path, index, reason) for index, reason in label.skipped)
+        if label.unusable is not None:
+            result.warnings.append((label.path, label.unusable))
     wrote = False
     for target in targets:
         if target == out_path:
@@ -232,82 +236,6 @@ def _convert_tile(task: Tuple[str, str, List[str], str, Optional[str]],
     return result
 
 
-def draw_landcover_tile(img_path: str, label_paths: Sequence[str],
-                        meta_path: Optional[str], shape: Tuple[int, int],
-                        class_map: Mapping, priority: Optional[Sequence[int]],
-                        strict: bool = False) -> tuple:
-    """A land-cover tile's map, as LoadPolygonAnnotations draws it.
-
-    Returns:
-        tuple: ``(seg, files, georef)``.
-
-    Raises:
-        GeorefError: When the tile has no META file or it cannot be used.
-        LabelFileError: When a label file cannot be read.
-    """
-    from ..georef import resolve_georef
-    from ..maplabels import rasterize_map_label_files
-
-    if meta_path is None:
-        raise GeorefError(img_path, 'has no META file (<stem>_META.json)')
-    georef = resolve_georef(img_path, meta_path, shape=shape)
-    seg, files = rasterize_map_label_files(
-        label_paths, georef, dict(class_map), priority=priority,
-        strict=strict)
-    return seg, files, georef
-
-
-def _draw_landcover(task: tuple, shape: Tuple[int, int],
-                    options: _Options) -> Tuple[np.ndarray, list]:
-    stem, img_path, label_paths, _, _, meta_path = task
-    seg, files, _ = draw_landcover_tile(
-        img_path, label_paths, meta_path, shape, options.class_map,
-        options.priority, options.strict)
-    return seg, files
-
-
-def resolve_class_map(data_root: str, meta_dir: Optional[str],
-                      class_map: Optional[Mapping], tool: str):
-    """The class map, class names and META index of a tool's run.
-
-    Args:
-        data_root (str): The data root.
-        meta_dir (str, optional): The land-cover META folder under
-            ``data_root``; None for the AIHub object-reading layout.
-        class_map (Mapping, optional): The caller's class map; None for the
-            layout's default (``*_imcoords`` keys, or ``ANN_CD`` codes).
-        tool (str): The tool's name, for messages.
-
-    Returns:
-        tuple: ``(class_map, names, metas)``; ``metas`` is None without
-        ``meta_dir``.
-    """
-    if meta_dir is None:
-        class_map = dict(DEFAULT_CLASS_MAP if class_map is None else
-                         class_map)
-        return class_map, class_names(class_map), None
-    from ..datasets.landcover import check_class_map, index_meta_files
-    from ..maplabels import LANDCOVER_BUILDING_ROAD
-    class_map = check_class_map(
-        LANDCOVER_BUILDING_ROAD if class_map is None else class_map, None,
-        tool)
-    return (class_map, landcover_names(class_map),
-            index_meta_files(osp.join(data_root, meta_dir)))
-
-
-def landcover_names(class_map: Mapping) -> Dict[int, str]:
-    """Class id -> name for an ``ANN_CD`` class map."""
-    from ..maplabels import LANDCOVER_CODES
-
-    names = {0: 'background'}
-    for code, class_id in class_map.items():
-        if class_id and code in LANDCOVER_CODES:
-            names.setdefault(class_id, LANDCOVER_CODES[code][1])
-        elif class_id:
-            names.setdefault(class_id, str(code))
-    return dict(sorted(names.items()))
-
-
 def convert_labels(data_root: str,
                    out_dir: str,
                    color: bool = False,
@@ -325,7 +253,11 @@ def convert_labels(data_root: str,
                    img_suffix: str = '.png',
                    label_suffix: str = '.json',
                    progress: bool = True,
-                   meta_dir: Optional[str] = None) -> ConvertSummary:
+                   meta_dir: Optional[str] = None,
+                   vector_file: Optional[str] = None,
+                   attribute: Optional[str] = None,
+                   layer: Optional[str] = None,
+                   vector_crs=None) -> ConvertSummary:
     """Write a ``<stem>.png`` class-id mask for every image of a data root.
 
     Each mask is a single-channel 8-bit PNG of the image's size holding 0
@@ -373,6 +305,15 @@ def convert_labels(data_root: str,
             AIHub's land-cover layout, drawn as :class:`SIALandCoverDataset`
             draws it (``class_map`` is then ``ANN_CD`` -> id, by default
             building 1, road 2, other codes background). Defaults to None.
+        vector_file (str, optional): Georeferenced images labelled by one
+            vector file (under ``data_root`` unless absolute), drawn as
+            :class:`SIAVectorDataset` draws them; ``class_map`` is then
+            field value -> id (default ``{'building': 1, 'road': 2}``). An
+            image without georeference, or whose CRS the vector file's
+            cannot be transformed to, fails (listed in ``errors``).
+        attribute (str, optional): The vector file's class field.
+        layer (str, optional): Its layer. Defaults to the first.
+        vector_crs: Its CRS when it names none. Defaults to None.
 
     Returns:
         ConvertSummary: Counts, skipped features and errors.
@@ -384,8 +325,10 @@ def convert_labels(data_root: str,
             or the colour folder is the mask folder.
     """
     start = time.perf_counter()
-    index = index_tiles(data_root, img_dir, label_dir, img_suffix,
-                        label_suffix)
+    layout = resolve_layout(data_root, class_map, meta_dir, vector_file,
+                            attribute, layer, vector_crs, 'convert_labels')
+    index = tile_index_for(layout, index_tiles(
+        data_root, img_dir, label_dir, img_suffix, label_suffix))
     if not osp.isdir(index.img_dir):
         raise FileNotFoundError(
             f'image folder {index.img_dir!r} does not exist: the masks take '
@@ -428,8 +371,7 @@ def convert_labels(data_root: str,
     os.makedirs(out_dir, exist_ok=True)
     if color:
         os.makedirs(color_dir, exist_ok=True)
-    class_map, names, metas = resolve_class_map(data_root, meta_dir,
-                                                class_map, 'convert_labels')
+    class_map, names = layout.class_map, layout.names
     options = _Options(
         class_map=tuple(class_map.items()),
         priority=tuple(priority) if priority is not None else None,
@@ -438,13 +380,13 @@ def convert_labels(data_root: str,
         palette=None if palette is None else tuple(
             tuple(int(v) for v in c) for c in palette),
         max_pixels=max_pixels,
-        landcover=meta_dir is not None)
+        layout=layout.kind)
     tasks = [(stem, index.images[stem], index.label_paths(stem),
               osp.join(out_dir, stem + '.png'),
               osp.join(color_dir, stem + '.png') if color else None)
              for stem in stems]
-    if meta_dir is not None:
-        tasks = [t + (metas.get(t[0]), ) for t in tasks]
+    if layout.map_coordinates:
+        tasks = [t + (layout.safe_spec(t[0], t[1], t[2]), ) for t in tasks]
     summary.tiles = len(tasks)
     counts: Dict[int, int] = {}
     results = parallel_map(
@@ -462,7 +404,8 @@ def convert_labels(data_root: str,
         summary.warnings.extend(result.warnings)
     summary.polygons = {
         names.get(c, str(c)): counts.get(c, 0)
-        for c in sorted(set(class_map.values())) if c or meta_dir is None
+        for c in sorted(set(class_map.values()))
+        if c or not layout.map_coordinates
     }
     summary.skipped_features.sort()
     summary.errors.sort()

@@ -14,6 +14,7 @@ from ..labels import DEFAULT_CLASS_MAP, LabelFileError, read_label_file
 from .common import (atomic_write_text, class_names, content_label,
                      index_tiles, parallel_map, progress_bar,
                      refuse_existing)
+from .layout import resolve_layout, tile_index_for
 
 __all__ = ['SplitResult', 'make_splits', 'tile_content', 'scene_of',
            'DEFAULT_SCENE_PATTERN']
@@ -87,7 +88,7 @@ def landcover_content(label_paths: Sequence[str],
     """
     from ..maplabels import (LANDCOVER_BUILDING_ROAD, class_value,
                              read_map_label_file)
-    from .convert import landcover_names
+    from .layout import landcover_names
 
     cmap = {class_value(k): v for k, v in dict(
         LANDCOVER_BUILDING_ROAD if class_map is None else class_map).items()}
@@ -99,6 +100,14 @@ def landcover_content(label_paths: Sequence[str],
                        if cmap.get(p.value))
     foreground = [n for i, n in names.items() if i != 0]
     return content_label(present, foreground)
+
+
+def vector_content(spec: Mapping, names: Mapping[int, str]) -> str:
+    """:func:`tile_content` of a vector-layout tile from its ``map_labels``
+    (the polygons of the vector file on the image)."""
+    cmap = spec['class_map']
+    present = {names[cmap[v]] for v, _ in spec['polygons'] if cmap.get(v)}
+    return content_label(present, [n for i, n in names.items() if i != 0])
 
 
 def _content_task(task: Tuple[str, List[str]],
@@ -271,7 +280,11 @@ def make_splits(data_root: str,
                 img_suffix: str = '.png',
                 label_suffix: str = '.json',
                 progress: bool = True,
-                meta_dir: Optional[str] = None) -> SplitResult:
+                meta_dir: Optional[str] = None,
+                vector_file: Optional[str] = None,
+                attribute: Optional[str] = None,
+                layer: Optional[str] = None,
+                vector_crs=None) -> SplitResult:
     """Write ``train.txt`` and ``val.txt`` split files, stratified by content
     and grouped by scene.
 
@@ -319,6 +332,15 @@ def make_splits(data_root: str,
             (``LC_GS_AP25_<sheet>_<n>_...``) a scene is a map sheet:
             ``scene_pattern=r'^LC_[^_]+_[^_]+_(?P<scene>[0-9]+)_'``.
             Defaults to None.
+        vector_file (str, optional): Georeferenced images plus this vector
+            file (under ``data_root`` unless absolute): a tile's content is
+            the classes of the polygons on it, as :class:`SIAVectorDataset`
+            gives them (``class_map``: field value -> id, default building
+            1, road 2). Images that cannot be placed are left out and
+            listed.
+        attribute (str, optional): The vector file's class field.
+        layer (str, optional): Its layer. Defaults to the first.
+        vector_crs: Its CRS when it names none. Defaults to None.
 
     Returns:
         SplitResult: The stems of each split and the files written.
@@ -344,19 +366,14 @@ def make_splits(data_root: str,
     files = {'train': osp.join(folder, 'train.txt'),
              'val': osp.join(folder, 'val.txt')}
     refuse_existing(files.values(), overwrite)
-    index = index_tiles(data_root, img_dir, label_dir, img_suffix,
-                        label_suffix)
+    layout = resolve_layout(data_root, class_map, meta_dir, vector_file,
+                            attribute, layer, vector_crs, 'make_splits')
+    index = tile_index_for(layout, index_tiles(
+        data_root, img_dir, label_dir, img_suffix, label_suffix))
     if not index.images:
         raise FileNotFoundError(
             f'no {img_suffix} image in {index.img_dir!r}: nothing to split')
-
-    if meta_dir is not None:
-        from ..maplabels import LANDCOVER_BUILDING_ROAD
-        class_map = dict(LANDCOVER_BUILDING_ROAD if class_map is None else
-                         class_map)
-    else:
-        class_map = dict(DEFAULT_CLASS_MAP if class_map is None else
-                         class_map)
+    class_map = layout.class_map
     result = SplitResult(files=files, problems=list(index.problems),
                          grouped=group_by_scene)
     tasks = []
@@ -368,10 +385,20 @@ def make_splits(data_root: str,
         else:
             tasks.append((stem, index.label_paths(stem)))
     strata: Dict[str, List[str]] = {}
-    results = parallel_map(
-        functools.partial(_content_task, class_map=tuple(class_map.items()),
-                          landcover=meta_dir is not None),
-        tasks, workers)
+    if layout.kind == 'vector':
+        # The polygons on each image are known from the vector file's index.
+        results = []
+        for stem, _ in tasks:
+            spec = layout.safe_spec(stem, index.images[stem])
+            results.append(
+                (stem, None, str(spec)) if isinstance(spec, Exception) else
+                (stem, vector_content(spec, layout.names), None))
+    else:
+        results = parallel_map(
+            functools.partial(_content_task,
+                              class_map=tuple(class_map.items()),
+                              landcover=layout.kind == 'landcover'),
+            tasks, workers)
     for stem, content, error in progress_bar(results, len(tasks), 'read',
                                              progress):
         if error is not None:

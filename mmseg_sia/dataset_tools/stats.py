@@ -23,7 +23,8 @@ from .common import (DEFAULT_MAX_PIXELS, atomic_write_bytes,
                      find_split_files, image_size, index_tiles, match_stem,
                      palette_lut, parallel_map, progress_bar,
                      read_split_file, refuse_existing)
-from .convert import draw_landcover_tile, resolve_class_map
+from .layout import (draw_tile_spec, pixel_areas, resolve_layout,
+                     tile_index_for)
 
 __all__ = ['AREA_BINS', 'DatasetStats', 'dataset_stats', 'polygon_area',
            'class_weights']
@@ -118,7 +119,7 @@ class _Options:
     priority: Optional[Tuple[int, ...]]
     num_ids: int
     max_pixels: Optional[int]
-    landcover: bool = False
+    layout: str = 'aihub'
 
 
 def _stats_tile(task: Tuple[str, str, List[str]],
@@ -131,10 +132,14 @@ def _stats_tile(task: Tuple[str, str, List[str]],
         shape = image_size(img_path)
         check_pixels(img_path, shape, options.max_pixels)
         with capture_warnings(caught):
-            if options.landcover:
-                seg, files, georef = draw_landcover_tile(
-                    img_path, label_paths, task[3], shape, class_map,
-                    options.priority)
+            if options.layout != 'aihub':
+                seg, files, georef = draw_tile_spec(
+                    task[3], img_path, shape, options.priority)
+                # Areas in square pixels of the image, holes taken out.
+                measured = [(class_map[p.value], p.value, area)
+                            for _, p, area in pixel_areas(
+                                files, georef,
+                                lambda p: bool(class_map.get(p.value)))]
             else:
                 seg, files = rasterize_label_files(
                     label_paths, shape, class_map=class_map,
@@ -148,34 +153,31 @@ def _stats_tile(task: Tuple[str, str, List[str]],
     types: Counter = Counter()
     areas: Dict[int, np.ndarray] = {}
     polygons: Counter = Counter()
-    for label in files:
-        for poly in label.polygons:
-            if options.landcover:
-                # Land cover: the type is the code; areas in square pixels
-                # from the map rings (holes taken out).
-                class_id = class_map.get(poly.value)
-                if not class_id:
-                    continue
-                name = LANDCOVER_CODES.get(poly.value, ('', ''))[1]
-                type_name = f'{poly.value} {name}'.strip()
-                area = (polygon_area(poly.rings[0]) - sum(
-                    polygon_area(r) for r in poly.rings[1:])) / abs(
-                        georef.transform.determinant)
-            else:
-                class_id = class_map[poly.key]
-                type_name = poly.type_name or '(none)'
-                area = polygon_area(poly.points)
-            polygons[class_id] += 1
-            types[(class_id, type_name)] += 1
-            hist = areas.setdefault(class_id,
-                                    np.zeros(len(AREA_BINS) - 1, np.int64))
-            hist[area_bin(area)] += 1
+    if options.layout == 'aihub':
+        measured = [(class_map[p.key], p.type_name or '(none)',
+                     polygon_area(p.points))
+                    for f in files for p in f.polygons]
+    for class_id, type_name, area in measured:
+        # Map coordinates: the type is the class value (the land-cover code
+        # with its name).
+        if options.layout == 'landcover':
+            name = LANDCOVER_CODES.get(type_name, ('', ''))[1]
+            type_name = f'{type_name} {name}'.strip()
+        elif options.layout == 'vector':
+            type_name = str(type_name)
+        polygons[class_id] += 1
+        types[(class_id, type_name)] += 1
+        hist = areas.setdefault(class_id,
+                                np.zeros(len(AREA_BINS) - 1, np.int64))
+        hist[area_bin(area)] += 1
     pixels = np.bincount(seg.ravel(), minlength=options.num_ids)
     return dict(stem=stem, error=None, polygons=dict(polygons),
                 types=dict(types), areas=areas,
                 pixels=pixels[:options.num_ids],
                 skipped=sum(len(f.skipped) for f in files),
-                warnings=[(', '.join(label_paths), w) for w in caught])
+                warnings=[(', '.join(label_paths), w) for w in caught] +
+                [(f.path, f.unusable) for f in files
+                 if f.unusable is not None])
 
 
 @dataclass
@@ -396,7 +398,11 @@ def dataset_stats(data_root: str,
                   img_suffix: str = '.png',
                   label_suffix: str = '.json',
                   progress: bool = True,
-                  meta_dir: Optional[str] = None) -> DatasetStats:
+                  meta_dir: Optional[str] = None,
+                  vector_file: Optional[str] = None,
+                  attribute: Optional[str] = None,
+                  layer: Optional[str] = None,
+                  vector_crs=None) -> DatasetStats:
     """Count what a data root holds, per split.
 
     The splits are ``all`` (every image) and one per split file (named after
@@ -427,6 +433,15 @@ def dataset_stats(data_root: str,
         img_suffix (str): Image suffix. Defaults to '.png'.
         label_suffix (str): Label file suffix. Defaults to '.json'.
         progress (bool): Show a progress bar. Defaults to True.
+        meta_dir (str, optional): AIHub's land-cover layout: its META folder
+            under ``data_root`` (``class_map``: ``ANN_CD`` -> id).
+        vector_file (str, optional): Georeferenced images plus this vector
+            file (under ``data_root`` unless absolute), counted as
+            :class:`SIAVectorDataset` draws them (``class_map``: field value
+            -> id, default building 1, road 2).
+        attribute (str, optional): The vector file's class field.
+        layer (str, optional): Its layer. Defaults to the first.
+        vector_crs: Its CRS when it names none. Defaults to None.
 
     Returns:
         DatasetStats: The tables (and the files written).
@@ -445,8 +460,10 @@ def dataset_stats(data_root: str,
         if plots:
             targets += [osp.join(out_dir, f) for f in PLOT_FILES.values()]
         refuse_existing(targets, overwrite)
-    index = index_tiles(data_root, img_dir, label_dir, img_suffix,
-                        label_suffix)
+    layout = resolve_layout(data_root, class_map, meta_dir, vector_file,
+                            attribute, layer, vector_crs, 'dataset_stats')
+    index = tile_index_for(layout, index_tiles(
+        data_root, img_dir, label_dir, img_suffix, label_suffix))
     if split_files is None:
         split_files = find_split_files(data_root)
     splits: Dict[str, set] = {'all': set(index.images)}
@@ -457,8 +474,7 @@ def dataset_stats(data_root: str,
         splits[name] = {match_stem(s, index.images)
                         for s in read_split_file(path)} - {None}
 
-    class_map, names, metas = resolve_class_map(data_root, meta_dir,
-                                                class_map, 'dataset_stats')
+    class_map, names = layout.class_map, layout.names
     ids = list(names)
     foreground = [names[i] for i in ids if i != 0]
     options = _Options(
@@ -466,11 +482,11 @@ def dataset_stats(data_root: str,
         priority=tuple(priority) if priority is not None else None,
         num_ids=max(ids) + 1,
         max_pixels=max_pixels,
-        landcover=meta_dir is not None)
+        layout=layout.kind)
     tasks = [(stem, index.images[stem], index.label_paths(stem))
              for stem in index.image_stems]
-    if meta_dir is not None:
-        tasks = [t + (metas.get(t[0]), ) for t in tasks]
+    if layout.map_coordinates:
+        tasks = [t + (layout.safe_spec(*t), ) for t in tasks]
     tiles: Dict[str, dict] = {}
     errors = [(path, f'{path}: {why}') for path, why in index.problems]
     drawing_warnings = []

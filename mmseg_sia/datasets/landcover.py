@@ -10,7 +10,7 @@ from mmseg.registry import DATASETS
 
 from ..maplabels import LANDCOVER_BUILDING_ROAD, class_value
 from .sia import (IndexProblem, index_images, index_label_files,
-                  log_index_problems, read_split_file)
+                  log_index_problems, split_stems)
 
 __all__ = [
     'SIALandCoverDataset', 'meta_key', 'check_class_map', 'index_meta_files'
@@ -184,17 +184,8 @@ class SIALandCoverDataset(BaseSegDataset):
             labels = {s: p for s, p in labels.items() if meta_key(s) is None}
         metas = index_meta_files(meta_dir, self.meta_suffix, problems)
         log_index_problems(type(self).__name__, problems)
-        if self.ann_file:
-            stems = read_split_file(self.ann_file)
-            missing = [s for s in stems if s not in images]
-            if missing:
-                raise FileNotFoundError(
-                    f'{type(self).__name__}: {len(missing)} stem(s) of split '
-                    f'file {self.ann_file} have no image {img_dir}/<stem>'
-                    f'{self.img_suffix}: '
-                    + ', '.join(repr(s) for s in missing[:5]))
-        else:
-            stems = sorted(images)
+        stems = split_stems(type(self).__name__, self.ann_file, images,
+                            img_dir, self.img_suffix)
         if self.meta_required:
             lacking = [s for s in stems if s not in metas]
             if lacking:

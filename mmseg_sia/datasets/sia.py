@@ -292,6 +292,43 @@ def match_stem(stem: str, images: Dict[str, str]) -> Optional[str]:
     return bare if bare in images else None
 
 
+def split_stems(owner: str, ann_file: str, images: Dict[str, str],
+                img_dir: str, img_suffix: str) -> List[str]:
+    """The image stems a dataset reads: its split file's, in the file's
+    order (each line matched with :func:`match_stem`), or every image,
+    sorted, without a split file. One resolution for the three datasets.
+
+    Args:
+        owner (str): The dataset's name, for messages.
+        ann_file (str): The split file; '' for every image.
+        images (dict[str, str]): Stem -> image path.
+        img_dir (str): The image folder, for messages.
+        img_suffix (str): The image suffix, for messages.
+
+    Returns:
+        list[str]: Image stems.
+
+    Raises:
+        FileNotFoundError: When the split file does not exist or a stem of
+            it has no image (the message names the stems and the file).
+    """
+    if not ann_file:
+        return sorted(images)
+    if not osp.isfile(ann_file):
+        raise FileNotFoundError(
+            f'{owner}: split file {ann_file!r} does not exist')
+    lines = read_split_file(ann_file)
+    stems = [match_stem(s, images) for s in lines]
+    missing = [s for s, m in zip(lines, stems) if m is None]
+    if missing:
+        shown = ', '.join(repr(s) for s in missing[:5])
+        more = '' if len(missing) <= 5 else f' and {len(missing) - 5} more'
+        raise FileNotFoundError(
+            f'{owner}: {len(missing)} stem(s) of split file {ann_file} have '
+            f'no image {img_dir}/<stem>{img_suffix}: {shown}{more}')
+    return stems
+
+
 @DATASETS.register_module()
 class SIADataset(BaseSegDataset):
     """Building and road tiles of the AIHub satellite object reading data.
@@ -369,23 +406,8 @@ class SIADataset(BaseSegDataset):
                                    problems=problems)
         log_index_problems(type(self).__name__, problems)
 
-        if self.ann_file:
-            if not osp.isfile(self.ann_file):
-                raise FileNotFoundError(
-                    f'SIADataset: split file {self.ann_file!r} does not exist')
-            lines = read_split_file(self.ann_file)
-            stems = [match_stem(s, images) for s in lines]
-            missing = [s for s, m in zip(lines, stems) if m is None]
-            if missing:
-                shown = ', '.join(repr(s) for s in missing[:5])
-                more = '' if len(missing) <= 5 else \
-                    f' and {len(missing) - 5} more'
-                raise FileNotFoundError(
-                    f'SIADataset: {len(missing)} stem(s) of split file '
-                    f'{self.ann_file} have no image {img_dir}/<stem>'
-                    f'{self.img_suffix}: {shown}{more}')
-        else:
-            stems = sorted(images)
+        stems = split_stems(type(self).__name__, self.ann_file, images,
+                            img_dir, self.img_suffix)
 
         return [
             dict(

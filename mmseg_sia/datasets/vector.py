@@ -10,12 +10,14 @@ import numpy as np
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from ..georef import read_raster_georef
 from ..maplabels import SIAMapLabelWarning, class_value
 from .landcover import check_class_map
 from .sia import (IndexProblem, index_images, log_index_problems,
-                  read_split_file)
+                  split_stems)
 
-__all__ = ['SIAVectorDataset', 'VectorFileError', 'read_vector_polygons']
+__all__ = ['SIAVectorDataset', 'VectorFileError', 'VectorLabels',
+           'read_vector_polygons']
 
 
 class VectorFileError(ValueError):
@@ -65,6 +67,13 @@ def read_vector_polygons(path: str,
         VectorFileError: When the file cannot be read, or has no such field
             (the message lists the fields it has).
     """
+    return _read_vector(path, attribute, layer, warn)[:4]
+
+
+def _read_vector(path: str, attribute: str, layer: Optional[str],
+                 warn: bool):
+    """:func:`read_vector_polygons`, plus the feature number of each
+    polygon kept."""
     import pyogrio
     import shapely
     from pyogrio.errors import DataLayerError, DataSourceError
@@ -92,7 +101,8 @@ def read_vector_polygons(path: str,
     skipped: List[Tuple[int, str]] = []
     for i, geom in enumerate(geoms):
         if geom is None or geom.is_empty:
-            skipped.append((i, 'has no geometry'))
+            skipped.append((i, 'has no geometry (or one that cannot be '
+                            'read)'))
         elif geom.geom_type not in ('Polygon', 'MultiPolygon'):
             skipped.append((i, f'is a {geom.geom_type}, not a polygon'))
         elif not np.isfinite(shapely.get_coordinates(geom)).all():
@@ -101,12 +111,130 @@ def read_vector_polygons(path: str,
             keep.append(i)
     if skipped and warn:
         listed = '; '.join(f'{i}: {why}' for i, why in skipped[:10])
+        more = '' if len(skipped) <= 10 else f'; ... {len(skipped) - 10} more'
         warnings.warn(
             f'{path}: skipped {len(skipped)} of {len(geoms)} features that '
-            f'cannot be drawn (feature {listed})', SIAMapLabelWarning,
-            stacklevel=2)
+            f'cannot be drawn (feature {listed}{more})', SIAMapLabelWarning,
+            stacklevel=3)
     return (geoms[keep], [class_value(values[i]) for i in keep], crs,
-            skipped)
+            skipped, keep)
+
+
+class VectorLabels:
+    """A vector file of labels, read once and indexed for every image.
+
+    The one reading of a vector file shared by :class:`SIAVectorDataset` and
+    the dataset tools (``--vector``): pyogrio reads the polygons and the
+    class field, a shapely ``STRtree`` finds the polygons on each image.
+
+    Args:
+        path (str): The vector file (GeoPackage, Shapefile, GeoJSON).
+        attribute (str): The field holding the class.
+        class_map (Mapping): Field value -> class id (keys normalised with
+            :func:`~mmseg_sia.maplabels.class_value`).
+        layer (str, optional): The layer; None reads the first.
+        crs: The file's CRS when it names none (None: the image's).
+        warn (bool): Warn once about features that cannot be drawn and
+            about values not in ``class_map``. Defaults to True.
+
+    Attributes:
+        crs (pyproj.CRS | None): The polygons' CRS (the file's, else
+            ``crs``).
+        num_features (int): Features in the layer.
+        features (list[int]): Feature number of each usable polygon
+            feature.
+        skipped (list[tuple[int, str]]): ``(feature, reason)`` of the
+            features without a usable polygon.
+        unknown (list[tuple[int, object]]): ``(feature, value)`` of the
+            polygons whose class value is not in ``class_map`` (not drawn).
+
+    Raises:
+        FileNotFoundError: When the file does not exist.
+        VectorFileError: When it cannot be read or lacks ``attribute``.
+        GeorefError: When ``crs`` (or the file's CRS) is not a known CRS.
+    """
+
+    def __init__(self, path: str, attribute: str, class_map: Mapping,
+                 layer: Optional[str] = None, crs=None,
+                 warn: bool = True) -> None:
+        import shapely
+
+        from ..georef import parse_crs
+
+        self.path = str(path)
+        self.attribute = attribute
+        self.layer = layer
+        self.class_map = {class_value(k): v for k, v in class_map.items()}
+        if not osp.isfile(self.path):
+            raise FileNotFoundError(
+                f'vector file {self.path!r} does not exist')
+        geoms, values, vcrs, self.skipped, self.features = \
+            _read_vector(self.path, attribute, layer, warn)
+        if vcrs is None and crs is not None:
+            vcrs = parse_crs(crs, None, 'crs (config)')
+        self.crs = vcrs
+        self.geoms, self.values = geoms, values
+        self.num_features = len(self.skipped) + len(values)
+        self.unknown = [(int(i), v) for i, v in zip(self.features, values)
+                        if v not in self.class_map]
+        if self.unknown and warn:
+            counts = Counter(v for _, v in self.unknown)
+            found = ', '.join(f'{v!r} ({n})' for v, n in sorted(
+                counts.items(), key=str))
+            warnings.warn(
+                f'{self.path}: values of {attribute!r} not in the class map, '
+                f'not drawn: {found}', SIAMapLabelWarning, stacklevel=2)
+        self.tree = shapely.STRtree(geoms)
+        self._rings: Dict[int, list] = {}
+
+    def __len__(self) -> int:
+        """Number of usable polygon features."""
+        return len(self.geoms)
+
+    def map_labels(self, img_path: str, georef=None) -> dict:
+        """The ``map_labels`` of one image's data info: the polygons that
+        intersect it, as ``(value, rings)`` pairs, with their CRS, the class
+        map and the image's georeference.
+
+        Args:
+            img_path (str): The image.
+            georef (Georef, optional): Its georeference; None reads it from
+                the image (GeoTIFF tags, world file).
+
+        Raises:
+            GeorefError: When the image has no georeference, no CRS while
+                the vector file has one, or its outline cannot be brought
+                into the vector file's CRS (the message names the image).
+        """
+        import shapely
+
+        from ..georef import GeorefError, read_raster_georef
+
+        if georef is None:
+            georef = read_raster_georef(img_path)
+        if georef is None:
+            raise GeorefError(
+                img_path, 'has no georeference (no GeoTIFF tags, no world '
+                'file): a vector file cannot label it')
+        if self.crs is not None and georef.crs is None:
+            raise GeorefError(
+                img_path, f'the image has no CRS ({georef.source} '
+                f'georeference) and the polygons of {self.path} are in '
+                f'{self.crs.to_string()}: name the image CRS (a .prj file)',
+                'crs')
+        crs = self.crs if self.crs is not None else georef.crs
+        bounds = georef.bounds(crs)
+        polygons = []
+        for i in sorted(self.tree.query(shapely.box(*bounds),
+                                        predicate='intersects').tolist()):
+            if self.values[i] not in self.class_map:
+                continue
+            if i not in self._rings:
+                self._rings[i] = _rings_of(self.geoms[i])
+            polygons += [(self.values[i], rings) for rings in self._rings[i]]
+        return dict(polygons=polygons, polygons_crs=crs,
+                    class_map=self.class_map, georef=georef,
+                    source=f'{self.path} (for {img_path})')
 
 
 @DATASETS.register_module()
@@ -187,9 +315,7 @@ class SIAVectorDataset(BaseSegDataset):
             GeorefError: When an image has no georeference (the message
                 names the images).
         """
-        import shapely
-
-        from ..georef import GeorefError, parse_crs, read_raster_georef
+        from ..georef import GeorefError
 
         classes = self._metainfo.get('classes')
         self.class_map = check_class_map(
@@ -203,34 +329,14 @@ class SIAVectorDataset(BaseSegDataset):
         if not osp.isfile(self.vector_file):
             raise FileNotFoundError(
                 f'{name}: vector file {self.vector_file!r} does not exist')
-        geoms, values, vcrs, _ = read_vector_polygons(
-            self.vector_file, self.attribute, self.layer)
-        if vcrs is None and self.crs is not None:
-            vcrs = parse_crs(self.crs, None, 'crs (config)')
-        unknown = Counter(v for v in values if v not in self.class_map)
-        if unknown:
-            found = ', '.join(f'{v!r} ({n})' for v, n in sorted(
-                unknown.items(), key=str))
-            warnings.warn(
-                f'{self.vector_file}: values of {self.attribute!r} not in the '
-                f'class map, not drawn: {found}', SIAMapLabelWarning,
-                stacklevel=2)
-        tree = shapely.STRtree(geoms)
-        rings_cache: Dict[int, list] = {}
+        labels = VectorLabels(self.vector_file, self.attribute,
+                              self.class_map, self.layer, self.crs)
 
         problems: List[IndexProblem] = []
         images = index_images(img_dir, self.img_suffix, problems)
         log_index_problems(type(self).__name__, problems)
-        if self.ann_file:
-            stems = read_split_file(self.ann_file)
-            missing = [s for s in stems if s not in images]
-            if missing:
-                raise FileNotFoundError(
-                    f'{name}: {len(missing)} stem(s) of split file '
-                    f'{self.ann_file} have no image: '
-                    + ', '.join(repr(s) for s in missing[:5]))
-        else:
-            stems = sorted(images)
+        stems = split_stems(name, self.ann_file, images, img_dir,
+                            self.img_suffix)
         data_list, bare = [], []
         for stem in stems:
             path = images[stem]
@@ -238,26 +344,11 @@ class SIAVectorDataset(BaseSegDataset):
             if georef is None:
                 bare.append(path)
                 continue
-            crs = vcrs if vcrs is not None else georef.crs
-            bounds = georef.bounds(crs if georef.crs is not None else None)
-            polygons = []
-            for i in sorted(tree.query(shapely.box(*bounds),
-                                       predicate='intersects').tolist()):
-                if values[i] not in self.class_map:
-                    continue
-                if i not in rings_cache:
-                    rings_cache[i] = _rings_of(geoms[i])
-                polygons += [(values[i], rings) for rings in rings_cache[i]]
             data_list.append(
                 dict(
                     img_path=path,
                     label_paths=[],
-                    map_labels=dict(
-                        polygons=polygons,
-                        polygons_crs=crs,
-                        class_map=self.class_map,
-                        georef=georef,
-                        source=f'{self.vector_file} (for {path})'),
+                    map_labels=labels.map_labels(path, georef),
                     seg_map_path=None,
                     label_map=self.label_map,
                     reduce_zero_label=self.reduce_zero_label,

@@ -1,8 +1,6 @@
 """Label loading for the AIHub polygon labels."""
 from __future__ import annotations
 
-import warnings
-
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import cv2
@@ -10,8 +8,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from ...labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, SIALabelWarning,
-                       polygon_coverage, rasterize_label_files)
+from ...labels import (DEFAULT_CLASS_MAP, DEFAULT_PRIORITY, polygon_coverage,
+                       rasterize_label_files)
 
 
 def boundary_band(polygons: Iterable[np.ndarray], shape: Tuple[int, int],
@@ -220,7 +218,6 @@ class LoadPolygonAnnotations(BaseTransform):
             seg, files = rasterize_label_files(
                 paths, shape[:2], class_map=self.class_map,
                 priority=self.priority, strict=self.strict)
-            self._warn_unusable(files)
             if self.boundary_width > 0:
                 self._paint_boundary(seg, files)
 
@@ -240,29 +237,6 @@ class LoadPolygonAnnotations(BaseTransform):
         results.setdefault('seg_fields', []).append('gt_seg_map')
         return results
 
-    def _warn_unusable(self, files: list) -> None:
-        """Warn once per file about a file with features and no polygon.
-
-        Such a file (only ``object_imcoords`` boxes, or a land-cover file
-        with its polygons in ``geometry``) would otherwise train as all
-        background without a word. A file whose polygons are all of keys
-        this transform does not read (a road file for a building-only
-        task) is fine.
-        """
-        from ...maplabels import unusable_reason
-
-        checked = self.__dict__.setdefault('_checked_files', set())
-        for label in files:
-            if label.polygons or label.skipped or not label.num_features \
-                    or label.path in checked:
-                continue
-            checked.add(label.path)
-            reason = unusable_reason(
-                label.path, set(DEFAULT_CLASS_MAP) | set(self.class_map))
-            if reason is not None:
-                warnings.warn(f'{label.path}: {reason}', SIALabelWarning,
-                              stacklevel=3)
-
     def _draw_map_labels(self, results: dict,
                          shape: Tuple[int, int]) -> np.ndarray:
         """Draw polygons given in map coordinates (``results['map_labels']``).
@@ -275,27 +249,12 @@ class LoadPolygonAnnotations(BaseTransform):
         class in property ``attribute``) or ``polygons`` (``(class value,
         rings)`` pairs already read, e.g. from a vector file).
         """
-        from ...georef import GeorefError, resolve_georef
-        from ...maplabels import rasterize_map_label_files
+        from ...maplabels import draw_map_labels
 
-        spec = results['map_labels']
-        img_path = results.get('img_path')
-        georef = spec.get('georef') or resolve_georef(
-            img_path, spec.get('meta_path'), shape=shape)
-        if georef is None:
-            raise GeorefError(
-                img_path, 'has no georeference for its map-coordinate labels '
-                '(no GeoTIFF tags, no world file, no META file)')
-        seg, _ = rasterize_map_label_files(
-            spec.get('paths', ()), georef, spec['class_map'],
-            priority=self.priority,
-            attribute=spec.get('attribute', 'ANN_CD'),
-            crs=spec.get('crs'),
-            polygons=spec.get('polygons', ()),
-            polygons_crs=spec.get('polygons_crs'),
-            shape=shape,
-            source=spec.get('source', img_path or ''),
-            strict=self.strict)
+        seg, _, _ = draw_map_labels(results['map_labels'],
+                                    results.get('img_path'), shape,
+                                    priority=self.priority,
+                                    strict=self.strict)
         return seg
 
     def _paint_boundary(self, seg: np.ndarray, files: list) -> None:
