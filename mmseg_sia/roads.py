@@ -39,6 +39,15 @@ builds one in four steps:
    nearest non-road pixel, less one pixel (exact for axis-aligned roads of
    an odd number of pixels, one pixel short for an even number).
 
+**Large scenes.** :func:`mask_rows_to_network` does the same from a mask
+read band by band (``read_rows(y0, y1)``, e.g. windows of a tiled GeoTIFF):
+each band is filled, measured and thinned with rows of context above and
+below, only its own rows' centre-line pixels are kept (sparsely), and the
+graph is built from the centre lines of the whole scene, so the network is
+the one of the whole mask, without seams, while memory stays that of one
+band plus the roads. :func:`mask_to_network` is the same code on an array
+in memory.
+
 The graph is a :class:`networkx.MultiGraph` (two junctions may be joined by
 two different roads, and a ring road is a loop). Node attributes: ``x``,
 ``y`` (pixel coordinates), ``kind`` (``'junction'``, ``'end'`` or
@@ -51,12 +60,14 @@ pixel coordinates or mapped through a transform.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import networkx as nx
 import numpy as np
-from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from shapely import STRtree
 from shapely.geometry import LineString, Point
 from shapely.ops import substring
@@ -64,8 +75,8 @@ from skimage.morphology import skeletonize
 
 from .vectorize import _small_holes
 
-__all__ = ['mask_to_network', 'network_lines', 'network_length_m',
-           'line_length_m', 'network_geojson', 'write_network_gpkg']
+__all__ = ['mask_to_network', 'mask_rows_to_network', 'network_lines',
+           'network_length_m', 'line_length_m', 'network_geojson', 'write_network_gpkg']
 
 PixelSize = Union[float, Tuple[float, float]]
 
@@ -107,53 +118,115 @@ def line_length_m(coords: np.ndarray, pixel_size: PixelSize) -> float:
 # --------------------------------------------------------------------------
 # Skeleton -> graph
 # --------------------------------------------------------------------------
-def _skeleton_graph(skel: np.ndarray, dist: np.ndarray) -> nx.MultiGraph:
-    """Nodes and pixel-chain edges of a one-pixel skeleton."""
-    sk8 = skel.view(np.uint8) if skel.dtype == bool else \
-        skel.astype(np.uint8)
-    nb = cv2.filter2D(sk8, -1, _EIGHT.astype(np.float32),
-                      borderType=cv2.BORDER_CONSTANT) - sk8
-    node_px = skel & (nb != 2)
-    chain_px = skel & ~node_px
-    node_lab, n_nodes = ndimage.label(node_px, structure=_EIGHT)
+def _components(nbr: np.ndarray, idx: np.ndarray,
+                n_all: int) -> Tuple[np.ndarray, int]:
+    """8-connected components of the skeleton pixels ``idx``.
+
+    Args:
+        nbr (np.ndarray): ``(8, N)`` neighbour indices of all N pixels (-1
+            where none), in the order of ``_OFFSETS``.
+        idx (np.ndarray): Sorted indices of the pixels to group.
+        n_all (int): N.
+
+    Returns:
+        tuple: Labels ``1..n`` of the pixels of ``idx``, numbered in the
+        order of each component's first pixel (as :func:`ndimage.label`
+        numbers them in raster order), and ``n``.
+    """
+    m = len(idx)
+    if m == 0:
+        return np.zeros(0, dtype=np.int32), 0
+    local = np.full(n_all + 1, -1, dtype=np.int32)      # [-1] -> -1
+    local[idx] = np.arange(m, dtype=np.int32)
+    src, dst = [], []
+    for k, offset in enumerate(_OFFSETS):
+        if offset > (0, 0):        # each pair once: the later neighbours
+            t = local[nbr[k, idx]]
+            ok = np.flatnonzero(t >= 0)
+            src.append(ok.astype(np.int32))
+            dst.append(t[ok])
+    del local
+    src = np.concatenate(src)
+    dst = np.concatenate(dst)
+    adjacency = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)),
+                           shape=(m, m))
+    n, lab = connected_components(adjacency, directed=False)
+    _, first = np.unique(lab, return_index=True)
+    rank = np.empty(n, dtype=np.int32)
+    rank[np.argsort(first)] = np.arange(1, n + 1, dtype=np.int32)
+    return rank[lab], int(n)
+
+
+def _skeleton_graph(lin: np.ndarray, dist: np.ndarray,
+                    shape: Tuple[int, int]) -> nx.MultiGraph:
+    """Nodes and pixel-chain edges of a one-pixel skeleton.
+
+    The skeleton is given sparsely, as the sorted linear indices
+    ``row * W + col`` of its pixels (``lin``) and the distance to the road's
+    edge at each (``dist``), so that its memory is that of the centre lines,
+    not of the scene. Nodes are numbered in raster order of their first
+    pixel, chains walked in raster order: the graph depends only on the
+    skeleton, not on how it was computed (whole or in bands).
+    """
+    h, w = shape
     graph = nx.MultiGraph()
+    n_all = len(lin)
+    if n_all == 0:
+        return graph
+    r_all = lin // w
+    c_all = lin - r_all * w
+    # Index (into lin) of each pixel's eight neighbours, -1 where none.
+    nbr = np.empty((len(_OFFSETS), n_all), dtype=np.int32)
+    for k, (dr, dc) in enumerate(_OFFSETS):
+        rr = r_all + dr
+        cc = c_all + dc
+        q = rr * w + cc
+        j = np.minimum(np.searchsorted(lin, q), n_all - 1)
+        hit = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w) & (lin[j] == q)
+        nbr[k] = np.where(hit, j, -1)
+        del rr, cc, q, j, hit
+    is_node = (nbr >= 0).sum(axis=0) != 2
+    node_idx = np.flatnonzero(is_node)
+    chain_idx = np.flatnonzero(~is_node)
+    node_lab_all = np.zeros(n_all + 1, dtype=np.int32)  # [-1] -> 0
+    node_lab, n_nodes = _components(nbr, node_idx, n_all)
+    node_lab_all[node_idx] = node_lab
     if n_nodes:
-        nr, nc = np.nonzero(node_px)
-        lab = node_lab[nr, nc]
-        count = np.bincount(lab, minlength=n_nodes + 1)[1:]
-        cy = np.bincount(lab, nr, minlength=n_nodes + 1)[1:] / count
-        cx = np.bincount(lab, nc, minlength=n_nodes + 1)[1:] / count
+        nr, nc = r_all[node_idx], c_all[node_idx]
+        count = np.bincount(node_lab, minlength=n_nodes + 1)[1:]
+        cy = np.bincount(node_lab, nr, minlength=n_nodes + 1)[1:] / count
+        cx = np.bincount(node_lab, nc, minlength=n_nodes + 1)[1:] / count
         rad = np.zeros(n_nodes + 1)
-        np.maximum.at(rad, lab, dist[nr, nc])
+        np.maximum.at(rad, node_lab, dist[node_idx])
         for i in range(n_nodes):
             graph.add_node(i + 1, x=float(cx[i]) + 0.5, y=float(cy[i]) + 0.5,
                            radius_px=float(rad[i + 1]))
-    # Chain pixels: positions and their (at most two) chain neighbours.
-    rows, cols = np.nonzero(chain_px)
-    n = len(rows)
+    n = len(chain_idx)
     if n == 0:
         return graph
+    # Chain pixels: positions and their (at most two) chain neighbours.
+    rows, cols = r_all[chain_idx], c_all[chain_idx]
+    cdist = dist[chain_idx]
     # The median distance to the road's edge along each chain, all at once.
-    chain_lab, n_chains = ndimage.label(chain_px, structure=_EIGHT)
-    lab = chain_lab[rows, cols]
-    order = np.lexsort((dist[rows, cols], lab))
+    lab, n_chains = _components(nbr, chain_idx, n_all)
+    order = np.lexsort((cdist, lab))
     counts = np.bincount(lab, minlength=n_chains + 1)
     first = np.r_[0, np.cumsum(counts)[:-1]]
     median = np.zeros(n_chains + 1)
     has = counts > 0
-    median[has] = dist[rows, cols][order][first[has] + (counts[has] - 1) // 2]
-    pos = np.full((skel.shape[0] + 2, skel.shape[1] + 2), -1, dtype=np.int32)
-    pos[rows + 1, cols + 1] = np.arange(n)
-    padded_node = np.pad(node_lab, 1)
-    other = np.stack([pos[rows + 1 + dr, cols + 1 + dc]
-                      for dr, dc in _OFFSETS])
-    touch = np.stack([padded_node[rows + 1 + dr, cols + 1 + dc]
-                      for dr, dc in _OFFSETS])
+    median[has] = cdist[order][first[has] + (counts[has] - 1) // 2]
+    pos = np.full(n_all + 1, -1, dtype=np.int32)      # [-1] -> -1
+    pos[chain_idx] = np.arange(n)
+    other = pos[nbr[:, chain_idx]]
+    touch = node_lab_all[nbr[:, chain_idx]]
+    del nbr
     other.sort(axis=0)
     n1, n2 = other[-1], other[-2]        # -1 where there is none
     n_chain = (other >= 0).sum(axis=0)
+    del other
     touch_lo = np.where(touch > 0, touch, np.iinfo(touch.dtype).max).min(0)
     touch_hi = touch.max(axis=0)
+    del touch
     n1l, n2l = n1.tolist(), n2.tolist()
     seen = bytearray(n)
     next_node = n_nodes + 1
@@ -206,7 +279,7 @@ def _skeleton_graph(skel: np.ndarray, dist: np.ndarray) -> nx.MultiGraph:
         next_node += 1
         r0, c0 = int(rows[path[0]]), int(cols[path[0]])
         graph.add_node(node, x=c0 + 0.5, y=r0 + 0.5,
-                       radius_px=float(dist[r0, c0]))
+                       radius_px=float(cdist[path[0]]))
         idx = np.asarray(path)
         rr = np.r_[rows[idx], r0]
         cc = np.r_[cols[idx], c0]
@@ -214,6 +287,7 @@ def _skeleton_graph(skel: np.ndarray, dist: np.ndarray) -> nx.MultiGraph:
                         median[lab[path[0]]])
     graph.remove_nodes_from([v for v in list(graph) if graph.degree(v) == 0])
     return graph
+
 
 
 def _add_chain_edge(graph: nx.MultiGraph, u: int, v: int, rr: np.ndarray,
@@ -337,7 +411,7 @@ def _angle_ok(direction: np.ndarray, vec: np.ndarray, max_deg: float) -> bool:
     return cos >= np.cos(np.radians(max_deg)) - 1e-12
 
 
-def _off_road(a: np.ndarray, b: np.ndarray, binary: np.ndarray) -> float:
+def _off_road(a: np.ndarray, b: np.ndarray, binary: '_RoadRuns') -> float:
     """Length of the segment ``a``-``b`` that runs over non-road pixels."""
     length = float(np.hypot(*(b - a)))
     n = max(int(np.ceil(length * 4)), 1)
@@ -350,7 +424,7 @@ def _off_road(a: np.ndarray, b: np.ndarray, binary: np.ndarray) -> float:
 
 
 def _join_gaps(graph: nx.MultiGraph, max_px: float, max_deg: float,
-               binary: np.ndarray) -> None:
+               binary: '_RoadRuns') -> None:
     """Join dead ends across breaks of the mask (see the module notes)."""
     ends = [n for n in graph.nodes if graph.degree(n) == 1]
     if not ends or max_px <= 0:
@@ -471,92 +545,155 @@ def _split_and_join(graph: nx.MultiGraph, u: int, v: int, k: int,
                        gap_px=0.0)
 
 
-# --------------------------------------------------------------------------
-# Public API
-# --------------------------------------------------------------------------
-def mask_to_network(mask: np.ndarray,
-                    pixel_size: PixelSize = 0.55,
-                    spur_length_m: float = 3.0,
-                    spur_ratio: float = 1.0,
-                    max_gap_m: float = 10.0,
-                    gap_angle: float = 45.0,
-                    min_length_m: float = 5.0,
-                    hole_area_m2: float = 10.0,
-                    simplify_px: float = 1.0) -> nx.MultiGraph:
-    """Build the road network of a road mask.
 
-    See the module notes for the steps and the attributes of the graph.
+# --------------------------------------------------------------------------
+# Mask -> skeleton, band by band
+# --------------------------------------------------------------------------
+class _RoadRuns:
+    """The (hole-filled) road mask of a scene as runs of road pixels.
 
-    Args:
-        mask (np.ndarray): ``(H, W)`` boolean road mask (or anything whose
-            non-zero pixels are road).
-        pixel_size (float | tuple[float, float]): Metres per pixel, one value
-            or ``(x, y)``. Defaults to 0.55 (KOMPSAT-3A pan-sharpened).
-        spur_length_m (float): Dead-end branches that reach less than this
-            beyond their junction's road surface are removed. Defaults to 3.0.
-        spur_ratio (float): ... and so are those that reach less than this
-            many half widths of the road at the junction. Defaults to 1.0.
-        max_gap_m (float): Longest stretch of non-road pixels that a join
-            may cross; 0 disables joining. Defaults to 10.0.
-        gap_angle (float): Largest angle in degrees between a dead end's
-            heading and the direction of a join. Defaults to 45.
-        min_length_m (float): Connected pieces of the network shorter than
-            this in total are dropped. Defaults to 5.0.
-        hole_area_m2 (float): Holes of the mask smaller than this are filled
-            first (a speck of non-road inside a road would become a loop of
-            the centre line). Defaults to 10.0.
-        simplify_px (float): Douglas-Peucker tolerance of the edge
-            geometries in pixels (lengths are measured after it, which takes
-            out the staircase of pixel chains); 0 keeps every pixel.
-            Defaults to 1.0.
+    Gap joining asks whether points between dead ends are road; the runs
+    answer that without a scene-sized array: memory grows with the length
+    of the roads' outlines, not with the scene.
+    """
+
+    def __init__(self, starts: np.ndarray, ends: np.ndarray,
+                 shape: Tuple[int, int]) -> None:
+        self.starts = starts        # linear index of each run's first pixel
+        self.ends = ends            # ... one past its last pixel
+        self.shape = shape
+
+    @staticmethod
+    def of_rows(binary: np.ndarray, y0: int) -> Tuple[np.ndarray,
+                                                      np.ndarray]:
+        """Runs of the rows ``binary`` (the scene's rows from ``y0``)."""
+        n, w = binary.shape
+        edges = np.diff(binary.view(np.int8), axis=1, prepend=0, append=0)
+        sr, sc = np.nonzero(edges == 1)
+        er, ec = np.nonzero(edges == -1)
+        return ((sr + y0).astype(np.int64) * w + sc,
+                (er + y0).astype(np.int64) * w + ec)
+
+    def __getitem__(self, index: Tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        r, c = index
+        q = np.asarray(r, dtype=np.int64) * self.shape[1] + c
+        k = np.searchsorted(self.starts, q, side='right') - 1
+        return (k >= 0) & (q < self.ends[np.maximum(k, 0)])
+
+
+def _band_skeleton(read: Callable[[int, int], np.ndarray], shape: Tuple[
+        int, int], y0: int, y1: int, holes: int, halo: int,
+                   max_halo: int) -> Tuple[np.ndarray, ...]:
+    """Skeleton pixels, distances and road runs of the rows ``y0:y1``.
+
+    The rows are processed with ``halo`` rows of context on each side
+    (fewer at the scene's top and bottom), grown while the widest road
+    surface in the band needs more (see :func:`mask_rows_to_network`).
 
     Returns:
-        networkx.MultiGraph: The network; ``graph.graph`` holds
-        ``pixel_size`` and ``shape``.
-
-    Raises:
-        ValueError: When the mask is not 2-D or a parameter is out of range.
+        tuple: Sorted linear indices of the skeleton pixels in the rows,
+        their distances to the road's edge (float32), and the starts and
+        ends of the road runs of the rows.
     """
-    mask = np.asarray(mask)
-    if mask.ndim != 2:
-        raise ValueError(
-            f'mask_to_network: mask must be 2-D, got shape {mask.shape}')
+    h, w = shape
+    while True:
+        a, b = max(0, y0 - halo), min(h, y1 + halo)
+        binary = read(a, b)
+        if holes > 0:
+            # 4-connected holes: the thinning keeps the road 8-connected, so
+            # a non-road pixel touching the outside only at a corner is a
+            # hole to it, and the centre line would loop around it. A hole
+            # cut by the band's edge is not filled, rightly so for the core
+            # rows when the halo is at least ``holes`` rows: a hole that
+            # reaches from the core to the band's edge has more pixels.
+            binary = binary | _small_holes(binary, holes, connectivity=4)
+        # Distance to the nearest non-road pixel: OpenCV's 5x5 chamfer
+        # approximation of the Euclidean distance (exact along rows and
+        # columns, within 2 % otherwise), twenty times faster than exact.
+        # Outside the scene counts as non-road, so that the branches that
+        # thinning grows into the two corners where a road leaves the scene
+        # are pruned like any corner branch; beyond a band's edge inside
+        # the scene OpenCV sees no boundary (road), and core rows within
+        # ``halo`` of every non-road pixel that matters get exact values.
+        top, bottom = int(a == 0), int(b == h)
+        dist = cv2.distanceTransform(
+            np.pad(binary.view(np.uint8), ((top, bottom), (1, 1))),
+            cv2.DIST_L2, cv2.DIST_MASK_5)[top:top + b - a, 1:-1]
+        if a == 0 and b == h:
+            break
+        # Thinning peels about two layers per iteration; what the core rows
+        # see of the band's cut edges is ``3 * widest half width`` rows
+        # away, the hole filling ``holes`` rows.
+        need = holes + 3 * int(np.ceil(dist.max(initial=0))) + 16
+        if halo >= need:
+            break
+        if halo >= max_halo:
+            warnings.warn(
+                f'mask_rows_to_network: a road surface {2 * dist.max():.0f} '
+                f'px wide in rows {y0}-{y1} needs {need} rows of context, '
+                f'more than max_halo={max_halo}; the network there may '
+                'differ from that of the whole mask')
+            break
+        halo = min(max(need, 2 * halo), max_halo)
+    skel = skeletonize(binary)
+    core = slice(y0 - a, y1 - a)
+    rr, cc = np.nonzero(skel[core])
+    lin = (rr + y0).astype(np.int64) * w + cc
+    starts, ends = _RoadRuns.of_rows(binary[core], y0)
+    return lin, dist[core][rr, cc], starts, ends
+
+
+def _check(name: str, value, ok: bool) -> None:
+    if not ok:
+        raise ValueError(f'{name}, got {value!r}')
+
+
+def _build_network(read: Callable[[int, int], np.ndarray],
+                   shape: Tuple[int, int], block: int, halo: int,
+                   max_halo: int, pixel_size: PixelSize,
+                   spur_length_m: float, spur_ratio: float, max_gap_m: float,
+                   gap_angle: float, min_length_m: float,
+                   hole_area_m2: float, simplify_px: float,
+                   caller: str) -> nx.MultiGraph:
+    """The one implementation behind both public builders."""
     sx, sy = _pixel_size(pixel_size)
     for name, value in (('spur_length_m', spur_length_m),
                         ('spur_ratio', spur_ratio), ('max_gap_m', max_gap_m),
                         ('min_length_m', min_length_m),
                         ('hole_area_m2', hole_area_m2),
                         ('simplify_px', simplify_px)):
-        if not value >= 0:
-            raise ValueError(f'mask_to_network: {name} must be >= 0, got '
-                             f'{value!r}')
-    if not 0 <= gap_angle <= 180:
-        raise ValueError(f'mask_to_network: gap_angle must be in [0, 180], '
-                         f'got {gap_angle!r}')
+        _check(f'{caller}: {name} must be >= 0', value, value >= 0)
+    _check(f'{caller}: gap_angle must be in [0, 180]', gap_angle,
+           0 <= gap_angle <= 180)
+    for name, value in (('block', block), ('halo', halo),
+                        ('max_halo', max_halo)):
+        _check(f'{caller}: {name} must be a positive integer', value,
+               isinstance(value, (int, np.integer)) and value > 0)
     px = float(np.sqrt(sx * sy))
-    binary = mask.astype(bool)
-    graph = nx.MultiGraph()
-    if binary.any():
-        holes = int(np.ceil(hole_area_m2 / (sx * sy)))
-        if holes > 0:
-            # 4-connected holes: the thinning keeps the road 8-connected, so
-            # a non-road pixel touching the outside only at a corner is a
-            # hole to it, and the centre line would loop around it.
-            binary = binary | _small_holes(binary, holes, connectivity=4)
-        # Distance to the nearest non-road pixel: OpenCV's 5x5 chamfer
-        # approximation of the Euclidean distance (exact along rows and
-        # columns, within 2 % otherwise), twenty times faster than exact.
-        # Outside the tile counts as non-road, so that the branches that
-        # thinning grows into the two corners where a road leaves the tile
-        # are pruned like any corner branch.
-        dist = cv2.distanceTransform(
-            np.pad(binary.view(np.uint8), 1), cv2.DIST_L2,
-            cv2.DIST_MASK_5)[1:-1, 1:-1]
-        skel = skeletonize(binary)
-        graph = _skeleton_graph(skel, dist)
+    h, w = shape
+    holes = int(np.ceil(hole_area_m2 / (sx * sy)))
+    lins, dists, starts, ends = [], [], [], []
+    for y0 in range(0, h, block):
+        lin, dist, s, e = _band_skeleton(read, shape, y0, min(h, y0 + block),
+                                         holes, halo, max(halo, max_halo))
+        lins.append(lin)
+        dists.append(dist)
+        starts.append(s)
+        ends.append(e)
+    lin = np.concatenate(lins) if lins else np.zeros(0, np.int64)
+    dist = np.concatenate(dists) if dists else np.zeros(0, np.float32)
+    del lins, dists
+    runs = _RoadRuns(np.concatenate(starts) if starts else
+                     np.zeros(0, np.int64),
+                     np.concatenate(ends) if ends else np.zeros(0, np.int64),
+                     shape)
+    del starts, ends
+    graph = _skeleton_graph(lin, dist, shape)
+    del lin, dist
+    if graph.number_of_nodes():
         _dissolve_degree_two(graph)
         _prune_spurs(graph, spur_length_m / px, spur_ratio)
-        _join_gaps(graph, max_gap_m / px, gap_angle, binary)
+        _join_gaps(graph, max_gap_m / px, gap_angle, runs)
         _dissolve_degree_two(graph)
         if min_length_m > 0:
             comp_of = {}
@@ -568,7 +705,7 @@ def mask_to_network(mask: np.ndarray,
                 total[comp_of[u]] += d['len']
             for i in np.flatnonzero(total * px < min_length_m).tolist():
                 graph.remove_nodes_from(comps[i])
-    graph.graph.update(pixel_size=(sx, sy), shape=tuple(mask.shape))
+    graph.graph.update(pixel_size=(sx, sy), shape=tuple(shape))
     for node in graph.nodes:
         degree = graph.degree(node)
         attrs = graph.nodes[node]
@@ -590,6 +727,168 @@ def mask_to_network(mask: np.ndarray,
                     width_px=float(width),
                     width_m=float(width * px))
     return graph
+
+
+# --------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------
+_DEFAULT_HALO = 96
+_MAX_HALO = 1024
+# The parameters both builders share, written once into both docstrings.
+_NETWORK_ARGS = """pixel_size (float | tuple[float, float]): Metres per pixel, one
+            value or ``(x, y)``. Defaults to 0.55 (KOMPSAT-3A pan-sharpened).
+        spur_length_m (float): Dead-end branches that reach less than this
+            beyond their junction's road surface are removed. Defaults to 3.0.
+        spur_ratio (float): ... and so are those that reach less than this
+            many half widths of the road at the junction. Defaults to 1.0.
+        max_gap_m (float): Longest stretch of non-road pixels that a join
+            may cross; 0 disables joining. Defaults to 10.0.
+        gap_angle (float): Largest angle in degrees between a dead end's
+            heading and the direction of a join. Defaults to 45.
+        min_length_m (float): Connected pieces of the network shorter than
+            this in total are dropped. Defaults to 5.0.
+        hole_area_m2 (float): Holes of the mask smaller than this are filled
+            first (a speck of non-road inside a road would become a loop of
+            the centre line). Defaults to 10.0.
+        simplify_px (float): Douglas-Peucker tolerance of the edge
+            geometries in pixels (lengths are measured after it, which takes
+            out the staircase of pixel chains); 0 keeps every pixel.
+            Defaults to 1.0."""
+
+
+def mask_to_network(mask: np.ndarray,
+                    pixel_size: PixelSize = 0.55,
+                    spur_length_m: float = 3.0,
+                    spur_ratio: float = 1.0,
+                    max_gap_m: float = 10.0,
+                    gap_angle: float = 45.0,
+                    min_length_m: float = 5.0,
+                    hole_area_m2: float = 10.0,
+                    simplify_px: float = 1.0,
+                    block: Optional[int] = None) -> nx.MultiGraph:
+    """Build the road network of a road mask.
+
+    See the module notes for the steps and the attributes of the graph.
+    This is :func:`mask_rows_to_network` reading the rows of an array in
+    memory; by default the whole mask is one band.
+
+    Args:
+        mask (np.ndarray): ``(H, W)`` boolean road mask (or anything whose
+            non-zero pixels are road).
+        {args}
+        block (int, optional): Process the mask in bands of this many rows
+            (the same network, less scratch memory: see
+            :func:`mask_rows_to_network`). Defaults to None (one band).
+
+    Returns:
+        networkx.MultiGraph: The network; ``graph.graph`` holds
+        ``pixel_size`` and ``shape``.
+
+    Raises:
+        ValueError: When the mask is not 2-D or a parameter is out of range.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(
+            f'mask_to_network: mask must be 2-D, got shape {mask.shape}')
+    h, w = mask.shape
+    return _build_network(
+        lambda a, b: mask[a:b] != 0, (h, w),
+        block if block is not None else max(h, 1), _DEFAULT_HALO,
+        _MAX_HALO, pixel_size, spur_length_m, spur_ratio, max_gap_m,
+        gap_angle, min_length_m, hole_area_m2, simplify_px,
+        'mask_to_network')
+
+
+if mask_to_network.__doc__:  # None under python -OO
+    mask_to_network.__doc__ = mask_to_network.__doc__.replace(
+        '{args}', _NETWORK_ARGS)
+
+
+def mask_rows_to_network(read_rows: Callable[[int, int], np.ndarray],
+                         height: int,
+                         width: int,
+                         road_class: Optional[int] = None,
+                         *,
+                         block: int = 1024,
+                         halo: int = _DEFAULT_HALO,
+                         max_halo: int = _MAX_HALO,
+                         pixel_size: PixelSize = 0.55,
+                         spur_length_m: float = 3.0,
+                         spur_ratio: float = 1.0,
+                         max_gap_m: float = 10.0,
+                         gap_angle: float = 45.0,
+                         min_length_m: float = 5.0,
+                         hole_area_m2: float = 10.0,
+                         simplify_px: float = 1.0) -> nx.MultiGraph:
+    """Build the road network of a scene's mask read band by band.
+
+    The scene is never held whole: rows ``y0:y0 + block`` are read with
+    ``halo`` rows of context above and below, filled, measured
+    (distance to the road's edge) and thinned, and only the centre-line
+    pixels of the band's own rows are kept, sparsely. The graph is then
+    built from the centre lines of the whole scene, and pruning and gap
+    joining run on it (gap joining asks whether pixels are road from the
+    mask's runs, kept per row). So the network has no seams: it is the one
+    :func:`mask_to_network` builds from the whole mask, node for node and
+    edge for edge, whenever every band's context covers its widest road
+    surface. The context grows by itself for that: a band whose widest road
+    is ``2 r`` pixels wide is read with at least ``holes + 3 r + 16`` rows
+    of context (``holes`` the pixels of ``hole_area_m2``), up to
+    ``max_halo`` (beyond, a warning says the network there may differ).
+
+    Memory: about 30 bytes per pixel of a band with its context
+    (``block + 2 * halo`` rows) while it is processed, plus what grows with
+    the roads, not with the scene: 12 bytes per centre-line pixel, 16 per
+    run of road in a row, and the graph.
+
+    Args:
+        read_rows (Callable[[int, int], np.ndarray]): ``read_rows(y0, y1)``
+            returns rows ``y0:y1`` of the scene's mask, shape
+            ``(y1 - y0, width)``: class ids, or booleans / anything whose
+            non-zero pixels are road when ``road_class`` is None. Rows may
+            be asked for more than once (the context of two bands).
+        height (int): Rows of the scene.
+        width (int): Columns of the scene.
+        road_class (int, optional): The road class id of the mask; None
+            takes every non-zero pixel as road. Defaults to None.
+        block (int): Rows per band. Defaults to 1024.
+        halo (int): Rows of context read above and below a band at first.
+            Defaults to 96.
+        max_halo (int): The most rows of context a band may grow to.
+            Defaults to 1024.
+        {args}
+
+    Returns:
+        networkx.MultiGraph: The network (see the module notes), in pixel
+        coordinates of the scene; ``graph.graph`` holds ``pixel_size`` and
+        ``shape``.
+
+    Raises:
+        ValueError: When a size or parameter is out of range, or
+            ``read_rows`` returns rows of the wrong shape.
+    """
+    for name, value in (('height', height), ('width', width)):
+        _check(f'mask_rows_to_network: {name} must be a positive integer',
+               value, isinstance(value, (int, np.integer)) and value > 0)
+
+    def read(y0: int, y1: int) -> np.ndarray:
+        rows = np.asarray(read_rows(y0, y1))
+        if rows.shape != (y1 - y0, width):
+            raise ValueError(
+                f'mask_rows_to_network: read_rows({y0}, {y1}) returned shape '
+                f'{rows.shape}, expected {(y1 - y0, width)}')
+        return rows != 0 if road_class is None else rows == road_class
+
+    return _build_network(read, (int(height), int(width)), block, halo,
+                          max_halo, pixel_size, spur_length_m, spur_ratio,
+                          max_gap_m, gap_angle, min_length_m, hole_area_m2,
+                          simplify_px, 'mask_rows_to_network')
+
+
+if mask_rows_to_network.__doc__:  # None under python -OO
+    mask_rows_to_network.__doc__ = mask_rows_to_network.__doc__.replace(
+        '{args}', _NETWORK_ARGS)
 
 
 def network_length_m(graph: nx.MultiGraph) -> float:
