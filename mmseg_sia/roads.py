@@ -76,7 +76,8 @@ from skimage.morphology import skeletonize
 from .vectorize import _small_holes
 
 __all__ = ['mask_to_network', 'mask_rows_to_network', 'network_lines',
-           'network_length_m', 'line_length_m', 'network_geojson', 'write_network_gpkg']
+           'network_length_m', 'line_length_m', 'network_geojson',
+           'write_network_gpkg']
 
 PixelSize = Union[float, Tuple[float, float]]
 
@@ -581,66 +582,102 @@ class _RoadRuns:
         return (k >= 0) & (q < self.ends[np.maximum(k, 0)])
 
 
-def _band_skeleton(read: Callable[[int, int], np.ndarray], shape: Tuple[
-        int, int], y0: int, y1: int, holes: int, halo: int,
+def _tile_skeleton(binary: np.ndarray, holes: int,
+                   scene_edges: Tuple[bool, bool, bool, bool]
+                   ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fill, measure and thin one tile (with its context).
+
+    Args:
+        binary (np.ndarray): The tile's road mask.
+        holes (int): Holes of fewer pixels are filled.
+        scene_edges (tuple[bool, ...]): Whether the tile's top, bottom,
+            left and right edges are the scene's.
+
+    Returns:
+        tuple: The filled mask, the distance to the nearest non-road pixel
+        (float32) and the skeleton.
+    """
+    if holes > 0:
+        # 4-connected holes: the thinning keeps the road 8-connected, so a
+        # non-road pixel touching the outside only at a corner is a hole to
+        # it, and the centre line would loop around it. A hole cut by the
+        # tile's edge is not filled, rightly so for the core pixels when the
+        # context is at least ``holes`` pixels: a hole that reaches from the
+        # core to the tile's edge has more pixels.
+        binary = binary | _small_holes(binary, holes, connectivity=4)
+    # Distance to the nearest non-road pixel: OpenCV's 5x5 chamfer
+    # approximation of the Euclidean distance (exact along rows and columns,
+    # within 2 % otherwise), twenty times faster than exact. Outside the
+    # scene counts as non-road, so that the branches that thinning grows
+    # into the two corners where a road leaves the scene are pruned like
+    # any corner branch; beyond a tile's edge inside the scene OpenCV sees
+    # no boundary (road), so core pixels whose nearest non-road pixel lies
+    # in the tile get exact values.
+    top, bottom, left, right = (int(e) for e in scene_edges)
+    h, w = binary.shape
+    dist = cv2.distanceTransform(
+        np.pad(binary.view(np.uint8), ((top, bottom), (left, right))),
+        cv2.DIST_L2, cv2.DIST_MASK_5)[top:top + h, left:left + w]
+    return binary, dist, skeletonize(binary)
+
+
+def _band_skeleton(read: Callable[[int, int], np.ndarray],
+                   shape: Tuple[int, int], y0: int, y1: int, block: int,
+                   holes: int, halo: int,
                    max_halo: int) -> Tuple[np.ndarray, ...]:
     """Skeleton pixels, distances and road runs of the rows ``y0:y1``.
 
-    The rows are processed with ``halo`` rows of context on each side
-    (fewer at the scene's top and bottom), grown while the widest road
-    surface in the band needs more (see :func:`mask_rows_to_network`).
+    The rows are read with ``halo`` rows of context above and below (fewer
+    at the scene's top and bottom) and processed in tiles of ``block``
+    columns with ``halo`` columns of context on each side; the context
+    grows while the widest road surface in a tile needs more (see
+    :func:`mask_rows_to_network`).
 
     Returns:
         tuple: Sorted linear indices of the skeleton pixels in the rows,
         their distances to the road's edge (float32), and the starts and
-        ends of the road runs of the rows.
+        ends of the road runs of the (hole-filled) rows.
     """
     h, w = shape
     while True:
         a, b = max(0, y0 - halo), min(h, y1 + halo)
-        binary = read(a, b)
-        if holes > 0:
-            # 4-connected holes: the thinning keeps the road 8-connected, so
-            # a non-road pixel touching the outside only at a corner is a
-            # hole to it, and the centre line would loop around it. A hole
-            # cut by the band's edge is not filled, rightly so for the core
-            # rows when the halo is at least ``holes`` rows: a hole that
-            # reaches from the core to the band's edge has more pixels.
-            binary = binary | _small_holes(binary, holes, connectivity=4)
-        # Distance to the nearest non-road pixel: OpenCV's 5x5 chamfer
-        # approximation of the Euclidean distance (exact along rows and
-        # columns, within 2 % otherwise), twenty times faster than exact.
-        # Outside the scene counts as non-road, so that the branches that
-        # thinning grows into the two corners where a road leaves the scene
-        # are pruned like any corner branch; beyond a band's edge inside
-        # the scene OpenCV sees no boundary (road), and core rows within
-        # ``halo`` of every non-road pixel that matters get exact values.
-        top, bottom = int(a == 0), int(b == h)
-        dist = cv2.distanceTransform(
-            np.pad(binary.view(np.uint8), ((top, bottom), (1, 1))),
-            cv2.DIST_L2, cv2.DIST_MASK_5)[top:top + b - a, 1:-1]
-        if a == 0 and b == h:
-            break
-        # Thinning peels about two layers per iteration; what the core rows
-        # see of the band's cut edges is ``3 * widest half width`` rows
-        # away, the hole filling ``holes`` rows.
-        need = holes + 3 * int(np.ceil(dist.max(initial=0))) + 16
-        if halo >= need:
-            break
-        if halo >= max_halo:
-            warnings.warn(
-                f'mask_rows_to_network: a road surface {2 * dist.max():.0f} '
-                f'px wide in rows {y0}-{y1} needs {need} rows of context, '
-                f'more than max_halo={max_halo}; the network there may '
-                'differ from that of the whole mask')
-            break
-        halo = min(max(need, 2 * halo), max_halo)
-    skel = skeletonize(binary)
-    core = slice(y0 - a, y1 - a)
-    rr, cc = np.nonzero(skel[core])
-    lin = (rr + y0).astype(np.int64) * w + cc
-    starts, ends = _RoadRuns.of_rows(binary[core], y0)
-    return lin, dist[core][rr, cc], starts, ends
+        band = read(a, b)
+        filled = np.empty((y1 - y0, w), dtype=bool)
+        lins, dists = [], []
+        grow = 0
+        for x0 in range(0, w, block):
+            x1 = min(w, x0 + block)
+            left, right = max(0, x0 - halo), min(w, x1 + halo)
+            edges = (a == 0, b == h, left == 0, right == w)
+            binary, dist, skel = _tile_skeleton(band[:, left:right], holes,
+                                                edges)
+            if not all(edges):
+                # Thinning peels about two layers per iteration: what the
+                # core sees of the tile's cut edges is ``3 * widest half
+                # width`` pixels away, the hole filling ``holes`` pixels.
+                need = holes + 3 * int(np.ceil(dist.max(initial=0))) + 16
+                if halo < need:
+                    if halo < max_halo:
+                        grow = need
+                        break
+                    warnings.warn(
+                        f'mask_rows_to_network: a road surface '
+                        f'{2 * dist.max():.0f} px wide at rows {y0}-{y1}, '
+                        f'columns {x0}-{x1} needs {need} rows of context, '
+                        f'more than max_halo={max_halo}; the network there '
+                        'may differ from that of the whole mask')
+            core = (slice(y0 - a, y1 - a), slice(x0 - left, x1 - left))
+            filled[:, x0:x1] = binary[core]
+            rr, cc = np.nonzero(skel[core])
+            lins.append((rr + y0).astype(np.int64) * w + (cc + x0))
+            dists.append(dist[core][rr, cc])
+            del binary, dist, skel
+        else:
+            lin = np.concatenate(lins)
+            order = np.argsort(lin, kind='stable')
+            starts, ends = _RoadRuns.of_rows(filled, y0)
+            return lin[order], np.concatenate(dists)[order], starts, ends
+        halo = min(max(grow, halo + halo // 4), max_halo)
 
 
 def _check(name: str, value, ok: bool) -> None:
@@ -675,7 +712,8 @@ def _build_network(read: Callable[[int, int], np.ndarray],
     lins, dists, starts, ends = [], [], [], []
     for y0 in range(0, h, block):
         lin, dist, s, e = _band_skeleton(read, shape, y0, min(h, y0 + block),
-                                         holes, halo, max(halo, max_halo))
+                                         block, holes, halo,
+                                         max(halo, max_halo))
         lins.append(lin)
         dists.append(dist)
         starts.append(s)
@@ -735,8 +773,9 @@ def _build_network(read: Callable[[int, int], np.ndarray],
 _DEFAULT_HALO = 96
 _MAX_HALO = 1024
 # The parameters both builders share, written once into both docstrings.
-_NETWORK_ARGS = """pixel_size (float | tuple[float, float]): Metres per pixel, one
-            value or ``(x, y)``. Defaults to 0.55 (KOMPSAT-3A pan-sharpened).
+_NETWORK_ARGS = """pixel_size (float | tuple[float, float]): Metres per
+            pixel, one value or ``(x, y)``. Defaults to 0.55 (KOMPSAT-3A
+            pan-sharpened).
         spur_length_m (float): Dead-end branches that reach less than this
             beyond their junction's road surface are removed. Defaults to 3.0.
         spur_ratio (float): ... and so are those that reach less than this
@@ -776,9 +815,9 @@ def mask_to_network(mask: np.ndarray,
         mask (np.ndarray): ``(H, W)`` boolean road mask (or anything whose
             non-zero pixels are road).
         {args}
-        block (int, optional): Process the mask in bands of this many rows
-            (the same network, less scratch memory: see
-            :func:`mask_rows_to_network`). Defaults to None (one band).
+        block (int, optional): Process the mask in tiles of this many rows
+            and columns (the same network, less scratch memory: see
+            :func:`mask_rows_to_network`). Defaults to None (one tile).
 
     Returns:
         networkx.MultiGraph: The network; ``graph.graph`` holds
@@ -794,7 +833,7 @@ def mask_to_network(mask: np.ndarray,
     h, w = mask.shape
     return _build_network(
         lambda a, b: mask[a:b] != 0, (h, w),
-        block if block is not None else max(h, 1), _DEFAULT_HALO,
+        block if block is not None else max(h, w, 1), _DEFAULT_HALO,
         _MAX_HALO, pixel_size, spur_length_m, spur_ratio, max_gap_m,
         gap_angle, min_length_m, hole_area_m2, simplify_px,
         'mask_to_network')
@@ -824,23 +863,25 @@ def mask_rows_to_network(read_rows: Callable[[int, int], np.ndarray],
     """Build the road network of a scene's mask read band by band.
 
     The scene is never held whole: rows ``y0:y0 + block`` are read with
-    ``halo`` rows of context above and below, filled, measured
-    (distance to the road's edge) and thinned, and only the centre-line
-    pixels of the band's own rows are kept, sparsely. The graph is then
-    built from the centre lines of the whole scene, and pruning and gap
-    joining run on it (gap joining asks whether pixels are road from the
-    mask's runs, kept per row). So the network has no seams: it is the one
-    :func:`mask_to_network` builds from the whole mask, node for node and
-    edge for edge, whenever every band's context covers its widest road
-    surface. The context grows by itself for that: a band whose widest road
-    is ``2 r`` pixels wide is read with at least ``holes + 3 r + 16`` rows
-    of context (``holes`` the pixels of ``hole_area_m2``), up to
-    ``max_halo`` (beyond, a warning says the network there may differ).
+    ``halo`` rows of context above and below, and processed in tiles of
+    ``block`` columns with ``halo`` columns of context on each side:
+    filled, measured (distance to the road's edge) and thinned; only the
+    centre-line pixels of the tile's own pixels are kept, sparsely. The
+    graph is then built from the centre lines of the whole scene, and
+    pruning and gap joining run on it (gap joining asks whether pixels are
+    road from the mask's runs, kept per row). So the network has no seams:
+    it is the one :func:`mask_to_network` builds from the whole mask, node
+    for node and edge for edge, whenever every tile's context covers its
+    widest road surface. The context grows by itself for that: a tile whose
+    widest road is ``2 r`` pixels wide gets at least ``holes + 3 r + 16``
+    pixels of context (``holes`` the pixels of ``hole_area_m2``), up to
+    ``max_halo`` (beyond, a warning says the network there may differ): the
+    band is read again with that context, or a quarter more.
 
-    Memory: about 30 bytes per pixel of a band with its context
-    (``block + 2 * halo`` rows) while it is processed, plus what grows with
-    the roads, not with the scene: 12 bytes per centre-line pixel, 16 per
-    run of road in a row, and the graph.
+    Memory: the band's rows with their context (2 bytes per pixel), about
+    30 bytes per pixel of the one tile with its context being processed,
+    and what grows with the roads, not with the scene: 12 bytes per
+    centre-line pixel, 16 per run of road in a row, and the graph.
 
     Args:
         read_rows (Callable[[int, int], np.ndarray]): ``read_rows(y0, y1)``
@@ -852,11 +893,11 @@ def mask_rows_to_network(read_rows: Callable[[int, int], np.ndarray],
         width (int): Columns of the scene.
         road_class (int, optional): The road class id of the mask; None
             takes every non-zero pixel as road. Defaults to None.
-        block (int): Rows per band. Defaults to 1024.
-        halo (int): Rows of context read above and below a band at first.
-            Defaults to 96.
-        max_halo (int): The most rows of context a band may grow to.
-            Defaults to 1024.
+        block (int): Rows per band and columns per tile. Defaults to 1024.
+        halo (int): Rows (columns) of context around a band (tile) at
+            first. Defaults to 96.
+        max_halo (int): The most context a band may grow to. Defaults to
+            1024.
         {args}
 
     Returns:
