@@ -232,7 +232,6 @@ def scene_main(args) -> None:
                          'inference')
         t_inf /= 1024 * 1024 / 1e6
         w_inf = WALL[-1][1] / (1024 * 1024 / 1e6)
-        del model
         results = []
         for size in sizes:
             proc = subprocess.run(

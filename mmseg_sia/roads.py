@@ -569,11 +569,18 @@ class _RoadRuns:
                                                       np.ndarray]:
         """Runs of the rows ``binary`` (the scene's rows from ``y0``)."""
         n, w = binary.shape
-        edges = np.diff(binary.view(np.int8), axis=1, prepend=0, append=0)
-        sr, sc = np.nonzero(edges == 1)
-        er, ec = np.nonzero(edges == -1)
-        return ((sr + y0).astype(np.int64) * w + sc,
-                (er + y0).astype(np.int64) * w + ec)
+        padded = np.zeros((n, w + 1), dtype=np.int8)
+        padded[:, 1:] = binary
+        # +1 where a run starts, -1 one past where it ends; the extra
+        # column closes the runs that reach the row's end.
+        change = np.zeros((n, w + 1), dtype=np.int8)
+        np.subtract(padded[:, 1:], padded[:, :-1], out=change[:, :-1])
+        change[:, -1] = -padded[:, -1]
+        flat = np.flatnonzero(change)
+        row, col = np.divmod(flat, w + 1)
+        lin = (row + y0) * w + col
+        first = change.ravel()[flat] > 0
+        return lin[first], lin[~first]
 
     def __getitem__(self, index: Tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         r, c = index
