@@ -84,6 +84,9 @@ PixelSize = Union[float, Tuple[float, float]]
 _EIGHT = np.ones((3, 3), dtype=bool)
 _OFFSETS = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)
             if (dr, dc) != (0, 0)]
+_FORWARD = [o for o in _OFFSETS if o > (0, 0)]   # each neighbour pair once
+# Centre-line pixels of the skeleton pieces turned into a graph together.
+_BATCH_PX = 1 << 16
 
 
 def _pixel_size(pixel_size: PixelSize) -> Tuple[float, float]:
@@ -119,13 +122,39 @@ def line_length_m(coords: np.ndarray, pixel_size: PixelSize) -> float:
 # --------------------------------------------------------------------------
 # Skeleton -> graph
 # --------------------------------------------------------------------------
+def _neighbours(lin: np.ndarray, shape: Tuple[int, int],
+                offsets: Sequence[Tuple[int, int]] = _OFFSETS,
+                chunk: int = 1 << 20) -> np.ndarray:
+    """Index (into ``lin``) of each skeleton pixel's neighbours, -1 where
+    none, for each of ``offsets``; computed a chunk of pixels at a time to
+    keep the scratch memory small.
+
+    Returns:
+        np.ndarray: ``(len(offsets), N)`` int32.
+    """
+    h, w = shape
+    n_all = len(lin)
+    nbr = np.empty((len(offsets), n_all), dtype=np.int32)
+    for lo in range(0, n_all, chunk):
+        part = lin[lo:lo + chunk]
+        row, col = np.divmod(part, w)
+        for k, (dr, dc) in enumerate(offsets):
+            q = part + (dr * w + dc)
+            j = np.minimum(np.searchsorted(lin, q), n_all - 1)
+            hit = (lin[j] == q) & (row + dr >= 0) & (row + dr < h) & \
+                (col + dc >= 0) & (col + dc < w)
+            nbr[k, lo:lo + chunk] = np.where(hit, j, -1)
+    return nbr
+
+
 def _components(nbr: np.ndarray, idx: np.ndarray,
                 n_all: int) -> Tuple[np.ndarray, int]:
     """8-connected components of the skeleton pixels ``idx``.
 
     Args:
         nbr (np.ndarray): ``(8, N)`` neighbour indices of all N pixels (-1
-            where none), in the order of ``_OFFSETS``.
+            where none), in the order of ``_OFFSETS``, or ``(4, N)`` for
+            ``_FORWARD`` only.
         idx (np.ndarray): Sorted indices of the pixels to group.
         n_all (int): N.
 
@@ -140,7 +169,8 @@ def _components(nbr: np.ndarray, idx: np.ndarray,
     local = np.full(n_all + 1, -1, dtype=np.int32)      # [-1] -> -1
     local[idx] = np.arange(m, dtype=np.int32)
     src, dst = [], []
-    for k, offset in enumerate(_OFFSETS):
+    offsets = _OFFSETS if len(nbr) == len(_OFFSETS) else _FORWARD
+    for k, offset in enumerate(offsets):
         if offset > (0, 0):        # each pair once: the later neighbours
             t = local[nbr[k, idx]]
             ok = np.flatnonzero(t >= 0)
@@ -165,9 +195,10 @@ def _skeleton_graph(lin: np.ndarray, dist: np.ndarray,
     The skeleton is given sparsely, as the sorted linear indices
     ``row * W + col`` of its pixels (``lin``) and the distance to the road's
     edge at each (``dist``), so that its memory is that of the centre lines,
-    not of the scene. Nodes are numbered in raster order of their first
-    pixel, chains walked in raster order: the graph depends only on the
-    skeleton, not on how it was computed (whole or in bands).
+    not of the scene. A node's id is the linear index of its first pixel,
+    and chains are walked in raster order: the graph depends only on the
+    skeleton, not on how it was computed (whole or in bands) or cut into
+    connected pieces.
     """
     h, w = shape
     graph = nx.MultiGraph()
@@ -176,16 +207,7 @@ def _skeleton_graph(lin: np.ndarray, dist: np.ndarray,
         return graph
     r_all = lin // w
     c_all = lin - r_all * w
-    # Index (into lin) of each pixel's eight neighbours, -1 where none.
-    nbr = np.empty((len(_OFFSETS), n_all), dtype=np.int32)
-    for k, (dr, dc) in enumerate(_OFFSETS):
-        rr = r_all + dr
-        cc = c_all + dc
-        q = rr * w + cc
-        j = np.minimum(np.searchsorted(lin, q), n_all - 1)
-        hit = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w) & (lin[j] == q)
-        nbr[k] = np.where(hit, j, -1)
-        del rr, cc, q, j, hit
+    nbr = _neighbours(lin, shape)
     is_node = (nbr >= 0).sum(axis=0) != 2
     node_idx = np.flatnonzero(is_node)
     chain_idx = np.flatnonzero(~is_node)
@@ -199,9 +221,13 @@ def _skeleton_graph(lin: np.ndarray, dist: np.ndarray,
         cx = np.bincount(node_lab, nc, minlength=n_nodes + 1)[1:] / count
         rad = np.zeros(n_nodes + 1)
         np.maximum.at(rad, node_lab, dist[node_idx])
+        # A node's id is the linear index of its first pixel: the same
+        # however the skeleton was cut into pieces.
+        _, first_px = np.unique(node_lab, return_index=True)
+        ids = [0] + lin[node_idx[first_px]].tolist()
         for i in range(n_nodes):
-            graph.add_node(i + 1, x=float(cx[i]) + 0.5, y=float(cy[i]) + 0.5,
-                           radius_px=float(rad[i + 1]))
+            graph.add_node(ids[i + 1], x=float(cx[i]) + 0.5,
+                           y=float(cy[i]) + 0.5, radius_px=float(rad[i + 1]))
     n = len(chain_idx)
     if n == 0:
         return graph
@@ -230,7 +256,6 @@ def _skeleton_graph(lin: np.ndarray, dist: np.ndarray,
     del touch
     n1l, n2l = n1.tolist(), n2.tolist()
     seen = bytearray(n)
-    next_node = n_nodes + 1
 
     def walk(start: int) -> List[int]:
         path = [start]
@@ -263,11 +288,11 @@ def _skeleton_graph(lin: np.ndarray, dist: np.ndarray,
         if len(path) == 1:
             if not first:
                 continue
-            u, v = first[0], first[-1]
+            u, v = ids[first[0]], ids[first[-1]]
         else:
             if not first or not last:
                 continue
-            u, v = first[0], last[0]
+            u, v = ids[first[0]], ids[last[0]]
         idx = np.asarray(path)
         _add_chain_edge(graph, u, v, rows[idx], cols[idx],
                         median[lab[path[0]]])
@@ -276,8 +301,7 @@ def _skeleton_graph(lin: np.ndarray, dist: np.ndarray,
         if seen[start]:
             continue
         path = walk(start)
-        node = next_node
-        next_node += 1
+        node = int(lin[chain_idx[path[0]]])
         r0, c0 = int(rows[path[0]]), int(cols[path[0]])
         graph.add_node(node, x=c0 + 0.5, y=r0 + 0.5,
                        radius_px=float(cdist[path[0]]))
@@ -733,11 +757,28 @@ def _build_network(read: Callable[[int, int], np.ndarray],
                      np.concatenate(ends) if ends else np.zeros(0, np.int64),
                      shape)
     del starts, ends
-    graph = _skeleton_graph(lin, dist, shape)
-    del lin, dist
+    # The connected pieces of the skeleton are turned into graphs and
+    # pruned a batch at a time (the steps never reach across pieces), so
+    # that the raw graph, with every short branch of a rough outline,
+    # exists for a batch of pieces (or one big piece) at a time.
+    graph = nx.MultiGraph()
+    label, n_pieces = _components(_neighbours(lin, shape, _FORWARD),
+                                  np.arange(len(lin)), len(lin))
+    order = np.argsort(label, kind='stable')
+    bounds = np.r_[0, np.cumsum(np.bincount(label)[1:])].tolist()
+    del label
+    first = 0
+    for i in range(n_pieces):
+        if bounds[i + 1] - bounds[first] < _BATCH_PX and i + 1 < n_pieces:
+            continue
+        idx = np.sort(order[bounds[first]:bounds[i + 1]])
+        first = i + 1
+        piece = _skeleton_graph(lin[idx], dist[idx], shape)
+        _dissolve_degree_two(piece)
+        _prune_spurs(piece, spur_length_m / px, spur_ratio)
+        graph.update(piece)
+    del lin, dist, order
     if graph.number_of_nodes():
-        _dissolve_degree_two(graph)
-        _prune_spurs(graph, spur_length_m / px, spur_ratio)
         _join_gaps(graph, max_gap_m / px, gap_angle, runs)
         _dissolve_degree_two(graph)
         if min_length_m > 0:
