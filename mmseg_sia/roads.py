@@ -589,9 +589,11 @@ class _RoadRuns:
         self.shape = shape
 
     @staticmethod
-    def of_rows(binary: np.ndarray, y0: int) -> Tuple[np.ndarray,
-                                                      np.ndarray]:
-        """Runs of the rows ``binary`` (the scene's rows from ``y0``)."""
+    def of_rows(binary: np.ndarray, y0: int, x0: int,
+                width: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Runs of ``binary``, the pixels from row ``y0``, column ``x0`` of
+        a scene ``width`` pixels wide (a run cut by the edge of ``binary``
+        becomes two, which answer alike)."""
         n, w = binary.shape
         padded = np.zeros((n, w + 1), dtype=np.int8)
         padded[:, 1:] = binary
@@ -602,7 +604,7 @@ class _RoadRuns:
         change[:, -1] = -padded[:, -1]
         flat = np.flatnonzero(change)
         row, col = np.divmod(flat, w + 1)
-        lin = (row + y0) * w + col
+        lin = (row + y0) * width + (col + x0)
         first = change.ravel()[flat] > 0
         return lin[first], lin[~first]
 
@@ -673,8 +675,7 @@ def _band_skeleton(read: Callable[[int, int], np.ndarray],
     while True:
         a, b = max(0, y0 - halo), min(h, y1 + halo)
         band = read(a, b)
-        filled = np.empty((y1 - y0, w), dtype=bool)
-        lins, dists = [], []
+        lins, dists, runs = [], [], []
         grow = 0
         for x0 in range(0, w, block):
             x1 = min(w, x0 + block)
@@ -698,7 +699,7 @@ def _band_skeleton(read: Callable[[int, int], np.ndarray],
                         f'more than max_halo={max_halo}; the network there '
                         'may differ from that of the whole mask')
             core = (slice(y0 - a, y1 - a), slice(x0 - left, x1 - left))
-            filled[:, x0:x1] = binary[core]
+            runs.append(_RoadRuns.of_rows(binary[core], y0, x0, w))
             rr, cc = np.nonzero(skel[core])
             lins.append((rr + y0).astype(np.int64) * w + (cc + x0))
             dists.append(dist[core][rr, cc])
@@ -706,8 +707,11 @@ def _band_skeleton(read: Callable[[int, int], np.ndarray],
         else:
             lin = np.concatenate(lins)
             order = np.argsort(lin, kind='stable')
-            starts, ends = _RoadRuns.of_rows(filled, y0)
-            return lin[order], np.concatenate(dists)[order], starts, ends
+            starts = np.concatenate([r[0] for r in runs])
+            ends = np.concatenate([r[1] for r in runs])
+            by_start = np.argsort(starts)
+            return (lin[order], np.concatenate(dists)[order],
+                    starts[by_start], ends[by_start])
         halo = min(max(grow, halo + halo // 4), max_halo)
 
 
