@@ -84,7 +84,6 @@ PixelSize = Union[float, Tuple[float, float]]
 _EIGHT = np.ones((3, 3), dtype=bool)
 _OFFSETS = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)
             if (dr, dc) != (0, 0)]
-_FORWARD = [o for o in _OFFSETS if o > (0, 0)]   # each neighbour pair once
 # Centre-line pixels of the skeleton pieces turned into a graph together.
 _BATCH_PX = 1 << 16
 
@@ -124,19 +123,25 @@ def line_length_m(coords: np.ndarray, pixel_size: PixelSize) -> float:
 # --------------------------------------------------------------------------
 def _neighbours(lin: np.ndarray, shape: Tuple[int, int],
                 offsets: Sequence[Tuple[int, int]] = _OFFSETS,
-                chunk: int = 1 << 20) -> np.ndarray:
+                chunk: int = 1 << 20,
+                at: Optional[np.ndarray] = None) -> np.ndarray:
     """Index (into ``lin``) of each skeleton pixel's neighbours, -1 where
     none, for each of ``offsets``; computed a chunk of pixels at a time to
     keep the scratch memory small.
 
+    Args:
+        at (np.ndarray, optional): Only for these pixels (indices into
+            ``lin``). Defaults to None (all).
+
     Returns:
-        np.ndarray: ``(len(offsets), N)`` int32.
+        np.ndarray: ``(len(offsets), N)`` int32 (N pixels or ``len(at)``).
     """
     h, w = shape
     n_all = len(lin)
-    nbr = np.empty((len(offsets), n_all), dtype=np.int32)
-    for lo in range(0, n_all, chunk):
-        part = lin[lo:lo + chunk]
+    query = lin if at is None else lin[at]
+    nbr = np.empty((len(offsets), len(query)), dtype=np.int32)
+    for lo in range(0, len(query), chunk):
+        part = query[lo:lo + chunk]
         row, col = np.divmod(part, w)
         for k, (dr, dc) in enumerate(offsets):
             q = part + (dr * w + dc)
@@ -147,14 +152,54 @@ def _neighbours(lin: np.ndarray, shape: Tuple[int, int],
     return nbr
 
 
+def _pieces(lin: np.ndarray, tile_label: np.ndarray, n_labels: int,
+            shape: Tuple[int, int], block: int) -> Tuple[np.ndarray, int]:
+    """Connected pieces of a scene's centre lines from those of its tiles.
+
+    Args:
+        lin (np.ndarray): Sorted linear indices of the skeleton pixels.
+        tile_label (np.ndarray): The piece ``0..n_labels-1`` of its tile's
+            centre lines each pixel belongs to.
+        n_labels (int): Number of tile pieces.
+        shape (tuple[int, int]): The scene's ``(H, W)``.
+        block (int): The tiles' side.
+
+    Returns:
+        tuple: Labels ``1..n`` of the pixels, numbered in the order of each
+        piece's first pixel (as whole-scene labelling numbers them), and
+        ``n``.
+    """
+    if n_labels == 0:
+        return np.zeros(0, dtype=np.int32), 0
+    h, w = shape
+    row, col = np.divmod(lin, w)
+    # Only pixels on a tile's edge can touch a pixel of another tile.
+    at = np.flatnonzero((row % block == 0) | (row % block == block - 1) |
+                        (col % block == 0) | (col % block == block - 1))
+    del row, col
+    nbr = _neighbours(lin, shape, at=at)
+    src = np.repeat(tile_label[at][None], len(_OFFSETS), axis=0)
+    hit = nbr >= 0
+    dst = tile_label[nbr[hit]]
+    src = src[hit]
+    join = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)),
+                      shape=(n_labels, n_labels))
+    n, comp = connected_components(join, directed=False)
+    label = comp.astype(np.int32)[tile_label]
+    first = np.full(n, len(lin), dtype=np.int64)
+    np.minimum.at(first, label, np.arange(len(lin)))
+    rank = np.empty(n, dtype=np.int32)
+    rank[np.argsort(first)] = np.arange(1, n + 1, dtype=np.int32)
+    return rank[label], int(n)
+
+
 def _components(nbr: np.ndarray, idx: np.ndarray,
                 n_all: int) -> Tuple[np.ndarray, int]:
     """8-connected components of the skeleton pixels ``idx``.
 
     Args:
         nbr (np.ndarray): ``(8, N)`` neighbour indices of all N pixels (-1
-            where none), in the order of ``_OFFSETS``, or ``(4, N)`` for
-            ``_FORWARD`` only.
+            where none), in the order of ``_OFFSETS``.
         idx (np.ndarray): Sorted indices of the pixels to group.
         n_all (int): N.
 
@@ -169,8 +214,7 @@ def _components(nbr: np.ndarray, idx: np.ndarray,
     local = np.full(n_all + 1, -1, dtype=np.int32)      # [-1] -> -1
     local[idx] = np.arange(m, dtype=np.int32)
     src, dst = [], []
-    offsets = _OFFSETS if len(nbr) == len(_OFFSETS) else _FORWARD
-    for k, offset in enumerate(offsets):
+    for k, offset in enumerate(_OFFSETS):
         if offset > (0, 0):        # each pair once: the later neighbours
             t = local[nbr[k, idx]]
             ok = np.flatnonzero(t >= 0)
@@ -615,10 +659,10 @@ class _RoadRuns:
         return (k >= 0) & (q < self.ends[np.maximum(k, 0)])
 
 
-def _tile_skeleton(binary: np.ndarray, holes: int,
+def _tile_fill_measure(binary: np.ndarray, holes: int,
                    scene_edges: Tuple[bool, bool, bool, bool]
                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fill, measure and thin one tile (with its context).
+    """Fill and measure one tile (with its context).
 
     Args:
         binary (np.ndarray): The tile's road mask.
@@ -627,8 +671,8 @@ def _tile_skeleton(binary: np.ndarray, holes: int,
             left and right edges are the scene's.
 
     Returns:
-        tuple: The filled mask, the distance to the nearest non-road pixel
-        (float32) and the skeleton.
+        tuple: The filled mask and the distance to the nearest non-road
+        pixel (float32).
     """
     if holes > 0:
         # 4-connected holes: the thinning keeps the road 8-connected, so a
@@ -651,7 +695,7 @@ def _tile_skeleton(binary: np.ndarray, holes: int,
     dist = cv2.distanceTransform(
         np.pad(binary.view(np.uint8), ((top, bottom), (left, right))),
         cv2.DIST_L2, cv2.DIST_MASK_5)[top:top + h, left:left + w]
-    return binary, dist, skeletonize(binary)
+    return binary, dist
 
 
 def _band_skeleton(read: Callable[[int, int], np.ndarray],
@@ -668,21 +712,24 @@ def _band_skeleton(read: Callable[[int, int], np.ndarray],
 
     Returns:
         tuple: Sorted linear indices of the skeleton pixels in the rows,
-        their distances to the road's edge (float32), and the starts and
-        ends of the road runs of the (hole-filled) rows.
+        their distances to the road's edge (float32), the label ``0..n-1``
+        of the piece of a tile's centre lines each belongs to and ``n``,
+        the starts and ends of the road runs of the (hole-filled) rows, and
+        the context used.
     """
     h, w = shape
     while True:
         a, b = max(0, y0 - halo), min(h, y1 + halo)
         band = read(a, b)
-        lins, dists, runs = [], [], []
+        lins, dists, runs, labels = [], [], [], []
+        n_labels = 0
         grow = 0
         for x0 in range(0, w, block):
             x1 = min(w, x0 + block)
             left, right = max(0, x0 - halo), min(w, x1 + halo)
             edges = (a == 0, b == h, left == 0, right == w)
-            binary, dist, skel = _tile_skeleton(band[:, left:right], holes,
-                                                edges)
+            binary, dist = _tile_fill_measure(band[:, left:right], holes,
+                                              edges)
             if not all(edges):
                 # Thinning peels about two layers per iteration: what the
                 # core sees of the tile's cut edges is ``3 * widest half
@@ -698,12 +745,21 @@ def _band_skeleton(read: Callable[[int, int], np.ndarray],
                         f'columns {x0}-{x1} needs {need} rows of context, '
                         f'more than max_halo={max_halo}; the network there '
                         'may differ from that of the whole mask')
+            # Thinned only once the context is known to be enough.
+            skel = skeletonize(binary)
             core = (slice(y0 - a, y1 - a), slice(x0 - left, x1 - left))
             runs.append(_RoadRuns.of_rows(binary[core], y0, x0, w))
-            rr, cc = np.nonzero(skel[core])
+            # Connected pieces of the tile's centre lines; pieces of
+            # neighbouring tiles that touch are joined at the end.
+            n_lab, lab = cv2.connectedComponents(
+                np.ascontiguousarray(skel[core], dtype=np.uint8),
+                connectivity=8, ltype=cv2.CV_32S)
+            rr, cc = np.nonzero(lab)
             lins.append((rr + y0).astype(np.int64) * w + (cc + x0))
             dists.append(dist[core][rr, cc])
-            del binary, dist, skel
+            labels.append(lab[rr, cc] + (n_labels - 1))
+            n_labels += n_lab - 1
+            del binary, dist, skel, lab
         else:
             lin = np.concatenate(lins)
             order = np.argsort(lin, kind='stable')
@@ -711,7 +767,8 @@ def _band_skeleton(read: Callable[[int, int], np.ndarray],
             ends = np.concatenate([r[1] for r in runs])
             by_start = np.argsort(starts)
             return (lin[order], np.concatenate(dists)[order],
-                    starts[by_start], ends[by_start])
+                    np.concatenate(labels)[order], n_labels,
+                    starts[by_start], ends[by_start], halo)
         halo = min(max(grow, halo + halo // 4), max_halo)
 
 
@@ -744,13 +801,18 @@ def _build_network(read: Callable[[int, int], np.ndarray],
     px = float(np.sqrt(sx * sy))
     h, w = shape
     holes = int(np.ceil(hole_area_m2 / (sx * sy)))
-    lins, dists, starts, ends = [], [], [], []
+    lins, dists, starts, ends, labels = [], [], [], [], []
+    n_labels = 0
     for y0 in range(0, h, block):
-        lin, dist, s, e = _band_skeleton(read, shape, y0, min(h, y0 + block),
-                                         block, holes, halo,
-                                         max(halo, max_halo))
+        # A band starts with the context the previous one grew to: roads
+        # are about as wide further down the scene.
+        lin, dist, lab, n_lab, s, e, halo = _band_skeleton(
+            read, shape, y0, min(h, y0 + block), block, holes, halo,
+            max(halo, max_halo))
         lins.append(lin)
         dists.append(dist)
+        labels.append(lab + n_labels)
+        n_labels += n_lab
         starts.append(s)
         ends.append(e)
     lin = np.concatenate(lins) if lins else np.zeros(0, np.int64)
@@ -766,8 +828,9 @@ def _build_network(read: Callable[[int, int], np.ndarray],
     # that the raw graph, with every short branch of a rough outline,
     # exists for a batch of pieces (or one big piece) at a time.
     graph = nx.MultiGraph()
-    label, n_pieces = _components(_neighbours(lin, shape, _FORWARD),
-                                  np.arange(len(lin)), len(lin))
+    label, n_pieces = _pieces(lin, np.concatenate(labels) if labels else
+                              np.zeros(0, np.int32), n_labels, shape, block)
+    del labels
     order = np.argsort(label, kind='stable')
     bounds = np.r_[0, np.cumsum(np.bincount(label)[1:])].tolist()
     del label
@@ -823,7 +886,7 @@ def _build_network(read: Callable[[int, int], np.ndarray],
 # Public API
 # --------------------------------------------------------------------------
 _DEFAULT_HALO = 96
-_MAX_HALO = 1024
+_MAX_HALO = 512
 # The parameters both builders share, written once into both docstrings.
 _NETWORK_ARGS = """pixel_size (float | tuple[float, float]): Metres per
             pixel, one value or ``(x, y)``. Defaults to 0.55 (KOMPSAT-3A
@@ -918,22 +981,27 @@ def mask_rows_to_network(read_rows: Callable[[int, int], np.ndarray],
     ``halo`` rows of context above and below, and processed in tiles of
     ``block`` columns with ``halo`` columns of context on each side:
     filled, measured (distance to the road's edge) and thinned; only the
-    centre-line pixels of the tile's own pixels are kept, sparsely. The
-    graph is then built from the centre lines of the whole scene, and
-    pruning and gap joining run on it (gap joining asks whether pixels are
-    road from the mask's runs, kept per row). So the network has no seams:
-    it is the one :func:`mask_to_network` builds from the whole mask, node
-    for node and edge for edge, whenever every tile's context covers its
-    widest road surface. The context grows by itself for that: a tile whose
-    widest road is ``2 r`` pixels wide gets at least ``holes + 3 r + 16``
-    pixels of context (``holes`` the pixels of ``hole_area_m2``), up to
-    ``max_halo`` (beyond, a warning says the network there may differ): the
-    band is read again with that context, or a quarter more.
+    centre-line pixels of the tile's own pixels are kept, sparsely, with
+    the runs of road pixels of each row. The centre lines of the whole
+    scene are then cut into connected pieces, each turned into a graph and
+    pruned (a batch of small pieces at a time), and gap joining runs on the
+    pruned network (asking the runs whether a pixel is road). So the
+    network has no seams: it is the one :func:`mask_to_network` builds
+    from the whole mask, node for node and edge for edge, whenever every
+    tile's context covers its widest road surface. The context grows by
+    itself for that: a tile whose widest road is ``2 r`` pixels wide gets
+    at least ``holes + 3 r + 16`` pixels of context (``holes`` the pixels
+    of ``hole_area_m2``), up to ``max_halo`` (beyond, a warning says the
+    network there may differ): the band is read again with that context,
+    or a quarter more, and the next bands start from it.
 
     Memory: the band's rows with their context (2 bytes per pixel), about
     30 bytes per pixel of the one tile with its context being processed,
     and what grows with the roads, not with the scene: 12 bytes per
-    centre-line pixel, 16 per run of road in a row, and the graph.
+    centre-line pixel, 16 per run of road in a row, the raw graph of the
+    largest connected piece of centre lines (about 250 bytes per
+    centre-line pixel: a road network connected across the whole scene
+    is one piece), and the network.
 
     Args:
         read_rows (Callable[[int, int], np.ndarray]): ``read_rows(y0, y1)``
@@ -949,7 +1017,7 @@ def mask_rows_to_network(read_rows: Callable[[int, int], np.ndarray],
         halo (int): Rows (columns) of context around a band (tile) at
             first. Defaults to 96.
         max_halo (int): The most context a band may grow to. Defaults to
-            1024.
+            512.
         {args}
 
     Returns:
