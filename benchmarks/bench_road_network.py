@@ -29,9 +29,9 @@ inference uses every core, the post-processing one.
 
 With ``--scene SIZES`` it measures instead the streamed builder
 (:func:`mmseg_sia.roads.mask_rows_to_network`) on whole scenes of growing
-size: mosaics of dense 1024 x 1024 road masks (four tiles, roughened, laid
-out in a shuffled pattern), whose rows are made on the fly, so the
-benchmark never holds a scene either. Each size runs in a fresh
+size: mosaics of dense 1024 x 1024 road masks (``--size``; four tiles,
+roughened, laid out in a shuffled pattern), whose rows are made on the fly,
+so the benchmark never holds a scene either. Each size runs in a fresh
 subprocess that reports the builder's CPU and wall time and its peak
 memory above the process's baseline (resident set size sampled every
 5 ms); up to ``--whole-up-to`` pixels a side, the same subprocess also
@@ -216,12 +216,13 @@ def scene_main(args) -> None:
     sizes = [int(v) for v in args.scene.split(',')]
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as root:
-        stems = write_dense_tiles(root, 4, size=1024)
-        tiles = np.zeros((len(stems), 1024, 1024), np.uint8)
+        t = args.size
+        stems = write_dense_tiles(root, 4, size=t)
+        tiles = np.zeros((len(stems), t, t), np.uint8)
         for i, stem in enumerate(stems):
             seg, _ = rasterize_label_files(
                 [osp.join(root, 'labels', 'road', f'{stem}.json')],
-                (1024, 1024), warn=False)
+                (t, t), warn=False)
             tiles[i][roughen(seg == 2, args.noise, rng)] = 2
         path = osp.join(root, 'tiles.npy')
         np.save(path, tiles)
@@ -230,8 +231,8 @@ def scene_main(args) -> None:
         inference_model(model, image)  # warm-up
         t_inf, _ = timed(lambda: inference_model(model, image), args.repeat,
                          'inference')
-        t_inf /= 1024 * 1024 / 1e6
-        w_inf = WALL[-1][1] / (1024 * 1024 / 1e6)
+        t_inf /= t * t / 1e6
+        w_inf = WALL[-1][1] / (t * t / 1e6)
         results = []
         for size in sizes:
             proc = subprocess.run(
@@ -249,7 +250,7 @@ def scene_main(args) -> None:
     load1 = os.getloadavg()
     print(f'model: {osp.basename(args.config)}; inference '
           f'{t_inf:.3f} s/MP CPU, {w_inf:.3f} s/MP wall on '
-          f'{torch.get_num_threads()} threads (one 1024 x 1024 tile); road '
+          f'{torch.get_num_threads()} threads (one {t} x {t} tile); road '
           f'masks: mosaics of 4 dense tiles (outline noise {args.noise}); '
           f'bands of {args.block} rows; load average {load0[0]:.1f} at '
           f'start, {load1[0]:.1f} at end')

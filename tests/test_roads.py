@@ -461,3 +461,23 @@ def test_streamed_network_of_class_ids_and_bad_reads():
         mask_rows_to_network(lambda a, b: mask[a:b], 0, 240)
     with pytest.raises(ValueError, match='block must be a positive'):
         mask_rows_to_network(lambda a, b: mask[a:b], *mask.shape, block=0)
+
+
+def test_bench_road_network_scene_smoke():
+    """The scene mode runs, and its streamed and whole-mask networks of a
+    mosaic cut into 128-pixel tiles are the same (figures not checked)."""
+    import re
+    import subprocess
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS='1',
+               PYTHONWARNINGS='ignore')
+    proc = subprocess.run(
+        [sys.executable, osp.join(repo, 'benchmarks', 'bench_road_network.py'),
+         '--scene', '640', '--size', '256', '--block', '128',
+         '--repeat', '1'],
+        capture_output=True, text=True, timeout=600, env=env, cwd=repo)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r'^ +640² stream +0\.4 ', proc.stdout, re.M), \
+        proc.stdout
+    assert 'streamed and whole-mask networks identical: True' in \
+        proc.stdout, proc.stdout
