@@ -172,11 +172,16 @@ def _pieces(lin: np.ndarray, tile_label: np.ndarray, n_labels: int,
     if n_labels == 0:
         return np.zeros(0, dtype=np.int32), 0
     h, w = shape
-    row, col = np.divmod(lin, w)
+    chunk = 1 << 20
     # Only pixels on a tile's edge can touch a pixel of another tile.
-    at = np.flatnonzero((row % block == 0) | (row % block == block - 1) |
-                        (col % block == 0) | (col % block == block - 1))
-    del row, col
+    at = []
+    for lo in range(0, len(lin), chunk):
+        row, col = np.divmod(lin[lo:lo + chunk], w)
+        row %= block
+        col %= block
+        at.append(lo + np.flatnonzero((row == 0) | (row == block - 1) |
+                                      (col == 0) | (col == block - 1)))
+    at = np.concatenate(at)
     nbr = _neighbours(lin, shape, at=at)
     src = np.repeat(tile_label[at][None], len(_OFFSETS), axis=0)
     hit = nbr >= 0
@@ -187,7 +192,9 @@ def _pieces(lin: np.ndarray, tile_label: np.ndarray, n_labels: int,
     n, comp = connected_components(join, directed=False)
     label = comp.astype(np.int32)[tile_label]
     first = np.full(n, len(lin), dtype=np.int64)
-    np.minimum.at(first, label, np.arange(len(lin)))
+    for lo in range(0, len(lin), chunk):
+        part = label[lo:lo + chunk]
+        np.minimum.at(first, part, np.arange(lo, lo + len(part)))
     rank = np.empty(n, dtype=np.int32)
     rank[np.argsort(first)] = np.arange(1, n + 1, dtype=np.int32)
     return rank[label], int(n)
