@@ -215,6 +215,12 @@ def _regularize_ring(pts: np.ndarray, spans: List[np.ndarray], theta0: float,
     return np.asarray(out, dtype=np.float64)
 
 
+def _axis_aligned(ring: np.ndarray) -> bool:
+    """Whether every edge of an open ring is horizontal or vertical."""
+    d = np.roll(ring, -1, axis=0) - ring
+    return bool(np.all((d[:, 0] == 0) != (d[:, 1] == 0)))
+
+
 def _largest(geom) -> Optional[Polygon]:
     if geom.geom_type == 'Polygon':
         return geom if not geom.is_empty else None
@@ -285,6 +291,14 @@ def regularize_polygon(polygon: MaskPolygon,
         if not value >= 0:
             raise ValueError(f'regularize_polygon: {name} must be >= 0, got '
                              f'{value!r}')
+    ring = np.asarray(polygon.exterior)
+    if not polygon.holes and len(ring) == 4 and _axis_aligned(ring):
+        # A rectangle along the pixel grid (most often a speck of a few
+        # pixels) is already straight and square: the steps below would
+        # return its own corners, starting at the second.
+        rect = Polygon(np.roll(ring, -1, axis=0))
+        return RegularizedPolygon(_as_mask_polygon(rect, polygon.class_id),
+                                  1.0, True)
     source = Polygon(polygon.exterior, polygon.holes)
     simple_ext, ext_spans = _simplify_ring(polygon.exterior, simplify_px)
     simple_holes = [_simplify_ring(h, simplify_px) for h in polygon.holes]
