@@ -707,15 +707,16 @@ def _tile_fill_measure(binary: np.ndarray, holes: int,
 
 def _band_skeleton(read: Callable[[int, int], np.ndarray],
                    shape: Tuple[int, int], y0: int, y1: int, block: int,
-                   holes: int, halo: int,
-                   max_halo: int) -> Tuple[np.ndarray, ...]:
+                   holes: int, halo: int, max_halo: int,
+                   short: list) -> Tuple[np.ndarray, ...]:
     """Skeleton pixels, distances and road runs of the rows ``y0:y1``.
 
     The rows are read with ``halo`` rows of context above and below (fewer
     at the scene's top and bottom) and processed in tiles of ``block``
     columns with ``halo`` columns of context on each side; the context
     grows while the widest road surface in a tile needs more (see
-    :func:`mask_rows_to_network`).
+    :func:`mask_rows_to_network`); tiles that need more than ``max_halo``
+    are appended to ``short`` as ``(y0, y1, x0, x1, need)``.
 
     Returns:
         tuple: Sorted linear indices of the skeleton pixels in the rows,
@@ -746,12 +747,7 @@ def _band_skeleton(read: Callable[[int, int], np.ndarray],
                     if halo < max_halo:
                         grow = need
                         break
-                    warnings.warn(
-                        f'mask_rows_to_network: a road surface '
-                        f'{2 * dist.max():.0f} px wide at rows {y0}-{y1}, '
-                        f'columns {x0}-{x1} needs {need} rows of context, '
-                        f'more than max_halo={max_halo}; the network there '
-                        'may differ from that of the whole mask')
+                    short.append((y0, y1, x0, x1, need))
             # Thinned only once the context is known to be enough.
             skel = skeletonize(binary)
             core = (slice(y0 - a, y1 - a), slice(x0 - left, x1 - left))
@@ -810,18 +806,27 @@ def _build_network(read: Callable[[int, int], np.ndarray],
     holes = int(np.ceil(hole_area_m2 / (sx * sy)))
     lins, dists, starts, ends, labels = [], [], [], [], []
     n_labels = 0
+    short: List[tuple] = []
     for y0 in range(0, h, block):
         # A band starts with the context the previous one grew to: roads
         # are about as wide further down the scene.
         lin, dist, lab, n_lab, s, e, halo = _band_skeleton(
             read, shape, y0, min(h, y0 + block), block, holes, halo,
-            max(halo, max_halo))
+            max(halo, max_halo), short)
         lins.append(lin)
         dists.append(dist)
         labels.append(lab + n_labels)
         n_labels += n_lab
         starts.append(s)
         ends.append(e)
+    if short:
+        y0, y1, x0, x1, need = short[0]
+        warnings.warn(
+            f'{caller}: {len(short)} tile(s) (the first at rows {y0}-{y1}, '
+            f'columns {x0}-{x1}) hold road surfaces so wide that they need '
+            f'{max(t[4] for t in short)} pixels of context, more than '
+            f'max_halo={max(halo, max_halo)}; the network there may differ '
+            'from that of the whole mask')
     lin = np.concatenate(lins) if lins else np.zeros(0, np.int64)
     dist = np.concatenate(dists) if dists else np.zeros(0, np.float32)
     del lins, dists
