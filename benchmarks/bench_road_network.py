@@ -27,8 +27,22 @@ in seconds per megapixel; the ratio printed is ``(network + regularization)
 / inference``, goal <= 0.20. The same ratio in wall time is printed too:
 inference uses every core, the post-processing one.
 
+With ``--scene SIZES`` it measures instead the streamed builder
+(:func:`mmseg_sia.roads.mask_rows_to_network`) on whole scenes of growing
+size: mosaics of dense 1024 x 1024 road masks (``--size``; four tiles,
+roughened, laid out in a shuffled pattern), whose rows are made on the fly,
+so the benchmark never holds a scene either. Each size runs in a fresh
+subprocess that reports the builder's CPU and wall time and its peak
+memory above the process's baseline (resident set size sampled every
+5 ms); up to ``--whole-up-to`` pixels a side, the same subprocess also
+builds the network from the whole mosaic with
+:func:`mmseg_sia.roads.mask_to_network`, checks that both networks are the
+same, and reports that peak too. Inference per megapixel is measured in
+the same run, so the last column is the cost relative to inference.
+
     python benchmarks/bench_road_network.py
     python benchmarks/bench_road_network.py --tiles 4 --repeat 3
+    python benchmarks/bench_road_network.py --scene 2048,4096,8192,20000
     python benchmarks/bench_road_network.py \
         --config configs/sia/fpn_r101_sia.py
 """
@@ -77,6 +91,196 @@ def roughen(mask: np.ndarray, p: float, rng: np.random.Generator):
     return mask ^ flip
 
 
+class PeakRSS:
+    """Peak resident set size of this process above its level at start,
+    sampled by a thread every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        import threading
+        self.interval = interval
+        self.page = os.sysconf('SC_PAGE_SIZE')
+        self.base = self.peak = self.rss()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def rss(self) -> int:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * self.page
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            self.stop.wait(self.interval)
+
+    def __enter__(self) -> 'PeakRSS':
+        self.base = self.peak = self.rss()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.peak = max(self.peak, self.rss())
+
+    @property
+    def mb(self) -> float:
+        return (self.peak - self.base) / 2**20
+
+
+def mosaic_reader(tiles: np.ndarray, size: int):
+    """``read_rows`` of a ``size`` x ``size`` mosaic of the ``(K, T, T)``
+    tiles (tile ``(ty, tx)`` is number ``(3 * ty + 5 * tx) % K``), made on
+    the fly."""
+    k, t, _ = tiles.shape
+    nx_ = -(-size // t)
+
+    def read_rows(y0: int, y1: int) -> np.ndarray:
+        out = np.empty((y1 - y0, nx_ * t), dtype=tiles.dtype)
+        y = y0
+        while y < y1:
+            ty, r = divmod(y, t)
+            n = min(t - r, y1 - y)
+            for tx in range(nx_):
+                out[y - y0:y - y0 + n, tx * t:(tx + 1) * t] = \
+                    tiles[(3 * ty + 5 * tx) % k, r:r + n]
+            y += n
+        return out[:, :size]
+
+    return read_rows
+
+
+def scene_child(args) -> None:
+    """One scene size, in its own process: print one line of JSON."""
+    import gc
+    import json
+
+    import networkx as nx
+
+    from mmseg_sia.roads import (mask_rows_to_network, mask_to_network,
+                                 network_length_m)
+    tiles = np.load(args.tiles_npy)
+    size = args.scene_child
+    read_rows = mosaic_reader(tiles, size)
+
+    def summary(graph):
+        kinds = [d['kind'] for _, d in graph.nodes(data=True)]
+        return dict(edges=graph.number_of_edges(),
+                    junctions=kinds.count('junction'),
+                    ends=kinds.count('end'),
+                    components=nx.number_connected_components(graph),
+                    length_km=network_length_m(graph) / 1e3)
+
+    gc.collect()
+    with PeakRSS() as mem:
+        w0, t0 = time.perf_counter(), time.process_time()
+        graph = mask_rows_to_network(read_rows, size, size, road_class=2,
+                                     block=args.block)
+        cpu, wall = time.process_time() - t0, time.perf_counter() - w0
+    out = dict(size=size, cpu=cpu, wall=wall, mb=mem.mb,
+               streamed=summary(graph))
+    if size <= args.whole_up_to:
+        whole_mask = read_rows(0, size)
+        gc.collect()
+        with PeakRSS() as mem:
+            w0, t0 = time.perf_counter(), time.process_time()
+            whole = mask_to_network(whole_mask == 2)
+            cpu, wall = time.process_time() - t0, time.perf_counter() - w0
+        out.update(whole_cpu=cpu, whole_wall=wall, whole_mb=mem.mb,
+                   whole=summary(whole))
+
+        def key(g):
+            return (sorted((n, d['x'], d['y'], d['kind'])
+                           for n, d in g.nodes(data=True)),
+                    sorted((u, v, k, d['geometry'].wkb, d['width_m'],
+                            d['gap_px'])
+                           for u, v, k, d in g.edges(keys=True, data=True)))
+
+        out['identical'] = key(graph) == key(whole)
+    print(json.dumps(out), flush=True)
+
+
+def scene_main(args) -> None:
+    """Streamed road networks of growing scenes against inference."""
+    import json
+    import subprocess
+
+    import torch
+    from dense_tiles import write_dense_tiles
+
+    import mmseg_sia  # noqa: F401  (compat fixes before mmseg.apis)
+    from mmseg.apis import inference_model, init_model
+    from mmseg_sia.labels import rasterize_label_files
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    rng = np.random.default_rng(0)
+    sizes = [int(v) for v in args.scene.split(',')]
+    load0 = os.getloadavg()
+    with tempfile.TemporaryDirectory() as root:
+        t = args.size
+        stems = write_dense_tiles(root, 4, size=t)
+        tiles = np.zeros((len(stems), t, t), np.uint8)
+        for i, stem in enumerate(stems):
+            seg, _ = rasterize_label_files(
+                [osp.join(root, 'labels', 'road', f'{stem}.json')],
+                (t, t), warn=False)
+            tiles[i][roughen(seg == 2, args.noise, rng)] = 2
+        path = osp.join(root, 'tiles.npy')
+        np.save(path, tiles)
+        model = init_model(args.config, None, device='cpu')
+        image = glob.glob(osp.join(root, 'images', '*.png'))[0]
+        inference_model(model, image)  # warm-up
+        t_inf, _ = timed(lambda: inference_model(model, image), args.repeat,
+                         'inference')
+        t_inf /= t * t / 1e6
+        w_inf = WALL[-1][1] / (t * t / 1e6)
+        results = []
+        for size in sizes:
+            proc = subprocess.run(
+                [sys.executable, osp.abspath(__file__), '--scene-child',
+                 str(size), '--tiles-npy', path, '--block', str(args.block),
+                 '--whole-up-to', str(args.whole_up_to)],
+                capture_output=True, text=True,
+                env=dict(os.environ, PYTHONWARNINGS='ignore'))
+            if proc.returncode:
+                print(f'{size}: failed\n{proc.stderr[-2000:]}')
+                continue
+            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            r = results[-1]
+            print(f'# {size}: {json.dumps(r)}', flush=True)
+    load1 = os.getloadavg()
+    print(f'model: {osp.basename(args.config)}; inference '
+          f'{t_inf:.3f} s/MP CPU, {w_inf:.3f} s/MP wall on '
+          f'{torch.get_num_threads()} threads (one {t} x {t} tile); road '
+          f'masks: mosaics of 4 dense tiles (outline noise {args.noise}); '
+          f'bands of {args.block} rows; load average {load0[0]:.1f} at '
+          f'start, {load1[0]:.1f} at end')
+    print(f'{"scene":>13} {"MP":>6} {"CPU s":>7} {"s/MP":>6} {"wall s":>7} '
+          f'{"peak MB":>8} {"B/px":>6} {"edges":>6} {"/ infer CPU":>11} '
+          f'{"/ infer wall":>12}')
+    for r in results:
+        mp = r['size'] ** 2 / 1e6
+        rows = [('streamed', r['cpu'], r['wall'], r['mb'], r['streamed'])]
+        if 'whole' in r:
+            rows.append(('whole mask', r['whole_cpu'], r['whole_wall'],
+                         r['whole_mb'], r['whole']))
+        for name, cpu, wall, mb, summ in rows:
+            print(f'{r["size"]:>6}² {name[:6]:>6} {mp:6.1f} {cpu:7.2f} '
+                  f'{cpu / mp:6.3f} {wall:7.2f} {mb:8.0f} '
+                  f'{mb * 2**20 / (mp * 1e6):6.2f} {summ["edges"]:6d} '
+                  f'{cpu / mp / t_inf:11.3f} {wall / mp / w_inf:12.3f}')
+        if 'identical' in r:
+            print(f'{"":>8}streamed and whole-mask networks identical: '
+                  f'{r["identical"]} ({r["streamed"]["junctions"]} '
+                  f'junctions, {r["streamed"]["components"]} components, '
+                  f'{r["streamed"]["length_km"]:.3f} km)')
+    if len(results) > 1:
+        a, b = results[0], results[-1]
+        print(f'peak memory from {a["size"]}² to {b["size"]}² '
+              f'({b["size"] ** 2 / a["size"] ** 2:.0f}x the pixels): '
+              f'{a["mb"]:.0f} MB -> {b["mb"]:.0f} MB '
+              f'({b["mb"] / max(a["mb"], 1e-9):.2f}x)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--tiles', type=int, default=2)
@@ -87,7 +291,24 @@ def main() -> None:
         REPO, 'configs', 'sia', 'fpn_r18_sia-sample.py'))
     parser.add_argument('--library', action='store_true',
                         help='also time buildingregulariser if importable')
+    parser.add_argument('--scene', default=None,
+                        help='comma-separated scene sizes (pixels a side): '
+                        'time and memory of the streamed network builder')
+    parser.add_argument('--block', type=int, default=1024,
+                        help='rows per band with --scene')
+    parser.add_argument('--whole-up-to', type=int, default=4096,
+                        help='with --scene, also build from the whole mask '
+                        'up to this size and compare')
+    parser.add_argument('--scene-child', type=int, default=None,
+                        help=argparse.SUPPRESS)
+    parser.add_argument('--tiles-npy', default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scene_child is not None:
+        scene_child(args)
+        return
+    if args.scene:
+        scene_main(args)
+        return
 
     import torch
     from dense_tiles import write_dense_tiles

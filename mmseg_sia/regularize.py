@@ -113,14 +113,6 @@ def _simplify_ring(ring: np.ndarray, tolerance: float
     return out, spans
 
 
-def _intersect(p1, d1, p2, d2) -> Optional[np.ndarray]:
-    cross = d1[0] * d2[1] - d1[1] * d2[0]
-    if abs(cross) < math.sin(math.radians(10)):
-        return None
-    t = ((p2[0] - p1[0]) * d2[1] - (p2[1] - p1[1]) * d2[0]) / cross
-    return p1 + t * d1
-
-
 def _regularize_ring(pts: np.ndarray, spans: List[np.ndarray], theta0: float,
                      tolerance: float, merge_px: float,
                      max_shift_px: float) -> np.ndarray:
@@ -129,77 +121,104 @@ def _regularize_ring(pts: np.ndarray, spans: List[np.ndarray], theta0: float,
     Each wall is placed by least squares on the input vertices its edge
     replaces (their mean across the wall), not on the two vertices that
     Douglas-Peucker kept, which sit on one side of a staircase or the other.
+    The edges are classified at once with numpy; the walls are merged and
+    intersected with plain floats (rings have a handful of walls, where
+    numpy's per-call cost would dominate).
     """
     n = len(pts)
     if n < 3:
         return pts
-    nxt = np.roll(pts, -1, axis=0)
-    vec = nxt - pts
+    vec = np.roll(pts, -1, axis=0) - pts
     length = np.hypot(vec[:, 0], vec[:, 1])
-    keep = length > 1e-9
-    if not keep.all():
+    if not (length > 1e-9).all():
         return pts
     theta = np.arctan2(vec[:, 1], vec[:, 0])
-    tol = math.radians(tolerance)
-    # Walls: (point, unit direction, length, class); class k in 0..3 is the
-    # snapped direction theta0 + k * 90 degrees, -1 a free wall.
-    walls = []
-    for i in range(len(pts)):
-        rel = (theta[i] - theta0) % (2 * math.pi)
-        k = int(round(rel / (math.pi / 2))) % 4
-        delta = (rel - k * math.pi / 2 + math.pi) % (2 * math.pi) - math.pi
-        mid = spans[i].mean(axis=0) if len(spans[i]) > 2 else \
-            0.5 * (pts[i] + nxt[i])
-        if abs(delta) <= tol:
-            ang = theta0 + k * math.pi / 2
-            walls.append([mid, np.array([math.cos(ang), math.sin(ang)]),
-                          length[i], k % 2, [i]])
-        else:
-            walls.append([mid, vec[i] / length[i], length[i], -1, [i]])
+    half_pi = math.pi / 2
+    rel = (theta - theta0) % (2 * math.pi)
+    k = np.round(rel / half_pi).astype(np.int64) % 4
+    delta = (rel - k * half_pi + math.pi) % (2 * math.pi) - math.pi
+    snapped = np.abs(delta) <= math.radians(tolerance)
+    ang = theta0 + k * half_pi
+    dx = np.where(snapped, np.cos(ang), vec[:, 0] / length)
+    dy = np.where(snapped, np.sin(ang), vec[:, 1] / length)
+    cls = np.where(snapped, k % 2, -1)
+    # Mid points: the mean of the input vertices each edge replaces.
+    counts = np.fromiter((len(s) for s in spans), dtype=np.int64, count=n)
+    mid = 0.5 * (pts + np.roll(pts, -1, axis=0))
+    long = counts > 2
+    if long.any():
+        stacked = np.concatenate([s for s, m in zip(spans, long) if m])
+        starts = np.r_[0, np.cumsum(counts[long])[:-1]]
+        mid[long] = np.add.reduceat(stacked, starts, axis=0) / \
+            counts[long, None]
+    P = pts.tolist()
+    # Walls: [x, y, dx, dy, length, class, edges]; class 0/1 is a snapped
+    # direction (theta0 or its perpendicular), -1 a free wall.
+    walls = [[m[0], m[1], a, b, le, c, [i]] for i, (m, a, b, le, c) in
+             enumerate(zip(mid.tolist(), dx.tolist(), dy.tolist(),
+                           length.tolist(), cls.tolist()))]
     # Merge consecutive parallel walls that are nearly collinear.
     merged: List[list] = []
     for wall in walls:
-        if merged and wall[3] >= 0 and merged[-1][3] == wall[3]:
+        if merged and wall[5] >= 0 and merged[-1][5] == wall[5]:
             last = merged[-1]
-            normal = np.array([-last[1][1], last[1][0]])
-            offset = float((wall[0] - last[0]) @ normal)
+            nx_, ny_ = -last[3], last[2]
+            ox, oy = wall[0] - last[0], wall[1] - last[1]
+            offset = ox * nx_ + oy * ny_
             if abs(offset) < merge_px:
-                total = last[2] + wall[2]
-                shift = offset * wall[2] / total
-                along = float((wall[0] - last[0]) @ last[1]) * wall[2] / total
-                last[0] = last[0] + shift * normal + along * last[1]
-                last[2] = total
-                last[4] = last[4] + wall[4]
+                total = last[4] + wall[4]
+                shift = offset * wall[4] / total
+                along = (ox * last[2] + oy * last[3]) * wall[4] / total
+                last[0] = last[0] + shift * nx_ + along * last[2]
+                last[1] = last[1] + shift * ny_ + along * last[3]
+                last[4] = total
+                last[6] = last[6] + wall[6]
                 continue
         merged.append(wall)
-    if len(merged) > 1 and merged[0][3] >= 0 and \
-            merged[0][3] == merged[-1][3]:
+    if len(merged) > 1 and merged[0][5] >= 0 and \
+            merged[0][5] == merged[-1][5]:
         first, last = merged[0], merged[-1]
-        normal = np.array([-first[1][1], first[1][0]])
-        offset = float((last[0] - first[0]) @ normal)
+        nx_, ny_ = -first[3], first[2]
+        offset = (last[0] - first[0]) * nx_ + (last[1] - first[1]) * ny_
         if abs(offset) < merge_px:
-            total = first[2] + last[2]
-            first[0] = first[0] + offset * last[2] / total * normal
-            first[2] = total
-            first[4] = last[4] + first[4]
+            total = first[4] + last[4]
+            first[0] = first[0] + offset * last[4] / total * nx_
+            first[1] = first[1] + offset * last[4] / total * ny_
+            first[4] = total
+            first[6] = last[6] + first[6]
             merged.pop()
     if len(merged) < 3:
         return pts
     out = []
     m = len(merged)
+    min_cross = math.sin(math.radians(10))
     for j in range(m):
         a, b = merged[j], merged[(j + 1) % m]
-        corner = pts[b[4][0]]  # the original vertex between them
-        if a[3] >= 0 and a[3] == b[3]:
+        cx, cy = P[b[6][0]]  # the original vertex between them
+        if a[5] >= 0 and a[5] == b[5]:
             # Parallel but offset: a perpendicular step at the corner.
-            out.append(a[0] + float((corner - a[0]) @ a[1]) * a[1])
-            out.append(b[0] + float((corner - b[0]) @ b[1]) * b[1])
+            t = (cx - a[0]) * a[2] + (cy - a[1]) * a[3]
+            out.append((a[0] + t * a[2], a[1] + t * a[3]))
+            t = (cx - b[0]) * b[2] + (cy - b[1]) * b[3]
+            out.append((b[0] + t * b[2], b[1] + t * b[3]))
             continue
-        p = _intersect(a[0], a[1], b[0], b[1])
-        if p is None or float(np.hypot(*(p - corner))) > max_shift_px:
-            p = corner
+        # The walls' intersection, unless they are too close to parallel
+        # or it lands too far from the corner.
+        cross = a[2] * b[3] - a[3] * b[2]
+        p = (cx, cy)
+        if abs(cross) >= min_cross:
+            t = ((b[0] - a[0]) * b[3] - (b[1] - a[1]) * b[2]) / cross
+            q = (a[0] + t * a[2], a[1] + t * a[3])
+            if math.hypot(q[0] - cx, q[1] - cy) <= max_shift_px:
+                p = q
         out.append(p)
-    return np.asarray(out)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _axis_aligned(ring: np.ndarray) -> bool:
+    """Whether every edge of an open ring is horizontal or vertical."""
+    d = np.roll(ring, -1, axis=0) - ring
+    return bool(np.all((d[:, 0] == 0) != (d[:, 1] == 0)))
 
 
 def _largest(geom) -> Optional[Polygon]:
@@ -272,6 +291,14 @@ def regularize_polygon(polygon: MaskPolygon,
         if not value >= 0:
             raise ValueError(f'regularize_polygon: {name} must be >= 0, got '
                              f'{value!r}')
+    ring = np.asarray(polygon.exterior)
+    if not polygon.holes and len(ring) == 4 and _axis_aligned(ring):
+        # A rectangle along the pixel grid (most often a speck of a few
+        # pixels) is already straight and square: the steps below would
+        # return its own corners, starting at the second.
+        rect = Polygon(np.roll(ring, -1, axis=0))
+        return RegularizedPolygon(_as_mask_polygon(rect, polygon.class_id),
+                                  1.0, True)
     source = Polygon(polygon.exterior, polygon.holes)
     simple_ext, ext_spans = _simplify_ring(polygon.exterior, simplify_px)
     simple_holes = [_simplify_ring(h, simplify_px) for h in polygon.holes]

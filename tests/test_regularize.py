@@ -164,3 +164,20 @@ def test_building_f1_does_not_drop_on_the_sample():
 
     assert f1(*counts['regular']) >= f1(*counts['pixel'])
     assert min(ious) >= 0.8  # the default min_iou
+
+
+def test_pixel_rectangles_come_back_exactly():
+    # Specks and rectangular buildings along the pixel grid are already
+    # straight and square: their own corners, without rounding noise.
+    mask = np.zeros((12, 1000), bool)
+    mask[1, 949] = True
+    mask[0, 597] = True
+    mask[4:9, 0:30] = True
+    polys = binary_to_polygons(mask)
+    assert len(polys) == 3
+    for poly, result in zip(polys, regularize_polygons(polys)):
+        assert result.regularized and result.iou == 1.0
+        assert sorted(map(tuple, result.polygon.exterior.tolist())) == \
+            sorted(map(tuple, poly.exterior.tolist()))
+        assert ring_signed_area(result.polygon.exterior) == \
+            ring_signed_area(poly.exterior)

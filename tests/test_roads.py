@@ -312,3 +312,180 @@ def test_bench_road_network_smoke():
     assert re.search(r'^added / inference +\d+\.\d+ +\(CPU time',
                      proc.stdout, re.M), proc.stdout
     assert re.search(r'^road network +\d+\.\d+ s/MP', proc.stdout, re.M)
+
+
+# --------------------------------------------------------------------------
+# Streamed building: mask_rows_to_network against the whole mask
+# --------------------------------------------------------------------------
+def network_key(graph):
+    """Everything a user reads from a network, exactly."""
+    nodes = sorted((n, d['x'], d['y'], d['kind'])
+                   for n, d in graph.nodes(data=True))
+    edges = sorted((u, v, k, d['start'], d['geometry'].wkt, d['length_m'],
+                    d['width_m'], d['gap_px'])
+                   for u, v, k, d in graph.edges(keys=True, data=True))
+    return nodes, edges
+
+
+def random_roads(seed, size=320):
+    """Curved roads 5-25 px wide with roughened outlines, breaks and a
+    square, drawn with shapely-independent OpenCV polylines."""
+    import cv2
+    from scipy import ndimage
+    rng = np.random.default_rng(seed)
+    canvas = np.zeros((size, size), np.uint8)
+    for _ in range(7):
+        point = rng.uniform(0, size, 2)
+        heading = rng.normal(0, 1, 2)
+        points = [point]
+        for _ in range(12):
+            heading = heading / np.linalg.norm(heading) + rng.normal(0, .3, 2)
+            points.append(points[-1] + heading / np.linalg.norm(heading) *
+                          rng.uniform(15, 40))
+        cv2.polylines(canvas, [np.round(points).astype(np.int32)], False, 1,
+                      thickness=int(rng.integers(5, 26)))
+    mask = canvas.astype(bool)
+    y, x = rng.integers(60, size - 60, 2)
+    mask[y - 35:y + 35, x - 35:x + 35] = True      # a 70 px square
+    for _ in range(8):                             # breaks of 2-7 px
+        y, x = rng.integers(0, size, 2)
+        gap = int(rng.integers(2, 8))
+        if rng.random() < 0.5:
+            mask[y - 20:y + 20, x:x + gap] = False
+        else:
+            mask[y:y + gap, x - 20:x + 20] = False
+    edge = ndimage.binary_dilation(mask) & ~ndimage.binary_erosion(mask)
+    return mask ^ (edge & (rng.random(mask.shape) < 0.3))
+
+
+def read_counting(mask, calls):
+    def read_rows(y0, y1):
+        calls.append((y0, y1))
+        return mask[y0:y1]
+    return read_rows
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_streamed_network_is_the_whole_mask_network(seed):
+    mask = random_roads(seed)
+    whole = mask_to_network(mask, pixel_size=0.5)
+    assert whole.number_of_edges() >= 8
+    from mmseg_sia.roads import mask_rows_to_network
+    for block, halo in ((45, 8), (100, 40)):
+        calls = []
+        banded = mask_rows_to_network(read_counting(mask, calls),
+                                      *mask.shape, block=block, halo=halo,
+                                      pixel_size=0.5)
+        assert network_key(banded) == network_key(whole), (block, halo)
+        # Roads were cut by the bands: the network crosses their edges.
+        crossing = sum(
+            1 for _, _, d in whole.edges(data=True)
+            for y in range(block, mask.shape[0], block)
+            if d['geometry'].bounds[1] < y < d['geometry'].bounds[3])
+        assert crossing >= 5
+
+
+def boundary_roads(block=64):
+    """A road centred on a band edge, a crossing road with its junction on
+    the edge, and a road broken across the next edge."""
+    mask = np.zeros((4 * block, 240), bool)
+    mask[block - 7:block + 8, 10:230] = True          # along the edge
+    mask[10:3 * block - 40, 100:111] = True           # junction on it
+    mask[30:4 * block - 10, 180:189] = True           # down, then broken
+    mask[2 * block - 3:2 * block + 3, 170:200] = False   # ... on an edge
+    return mask
+
+
+def test_streamed_network_across_band_edges():
+    from mmseg_sia.roads import mask_rows_to_network
+    mask = boundary_roads(64)
+    whole = mask_to_network(mask, pixel_size=1.0, max_gap_m=8)
+    calls = []
+    banded = mask_rows_to_network(read_counting(mask, calls), *mask.shape,
+                                  block=64, halo=20, pixel_size=1.0,
+                                  max_gap_m=8)
+    assert network_key(banded) == network_key(whole)
+    # Each read is a band with its context, never the scene: the context
+    # needs 10 + 3 * 10 + 16 rows (10 px holes, a crossing 10 px from the
+    # road's edge) and grows in steps of at least a quarter.
+    assert max(y1 - y0 for y0, y1 in calls) <= 64 + 2 * 70
+    # What a router sees: one network, two junctions (the crossing on the
+    # edge and where the broken road meets the edge road), the break of
+    # 6 px joined.
+    assert nx.number_connected_components(banded) == 1
+    junctions = [d for _, d in banded.nodes(data=True)
+                 if d['kind'] == 'junction']
+    assert len(junctions) == 2
+    assert any(abs(d['y'] - 64) <= 1.5 and abs(d['x'] - 105.5) <= 1.5
+               for d in junctions)
+    assert sum(d['gap_px'] for _, _, d in banded.edges(data=True)) == \
+        pytest.approx(6, abs=1)
+    # The edge road is one straight line along row 64 (pixel centre 64.5),
+    # not two halves or a zig-zag.
+    ys = np.concatenate([np.asarray(d['geometry'].coords)[:, 1]
+                         for _, _, d in banded.edges(data=True)
+                         if d['width_px'] == 15])
+    assert np.all(np.abs(ys - 64.5) <= 1)
+
+
+def test_streamed_context_grows_for_wide_roads():
+    from mmseg_sia.roads import mask_rows_to_network
+    mask = np.zeros((300, 200), bool)
+    mask[40:260, 60:140] = True     # an 80 px wide surface over five bands
+    mask[140:150, :] = True
+    whole = mask_to_network(mask, pixel_size=1.0)
+    calls = []
+    banded = mask_rows_to_network(read_counting(mask, calls), 300, 200,
+                                  block=50, halo=4, pixel_size=1.0)
+    assert network_key(banded) == network_key(whole)
+    assert max(y1 - y0 for y0, y1 in calls) > 50 + 2 * 4
+    # Held to a few rows of context, it warns once that it may differ.
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        mask_rows_to_network(lambda a, b: mask[a:b], 300, 200, block=50,
+                             halo=4, max_halo=4, pixel_size=1.0)
+    assert len(caught) == 1
+    with pytest.warns(UserWarning, match=r'mask_rows_to_network: \d+ '
+                      r'tile\(s\) \(the first at rows 0-50, columns 0-50\)'
+                      r' .* more than max_halo=4; the network there may '
+                      'differ'):
+        mask_rows_to_network(lambda a, b: mask[a:b], 300, 200, block=50,
+                             halo=4, max_halo=4, pixel_size=1.0)
+
+
+def test_streamed_network_of_class_ids_and_bad_reads():
+    from mmseg_sia.roads import mask_rows_to_network
+    mask = boundary_roads(32).astype(np.uint8) * 2
+    mask[:20, :] = np.where(mask[:20, :] == 0, 1, 2)   # buildings: class 1
+    graph = mask_rows_to_network(lambda a, b: mask[a:b], *mask.shape,
+                                 road_class=2, block=32)
+    assert network_key(graph) == network_key(mask_to_network(mask == 2))
+    with pytest.raises(ValueError, match=r'read_rows\(0, 32\) returned '
+                       r'shape \(32, 239\), expected \(32, 240\)'):
+        mask_rows_to_network(lambda a, b: mask[a:b, 1:], *mask.shape,
+                             road_class=2, block=16, halo=16)
+    with pytest.raises(ValueError, match='height must be a positive'):
+        mask_rows_to_network(lambda a, b: mask[a:b], 0, 240)
+    with pytest.raises(ValueError, match='block must be a positive'):
+        mask_rows_to_network(lambda a, b: mask[a:b], *mask.shape, block=0)
+
+
+def test_bench_road_network_scene_smoke():
+    """The scene mode runs, and its streamed and whole-mask networks of a
+    mosaic cut into 128-pixel tiles are the same (figures not checked)."""
+    import re
+    import subprocess
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS='1',
+               PYTHONWARNINGS='ignore')
+    proc = subprocess.run(
+        [sys.executable, osp.join(repo, 'benchmarks', 'bench_road_network.py'),
+         '--scene', '640', '--size', '256', '--block', '128',
+         '--repeat', '1'],
+        capture_output=True, text=True, timeout=600, env=env, cwd=repo)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r'^ +640² stream +0\.4 ', proc.stdout, re.M), \
+        proc.stdout
+    assert 'streamed and whole-mask networks identical: True' in \
+        proc.stdout, proc.stdout
