@@ -23,8 +23,7 @@ import contextlib
 import math
 import os
 import os.path as osp
-from typing import (Dict, Iterable, Iterator, List, Optional, Sequence,
-                    Tuple)
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
