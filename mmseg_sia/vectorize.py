@@ -437,17 +437,42 @@ def keyhole_ring(polygon: MaskPolygon) -> np.ndarray:
     if not polygon.holes:
         return ext
     attach: Dict[int, List[np.ndarray]] = {}
+    tree = None
     for hole in polygon.holes:
-        d2 = ((ext[:, None, :] - hole[None, :, :])**2).sum(axis=2)
-        k, j = np.unravel_index(int(np.argmin(d2)), d2.shape)
+        if len(ext) * len(hole) <= 1 << 10:
+            d2 = ((ext[:, None, :] - hole[None, :, :])**2).sum(axis=2)
+            k, j = np.unravel_index(int(np.argmin(d2)), d2.shape)
+        else:
+            if tree is None:
+                from scipy.spatial import cKDTree
+                tree = cKDTree(ext)
+            k, j = _nearest_pair(tree, ext, hole)
         # Start the hole at its vertex nearest to the exterior.
         attach.setdefault(int(k), []).append(np.roll(hole, -int(j), axis=0))
-    parts = []
-    for k in range(len(ext)):
-        parts.append(ext[k:k + 1])
-        for hole in attach.get(k, []):
+    parts, start = [], 0
+    for k in sorted(attach):
+        parts.append(ext[start:k + 1])
+        for hole in attach[k]:
             parts.extend([hole, hole[:1], ext[k:k + 1]])
+        start = k + 1
+    parts.append(ext[start:])
     return np.concatenate(parts)
+
+
+def _nearest_pair(tree, ext: np.ndarray, hole: np.ndarray) -> Tuple[int,
+                                                                   int]:
+    """The (exterior, hole) vertex pair at the smallest distance, the
+    smallest exterior index then hole index among equals (what the
+    brute-force ``argmin`` over all pairs picks), with a k-d tree."""
+    dist, _ = tree.query(hole)
+    best = float(dist.min())
+    js = np.flatnonzero(dist <= best * (1 + 1e-9) + 1e-12)
+    pairs = [(k, j) for j in js.tolist()
+             for k in tree.query_ball_point(hole[j], best * (1 + 1e-9) +
+                                            1e-12)]
+    d2 = [float(((ext[k] - hole[j])**2).sum()) for k, j in pairs]
+    low = min(d2)
+    return min(p for p, d in zip(pairs, d2) if d == low)
 
 
 def polygons_to_mask(polygons: Mapping[int, Sequence[MaskPolygon]],

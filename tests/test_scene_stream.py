@@ -113,8 +113,22 @@ def test_bands_must_follow_each_other():
 
 
 def test_segment_rows_cover_the_image_and_equal_segment_image(model):
+    import torch
     image = blocks_image(80, 96, 0)
-    bands = list(iter_segment_rows(model, image))
+    grad = []
+    original = type(model).encode_decode
+
+    def spy(self, inputs, metas):
+        grad.append(torch.is_grad_enabled())
+        return original(self, inputs, metas)
+
+    type(model).encode_decode = spy
+    try:
+        bands = list(iter_segment_rows(model, image))
+    finally:
+        type(model).encode_decode = original
+    # No autograd graph is kept (it would grow with the scene).
+    assert grad and not any(grad)
     assert [y for y, _ in bands] == list(np.cumsum(
         [0] + [len(r) for _, r in bands[:-1]]))
     np.testing.assert_array_equal(np.concatenate([r for _, r in bands]),

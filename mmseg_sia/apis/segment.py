@@ -223,6 +223,7 @@ def segment_image(model: torch.nn.Module,
     return mask
 
 
+@torch.no_grad()
 def iter_segment_rows(model: torch.nn.Module,
                       image: ImageInput,
                       window: Optional[Union[int, Sequence[int]]] = None,
