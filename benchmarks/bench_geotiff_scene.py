@@ -21,7 +21,9 @@ side, one row per size:
   just before each run, with the batches that run makes;
 * the process' CPU time (user + system) per megapixel next to the wall
   time, and the load average of the machine before each size (on a shared
-  machine the wall times move with the load).
+  machine the wall times move with the load); "CPU ratio" is the CPU time
+  of the run less that of the one-window run, over the CPU time of the
+  forward passes (steadier than the wall ratio under load).
 
 Each size runs ``--repeats`` times (default 3): times are medians, the peak
 RSS the largest. Goals (issue 11): peak RSS flat across sizes and at most
@@ -103,13 +105,14 @@ def make_model(root: str, window: int, stride: int):
 
 
 def forward_seconds(model, window: int, batches: list) -> float:
-    """Time of ``encode_decode`` on batches of the given sizes of random
-    uint8 windows (normalised as ``infer.py`` does), one warm-up first."""
+    """Wall and CPU time of ``encode_decode`` on batches of the given sizes
+    of random uint8 windows (normalised as ``infer.py`` does), one warm-up
+    first."""
     import torch
 
     from mmseg_sia.apis.segment import _preprocess
     rng = np.random.default_rng(0)
-    total = 0.0
+    total = cpu = 0.0
     with torch.no_grad():
         for i, batch in enumerate([batches[0]] + list(batches)):
             x = rng.integers(0, 256, (batch, window, window, 3),
@@ -117,12 +120,13 @@ def forward_seconds(model, window: int, batches: list) -> float:
             metas = [dict(img_shape=(window, window),
                           pad_shape=(window, window),
                           ori_shape=(window, window))] * batch
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             inputs, _ = _preprocess(model, x, 'cpu')
             model.encode_decode(inputs, metas)
             if i:  # the first is the warm-up
                 total += time.perf_counter() - t0
-    return total
+                cpu += time.process_time() - c0
+    return total, cpu
 
 
 def batches_run(size: int, window: int, stride: int, batch: int) -> list:
@@ -181,15 +185,17 @@ def main() -> None:
     small = osp.join(root, f'scene_{args.window}.tif')
     if not osp.exists(small):
         write_scene(small, args.window)
-    fixed, rss0, _ = run_infer(cfg, ckpt, small,
-                               osp.join(root, 'out_fixed'), args.batch_size)
+    fixed, rss0, fixed_cpu = run_infer(cfg, ckpt, small,
+                                       osp.join(root, 'out_fixed'),
+                                       args.batch_size)
     print(f'{args.window}^2 windows at stride {args.stride}, batch '
           f'{args.batch_size}, {args.repeats} run(s) per size; a run on one '
           f'window: {fixed:.1f} s, peak RSS {rss0:.0f} MiB (start-up, '
           'imports, model)')
     print(f'{"size":>7} {"MP":>6} {"windows":>8} {"load":>5} '
           f'{"peak RSS MiB":>13} {"wall s/MP":>10} {"CPU s/MP":>9} '
-          f'{"less start s/MP":>16} {"forward s/MP":>13} {"ratio":>6}')
+          f'{"less start s/MP":>16} {"forward s/MP":>13} {"ratio":>6} '
+          f'{"CPU ratio":>9}')
     for size in sizes:
         scene = osp.join(root, f'scene_{size}.tif')
         if not osp.exists(scene):
@@ -198,9 +204,11 @@ def main() -> None:
         batches = batches_run(size, args.window, args.stride,
                               args.batch_size)
         load = os.getloadavg()[0]
-        walls, rsss, cpus, fwds = [], [], [], []
+        walls, rsss, cpus, fwds, fwd_cpus = [], [], [], [], []
         for _ in range(args.repeats):
-            fwds.append(forward_seconds(model, args.window, batches))
+            fwd, fwd_cpu = forward_seconds(model, args.window, batches)
+            fwds.append(fwd)
+            fwd_cpus.append(fwd_cpu)
             wall, rss, cpu = run_infer(cfg, ckpt, scene, out,
                                        args.batch_size)
             walls.append(wall)
@@ -208,12 +216,13 @@ def main() -> None:
             cpus.append(cpu)
         wall, cpu, fwd, rss = median(walls), median(cpus), median(fwds), \
             max(rsss)
+        fwd_cpu = median(fwd_cpus)
         mp = size * size / 1e6
         net = wall - fixed
         print(f'{size:>7} {mp:>6.1f} {sum(batches):>8} {load:>5.2f} '
               f'{rss:>13.0f} {wall / mp:>10.3f} {cpu / mp:>9.3f} '
-              f'{net / mp:>16.3f} {fwd / mp:>13.3f} {net / fwd:>6.2f}',
-              flush=True)
+              f'{net / mp:>16.3f} {fwd / mp:>13.3f} {net / fwd:>6.2f} '
+              f'{(cpu - fixed_cpu) / fwd_cpu:>9.2f}', flush=True)
 
 
 if __name__ == '__main__':

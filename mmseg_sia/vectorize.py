@@ -96,7 +96,7 @@ def ring_signed_area(ring: np.ndarray) -> float:
 
 
 def _ring_length(ring: np.ndarray) -> float:
-    diff = np.diff(np.vstack([ring, ring[:1]]), axis=0)
+    diff = np.concatenate((ring[1:], ring[:1])) - ring
     return float(np.hypot(diff[:, 0], diff[:, 1]).sum())
 
 
@@ -234,7 +234,7 @@ def canonical_ring(coords, exterior: bool) -> np.ndarray:
         return canonical_ring(ring, exterior) if len(ring) >= 3 else ring
     # A vertex stays where the outline turns (the edge before it and the
     # edge after it are not parallel).
-    before = np.roll(step, 1, axis=0)
+    before = np.concatenate((step[-1:], step[:-1]))
     turn = before[:, 0] * step[:, 1] - before[:, 1] * step[:, 0]
     corner = turn != 0
     ring = ring[corner]

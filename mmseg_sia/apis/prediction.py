@@ -61,7 +61,7 @@ def _skeleton_length(binary: np.ndarray,
 
 
 def _close(ring: np.ndarray) -> np.ndarray:
-    return np.vstack([ring, ring[:1]])
+    return np.concatenate((ring, ring[:1]))
 
 
 def _oriented(ring: np.ndarray, positive: bool) -> np.ndarray:

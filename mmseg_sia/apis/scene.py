@@ -428,11 +428,16 @@ class SceneWriter:
                         p = r.polygon
                     out.append(p)
                 polys = out
+        measured = self.geojson is not None or self.gpkg is not None or \
+            self.summary
         for poly in polys:
             c = poly.class_id
-            measures = polygon_measures(poly, self.transform)
             self._count[c] += 1
-            if measures['area_m2'] is not None:
+            if not measured:
+                measures = {}
+            else:
+                measures = polygon_measures(poly, self.transform)
+            if measures.get('area_m2') is not None:
                 self._area_m2[c].append(measures['area_m2'])
             if self.geojson is not None:
                 self.geojson.write(geojson_feature(
