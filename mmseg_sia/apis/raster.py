@@ -181,6 +181,19 @@ class RasterReader:
     def width(self) -> int:
         return int(self.ds.width)
 
+    @property
+    def cache_mb(self) -> int:
+        """GDAL block cache (MB) for reading the raster strip by strip: two
+        rows of its blocks (a strip of window rows spans two), within
+        64..512. Run the reads under ``rasterio.Env(GDAL_CACHEMAX=...)``:
+        GDAL's default (5 % of the machine's memory) keeps every block read
+        until it is full, so memory would grow with the scene."""
+        ds = self.ds
+        block_rows = ds.block_shapes[0][0] if ds.block_shapes else 512
+        row_bytes = ds.width * sum(np.dtype(t).itemsize for t in ds.dtypes)
+        need = 2 * min(block_rows, ds.height) * row_bytes / 2**20 + 16
+        return int(min(max(need, GDAL_CACHE_MB), 512))
+
     def close(self) -> None:
         """Close the dataset."""
         self.ds.close()
@@ -228,11 +241,16 @@ class RasterReader:
 
     def _ranges(self, kind: str, params) -> Optional[List[Tuple[float,
                                                                float]]]:
+        import rasterio
+
         if kind == 'none':
             return None
         if kind == 'fixed':
             return [tuple(p) for p in params]
-        sample = self._sample()
+        # Each sampled block is read once: a small GDAL cache (the default,
+        # 5 % of the machine's memory, would keep them all).
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            sample = self._sample()
         if sample.shape[1] == 0:
             return [(0.0, 255.0)] * 3
         if kind == 'minmax':

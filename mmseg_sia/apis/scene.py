@@ -565,7 +565,9 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
     classes = tuple(meta['classes'])
     palette = [list(p) for p in (meta.get('palette') or
                                  _default_meta(len(classes))['palette'])]
-    with RasterReader(path, bands, stretch) as reader:
+    import rasterio
+    with RasterReader(path, bands, stretch) as reader, \
+            rasterio.Env(GDAL_CACHEMAX=reader.cache_mb):
         if georef is not None and georef.shape != (reader.height,
                                                    reader.width):
             from ..georef import GeorefError
