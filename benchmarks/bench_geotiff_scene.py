@@ -140,10 +140,11 @@ def batches_run(size: int, window: int, stride: int, batch: int) -> list:
     return rows * live
 
 
-def run_infer(cfg: str, ckpt: str, scene: str, out: str, batch: int):
+def run_infer(cfg: str, ckpt: str, scene: str, out: str, batch: int,
+              formats: str = 'mask,json,geojson,gpkg,summary'):
     cmd = [sys.executable, osp.join(REPO, 'tools', 'infer.py'), cfg, ckpt,
            scene, '--out-dir', out, '--no-progress', '--batch-size',
-           str(batch), '--formats', 'mask,json,geojson,gpkg,summary']
+           str(batch), '--formats', formats]
     env = dict(os.environ, PYTHONPATH=REPO, PYTHONWARNINGS='ignore')
     if osp.isdir(out):
         cmd.append('--overwrite')
@@ -171,6 +172,9 @@ def main() -> None:
     parser.add_argument('--window', type=int, default=512)
     parser.add_argument('--stride', type=int, default=384)
     parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--formats', default='mask,json,geojson,gpkg,summary',
+                        help='infer.py --formats (default: all a scene '
+                        'gets)')
     parser.add_argument('--repeats', type=int, default=3,
                         help='runs per size (median times, largest RSS)')
     parser.add_argument('--keep', default=None,
@@ -189,9 +193,9 @@ def main() -> None:
                                        osp.join(root, 'out_fixed'),
                                        args.batch_size)
     print(f'{args.window}^2 windows at stride {args.stride}, batch '
-          f'{args.batch_size}, {args.repeats} run(s) per size; a run on one '
-          f'window: {fixed:.1f} s, peak RSS {rss0:.0f} MiB (start-up, '
-          'imports, model)')
+          f'{args.batch_size}, {args.repeats} run(s) per size, formats '
+          f'{args.formats}; a run on one window: {fixed:.1f} s, peak RSS '
+          f'{rss0:.0f} MiB (start-up, imports, model)')
     print(f'{"size":>7} {"MP":>6} {"windows":>8} {"load":>5} '
           f'{"peak RSS MiB":>13} {"wall s/MP":>10} {"CPU s/MP":>9} '
           f'{"less start s/MP":>16} {"forward s/MP":>13} {"ratio":>6} '
@@ -210,7 +214,7 @@ def main() -> None:
             fwds.append(fwd)
             fwd_cpus.append(fwd_cpu)
             wall, rss, cpu = run_infer(cfg, ckpt, scene, out,
-                                       args.batch_size)
+                                       args.batch_size, args.formats)
             walls.append(wall)
             rsss.append(rss)
             cpus.append(cpu)

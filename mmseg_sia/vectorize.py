@@ -33,7 +33,7 @@ from .labels import DEFAULT_PRIORITY, rasterize_polygons
 __all__ = [
     'MaskPolygon', 'clean_mask', 'binary_to_polygons', 'mask_to_polygons',
     'polygons_to_mask', 'keyhole_ring', 'ring_signed_area', 'canonical_ring',
-    'polygon_from_rings', 'shapely_to_polygon', 'label_shapes',
+    'polygon_from_rings', 'label_shapes',
     'simplify_polygons'
 ]
 
@@ -268,13 +268,6 @@ def polygon_from_rings(rings: Sequence, class_id: int = 1) -> MaskPolygon:
     holes = [canonical_ring(r, False) for r in rings[1:]]
     holes.sort(key=lambda h: (h[0, 1], h[0, 0]))
     return MaskPolygon(exterior, holes, int(class_id))
-
-
-def shapely_to_polygon(geom, class_id: int = 1) -> MaskPolygon:
-    """A shapely Polygon with pixel-corner vertices -> :class:`MaskPolygon`."""
-    return polygon_from_rings(
-        [geom.exterior.coords] + [r.coords for r in geom.interiors],
-        class_id)
 
 
 def _top_left(poly: MaskPolygon) -> Tuple[float, float]:

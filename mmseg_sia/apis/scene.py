@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from ..vectorize import (MaskPolygon, label_shapes, polygon_from_rings,
-                         shapely_to_polygon, simplify_polygons)
+                         simplify_polygons)
 from .prediction import (GPKG_FIELDS, _background_index, _skeleton_length,
                          footprint_geometry, geojson_feature, geojson_head,
                          gpkg_geometry, label_feature, label_keys, now_stamp,
@@ -70,20 +70,34 @@ class BandPolygonizer:
             return polygon_from_rings(pieces[0], self.class_id)
         import shapely
 
+        # Only the rings on a band edge take part in the union: a hole
+        # that does not reach its band's edge lies inside its piece, away
+        # from every other band, and stays a hole of the region as it is.
+        seams = np.asarray(self._seams)
+        inner, shells = [], []
+        for rings in pieces:
+            edge = []
+            for hole in rings[1:]:
+                ys = hole[:, 1]
+                if np.isin((ys.min(), ys.max()), seams).any():
+                    edge.append(_densify_seams(hole, seams))
+                else:
+                    inner.append(hole)
+            shells.append(shapely.Polygon(_densify_seams(rings[0], seams),
+                                          edge))
         # The pieces tile the region without overlap; with a vertex at every
         # pixel corner of the band edges, shared edges have the same
         # vertices on both sides, so GEOS' coverage union (linear time)
         # dissolves them exactly.
-        geom = shapely.coverage_union_all([shapely.Polygon(
-            _densify_seams(p[0], self._seams),
-            [_densify_seams(r, self._seams) for r in p[1:]])
-            for p in pieces])
+        geom = shapely.coverage_union_all(shells)
         if geom.geom_type != 'Polygon':
             # Pieces are only joined across shared edges, so their union
             # is one polygon; anything else is a bug worth a clear error.
             raise RuntimeError(f'merging {len(pieces)} pieces of one region '
                                f'gave a {geom.geom_type}')
-        return shapely_to_polygon(geom, self.class_id)
+        return polygon_from_rings(
+            [geom.exterior.coords] + [r.coords for r in geom.interiors] +
+            inner, self.class_id)
 
     def add(self, y0: int, rows: np.ndarray) -> List[MaskPolygon]:
         """Polygonize the band of rows ``y0:y0 + len(rows)``.
