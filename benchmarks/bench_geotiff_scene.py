@@ -18,10 +18,20 @@ side, one row per size:
   measured on a scene of one window), and its ratio to the forward time
   (goal: at most 1.1; the rest is reading, stretching, stitching,
   polygonizing and writing). The forward time is measured in this process
-  just before each run, with the batches that run makes.
+  just before each run, with the batches that run makes;
+* the process' CPU time (user + system) per megapixel next to the wall
+  time, and the load average of the machine before each size (on a shared
+  machine the wall times move with the load); "CPU ratio" is the CPU time
+  of the run less that of the one-window run, over the CPU time of the
+  forward passes (steadier than the wall ratio under load).
 
-    python benchmarks/bench_geotiff_scene.py --sizes 2048,4096
-    python benchmarks/bench_geotiff_scene.py --sizes 5000,10000,20000
+Each size runs ``--repeats`` times (default 3): times are medians, the peak
+RSS the largest. Goals (issue 11): peak RSS flat across sizes and at most
+1.5 GB at 20,000^2; time per megapixel within 1.1x the forward's.
+
+    python benchmarks/bench_geotiff_scene.py --sizes 2048,4096,5000
+    python benchmarks/bench_geotiff_scene.py --sizes 5000,10000,20000 \
+        --repeats 1
 """
 from __future__ import annotations
 
@@ -95,13 +105,14 @@ def make_model(root: str, window: int, stride: int):
 
 
 def forward_seconds(model, window: int, batches: list) -> float:
-    """Time of ``encode_decode`` on batches of the given sizes of random
-    uint8 windows (normalised as ``infer.py`` does), one warm-up first."""
+    """Wall and CPU time of ``encode_decode`` on batches of the given sizes
+    of random uint8 windows (normalised as ``infer.py`` does), one warm-up
+    first."""
     import torch
 
     from mmseg_sia.apis.segment import _preprocess
     rng = np.random.default_rng(0)
-    total = 0.0
+    total = cpu = 0.0
     with torch.no_grad():
         for i, batch in enumerate([batches[0]] + list(batches)):
             x = rng.integers(0, 256, (batch, window, window, 3),
@@ -109,12 +120,13 @@ def forward_seconds(model, window: int, batches: list) -> float:
             metas = [dict(img_shape=(window, window),
                           pad_shape=(window, window),
                           ori_shape=(window, window))] * batch
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             inputs, _ = _preprocess(model, x, 'cpu')
             model.encode_decode(inputs, metas)
             if i:  # the first is the warm-up
                 total += time.perf_counter() - t0
-    return total
+                cpu += time.process_time() - c0
+    return total, cpu
 
 
 def batches_run(size: int, window: int, stride: int, batch: int) -> list:
@@ -128,20 +140,30 @@ def batches_run(size: int, window: int, stride: int, batch: int) -> list:
     return rows * live
 
 
-def run_infer(cfg: str, ckpt: str, scene: str, out: str, batch: int):
+def run_infer(cfg: str, ckpt: str, scene: str, out: str, batch: int,
+              formats: str = 'mask,json,geojson,gpkg,summary'):
     cmd = [sys.executable, osp.join(REPO, 'tools', 'infer.py'), cfg, ckpt,
            scene, '--out-dir', out, '--no-progress', '--batch-size',
-           str(batch), '--formats', 'mask,json,geojson,gpkg,summary']
+           str(batch), '--formats', formats]
     env = dict(os.environ, PYTHONPATH=REPO, PYTHONWARNINGS='ignore')
+    if osp.isdir(out):
+        cmd.append('--overwrite')
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    text = proc.stdout.read().decode(errors='replace')
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        log.seek(0)
+        text = log.read().decode(errors='replace')
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f'infer.py failed:\n{text[-3000:]}')
-    return wall, usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_maxrss / 1024, cpu
+
+
+def median(values):
+    return float(np.median(values))
 
 
 def main() -> None:
@@ -150,6 +172,11 @@ def main() -> None:
     parser.add_argument('--window', type=int, default=512)
     parser.add_argument('--stride', type=int, default=384)
     parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--formats', default='mask,json,geojson,gpkg,summary',
+                        help='infer.py --formats (default: all a scene '
+                        'gets)')
+    parser.add_argument('--repeats', type=int, default=3,
+                        help='runs per size (median times, largest RSS)')
     parser.add_argument('--keep', default=None,
                         help='folder to keep the scenes and outputs in')
     args = parser.parse_args()
@@ -162,14 +189,17 @@ def main() -> None:
     small = osp.join(root, f'scene_{args.window}.tif')
     if not osp.exists(small):
         write_scene(small, args.window)
-    fixed, rss0 = run_infer(cfg, ckpt, small, osp.join(root, 'out_fixed'),
-                            args.batch_size)
+    fixed, rss0, fixed_cpu = run_infer(cfg, ckpt, small,
+                                       osp.join(root, 'out_fixed'),
+                                       args.batch_size)
     print(f'{args.window}^2 windows at stride {args.stride}, batch '
-          f'{args.batch_size}; a run on one window: {fixed:.1f} s, peak RSS '
+          f'{args.batch_size}, {args.repeats} run(s) per size, formats '
+          f'{args.formats}; a run on one window: {fixed:.1f} s, peak RSS '
           f'{rss0:.0f} MiB (start-up, imports, model)')
-    print(f'{"size":>7} {"MP":>6} {"windows":>8} {"peak RSS MiB":>13} '
-          f'{"infer s/MP":>11} {"less start s/MP":>16} {"forward s/MP":>13} '
-          f'{"ratio":>6}')
+    print(f'{"size":>7} {"MP":>6} {"windows":>8} {"load":>5} '
+          f'{"peak RSS MiB":>13} {"wall s/MP":>10} {"CPU s/MP":>9} '
+          f'{"less start s/MP":>16} {"forward s/MP":>13} {"ratio":>6} '
+          f'{"CPU ratio":>9}')
     for size in sizes:
         scene = osp.join(root, f'scene_{size}.tif')
         if not osp.exists(scene):
@@ -177,13 +207,26 @@ def main() -> None:
         out = osp.join(root, f'out_{size}')
         batches = batches_run(size, args.window, args.stride,
                               args.batch_size)
-        fwd = forward_seconds(model, args.window, batches)
-        wall, rss = run_infer(cfg, ckpt, scene, out, args.batch_size)
+        load = os.getloadavg()[0]
+        walls, rsss, cpus, fwds, fwd_cpus = [], [], [], [], []
+        for _ in range(args.repeats):
+            fwd, fwd_cpu = forward_seconds(model, args.window, batches)
+            fwds.append(fwd)
+            fwd_cpus.append(fwd_cpu)
+            wall, rss, cpu = run_infer(cfg, ckpt, scene, out,
+                                       args.batch_size, args.formats)
+            walls.append(wall)
+            rsss.append(rss)
+            cpus.append(cpu)
+        wall, cpu, fwd, rss = median(walls), median(cpus), median(fwds), \
+            max(rsss)
+        fwd_cpu = median(fwd_cpus)
         mp = size * size / 1e6
         net = wall - fixed
-        print(f'{size:>7} {mp:>6.1f} {sum(batches):>8} {rss:>13.0f} '
-              f'{wall / mp:>11.3f} {net / mp:>16.3f} {fwd / mp:>13.3f} '
-              f'{net / fwd:>6.2f}', flush=True)
+        print(f'{size:>7} {mp:>6.1f} {sum(batches):>8} {load:>5.2f} '
+              f'{rss:>13.0f} {wall / mp:>10.3f} {cpu / mp:>9.3f} '
+              f'{net / mp:>16.3f} {fwd / mp:>13.3f} {net / fwd:>6.2f} '
+              f'{(cpu - fixed_cpu) / fwd_cpu:>9.2f}', flush=True)
 
 
 if __name__ == '__main__':

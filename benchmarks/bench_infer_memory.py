@@ -188,6 +188,34 @@ def outputs_only(size: int) -> None:
             tracemalloc.stop()
             print(f'| {size} x {size} | {formats} | {peak / 2**20:.0f} | '
                   f'{peak / size**2:.2f} |', flush=True)
+        # A raster scene: every output written from bands of 384 rows
+        # (mmseg_sia.apis.scene.SceneWriter), as infer.py streams them.
+        from affine import Affine
+        from pyproj import CRS
+
+        from mmseg_sia.apis.scene import SceneWriter
+        from mmseg_sia.georef import Georef, lonlat_transform
+        georef = Georef(CRS.from_epsg(32652),
+                        Affine(0.55, 0, 320000, 0, -0.55, 4160000), size,
+                        size, 'raster')
+        names = dict(mask='s_mask.tif', gpkg='s.gpkg', geojson='s.geojson',
+                     json='s.json')
+        for label, summary in (('scene, all but summary', False),
+                               ('scene, all + summary', True)):
+            out = osp.join(tmp, 'scene' + str(summary))
+            tracemalloc.start()
+            with SceneWriter({k: osp.join(out, v) for k, v in names.items()},
+                             size, size, ('background', 'building', 'road'),
+                             [[0, 0, 0], [128, 128, 0], [128, 64, 128]],
+                             'scene.tif', georef=georef,
+                             transform=lonlat_transform(georef),
+                             summary=summary) as writer:
+                for y in range(0, size, 384):
+                    writer.add(y, mask[y:y + 384])
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            print(f'| {size} x {size} | {label} | {peak / 2**20:.0f} | '
+                  f'{peak / size**2:.2f} |', flush=True)
 
 
 def main() -> None:

@@ -5,26 +5,25 @@ inside a polygon when its centre ``(c + 0.5, r + 0.5)`` is. A polygon drawn
 through the centres of a region's border pixels (what ``cv2.findContours``
 returns) therefore loses half of every border pixel when it is rasterized
 again. Here the outline follows the *edges* of the pixel squares instead
-("crack" boundary): every vertex sits on an integer lattice point, no pixel
-centre ever lies on an edge, and rasterizing the polygons with
+("crack" boundary), as GDAL's polygonizer (``rasterio.features.shapes``)
+traces it: every vertex sits on an integer lattice point, no pixel centre
+ever lies on an edge, and rasterizing the polygons with
 :func:`mmseg_sia.labels.rasterize_polygons` gives back exactly the mask they
 came from.
 
-Neither OpenCV nor scikit-image traces crack boundaries (both trace pixel
-centres), and rasterio (``features.shapes`` does) is not a dependency of the
-project, so the tracing is written here, vectorised with numpy.
-
 Connectivity: regions are 4-connected. Two pixels of a class that touch only
-at a corner belong to different polygons, which touch at that one vertex;
-background is 8-connected, so a hole is a background region enclosed by the
-region. A ring that would pass twice through such a corner point is split
-there, so every ring is simple (a hole may touch its exterior at one vertex,
-which OGC validity rules allow).
+at a corner belong to different polygons, which touch at that one vertex. A
+hole is a 4-connected background region enclosed by the region; holes may
+touch each other or the exterior at one vertex (OGC validity allows it), so
+every ring is simple. Rings are put in one canonical form
+(:func:`canonical_ring`) whoever traced them, so that polygons merged from
+pieces (:mod:`mmseg_sia.apis.scene`) equal those of the whole mask.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import (Dict, Iterable, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 import cv2
 import numpy as np
@@ -33,14 +32,10 @@ from .labels import DEFAULT_PRIORITY, rasterize_polygons
 
 __all__ = [
     'MaskPolygon', 'clean_mask', 'binary_to_polygons', 'mask_to_polygons',
-    'polygons_to_mask', 'keyhole_ring', 'ring_signed_area'
+    'polygons_to_mask', 'keyhole_ring', 'ring_signed_area', 'canonical_ring',
+    'polygon_from_rings', 'label_shapes',
+    'simplify_polygons'
 ]
-
-# Lattice steps of the four edge directions: east, south, west, north, in
-# image coordinates (x to the right, y down). Turning right is ``d + 1``.
-_STEP_X = np.array([1, 0, -1, 0], dtype=np.int64)
-_STEP_Y = np.array([0, 1, 0, -1], dtype=np.int64)
-
 
 @dataclass
 class MaskPolygon:
@@ -101,7 +96,7 @@ def ring_signed_area(ring: np.ndarray) -> float:
 
 
 def _ring_length(ring: np.ndarray) -> float:
-    diff = np.diff(np.vstack([ring, ring[:1]]), axis=0)
+    diff = np.concatenate((ring[1:], ring[:1])) - ring
     return float(np.hypot(diff[:, 0], diff[:, 1]).sum())
 
 
@@ -206,179 +201,103 @@ def clean_mask(mask: np.ndarray,
 
 
 # --------------------------------------------------------------------------
-# Crack tracing
+# Polygonizing (GDAL's, through rasterio)
 # --------------------------------------------------------------------------
-def _crack_edges(binary: np.ndarray) -> Tuple[np.ndarray, np.ndarray,
-                                              np.ndarray]:
-    """Unit boundary edges of ``binary``, the region on their right.
+def canonical_ring(coords, exterior: bool) -> np.ndarray:
+    """A ring of pixel-corner vertices in this module's canonical form.
+
+    The closing vertex and vertices where the outline goes straight on are
+    dropped, the ring is turned clockwise on screen for an exterior
+    (counter-clockwise for a hole) and started at its top-left vertex
+    (smallest y, then x), so that the same outline always gives the same
+    array whoever traced it (GDAL, a shapely union).
+
+    Args:
+        coords: ``(N, 2)`` vertices ``(x, y)``, closed or open.
+        exterior (bool): The ring is an exterior (else a hole).
 
     Returns:
-        tuple: start x, start y (lattice points) and direction (0 east,
-        1 south, 2 west, 3 north) of every edge.
+        np.ndarray: ``(M, 2)`` float64 open ring.
     """
-    h, w = binary.shape
-    padded = np.zeros((h + 2, w + 2), dtype=bool)
-    padded[1:-1, 1:-1] = binary
-    # Horizontal edges on lattice row y, from x = c to c + 1.
-    above = padded[0:h + 1, 1:w + 1]
-    below = padded[1:h + 2, 1:w + 1]
-    ey, ex = np.nonzero(below & ~above)         # east: region below
-    wy, wx = np.nonzero(above & ~below)         # west: region above
-    # Vertical edges on lattice column x, from y = r to r + 1.
-    left = padded[1:h + 1, 0:w + 1]
-    right = padded[1:h + 1, 1:w + 2]
-    sy, sx = np.nonzero(left & ~right)          # south: region on the left
-    ny, nx = np.nonzero(right & ~left)          # north: region on the right
-    xs = np.concatenate([ex, wx + 1, sx, nx])
-    ys = np.concatenate([ey, wy, sy, ny + 1])
-    dirs = np.concatenate([
-        np.zeros(len(ex), np.int64),
-        np.full(len(wx), 2, np.int64),
-        np.ones(len(sx), np.int64),
-        np.full(len(nx), 3, np.int64)
-    ])
-    return xs.astype(np.int64), ys.astype(np.int64), dirs
+    ring = np.asarray(coords, dtype=np.float64)[:, :2]
+    if len(ring) > 1 and (ring[0] == ring[-1]).all():
+        ring = ring[:-1]
+    if len(ring) < 3:
+        return ring
+    # Edges from each vertex to the next (repeated vertices dropped first).
+    step = np.empty_like(ring)
+    np.subtract(ring[1:], ring[:-1], out=step[:-1])
+    step[-1] = ring[0] - ring[-1]
+    moves = step.any(axis=1)
+    if not moves.all():
+        ring = ring[moves]
+        return canonical_ring(ring, exterior) if len(ring) >= 3 else ring
+    # A vertex stays where the outline turns (the edge before it and the
+    # edge after it are not parallel).
+    before = np.concatenate((step[-1:], step[:-1]))
+    turn = before[:, 0] * step[:, 1] - before[:, 1] * step[:, 0]
+    corner = turn != 0
+    ring = ring[corner]
+    if len(ring) < 3:
+        return ring
+    x, y = ring[:, 0], ring[:, 1]
+    twice_area = float(x[:-1] @ y[1:] - x[1:] @ y[:-1] + x[-1] * y[0] -
+                       x[0] * y[-1])
+    if (twice_area > 0) != exterior:
+        ring = ring[::-1]
+        y = ring[:, 1]
+    top = np.flatnonzero(y == y.min())
+    first = int(top[np.argmin(ring[top, 0])])
+    if first:
+        ring = np.concatenate([ring[first:], ring[:first]])
+    return np.ascontiguousarray(ring)
 
 
-def _pointer_min(nxt: np.ndarray) -> np.ndarray:
-    """Smallest index on each cycle of the permutation ``nxt``."""
-    label = np.arange(len(nxt))
-    jump = nxt.copy()
-    while True:
-        new = np.minimum(label, label[jump])
-        # Equal labels mean the windows of 2**k successors already covered
-        # each whole cycle (a shorter window would still miss the minimum
-        # for the element just before it).
-        if np.array_equal(new, label):
-            return label
-        label = new
-        jump = jump[jump]
+def polygon_from_rings(rings: Sequence, class_id: int = 1) -> MaskPolygon:
+    """A :class:`MaskPolygon` in canonical form from an exterior and holes.
 
+    Args:
+        rings (Sequence): The exterior's vertices, then each hole's (GeoJSON
+            ``coordinates`` of a Polygon, or shapely rings' ``coords``).
+        class_id (int): Stored on the polygon. Defaults to 1.
 
-def _rank_to_tail(nxt: np.ndarray, head: np.ndarray) -> np.ndarray:
-    """Steps from each element to the last element of its cycle.
-
-    The cycle is cut before its head (``head[i]``), so the head is the
-    farthest element; list ranking by pointer jumping.
+    Returns:
+        MaskPolygon: The polygon, holes ordered by their top-left vertex.
     """
-    n = len(nxt)
-    idx = np.arange(n)
-    succ = nxt.copy()
-    tail = nxt == head  # the element whose successor is the head
-    succ[tail] = idx[tail]
-    dist = np.where(tail, 0, 1).astype(np.int64)
-    while True:
-        done = succ[succ] == succ
-        dist = dist + np.where(succ == idx, 0, dist[succ])
-        succ = succ[succ]
-        if done.all():
-            return dist
+    exterior = canonical_ring(rings[0], True)
+    holes = [canonical_ring(r, False) for r in rings[1:]]
+    holes.sort(key=lambda h: (h[0, 1], h[0, 0]))
+    return MaskPolygon(exterior, holes, int(class_id))
 
 
-@dataclass
-class _Rings:
-    """Closed crack boundaries of a mask, all rings in one array.
+def _top_left(poly: MaskPolygon) -> Tuple[float, float]:
+    # The canonical exterior starts at the region's top-left pixel corner.
+    return float(poly.exterior[0, 1]), float(poly.exterior[0, 0])
 
-    Attributes:
-        points: ``(K, 2)`` int64 corner vertices, ring after ring (open).
-        starts: ``(R + 1,)`` offsets of each ring in ``points``.
-        area2: ``(R,)`` twice the signed area of each ring.
-        row, col: ``(R,)`` a region pixel on the right of each ring.
-        touching: ``(R,)`` whether the ring passes twice through a vertex.
+
+def label_shapes(labels: np.ndarray, binary: np.ndarray, row0: int = 0
+                 ) -> Iterator[Tuple[int, dict]]:
+    """GDAL's polygons (``rasterio.features.shapes``) of labelled regions.
+
+    Args:
+        labels (np.ndarray): ``(H, W)`` integer labels (uint8, int16, int32
+            ...); each 4-connected run of one value inside ``binary`` is one
+            polygon.
+        binary (np.ndarray): ``(H, W)`` bool, the pixels to polygonize.
+        row0 (int): Image row of ``labels[0]`` (the polygons are shifted
+            down by it). Defaults to 0.
+
+    Yields:
+        tuple[int, dict]: The label and its GeoJSON-like Polygon geometry in
+        pixel coordinates of the image (x right, y down).
     """
-    points: np.ndarray
-    starts: np.ndarray
-    area2: np.ndarray
-    row: np.ndarray
-    col: np.ndarray
-    touching: np.ndarray
+    from affine import Affine
+    from rasterio.features import shapes
 
-
-def _trace_rings(binary: np.ndarray) -> Optional[_Rings]:
-    """Link the crack edges of ``binary`` into rings (None when empty)."""
-    xs, ys, dirs = _crack_edges(binary)
-    if len(xs) == 0:
-        return None
-    w1 = binary.shape[1] + 1
-    keys = (ys * w1 + xs) * 4 + dirs
-    order = np.argsort(keys, kind='stable')
-    xs, ys, dirs, keys = xs[order], ys[order], dirs[order], keys[order]
-    end = (ys + _STEP_Y[dirs]) * w1 + (xs + _STEP_X[dirs])
-    lo = np.searchsorted(keys, end * 4)
-    hi = np.searchsorted(keys, end * 4 + 4)
-    nxt = lo.copy()
-    saddle = (hi - lo) == 2
-    if saddle.any():
-        # Two region pixels meet only at this corner: turn right, so the
-        # ring keeps close to its own pixel and the pixels stay apart.
-        want = end[saddle] * 4 + (dirs[saddle] + 1) % 4
-        nxt[saddle] = np.searchsorted(keys, want)
-    head = _pointer_min(nxt)
-    dist = _rank_to_tail(nxt, head)
-    order = np.lexsort((-dist, head))
-    xs, ys, dirs, head = xs[order], ys[order], dirs[order], head[order]
-    saddle, end = saddle[order], end[order]
-    starts = np.flatnonzero(np.r_[True, head[1:] != head[:-1]])
-    stops = np.r_[starts[1:], len(head)]
-    ring_of = np.repeat(np.arange(len(starts)), stops - starts)
-
-    # Shoelace over the unit edges: x0 * y1 - x1 * y0 per edge.
-    cross = xs * (ys + _STEP_Y[dirs]) - (xs + _STEP_X[dirs]) * ys
-    area2 = np.add.reduceat(cross, starts)
-
-    # A ring touches itself when it ends two of its edges at one saddle.
-    touching = np.zeros(len(starts), dtype=bool)
-    if saddle.any():
-        pairs = np.stack([ring_of[saddle], end[saddle]], axis=1)
-        uniq, counts = np.unique(pairs, axis=0, return_counts=True)
-        touching[uniq[counts > 1, 0]] = True
-
-    # A vertex is a corner when the direction changes there.
-    prev = np.empty_like(dirs)
-    prev[1:] = dirs[:-1]
-    prev[starts] = dirs[stops - 1]
-    corner = dirs != prev
-    points = np.stack([xs[corner], ys[corner]], axis=1)
-    corner_starts = np.r_[0, np.cumsum(np.add.reduceat(corner, starts))]
-
-    # The region pixel on the right of each ring's first edge.
-    d0, x0, y0 = dirs[starts], xs[starts], ys[starts]
-    col = x0 - (d0 == 1) - (d0 == 2)
-    row = y0 - (d0 == 2) - (d0 == 3)
-    return _Rings(points, corner_starts, area2, row, col, touching)
-
-
-def _split_touching(ring: np.ndarray) -> List[np.ndarray]:
-    """Split a ring that passes twice through a vertex into simple rings."""
-    keys = ring[:, 0] * (int(ring[:, 1].max()) + 2) + ring[:, 1]
-    if len(np.unique(keys)) == len(keys):
-        return [ring]
-    loops = []
-    path: List[int] = []
-    where: Dict[int, int] = {}
-    for i, key in enumerate(keys.tolist()):
-        if key in where:
-            j = where[key]
-            loop = path[j:]
-            for idx in loop[1:]:
-                del where[int(keys[idx])]
-            loops.append(ring[loop])
-            del path[j + 1:]
-        else:
-            where[key] = len(path)
-            path.append(i)
-    loops.append(ring[path])
-    return [loop for loop in loops if len(loop) >= 3]
-
-
-def _point_in_ring(x: float, y: float, ring: np.ndarray) -> bool:
-    """Even-odd test of a point that is never on the ring."""
-    x0, y0 = ring[:, 0], ring[:, 1]
-    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    crosses = (y0 > y) != (y1 > y)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        xi = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-    return bool(np.count_nonzero(crosses & (xi > x)) % 2)
+    transform = Affine.translation(0, row0)
+    for geom, value in shapes(labels, mask=binary, connectivity=4,
+                              transform=transform):
+        yield int(value), geom
 
 
 def _simplify(ring: np.ndarray, tolerance: float) -> np.ndarray:
@@ -417,62 +336,34 @@ def binary_to_polygons(binary: np.ndarray,
         raise ValueError(
             f'binary_to_polygons: tolerance must be >= 0, got {tolerance}')
     binary = binary.astype(bool, copy=False)
-    rings = _trace_rings(binary)
-    if rings is None:
+    if not binary.any():
         return []
-    _, labels = cv2.connectedComponents(binary.astype(np.uint8),
-                                        connectivity=4)
-    component = labels[rings.row, rings.col]
-    points = rings.points.astype(np.float64)
-    starts = rings.starts
-    exteriors: Dict[int, List[np.ndarray]] = {}
-    holes: Dict[int, List[np.ndarray]] = {}
-    # Rings are ordered by their first vertex (row first), so exteriors come
-    # in the order of the regions' top-left pixels.
-    for k in range(len(rings.area2)):
-        comp = int(component[k])
-        ring = points[starts[k]:starts[k + 1]]
-        loops = _split_touching(ring) if rings.touching[k] else [ring]
-        for loop in loops:
-            outer = rings.area2[k] > 0 if len(loops) == 1 else \
-                ring_signed_area(loop) > 0
-            if outer:
-                exteriors.setdefault(comp, []).append(loop)
-            else:
-                holes.setdefault(comp, []).append(loop)
+    polygons = [polygon_from_rings(geom['coordinates'], class_id)
+                for _, geom in label_shapes(
+                    np.ascontiguousarray(binary, np.uint8), binary)]
+    polygons.sort(key=_top_left)
+    return simplify_polygons(polygons, tolerance)
 
-    polygons = []
-    for comp, outs in exteriors.items():
-        parts = [MaskPolygon(o, [], int(class_id)) for o in outs]
-        for hole in holes.get(comp, []):
-            target = parts[0]
-            if len(parts) > 1:
-                # Rare: test a point just inside the hole against each
-                # exterior (a hole's own vertices may touch an exterior).
-                a, b = hole[0], hole[1]
-                step = np.sign(b - a)
-                # The region lies on the right of every edge, so the hole's
-                # background is on the left, half a pixel off the first edge.
-                probe = a + 0.5 * step + 0.5 * np.array([step[1], -step[0]])
-                for part in parts:
-                    if _point_in_ring(probe[0], probe[1], part.exterior):
-                        target = part
-                        break
-            target.holes.append(hole)
-        polygons.extend(parts)
 
-    if tolerance > 0:
-        simplified = []
-        for poly in polygons:
-            ext = _simplify(poly.exterior, tolerance)
-            if len(ext) < 3:
-                continue
-            kept = [_simplify(h, tolerance) for h in poly.holes]
-            simplified.append(
-                MaskPolygon(ext, [h for h in kept if len(h) >= 3],
-                            poly.class_id))
-        polygons = simplified
-    return polygons
+def simplify_polygons(polygons: Iterable[MaskPolygon],
+                      tolerance: float) -> List[MaskPolygon]:
+    """Douglas-Peucker (OpenCV's) of every ring; 0 returns the polygons.
+
+    Rings that simplify to fewer than 3 vertices are dropped (a polygon
+    whose exterior does is dropped whole).
+    """
+    if tolerance <= 0:
+        return list(polygons)
+    simplified = []
+    for poly in polygons:
+        ext = _simplify(poly.exterior, tolerance)
+        if len(ext) < 3:
+            continue
+        kept = [_simplify(h, tolerance) for h in poly.holes]
+        simplified.append(
+            MaskPolygon(ext, [h for h in kept if len(h) >= 3],
+                        poly.class_id))
+    return simplified
 
 
 def mask_to_polygons(mask: np.ndarray,
@@ -539,17 +430,42 @@ def keyhole_ring(polygon: MaskPolygon) -> np.ndarray:
     if not polygon.holes:
         return ext
     attach: Dict[int, List[np.ndarray]] = {}
+    tree = None
     for hole in polygon.holes:
-        d2 = ((ext[:, None, :] - hole[None, :, :])**2).sum(axis=2)
-        k, j = np.unravel_index(int(np.argmin(d2)), d2.shape)
+        if len(ext) * len(hole) <= 1 << 10:
+            d2 = ((ext[:, None, :] - hole[None, :, :])**2).sum(axis=2)
+            k, j = np.unravel_index(int(np.argmin(d2)), d2.shape)
+        else:
+            if tree is None:
+                from scipy.spatial import cKDTree
+                tree = cKDTree(ext)
+            k, j = _nearest_pair(tree, ext, hole)
         # Start the hole at its vertex nearest to the exterior.
         attach.setdefault(int(k), []).append(np.roll(hole, -int(j), axis=0))
-    parts = []
-    for k in range(len(ext)):
-        parts.append(ext[k:k + 1])
-        for hole in attach.get(k, []):
+    parts, start = [], 0
+    for k in sorted(attach):
+        parts.append(ext[start:k + 1])
+        for hole in attach[k]:
             parts.extend([hole, hole[:1], ext[k:k + 1]])
+        start = k + 1
+    parts.append(ext[start:])
     return np.concatenate(parts)
+
+
+def _nearest_pair(tree, ext: np.ndarray, hole: np.ndarray) -> Tuple[int,
+                                                                   int]:
+    """The (exterior, hole) vertex pair at the smallest distance, the
+    smallest exterior index then hole index among equals (what the
+    brute-force ``argmin`` over all pairs picks), with a k-d tree."""
+    dist, _ = tree.query(hole)
+    best = float(dist.min())
+    js = np.flatnonzero(dist <= best * (1 + 1e-9) + 1e-12)
+    pairs = [(k, j) for j in js.tolist()
+             for k in tree.query_ball_point(hole[j], best * (1 + 1e-9) +
+                                            1e-12)]
+    d2 = [float(((ext[k] - hole[j])**2).sum()) for k, j in pairs]
+    low = min(d2)
+    return min(p for p, d in zip(pairs, d2) if d == low)
 
 
 def polygons_to_mask(polygons: Mapping[int, Sequence[MaskPolygon]],

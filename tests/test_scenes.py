@@ -379,3 +379,51 @@ def test_reading_is_windowed_and_stretch_uses_overviews(model, tmp_path):
     np.testing.assert_allclose(ranges, expected)
     # Inference reads strips of the window's height (48), never the scene.
     assert heights and max(heights) == 48 and None not in heights
+
+
+def test_streamed_scene_equals_the_whole_mask_run(tiny, model, tmp_path):
+    """infer.py streams a scene (bands of mask rows, never the whole mask);
+    its summary and polygons equal those SIAPrediction makes from the whole
+    mask, with --simplify and --regularize applied per polygon too; the
+    cleaning options, which need the whole mask, still work."""
+    import json
+
+    import pandas as pd
+
+    from mmseg_sia.apis import SIAPrediction
+    from mmseg_sia.georef import lonlat_transform, read_raster_georef
+
+    tif = write_rgb(tmp_path / 'scene.tif', 'EPSG:32652')
+    out = tmp_path / 'out'
+    assert run_tool(tiny, [tif], out, '--simplify', '1', '--regularize',
+                    '--formats', 'mask,geojson,summary') == 0
+    with rasterio.open(out / 'scene_mask.tif') as ds:
+        mask = ds.read(1)
+    georef = read_raster_georef(tif)
+    whole = SIAPrediction(mask=mask, polygons={}, classes=model.dataset_meta[
+        'classes'], palette=model.dataset_meta['palette'],
+        transform=lonlat_transform(georef), image_path=tif, georef=georef,
+        tolerance=1.0, scene=True)
+    whole.regularize_buildings()
+    row = pd.read_csv(out / 'summary.csv').iloc[0]
+    expected = whole.measures()
+    for key in ('building_count', 'road_count', 'building_area_px',
+                'road_area_px', 'road_length_px'):
+        assert row[key] == expected[key], key
+    for key in ('building_area_m2', 'road_area_m2', 'road_length_m'):
+        assert row[key] == pytest.approx(expected[key], rel=1e-12), key
+    doc = json.loads((out / 'scene.geojson').read_text())
+    key = lambda f: json.dumps(dict(f, id=None), sort_keys=True)  # noqa
+    assert sorted(map(key, doc['features'])) == sorted(
+        map(key, whole.to_geojson()['features']))
+    assert any('regularized_iou' in f['properties']
+               for f in doc['features'])
+    # --min-area holds the whole mask: every region left is large enough.
+    assert run_tool(tiny, [tif], tmp_path / 'clean', '--min-area', '6',
+                    '--formats', 'mask,gpkg') == 0
+    import pyogrio
+    for layer in ('building', 'road'):
+        meta, _, _, fields = pyogrio.raw.read(
+            str(tmp_path / 'clean' / 'scene.gpkg'), layer=layer)
+        area = dict(zip(meta['fields'], fields))['area_px']
+        assert len(area) and (area >= 6).all()

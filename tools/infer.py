@@ -304,6 +304,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import mmseg_sia  # noqa: F401  (registers the plugin)
     from mmseg_sia.apis import (find_footprint, footprint_transform,
                                 init_segmentor, predict)
+    from mmseg_sia.apis.raster import is_scene
+    from mmseg_sia.apis.scene import predict_scene
     from mmseg_sia.apis.writers import write_summary_csv
     from mmseg_sia.georef import GeorefError, image_georef, lonlat_transform
 
@@ -368,8 +370,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         rows[image] = old or dict(image=image, status='ok')
                         kept += 1
                         continue
-                # Polygons are made after the image is let go (memory: the
-                # image, then the vectorization, never both).
+                streamed = is_scene(image) and not (
+                    args.min_area or args.fill_holes or args.opening > 1 or
+                    'network' in paths or 'network_gpkg' in paths)
+                if streamed:
+                    # A raster scene in one pass over bands of mask rows:
+                    # memory does not grow with the scene.
+                    measures = predict_scene(
+                        model, image, paths, georef=georef,
+                        footprint=(points, source), window=args.window,
+                        overlap=args.overlap, batch_size=args.batch_size,
+                        progress=False if args.no_progress else show(name),
+                        bands=bands, stretch=args.stretch,
+                        tolerance=args.simplify,
+                        regularize={} if args.regularize else None,
+                        summary='summary' in formats,
+                        overwrite=args.overwrite)
+                    row = dict(image=image, status='ok', error='',
+                               footprint=source or '')
+                    if measures is not None:
+                        measures.pop('image')
+                        row.update(measures)
+                    rows[image] = row
+                    if points is None and georef is None and (
+                            'geojson' in formats or 'network' in formats):
+                        no_georeference.append(image)
+                    continue
+                # Cleaning options and the road network need the whole
+                # mask; polygons are made after the image is let go
+                # (memory: the image, then the vectorization, never both).
                 result = predict(
                     model, image,
                     window=args.window, overlap=args.overlap,

@@ -7,6 +7,7 @@ georeference; :class:`SIAPrediction` turns them into the output documents
 """
 from __future__ import annotations
 
+import math
 import os
 import os.path as osp
 from dataclasses import dataclass, field
@@ -60,13 +61,112 @@ def _skeleton_length(binary: np.ndarray,
 
 
 def _close(ring: np.ndarray) -> np.ndarray:
-    return np.vstack([ring, ring[:1]])
+    return np.concatenate((ring, ring[:1]))
 
 
 def _oriented(ring: np.ndarray, positive: bool) -> np.ndarray:
     # RFC 7946: exteriors counter-clockwise, holes clockwise, in the output
     # coordinates (positive shoelace area = counter-clockwise, y up).
     return ring if (ring_signed_area(ring) > 0) == positive else ring[::-1]
+
+
+def polygon_measures(poly: MaskPolygon,
+                     transform: Optional[GeoTransform]) -> dict:
+    """Area and perimeter of one polygon (see
+    :meth:`SIAPrediction.polygon_measures`)."""
+    out = dict(area_px=float(poly.area), perimeter_px=float(
+        poly.perimeter), area_m2=None, perimeter_m=None)
+    if transform is not None:
+        rings = [transform.pixel_to_lonlat(r) for r in poly.rings()]
+        out['area_m2'] = polygon_area_m2(rings[0], rings[1:])
+        out['perimeter_m'] = sum(ring_length_m(r) for r in rings)
+    return out
+
+
+def label_keys(classes: Sequence[str], background: Optional[int]
+               ) -> List[str]:
+    """The ``*_imcoords`` keys of a label feature (object first)."""
+    names = [c for i, c in enumerate(classes) if i != background]
+    keys = [f'{n}_imcoords' for n in names]
+    if 'object_imcoords' not in keys:
+        keys = ['object_imcoords'] + keys
+    return keys
+
+
+def footprint_geometry(transform: Optional[GeoTransform]) -> Optional[dict]:
+    """The image footprint as a lon/lat Polygon (None without one)."""
+    if transform is None:
+        return None
+    ring = [[float(lon), float(lat), 0] for lon, lat in transform.corners]
+    return dict(type='Polygon', coordinates=[ring + [ring[0]]])
+
+
+def label_feature(poly: MaskPolygon, keys: Sequence[str],
+                  classes: Sequence[str], image_id: str, stamp: str,
+                  geometry: Optional[dict]) -> dict:
+    """One feature of the label JSON (see
+    :meth:`SIAPrediction.to_label_json`)."""
+    props = {k: 'EMPTY' for k in keys}
+    props[f'{classes[poly.class_id]}_imcoords'] = format_imcoords(
+        keyhole_ring(poly))
+    props.update(image_id=image_id, ingest_time=stamp, type_id='',
+                 type_name=classes[poly.class_id])
+    return dict(type='Feature', geometry=geometry, properties=props)
+
+
+def now_stamp() -> str:
+    """``ingest_time`` of the label features written now (UTC)."""
+    return datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+def geojson_feature(poly: MaskPolygon, index: int, classes: Sequence[str],
+                    transform: GeoTransform, decimals: int = 9,
+                    measures: Optional[dict] = None) -> dict:
+    """One RFC 7946 feature (see :meth:`SIAPrediction.to_geojson`)."""
+    rings = [np.round(transform.pixel_to_lonlat(r), decimals)
+             for r in poly.rings()]
+    coords = [_close(_oriented(r, i == 0)).tolist()
+              for i, r in enumerate(rings)]
+    props = {'class': classes[poly.class_id], 'class_id': int(poly.class_id)}
+    props.update(measures or polygon_measures(poly, transform))
+    if hasattr(poly, 'regularized_iou'):
+        props['regularized_iou'] = round(poly.regularized_iou, 4)
+    return dict(type='Feature', id=index,
+                geometry=dict(type='Polygon', coordinates=coords),
+                properties=props)
+
+
+def geojson_head(image_id: str, stem: str, width: int, height: int,
+                 transform: GeoTransform) -> dict:
+    """The GeoJSON members other than the features."""
+    info = dict(image=image_id, width=int(width), height=int(height),
+                crs='EPSG:4326', footprint_source=transform.source,
+                affine=transform.to_dict()['affine'],
+                footprint_residual_m=transform.residual_m)
+    return dict(type='FeatureCollection', name=stem, mmseg_sia=info)
+
+
+#: Fields of a GeoPackage layer, in order.
+GPKG_FIELDS = ('class_id', 'area_m2', 'perimeter_m', 'area_px',
+               'perimeter_px')
+
+
+def gpkg_geometry(poly: MaskPolygon, georef):
+    """The polygon in the raster's CRS, as a shapely Polygon."""
+    import shapely
+    rings = [georef.pixel_to_map(r) for r in poly.rings()]
+    return shapely.Polygon(rings[0], rings[1:])
+
+
+def summary_head(image: str, width: int, height: int,
+                 transform: Optional[GeoTransform], georef) -> dict:
+    """The first columns of a summary row: image, size, georeference."""
+    row = dict(image=image, width=width, height=height,
+               georeferenced=transform is not None)
+    if georef is not None and georef.crs is not None:
+        code = georef.crs.to_epsg(min_confidence=90)
+        row['crs'] = f'EPSG:{code}' if code else georef.crs.name
+    return row
 
 
 @dataclass
@@ -152,31 +252,16 @@ class SIAPrediction:
                 for c in range(len(self.classes)) if c != self.background
             }
 
-    def _footprint_geometry(self) -> Optional[dict]:
-        if self.transform is None:
-            return None
-        ring = [[float(lon), float(lat), 0]
-                for lon, lat in self.transform.corners]
-        return dict(type='Polygon', coordinates=[ring + [ring[0]]])
-
     def iter_label_features(self) -> Iterator[dict]:
         """The features of :meth:`to_label_json`, one at a time."""
-        names = [c for i, c in enumerate(self.classes) if i != self.background]
-        keys = [f'{n}_imcoords' for n in names]
-        if 'object_imcoords' not in keys:
-            keys = ['object_imcoords'] + keys
+        keys = label_keys(self.classes, self.background)
         self._ensure_polygons()
-        geometry = self._footprint_geometry()
-        stamp = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+        geometry = footprint_geometry(self.transform)
+        stamp = now_stamp()
         for class_id in sorted(self.polygons):
-            key = f'{self.classes[class_id]}_imcoords'
             for poly in self.polygons[class_id]:
-                props = {k: 'EMPTY' for k in keys}
-                props[key] = format_imcoords(keyhole_ring(poly))
-                props.update(image_id=self.image_id, ingest_time=stamp,
-                             type_id='', type_name=self.classes[class_id])
-                yield dict(type='Feature', geometry=geometry,
-                           properties=props)
+                yield label_feature(poly, keys, self.classes, self.image_id,
+                                    stamp, geometry)
 
     def to_label_json(self) -> dict:
         """The prediction in the dataset's own label schema.
@@ -204,19 +289,10 @@ class SIAPrediction:
         ``Geod.geometry_area_perimeter`` gives the same area but the
         exterior's length only.)
         """
-        out = dict(area_px=float(poly.area), perimeter_px=float(
-            poly.perimeter), area_m2=None, perimeter_m=None)
-        if self.transform is not None:
-            rings = self._lonlat_rings(poly)
-            out['area_m2'] = polygon_area_m2(rings[0], rings[1:])
-            out['perimeter_m'] = sum(ring_length_m(r) for r in rings)
-        return out
-
-    def _lonlat_rings(self, poly: MaskPolygon) -> list:
-        return [self.transform.pixel_to_lonlat(r) for r in poly.rings()]
+        return polygon_measures(poly, self.transform)
 
     def _area_m2(self, poly: MaskPolygon) -> float:
-        rings = self._lonlat_rings(poly)
+        rings = [self.transform.pixel_to_lonlat(r) for r in poly.rings()]
         return polygon_area_m2(rings[0], rings[1:])
 
     def iter_geojson_features(self, decimals: int = 9) -> Iterator[dict]:
@@ -234,28 +310,13 @@ class SIAPrediction:
         index = 0
         for class_id in sorted(self.polygons):
             for poly in self.polygons[class_id]:
-                rings = [np.round(self.transform.pixel_to_lonlat(r),
-                                  decimals) for r in poly.rings()]
-                coords = [_close(_oriented(r, i == 0)).tolist()
-                          for i, r in enumerate(rings)]
-                props = {'class': self.classes[class_id],
-                         'class_id': int(class_id)}
-                props.update(self.polygon_measures(poly))
-                if hasattr(poly, 'regularized_iou'):
-                    props['regularized_iou'] = round(poly.regularized_iou, 4)
-                yield dict(type='Feature', id=index,
-                           geometry=dict(type='Polygon', coordinates=coords),
-                           properties=props)
+                yield geojson_feature(poly, index, self.classes,
+                                      self.transform, decimals)
                 index += 1
 
     def _geojson_head(self) -> dict:
         h, w = self.mask.shape
-        info = dict(image=self.image_id, width=int(w), height=int(h),
-                    crs='EPSG:4326', footprint_source=self.transform.source,
-                    affine=self.transform.to_dict()['affine'],
-                    footprint_residual_m=self.transform.residual_m)
-        return dict(type='FeatureCollection', name=self.stem,
-                    mmseg_sia=info)
+        return geojson_head(self.image_id, self.stem, w, h, self.transform)
 
     def to_geojson(self, decimals: int = 9) -> dict:
         """The polygons as a GeoJSON FeatureCollection (RFC 7946).
@@ -288,8 +349,6 @@ class SIAPrediction:
         Raises:
             ValueError: Without a georeference that has a CRS.
         """
-        import shapely
-
         if self.georef is None or self.georef.crs is None:
             raise ValueError(f'{self.image_id}: no CRS, so no GeoPackage')
         self._ensure_polygons()
@@ -297,11 +356,9 @@ class SIAPrediction:
         for class_id, name in enumerate(self.classes):
             if class_id == self.background:
                 continue
-            geoms, fields = [], dict(class_id=[], area_m2=[], perimeter_m=[],
-                                     area_px=[], perimeter_px=[])
+            geoms, fields = [], {k: [] for k in GPKG_FIELDS}
             for poly in self.polygons.get(class_id, []):
-                rings = [self.georef.pixel_to_map(r) for r in poly.rings()]
-                geoms.append(shapely.Polygon(rings[0], rings[1:]))
+                geoms.append(gpkg_geometry(poly, self.georef))
                 fields['class_id'].append(class_id)
                 for k, v in self.polygon_measures(poly).items():
                     fields[k].append(np.nan if v is None else v)
@@ -324,11 +381,8 @@ class SIAPrediction:
         """
         self._ensure_polygons()
         h, w = self.mask.shape
-        row = dict(image=self.image_path or self.stem, width=w, height=h,
-                   georeferenced=self.transform is not None)
-        if self.georef is not None and self.georef.crs is not None:
-            code = self.georef.crs.to_epsg(min_confidence=90)
-            row['crs'] = f'EPSG:{code}' if code else self.georef.crs.name
+        row = summary_head(self.image_path or self.stem, w, h,
+                           self.transform, self.georef)
         jac = self.transform.metres_per_pixel() if self.transform else None
         for class_id, name in enumerate(self.classes):
             if class_id == self.background:
@@ -337,8 +391,9 @@ class SIAPrediction:
             row[f'{name}_count'] = len(polys)
             # The area alone: the perimeters polygon_measures also takes
             # are not in the summary.
+            # (math.fsum: the same total in any polygon order.)
             row[f'{name}_area_m2'] = None if self.transform is None else \
-                float(sum(self._area_m2(p) for p in polys))
+                math.fsum(self._area_m2(p) for p in polys)
             row[f'{name}_area_px'] = int((self.mask == class_id).sum())
             if name == 'road':
                 binary = self.mask == class_id
@@ -558,7 +613,9 @@ def predict(model,
         path = os.fspath(image)
         if not osp.isfile(path):
             raise FileNotFoundError(f'image {path} does not exist')
-        with RasterReader(path, bands, stretch) as reader:
+        import rasterio
+        with RasterReader(path, bands, stretch) as reader, \
+                rasterio.Env(GDAL_CACHEMAX=reader.cache_mb):
             mask = segment_image(model, reader, window=window, stride=stride,
                                  overlap=overlap, batch_size=batch_size,
                                  progress=progress)

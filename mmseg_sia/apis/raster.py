@@ -21,7 +21,7 @@ import numpy as np
 
 __all__ = [
     'RasterError', 'RasterReader', 'parse_stretch', 'parse_bands',
-    'save_mask_cog', 'SCENE_SUFFIXES', 'is_scene'
+    'save_mask_cog', 'MaskCogWriter', 'SCENE_SUFFIXES', 'is_scene'
 ]
 
 #: Files read with OpenCV as today (AIHub tiles); any other file is read
@@ -181,6 +181,19 @@ class RasterReader:
     def width(self) -> int:
         return int(self.ds.width)
 
+    @property
+    def cache_mb(self) -> int:
+        """GDAL block cache (MB) for reading the raster strip by strip: two
+        rows of its blocks (a strip of window rows spans two), within
+        64..512. Run the reads under ``rasterio.Env(GDAL_CACHEMAX=...)``:
+        GDAL's default (5 % of the machine's memory) keeps every block read
+        until it is full, so memory would grow with the scene."""
+        ds = self.ds
+        block_rows = ds.block_shapes[0][0] if ds.block_shapes else 512
+        row_bytes = ds.width * sum(np.dtype(t).itemsize for t in ds.dtypes)
+        need = 2 * min(block_rows, ds.height) * row_bytes / 2**20 + 16
+        return int(min(max(need, GDAL_CACHE_MB), 512))
+
     def close(self) -> None:
         """Close the dataset."""
         self.ds.close()
@@ -228,11 +241,16 @@ class RasterReader:
 
     def _ranges(self, kind: str, params) -> Optional[List[Tuple[float,
                                                                float]]]:
+        import rasterio
+
         if kind == 'none':
             return None
         if kind == 'fixed':
             return [tuple(p) for p in params]
-        sample = self._sample()
+        # Each sampled block is read once: a small GDAL cache (the default,
+        # 5 % of the machine's memory, would keep them all).
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            sample = self._sample()
         if sample.shape[1] == 0:
             return [(0.0, 255.0)] * 3
         if kind == 'minmax':
@@ -268,16 +286,158 @@ class RasterReader:
         return bgr, valid
 
 
+#: GDAL block cache while writing a mask (MB): the writes go strip by strip,
+#: so a small cache keeps memory flat whatever the scene size.
+GDAL_CACHE_MB = 64
+
+
+class MaskCogWriter:
+    """Write class-id rows, top to bottom, as a Cloud-Optimized GeoTIFF.
+
+    A context manager: :meth:`write` takes consecutive bands of rows (any
+    height), which go to a tiled, DEFLATE-compressed scratch GeoTIFF one
+    strip of ``block`` rows at a time; on a clean exit GDAL's COG driver
+    copies it (internal overviews by nearest neighbour, the palette as
+    colour map, nodata ``nodata``) to a temporary name that is then
+    published at ``path`` (:func:`mmseg_sia.fileio.atomic_output`), so no
+    partial file is ever at ``path``. Memory: one strip.
+
+    Args:
+        path (str): Target ``.tif``.
+        height (int): Mask height.
+        width (int): Mask width.
+        georef (mmseg_sia.georef.Georef, optional): CRS and transform; None
+            writes a TIFF without georeference.
+        palette (Sequence[Sequence[int]]): RGB colour of each class id.
+        overwrite (bool): Replace an existing file. Defaults to False.
+        nodata (int): The nodata value. Defaults to 255.
+        block (int): Tile side and rows written at a time. Defaults to 512.
+
+    Raises:
+        FileExistsError: When ``path`` exists and ``overwrite`` is False.
+        OSError: When the folder cannot be written.
+        ValueError: When the rows written do not add up to ``height`` rows
+            of ``width`` pixels.
+    """
+
+    def __init__(self, path: str, height: int, width: int, georef,
+                 palette: Sequence[Sequence[int]], overwrite: bool = False,
+                 nodata: int = 255, block: int = 512) -> None:
+        self.path, self.height, self.width = path, int(height), int(width)
+        self.georef, self.palette = georef, palette
+        self.overwrite, self.nodata, self.block = overwrite, nodata, block
+        self.rows = 0
+        self._pending: List[np.ndarray] = []
+        self._stack = None
+
+    def __enter__(self) -> 'MaskCogWriter':
+        import contextlib
+
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+
+        from ..fileio import atomic_output
+
+        folder = osp.dirname(osp.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(13, 'output folder is not writable', folder)
+        profile = dict(driver='GTiff', height=self.height, width=self.width,
+                       count=1, dtype='uint8', nodata=self.nodata,
+                       tiled=True, blockxsize=self.block,
+                       blockysize=self.block, compress='deflate')
+        if self.georef is not None:
+            profile.update(transform=self.georef.transform)
+            if self.georef.crs is not None:
+                profile.update(crs=self.georef.crs.to_wkt())
+        stack = contextlib.ExitStack()
+        try:
+            self.tmp = stack.enter_context(
+                atomic_output(self.path, self.overwrite))
+            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
+            # The plain tiled GeoTIFF is scratch next to the COG (same
+            # private folder, removed with it).
+            self.plain = osp.join(osp.dirname(self.tmp), 'plain.tif')
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', NotGeoreferencedWarning)
+                self._dst = stack.enter_context(
+                    rasterio.open(self.plain, 'w', **profile))
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        return self
+
+    def _flush(self, final: bool) -> None:
+        from rasterio.windows import Window
+
+        held = sum(len(p) for p in self._pending)
+        if not held or (held < self.block and not final):
+            return
+        data = np.concatenate(self._pending) if len(self._pending) > 1 \
+            else self._pending[0]
+        self._pending = []
+        # Whole strips of ``block`` rows (tile-aligned), the rest kept.
+        cut = len(data) if final else len(data) // self.block * self.block
+        y = self.rows - held
+        self._dst.write(data[:cut], 1, window=Window(0, y, self.width, cut))
+        if cut < len(data):
+            self._pending = [data[cut:].copy()]
+
+    def write(self, rows: np.ndarray) -> None:
+        """Append ``(n, width)`` uint8 rows below those written so far."""
+        rows = np.asarray(rows, np.uint8)
+        if rows.ndim != 2 or rows.shape[1] != self.width or \
+                self.rows + len(rows) > self.height:
+            raise ValueError(
+                f'{self.path}: rows of shape {rows.shape} do not fit a '
+                f'{self.width} x {self.height} mask after {self.rows} rows')
+        self._pending.append(rows)
+        self.rows += len(rows)
+        self._flush(False)
+
+    def __exit__(self, kind, value, tb) -> bool:
+        stack, self._stack = self._stack, None
+        if kind is not None:
+            return stack.__exit__(kind, value, tb)
+        try:
+            self._finish()
+        except BaseException:
+            import sys
+            if not stack.__exit__(*sys.exc_info()):
+                raise
+            return False
+        stack.close()  # publishes the COG
+        return False
+
+    def _finish(self) -> None:
+        import rasterio.shutil
+        from rasterio.errors import NotGeoreferencedWarning
+
+        if self.rows != self.height:
+            raise ValueError(f'{self.path}: {self.rows} rows written of '
+                             f'{self.height}')
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', NotGeoreferencedWarning)
+            self._flush(True)
+            cmap = {i: tuple(int(v) for v in c[:3]) + (255, )
+                    for i, c in enumerate(self.palette[:255])}
+            cmap[self.nodata] = (0, 0, 0, 0)
+            self._dst.write_colormap(1, cmap)
+            self._dst.close()
+            rasterio.shutil.copy(self.plain, self.tmp, driver='COG',
+                                 COMPRESS='DEFLATE',
+                                 BLOCKSIZE=str(self.block),
+                                 OVERVIEW_RESAMPLING='NEAREST',
+                                 OVERVIEWS='AUTO')
+
+
 def save_mask_cog(path: str, read_rows, height: int, width: int, georef,
                   palette: Sequence[Sequence[int]], overwrite: bool = False,
                   nodata: int = 255, block: int = 512) -> str:
     """Write class ids as a Cloud-Optimized GeoTIFF, block row by block row.
 
-    A tiled, DEFLATE-compressed GeoTIFF is written to a temporary file one
-    strip of ``block`` rows at a time, then copied by GDAL's COG driver
-    (internal overviews by nearest neighbour, the palette as colour map,
-    nodata ``nodata``) to a temporary name beside ``path`` and renamed into
-    place, so no partial file is ever at ``path``.
+    See :class:`MaskCogWriter` (the file is written through it).
 
     Args:
         path (str): Target ``.tif``.
@@ -299,41 +459,8 @@ def save_mask_cog(path: str, read_rows, height: int, width: int, georef,
         FileExistsError: When ``path`` exists and ``overwrite`` is False.
         OSError: When the folder cannot be written.
     """
-    import rasterio
-    import rasterio.shutil
-    from rasterio.errors import NotGeoreferencedWarning
-    from rasterio.windows import Window
-
-    from ..fileio import atomic_output
-
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(13, 'output folder is not writable', folder)
-    profile = dict(driver='GTiff', height=height, width=width, count=1,
-                   dtype='uint8', nodata=nodata, tiled=True,
-                   blockxsize=block, blockysize=block, compress='deflate')
-    if georef is not None:
-        profile.update(transform=georef.transform)
-        if georef.crs is not None:
-            profile.update(crs=georef.crs.to_wkt())
-    cmap = {i: tuple(int(v) for v in c[:3]) + (255, )
-            for i, c in enumerate(palette[:255])}
-    cmap[nodata] = (0, 0, 0, 0)
-    with atomic_output(path, overwrite) as tmp:
-        # The plain tiled GeoTIFF is scratch next to the COG (same private
-        # folder, removed with it).
-        plain = osp.join(osp.dirname(tmp), 'plain.tif')
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', NotGeoreferencedWarning)
-            with rasterio.open(plain, 'w', **profile) as dst:
-                for y in range(0, height, block):
-                    rows = min(block, height - y)
-                    dst.write(np.asarray(read_rows(y, y + rows), np.uint8),
-                              1, window=Window(0, y, width, rows))
-                dst.write_colormap(1, cmap)
-            rasterio.shutil.copy(plain, tmp, driver='COG', COMPRESS='DEFLATE',
-                                 BLOCKSIZE=str(block),
-                                 OVERVIEW_RESAMPLING='NEAREST',
-                                 OVERVIEWS='AUTO')
+    with MaskCogWriter(path, height, width, georef, palette, overwrite,
+                       nodata, block) as out:
+        for y in range(0, height, block):
+            out.write(read_rows(y, min(y + block, height)))
     return path

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import os
 import os.path as osp
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import (Callable, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 import cv2
 import numpy as np
@@ -21,7 +22,7 @@ from .model import _unwrap
 
 __all__ = [
     'DEFAULT_WINDOW', 'ImageReadError', 'load_image', 'window_grid',
-    'segment_image'
+    'segment_image', 'iter_segment_rows'
 ]
 
 #: Window side used when the model's test_cfg does not ask for 'slide'.
@@ -186,7 +187,6 @@ def _preprocess(model, batch: np.ndarray, device) -> Tuple[torch.Tensor,
     return x, (int(h), int(w))
 
 
-@torch.no_grad()
 def segment_image(model: torch.nn.Module,
                   image: ImageInput,
                   window: Optional[Union[int, Sequence[int]]] = None,
@@ -199,14 +199,53 @@ def segment_image(model: torch.nn.Module,
 
     The windows are mmseg's 'slide' windows (same positions), and
     overlapping logits are averaged as there, so the result matches
+    ``inference_model`` with ``test_cfg=dict(mode='slide', ...)``. The
+    rows come from :func:`iter_segment_rows` and are gathered into one
+    array; use that generator to consume a large scene without holding its
+    mask.
+
+    Args:
+        model, image, window, stride, overlap, batch_size, progress,
+        channel_order: See :func:`iter_segment_rows`.
+
+    Returns:
+        np.ndarray: ``(H, W)`` uint8 class ids.
+    """
+    if hasattr(image, 'read_rows'):
+        shape = (image.height, image.width)
+    else:
+        image, _ = load_image(image, channel_order)
+        shape, channel_order = image.shape[:2], 'bgr'
+    mask = np.empty(shape, np.uint8)
+    for y0, rows in iter_segment_rows(model, image, window, stride, overlap,
+                                      batch_size, progress, channel_order):
+        mask[y0:y0 + len(rows)] = rows
+    return mask
+
+
+@torch.no_grad()
+def iter_segment_rows(model: torch.nn.Module,
+                      image: ImageInput,
+                      window: Optional[Union[int, Sequence[int]]] = None,
+                      stride: Optional[Union[int, Sequence[int]]] = None,
+                      overlap: Optional[Union[int, Sequence[int]]] = None,
+                      batch_size: int = 4,
+                      progress: Progress = False,
+                      channel_order: str = 'bgr'
+                      ) -> Iterator[Tuple[int, np.ndarray]]:
+    """Segment an image with overlapping windows, yielding finished rows.
+
+    The windows are mmseg's 'slide' windows (same positions), and
+    overlapping logits are averaged as there, so the result matches
     ``inference_model`` with ``test_cfg=dict(mode='slide', ...)``. Unlike
     mmseg, which holds the whole image as float and the whole scene's logits
     (plus a full-size padded copy per window), windows are run one band of
     rows at a time, ``batch_size`` windows per forward pass, and logits are
     accumulated only for the rows the current band still covers; finished
-    rows are reduced to class ids at once. Memory is the uint8 image and
-    mask plus ``num_classes x window_h x width`` floats; a raster scene is
-    never held whole (one strip of ``window_h`` rows at a time).
+    rows are reduced to class ids at once and yielded, top to bottom, in
+    bands of about one stride of rows. Memory is the uint8 image plus
+    ``num_classes x window_h x width`` floats; a raster scene is never held
+    whole (one strip of ``window_h`` rows at a time), nor is its mask.
 
     Args:
         model (torch.nn.Module): An mmseg segmentor (``encode_decode``).
@@ -230,8 +269,10 @@ def segment_image(model: torch.nn.Module,
         channel_order (str): Channel order of an array input, 'bgr' (mmseg's,
             the default) or 'rgb'; see :func:`load_image`.
 
-    Returns:
-        np.ndarray: ``(H, W)`` uint8 class ids.
+    Yields:
+        tuple[int, np.ndarray]: The first image row of a band and its
+        ``(rows, W)`` uint8 class ids (255 where a raster has no valid
+        pixel); the bands follow each other and cover the image.
     """
     from tqdm import tqdm
 
@@ -267,7 +308,6 @@ def segment_image(model: torch.nn.Module,
         col_count[x:x + ww] += 1
     col_count_t = torch.from_numpy(col_count).to(device)
 
-    mask = np.empty((height, width), dtype=np.uint8)
     acc = torch.zeros((channels, wh, width), dtype=torch.float32,
                       device=device)
     base = 0  # image row of acc[:, 0]
@@ -278,10 +318,10 @@ def segment_image(model: torch.nn.Module,
                disable=report is not None or not progress)
     done = 0
 
-    def finish(rows: int) -> None:
+    def finish(rows: int) -> Optional[np.ndarray]:
         nonlocal base
         if rows <= 0:
-            return
+            return None
         block = acc[:, :rows]
         if channels > 1:
             ids = block.argmax(dim=0)
@@ -289,20 +329,23 @@ def segment_image(model: torch.nn.Module,
             count = torch.from_numpy(row_count[base:base + rows]).to(
                 device)[:, None] * col_count_t[None, :]
             ids = ((block[0] / count).sigmoid() > threshold)
-        mask[base:base + rows] = ids.to(torch.uint8).cpu().numpy()
+        out = ids.to(torch.uint8).cpu().numpy()
         if valid is not None:
             # Nodata, masked and transparent pixels: the ignore index.
-            mask[base:base + rows][~valid[:rows]] = 255
+            out[~valid[:rows]] = 255
         keep = wh - rows
         if keep > 0:
             acc[:, :keep] = acc[:, rows:].clone()
         acc[:, keep:] = 0
         base += rows
+        return out
 
     try:
         for y in ys:
-            rows = y - base
-            finish(rows)
+            first = base
+            rows = finish(y - base)
+            if rows is not None:
+                yield first, rows
             if reader is None:
                 strip = img[y:y + wh]
             else:
@@ -328,7 +371,9 @@ def segment_image(model: torch.nn.Module,
                 done += len(starts)
                 if report is not None:
                     report(done, total)
-        finish(height - base)
+        first = base
+        rows = finish(height - base)
+        if rows is not None:
+            yield first, rows
     finally:
         bar.close()
-    return mask

@@ -21,7 +21,7 @@ __all__ = [
     'IMAGE_FORMATS', 'RUN_FORMATS', 'ALL_FORMATS', 'DEFAULT_IMAGE_FORMATS',
     'output_paths',
     'save_mask_png', 'save_rgb_png', 'save_overlay_png', 'save_json',
-    'json_chunks', 'png_stream', 'write_summary_csv', 'summary_frame',
+    'json_chunks', 'FeatureStream', 'png_stream', 'write_summary_csv', 'summary_frame',
     'blend_overlay', 'overlay_bands', 'SCENE_MASK', 'save_gpkg'
 ]
 
@@ -311,6 +311,11 @@ def save_overlay_png(path: str,
     return path
 
 
+def _dumps(value, indent: Optional[int] = None) -> bytes:
+    return json.dumps(value, ensure_ascii=False, indent=indent,
+                      allow_nan=False).encode('utf-8')
+
+
 def json_chunks(obj: Mapping, features: Optional[Iterable] = None,
                 indent: Optional[int] = None) -> Iterator[bytes]:
     """A JSON document as UTF-8 pieces, its features one at a time.
@@ -327,19 +332,40 @@ def json_chunks(obj: Mapping, features: Optional[Iterable] = None,
     Yields:
         bytes: Consecutive pieces of the file (ending with a newline).
     """
-    def dumps(value) -> bytes:
-        return json.dumps(value, ensure_ascii=False, indent=indent,
-                          allow_nan=False).encode('utf-8')
-
     if features is None:
-        yield dumps(obj) + b'\n'
+        yield _dumps(obj, indent) + b'\n'
         return
-    head = {k: v for k, v in obj.items() if k != 'features'}
-    text = dumps(head)
-    yield text[:-1] + (b', ' if head else b'') + b'"features": ['
-    for i, feature in enumerate(features):
-        yield (b', ' if i else b'') + dumps(feature)
-    yield b']}\n'
+    stream = FeatureStream(obj, indent)
+    yield stream.head
+    for feature in features:
+        yield stream.feature(feature)
+    yield stream.tail
+
+
+class FeatureStream:
+    """The pieces of a FeatureCollection written as features come (the
+    push counterpart of :func:`json_chunks`, same bytes).
+
+    Attributes:
+        head (bytes): The members other than ``features``, then
+            ``"features": [``.
+        tail (bytes): What closes the document.
+    """
+
+    tail = b']}\n'
+
+    def __init__(self, obj: Mapping, indent: Optional[int] = None) -> None:
+        head = {k: v for k, v in obj.items() if k != 'features'}
+        text = _dumps(head, indent)
+        self.head = text[:-1] + (b', ' if head else b'') + b'"features": ['
+        self.indent = indent
+        self.count = 0
+
+    def feature(self, feature) -> bytes:
+        """The bytes of the next feature."""
+        out = (b', ' if self.count else b'') + _dumps(feature, self.indent)
+        self.count += 1
+        return out
 
 
 def save_json(path: str, obj: Mapping, overwrite: bool = False,

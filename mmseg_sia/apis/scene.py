@@ -1,0 +1,607 @@
+"""Whole raster scenes in memory that does not grow with them.
+
+:func:`predict_scene` runs a model over a georeferenced raster and writes
+its outputs in one pass over bands of finished mask rows
+(:func:`mmseg_sia.apis.segment.iter_segment_rows`), never holding a
+whole-scene array: the mask COG (:class:`mmseg_sia.apis.raster.
+MaskCogWriter`), the GeoPackage (pyogrio, appended in batches), the RFC 7946
+GeoJSON and the label JSON (streamed feature by feature), and the summary
+measures, accumulated as the polygons are finished.
+
+Polygons are seamless: :class:`BandPolygonizer` polygonizes each band with
+GDAL (``rasterio.features.shapes``), emits the regions that do not reach the
+band's last row at once, and carries the others until no piece of their
+region reaches the rows polygonized so far; pieces of one region (pixels of
+two bands that are 4-neighbours across the band edge, i.e. pieces sharing a
+boundary segment of positive length) are merged with a shapely union. The
+result equals polygonizing the whole mask at once
+(:func:`mmseg_sia.vectorize.binary_to_polygons`), polygon for polygon.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from ..vectorize import (MaskPolygon, label_shapes, polygon_from_rings,
+                         simplify_polygons)
+from .prediction import (GPKG_FIELDS, _background_index, _skeleton_length,
+                         footprint_geometry, geojson_feature, geojson_head,
+                         gpkg_geometry, label_feature, label_keys, now_stamp,
+                         polygon_measures, summary_head)
+from .writers import GPKG_DATE, FeatureStream
+
+__all__ = ['BandPolygonizer', 'SceneWriter', 'predict_scene']
+
+
+class BandPolygonizer:
+    """Seamless polygons of one class from consecutive bands of mask rows.
+
+    Feed the bands top to bottom with :meth:`add`, then call
+    :meth:`finish`; each returns the polygons completed by then (exact pixel
+    outlines in image coordinates, as :func:`mmseg_sia.vectorize.
+    binary_to_polygons` gives them), ordered by their top-left pixel within
+    one call. Memory: one band plus the pieces of the regions that reach
+    the last band's bottom row.
+
+    Args:
+        class_id (int): The class polygonized.
+        width (int): The width of the rows.
+    """
+
+    def __init__(self, class_id: int, width: int) -> None:
+        self.class_id = int(class_id)
+        self.width = int(width)
+        self.next_row = 0
+        # Open regions: id -> pieces (GeoJSON-like rings lists), and the id
+        # of the region of each pixel of the last band's bottom row.
+        self._open: Dict[int, list] = {}
+        self._bottom = np.zeros(self.width, np.int64)
+        self._ids = 0
+        self._seams: List[float] = []  # rows between bands
+
+    def _merge(self, pieces: list) -> MaskPolygon:
+        if len(pieces) == 1:
+            return polygon_from_rings(pieces[0], self.class_id)
+        import shapely
+
+        # Only the rings on a band edge take part in the union: a hole
+        # that does not reach its band's edge lies inside its piece, away
+        # from every other band, and stays a hole of the region as it is.
+        seams = np.asarray(self._seams)
+        inner, shells = [], []
+        for rings in pieces:
+            edge = []
+            for hole in rings[1:]:
+                ys = hole[:, 1]
+                if np.isin((ys.min(), ys.max()), seams).any():
+                    edge.append(_densify_seams(hole, seams))
+                else:
+                    inner.append(hole)
+            shells.append(shapely.Polygon(_densify_seams(rings[0], seams),
+                                          edge))
+        # The pieces tile the region without overlap; with a vertex at every
+        # pixel corner of the band edges, shared edges have the same
+        # vertices on both sides, so GEOS' coverage union (linear time)
+        # dissolves them exactly.
+        geom = shapely.coverage_union_all(shells)
+        if geom.geom_type != 'Polygon':
+            # Pieces are only joined across shared edges, so their union
+            # is one polygon; anything else is a bug worth a clear error.
+            raise RuntimeError(f'merging {len(pieces)} pieces of one region '
+                               f'gave a {geom.geom_type}')
+        return polygon_from_rings(
+            [geom.exterior.coords] + [r.coords for r in geom.interiors] +
+            inner, self.class_id)
+
+    def add(self, y0: int, rows: np.ndarray) -> List[MaskPolygon]:
+        """Polygonize the band of rows ``y0:y0 + len(rows)``.
+
+        Args:
+            y0 (int): Image row of ``rows[0]``; the bands must follow each
+                other without gap.
+            rows (np.ndarray): ``(n, width)`` class ids.
+
+        Returns:
+            list[MaskPolygon]: The regions completed by this band.
+
+        Raises:
+            ValueError: When the band does not follow the previous one.
+        """
+        rows = np.asarray(rows)
+        if y0 != self.next_row or rows.ndim != 2 or \
+                rows.shape[1] != self.width:
+            raise ValueError(
+                f'band at row {y0} of shape {rows.shape} does not follow '
+                f'rows 0:{self.next_row} of width {self.width}')
+        if not len(rows):
+            return []
+        self.next_row += len(rows)
+        binary = rows == self.class_id
+        if not binary.any():
+            done = list(self._open.values())
+            self._open, self._bottom[:] = {}, 0
+            return self._finished(done)
+        count, labels = cv2.connectedComponents(binary.view(np.uint8),
+                                                connectivity=4,
+                                                ltype=cv2.CV_32S)
+        # Regions of this band: ids above all earlier ones.
+        base = self._ids
+        self._ids += count
+        parent = {}
+
+        def root(i: int) -> int:
+            while parent.get(i, i) != i:
+                i = parent[i]
+            return i
+
+        # Pixels 4-adjacent across the band edge: the same region.
+        top = labels[0]
+        link = (self._bottom > 0) & (top > 0)
+        if link.any():
+            pairs = np.unique(np.stack([self._bottom[link],
+                                        top[link].astype(np.int64) + base]),
+                              axis=1)
+            for old, new in pairs.T.tolist():
+                a, b = root(old), root(new)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+        reaches = set(np.unique(labels[-1]).tolist()) - {0}
+        groups: Dict[int, list] = {}
+        live = set()
+        for old, pieces in self._open.items():
+            groups.setdefault(root(old), []).extend(pieces)
+        for label, geom in label_shapes(labels, binary, y0):
+            r = root(label + base)
+            groups.setdefault(r, []).append(
+                [np.asarray(ring, np.float64) for ring in geom['coordinates']])
+            if label in reaches:
+                live.add(r)
+        self._open = {r: groups.pop(r) for r in live}
+        lut = np.zeros(count, np.int64)
+        for label in reaches:
+            lut[label] = root(label + base)
+        self._bottom = lut[labels[-1]]
+        self._seams.append(float(self.next_row))
+        return self._finished(list(groups.values()))
+
+    def _finished(self, groups: list) -> List[MaskPolygon]:
+        polys = [self._merge(pieces) for pieces in groups]
+        polys.sort(key=lambda p: (p.exterior[0, 1], p.exterior[0, 0]))
+        return polys
+
+    def finish(self) -> List[MaskPolygon]:
+        """The regions still open after the last band."""
+        done = list(self._open.values())
+        self._open, self._bottom[:] = {}, 0
+        return self._finished(done)
+
+
+def _densify_seams(ring: np.ndarray, seams: Sequence[float]) -> np.ndarray:
+    """A closed ring with a vertex at every integer x of its horizontal
+    edges that lie on a band edge (a row in ``seams``)."""
+    y = ring[:, 1]
+    flat = (y[:-1] == y[1:]) & np.isin(y[:-1], seams)
+    if not flat.any():
+        return ring
+    x0, x1 = ring[:-1, 0], ring[1:, 0]
+    steps = np.where(flat, np.abs(x1 - x0), 1).astype(np.int64)
+    start = np.repeat(np.arange(len(steps)), steps)
+    offset = np.arange(len(start)) - np.repeat(np.cumsum(steps) - steps,
+                                                steps)
+    sign = np.sign(x1 - x0)[start]
+    out = np.empty((len(start) + 1, 2))
+    out[:-1, 0] = x0[start] + np.where(flat[start], offset * sign, 0)
+    out[:-1, 1] = y[:-1][start]
+    out[-1] = ring[-1]
+    return out
+
+
+class _FeatureFile:
+    """A FeatureCollection written feature by feature to an open file."""
+
+    def __init__(self, f, head: dict) -> None:
+        self.f, self.stream = f, FeatureStream(head)
+        f.write(self.stream.head)
+
+    def write(self, feature: dict) -> None:
+        self.f.write(self.stream.feature(feature))
+
+    def close(self) -> None:
+        self.f.write(self.stream.tail)
+
+
+class _GpkgLayers:
+    """GeoPackage layers appended in batches with pyogrio."""
+
+    def __init__(self, path: str, names: Sequence[str], crs_wkt: str,
+                 batch: int) -> None:
+        self.path, self.crs, self.batch = path, crs_wkt, batch
+        self.pending: Dict[str, list] = {n: [] for n in names}
+        self.created = False
+        for name in names:  # every layer exists, empty ones too
+            self._write(name, [])
+
+    def _write(self, name: str, records: list) -> None:
+        import shapely
+        from pyogrio.raw import write
+
+        wkb = np.array(shapely.to_wkb(np.asarray(
+            [r[0] for r in records], object)), dtype=object) if records \
+            else np.array([], dtype=object)
+        data = [np.asarray([r[1][k] for r in records], np.float64)
+                for k in GPKG_FIELDS]
+        write(self.path, wkb, data, list(GPKG_FIELDS), layer=name,
+              driver='GPKG', geometry_type='Polygon', crs=self.crs,
+              append=self.created)
+        self.created = True
+
+    def add(self, name: str, geom, fields: dict) -> None:
+        self.pending[name].append((geom, fields))
+        if len(self.pending[name]) >= self.batch:
+            self.flush(name)
+
+    def flush(self, name: Optional[str] = None) -> None:
+        for n in [name] if name else list(self.pending):
+            if self.pending[n]:
+                self._write(n, self.pending[n])
+                self.pending[n] = []
+
+
+class _RoadLength:
+    """The road skeleton length of the summary, computed as for a whole
+    mask (:func:`mmseg_sia.apis.prediction._skeleton_length`).
+
+    The skeleton is not streamed yet: the road pixels are kept as bits
+    (an eighth of the mask) and thinned whole at the end, the one part of
+    a scene run whose memory grows with the scene. A streamed road
+    network replaces :meth:`add` / :meth:`result` without changing the
+    writer.
+    """
+
+    def __init__(self, class_id: int, width: int) -> None:
+        self.class_id, self.width = class_id, width
+        self.parts: List[np.ndarray] = []
+        self.height = 0
+
+    def add(self, y0: int, rows: np.ndarray) -> None:
+        self.parts.append(np.packbits(rows == self.class_id, axis=1))
+        self.height += len(rows)
+
+    def result(self, jacobian) -> Tuple[Optional[float], float]:
+        if not self.parts:
+            return (None if jacobian is None else 0.0), 0.0
+        bits = np.concatenate(self.parts)
+        self.parts = []
+        binary = np.unpackbits(bits, axis=1, count=self.width).view(bool)
+        del bits
+        length_m = None if jacobian is None else \
+            _skeleton_length(binary, jacobian)
+        return length_m, _skeleton_length(binary)
+
+
+class SceneWriter:
+    """The outputs of one scene, written from bands of finished mask rows.
+
+    Open it (a context manager), :meth:`add` the bands top to bottom, then
+    read :attr:`row` (the summary measures, as
+    :meth:`mmseg_sia.apis.prediction.SIAPrediction.measures` gives them for
+    the whole mask). Every file is written to a temporary name and
+    published on a clean exit only (:func:`mmseg_sia.fileio.atomic_output`).
+
+    Args:
+        paths (dict[str, str]): Format -> path, of 'mask' (COG), 'gpkg',
+            'geojson', 'json'; other formats are ignored.
+        height (int): Scene height.
+        width (int): Scene width.
+        classes (Sequence[str]): Class names of the model.
+        palette (Sequence[Sequence[int]]): RGB colour of each class.
+        image_path (str): The scene file (ids and the summary's image).
+        georef (mmseg_sia.georef.Georef, optional): The raster's CRS and
+            transform (mask and GeoPackage); a GeoPackage needs a CRS.
+        transform (GeoTransform, optional): Pixel -> lon/lat (GeoJSON,
+            metric measures); a GeoJSON needs one.
+        tolerance (float): Simplification of the polygons in pixels.
+            Defaults to 0 (exact outlines).
+        regularize (dict, optional): Keyword arguments of
+            :func:`mmseg_sia.regularize.regularize_polygons` to straighten
+            the building outlines with; None leaves them as traced.
+        summary (bool): Accumulate the summary measures. Defaults to True.
+        overwrite (bool): Replace existing files. Defaults to False.
+        batch (int): GeoPackage features appended at a time. Defaults to
+            1024.
+    """
+
+    def __init__(self, paths: Dict[str, str], height: int, width: int,
+                 classes: Sequence[str],
+                 palette: Sequence[Sequence[int]], image_path: str,
+                 georef=None, transform=None, tolerance: float = 0.0,
+                 regularize: Optional[dict] = None, summary: bool = True,
+                 overwrite: bool = False, batch: int = 1024) -> None:
+        self.paths = {k: v for k, v in paths.items()
+                      if k in ('mask', 'gpkg', 'geojson', 'json')}
+        if 'geojson' in self.paths and transform is None:
+            raise ValueError(f'{image_path}: no georeference, so no GeoJSON')
+        if 'gpkg' in self.paths and (georef is None or georef.crs is None):
+            raise ValueError(f'{image_path}: no CRS, so no GeoPackage')
+        self.height, self.width = int(height), int(width)
+        self.classes, self.palette = tuple(classes), palette
+        self.image_path = image_path
+        self.image_id = osp.basename(image_path)
+        self.stem = osp.splitext(self.image_id)[0]
+        self.georef, self.transform = georef, transform
+        self.tolerance, self.regularize = tolerance, regularize
+        self.summary, self.overwrite, self.batch = summary, overwrite, batch
+        self.background = _background_index(self.classes)
+        self.class_ids = [c for c in range(len(self.classes))
+                          if c != self.background]
+        self.row: Optional[dict] = None
+        self._stack = None
+
+    def __enter__(self) -> 'SceneWriter':
+        from ..fileio import atomic_output
+        from .raster import MaskCogWriter
+
+        if not self.overwrite:
+            for path in self.paths.values():
+                if osp.exists(path):
+                    raise FileExistsError(
+                        f'{path} already exists (pass overwrite=True / '
+                        '--overwrite to replace it)')
+        stack = contextlib.ExitStack()
+        try:
+            self.mask = None
+            if 'mask' in self.paths:
+                self.mask = stack.enter_context(MaskCogWriter(
+                    self.paths['mask'], self.height, self.width,
+                    self.georef, self.palette, self.overwrite))
+            self.gpkg = None
+            if 'gpkg' in self.paths:
+                old = os.environ.get('OGR_CURRENT_DATE')
+                os.environ['OGR_CURRENT_DATE'] = old or GPKG_DATE
+                stack.callback(_restore_env, 'OGR_CURRENT_DATE', old)
+                tmp = stack.enter_context(
+                    atomic_output(self.paths['gpkg'], self.overwrite))
+                self.gpkg = _GpkgLayers(tmp, [self.classes[c] for c in
+                                              self.class_ids],
+                                        self.georef.crs.to_wkt(), self.batch)
+            self.geojson = self.labels = None
+            if 'geojson' in self.paths:
+                tmp = stack.enter_context(
+                    atomic_output(self.paths['geojson'], self.overwrite))
+                f = stack.enter_context(open(tmp, 'wb'))
+                self.geojson = _FeatureFile(f, geojson_head(
+                    self.image_id, self.stem, self.width, self.height,
+                    self.transform))
+            if 'json' in self.paths:
+                tmp = stack.enter_context(
+                    atomic_output(self.paths['json'], self.overwrite))
+                f = stack.enter_context(open(tmp, 'wb'))
+                self.labels = _FeatureFile(f, dict(type='FeatureCollection'))
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        self._index = self._done = 0
+        self._keys = label_keys(self.classes, self.background)
+        self._geometry = footprint_geometry(self.transform)
+        self._stamp = now_stamp()
+        self._count = {c: 0 for c in self.class_ids}
+        self._area_m2: Dict[int, List[float]] = {c: [] for c in
+                                                 self.class_ids}
+        self._area_px = {c: 0 for c in self.class_ids}
+        self._road = None
+        if self.summary and 'road' in self.classes:
+            self._road = _RoadLength(self.classes.index('road'), self.width)
+        self._makers = [BandPolygonizer(c, self.width)
+                        for c in self.class_ids]
+        return self
+
+    def add(self, y0: int, rows: np.ndarray) -> None:
+        """Write the band of mask rows ``y0:y0 + len(rows)`` (in order)."""
+        rows = np.asarray(rows, np.uint8)
+        if y0 != self._done or rows.ndim != 2 or rows.shape[1] != \
+                self.width or y0 + len(rows) > self.height:
+            raise ValueError(
+                f'{self.image_path}: a band at row {y0} of shape '
+                f'{rows.shape} does not follow rows 0:{self._done} of a '
+                f'{self.width} x {self.height} scene')
+        self._done += len(rows)
+        if self.mask is not None:
+            self.mask.write(rows)
+        if self.summary:
+            counts = np.bincount(rows.ravel(), minlength=256)
+            for c in self.class_ids:
+                self._area_px[c] += int(counts[c])
+        if self._road is not None:
+            # Where a streamed road network takes the road rows.
+            self._road.add(y0, rows)
+        done: List[MaskPolygon] = []
+        for maker in self._makers:
+            done += maker.add(y0, rows)
+        self._polygons(done)
+
+    def _polygons(self, polys: List[MaskPolygon]) -> None:
+        polys = simplify_polygons(polys, self.tolerance)
+        if self.regularize is not None and 'building' in self.classes:
+            from ..regularize import regularize_polygons
+            building = self.classes.index('building')
+            mine = [p for p in polys if p.class_id == building]
+            if mine:
+                done = iter(regularize_polygons(mine, **self.regularize))
+                out = []
+                for p in polys:
+                    if p.class_id == building:
+                        r = next(done)
+                        r.polygon.regularized_iou = r.iou
+                        p = r.polygon
+                    out.append(p)
+                polys = out
+        measured = self.geojson is not None or self.gpkg is not None or \
+            self.summary
+        for poly in polys:
+            c = poly.class_id
+            self._count[c] += 1
+            if not measured:
+                measures = {}
+            else:
+                measures = polygon_measures(poly, self.transform)
+            if measures.get('area_m2') is not None:
+                self._area_m2[c].append(measures['area_m2'])
+            if self.geojson is not None:
+                self.geojson.write(geojson_feature(
+                    poly, self._index, self.classes, self.transform,
+                    measures=measures))
+                self._index += 1
+            if self.labels is not None:
+                self.labels.write(label_feature(
+                    poly, self._keys, self.classes, self.image_id,
+                    self._stamp, self._geometry))
+            if self.gpkg is not None:
+                fields = dict(measures, class_id=c)
+                fields = {k: np.nan if v is None else v
+                          for k, v in fields.items()}
+                self.gpkg.add(self.classes[c],
+                              gpkg_geometry(poly, self.georef), fields)
+
+    def __exit__(self, kind, value, tb) -> bool:
+        stack, self._stack = self._stack, None
+        if kind is not None:
+            return stack.__exit__(kind, value, tb)
+        try:
+            if self._done != self.height:
+                raise ValueError(f'{self.image_path}: {self._done} rows '
+                                 f'written of {self.height}')
+            done: List[MaskPolygon] = []
+            for maker in self._makers:  # regions reaching the last row
+                done += maker.finish()
+            self._polygons(done)
+            if self.gpkg is not None:
+                self.gpkg.flush()
+            for f in (self.geojson, self.labels):
+                if f is not None:
+                    f.close()
+            if self.summary:
+                self.row = self._measures()
+        except BaseException:
+            import sys
+            if not stack.__exit__(*sys.exc_info()):
+                raise
+            return False
+        stack.close()  # publishes the files
+        return False
+
+    def _measures(self) -> dict:
+        row = summary_head(self.image_path, self.width, self.height,
+                           self.transform, self.georef)
+        jac = self.transform.metres_per_pixel() if self.transform else None
+        for c in self.class_ids:
+            name = self.classes[c]
+            row[f'{name}_count'] = self._count[c]
+            row[f'{name}_area_m2'] = None if self.transform is None else \
+                math.fsum(self._area_m2[c])
+            row[f'{name}_area_px'] = self._area_px[c]
+            if name == 'road':
+                row['road_length_m'], row['road_length_px'] = \
+                    self._road.result(jac)
+        return row
+
+
+def _restore_env(name: str, old: Optional[str]) -> None:
+    if old is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = old
+
+
+def predict_scene(model, path: str, paths: Dict[str, str], *,
+                  georef=None, transform=None, footprint=None,
+                  window=None, stride=None, overlap=None,
+                  batch_size: int = 4, progress=False,
+                  bands: Optional[Sequence[int]] = None,
+                  stretch: Optional[str] = None, tolerance: float = 0.0,
+                  regularize: Optional[dict] = None, summary: bool = True,
+                  overwrite: bool = False) -> Optional[dict]:
+    """Segment a raster scene and write its outputs in one streamed pass.
+
+    The scene is read in strips (:class:`mmseg_sia.apis.raster.
+    RasterReader`), segmented with mmseg's 'slide' windows
+    (:func:`mmseg_sia.apis.segment.iter_segment_rows`) and each band of
+    finished rows goes to a :class:`SceneWriter`: peak memory does not
+    depend on the scene size (but see :class:`_RoadLength`).
+
+    Args:
+        model: An mmseg segmentor (e.g. from :func:`init_segmentor`).
+        path (str): The raster.
+        paths (dict[str, str]): Format -> output path ('mask', 'gpkg',
+            'geojson', 'json'; others are ignored).
+        georef (Georef | 'auto', optional): The raster's CRS and transform
+            ('auto' reads them from the raster).
+        transform (GeoTransform, optional): Pixel -> lon/lat; defaults to
+            the one derived from ``georef``, else from ``footprint``.
+        footprint (tuple, optional): ``(points, source)``: four lon/lat
+            corners of the scene (e.g. an AIHub label file's) and where
+            they come from, used when there is no ``georef``.
+        window, stride, overlap, batch_size, progress: See
+            :func:`mmseg_sia.apis.segment.iter_segment_rows`.
+        bands, stretch: See :class:`mmseg_sia.apis.raster.RasterReader`.
+        tolerance, regularize, summary, overwrite: See
+            :class:`SceneWriter`.
+
+    Returns:
+        dict | None: The summary measures (None when ``summary`` is False).
+
+    Raises:
+        FileNotFoundError, RasterError: On a missing or unreadable raster.
+        GeorefError: When ``georef`` is for another raster size.
+        FileExistsError: When an output exists and ``overwrite`` is False.
+    """
+    from ..georef import lonlat_transform, read_raster_georef
+    from .model import _class_count, _default_meta, _unwrap
+    from .raster import RasterReader
+    from .segment import iter_segment_rows
+
+    model = _unwrap(model)
+    path = os.fspath(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'image {path} does not exist')
+    if isinstance(georef, str) and georef == 'auto':
+        georef = read_raster_georef(path)
+    if transform is None and georef is not None and georef.crs is not None:
+        transform = lonlat_transform(georef)
+    meta = getattr(model, 'dataset_meta', None) or _default_meta(
+        _class_count(model))
+    classes = tuple(meta['classes'])
+    palette = [list(p) for p in (meta.get('palette') or
+                                 _default_meta(len(classes))['palette'])]
+    import rasterio
+    with RasterReader(path, bands, stretch) as reader, \
+            rasterio.Env(GDAL_CACHEMAX=reader.cache_mb):
+        if georef is not None and georef.shape != (reader.height,
+                                                   reader.width):
+            from ..georef import GeorefError
+            raise GeorefError(
+                georef.path, f'gives {georef.width} x {georef.height} '
+                f'pixels; the image has {reader.width} x {reader.height}')
+        if transform is None and footprint is not None and \
+                footprint[0] is not None:
+            from ..geo import footprint_transform
+            transform = footprint_transform(footprint[0], reader.width,
+                                            reader.height, footprint[1])
+        writer = SceneWriter(paths, reader.height, reader.width, classes,
+                             palette, path, georef=georef,
+                             transform=transform, tolerance=tolerance,
+                             regularize=regularize, summary=summary,
+                             overwrite=overwrite)
+        with writer:
+            for y0, rows in iter_segment_rows(
+                    model, reader, window=window, stride=stride,
+                    overlap=overlap, batch_size=batch_size,
+                    progress=progress):
+                writer.add(y0, rows)
+    return writer.row

@@ -1,0 +1,228 @@
+"""Scenes written from bands of mask rows (issue 11): seamless polygons and
+outputs equal to those of the whole mask.
+
+:class:`BandPolygonizer` is checked against polygonizing the whole mask at
+once (GDAL through ``binary_to_polygons``) with shapely's ``normalize``, and
+:class:`SceneWriter`'s files against :class:`SIAPrediction` writing the same
+mask whole, and against the mask itself (rasterio's ``rasterize``).
+"""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from rasterio.features import rasterize
+
+from mmseg_sia.apis import SIAPrediction, segment_image
+from mmseg_sia.apis.scene import BandPolygonizer, SceneWriter
+from mmseg_sia.apis.segment import iter_segment_rows
+from mmseg_sia.georef import lonlat_transform, read_raster_georef
+from mmseg_sia.vectorize import binary_to_polygons
+from test_inference import blocks_image, model, tiny  # noqa: F401
+
+CLASSES = ('background', 'building', 'road')
+PALETTE = [[0, 0, 0], [128, 128, 0], [128, 64, 128]]
+
+
+def shapely_set(polys):
+    """Polygons as sorted normalized WKT (an order-free comparison)."""
+    return sorted(shapely.Polygon(p.exterior, p.holes).normalize().wkt
+                  for p in polys)
+
+
+def streamed(mask, class_id, band):
+    maker = BandPolygonizer(class_id, mask.shape[1])
+    out = []
+    for y in range(0, mask.shape[0], band):
+        out += maker.add(y, mask[y:y + band])
+    return out + maker.finish()
+
+
+def random_mask(seed, h=61, w=47):
+    rng = np.random.default_rng(seed)
+    if seed % 2:
+        # Smooth blobs: large regions crossing many bands, with holes.
+        field = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32),
+                                 (0, 0), 2.5)
+        mask = np.digitize(field, np.quantile(field, [0.45, 0.7]))
+    else:
+        # Speckle: many diagonal contacts and pinched holes.
+        mask = (rng.random((h, w)) < 0.5) * rng.integers(1, 3, (h, w))
+    return mask.astype(np.uint8)
+
+
+@pytest.mark.parametrize('band', [1, 7, 13])
+@pytest.mark.parametrize('seed', range(4))
+def test_band_polygons_equal_the_whole_mask(seed, band):
+    mask = random_mask(seed)
+    for c in (1, 2):
+        whole = binary_to_polygons(mask == c, c)
+        got = streamed(mask, c, band)
+        assert shapely_set(got) == shapely_set(whole)
+        # Not only the same shapes: the same arrays (canonical rings).
+        key = lambda p: (p.exterior.tobytes(),  # noqa: E731
+                         tuple(h.tobytes() for h in p.holes))
+        assert sorted(map(key, got)) == sorted(map(key, whole))
+        assert all(p.class_id == c for p in got)
+
+
+def test_region_across_many_bands_with_holes_on_band_edges():
+    mask = np.zeros((40, 30), np.uint8)
+    mask[2:38, 3:27] = 1          # one building over six 7-row bands
+    mask[6:15, 8:12] = 0          # a hole crossing the edge at row 7 ...
+    mask[13:29, 15:20] = 0        # ... and one crossing rows 14, 21, 28
+    mask[20, 10] = 0              # a one-pixel hole
+    (poly, ) = streamed(mask, 1, 7)
+    shape = shapely.Polygon(poly.exterior, poly.holes)
+    assert shape.is_valid and len(poly.holes) == 3
+    assert shape.area == (mask == 1).sum()
+    assert shapely.equals(shape, shapely.box(3, 2, 27, 38).difference(
+        shapely.union_all([shapely.box(8, 6, 12, 15),
+                           shapely.box(15, 13, 20, 29),
+                           shapely.box(10, 20, 11, 21)])))
+
+
+def test_diagonal_contacts_across_a_band_edge_stay_apart():
+    mask = np.zeros((14, 10), np.uint8)
+    mask[6, 2] = mask[7, 3] = 1              # touch at a corner on the edge
+    mask[3:7, 6] = mask[7:10, 7] = 1         # two bars meeting at a corner
+    got = streamed(mask, 1, 7)
+    assert len(got) == 4 == len(binary_to_polygons(mask == 1))
+    # A ring closed only through a corner on the band edge: one region
+    # with a hole that touches its exterior at that corner.
+    ring = np.zeros((14, 10), np.uint8)
+    ring[3:11, 2:8] = 1
+    ring[5:9, 4:6] = 0
+    ring[6, 3] = 0        # the hole reaches ...
+    ring[7, 2] = 0        # ... out through the corner (7, 3) on the edge
+    got = streamed(ring, 1, 7)
+    assert shapely_set(got) == shapely_set(binary_to_polygons(ring == 1))
+    (poly, ) = got
+    assert shapely.Polygon(poly.exterior, poly.holes).is_valid
+    assert poly.area == (ring == 1).sum()
+
+
+def test_bands_must_follow_each_other():
+    maker = BandPolygonizer(1, 5)
+    maker.add(0, np.zeros((3, 5), np.uint8))
+    with pytest.raises(ValueError, match='band at row 4 .* rows 0:3'):
+        maker.add(4, np.zeros((3, 5), np.uint8))
+
+
+def test_segment_rows_cover_the_image_and_equal_segment_image(model):
+    import torch
+    image = blocks_image(80, 96, 0)
+    grad = []
+    original = type(model).encode_decode
+
+    def spy(self, inputs, metas):
+        grad.append(torch.is_grad_enabled())
+        return original(self, inputs, metas)
+
+    type(model).encode_decode = spy
+    try:
+        bands = list(iter_segment_rows(model, image))
+    finally:
+        type(model).encode_decode = original
+    # No autograd graph is kept (it would grow with the scene).
+    assert grad and not any(grad)
+    assert [y for y, _ in bands] == list(np.cumsum(
+        [0] + [len(r) for _, r in bands[:-1]]))
+    np.testing.assert_array_equal(np.concatenate([r for _, r in bands]),
+                                  segment_image(model, image))
+
+
+def georef_of(tmp_path, height, width, crs='EPSG:32652'):
+    path = str(tmp_path / 'grid.tif')
+    with rasterio.open(path, 'w', driver='GTiff', height=height, width=width,
+                       count=1, dtype='uint8', crs=crs,
+                       transform=Affine(0.5, 0, 320000, 0, -0.5,
+                                        4160000)) as ds:
+        ds.write(np.zeros((1, height, width), np.uint8))
+    return read_raster_georef(path)
+
+
+def test_scene_writer_equals_the_whole_mask_outputs(tmp_path):
+    """Bands of 7 rows written by SceneWriter vs SIAPrediction writing the
+    whole mask: the same polygons (GeoJSON, label JSON, GeoPackage), the
+    same summary measures, and the mask COG; GeoPackage polygons rasterized
+    back give the mask."""
+    import pyogrio
+
+    mask = random_mask(3, 70, 52)
+    mask[:5, :9] = 255                       # nodata: never covered
+    h, w = mask.shape
+    georef = georef_of(tmp_path, h, w)
+    transform = lonlat_transform(georef)
+    names = dict(mask='s_mask.tif', gpkg='s.gpkg', geojson='s.geojson',
+                 json='s.json')
+    paths = {k: str(tmp_path / 'stream' / v) for k, v in names.items()}
+    with SceneWriter(paths, h, w, CLASSES, PALETTE, '/data/s.tif',
+                     georef=georef, transform=transform) as writer:
+        for y in range(0, h, 7):
+            writer.add(y, mask[y:y + 7])
+    whole = SIAPrediction(mask=mask, polygons={}, classes=CLASSES,
+                          palette=PALETTE, transform=transform,
+                          image_path='/data/s.tif', georef=georef,
+                          scene=True)
+    whole.save(str(tmp_path / 'whole'), formats=list(names))
+    # Summary measures: equal, floats included.
+    assert writer.row == whole.measures()
+    assert writer.row['building_count'] > 3
+    # The mask COG.
+    with rasterio.open(paths['mask']) as ds:
+        np.testing.assert_array_equal(ds.read(1), mask)
+    # GeoJSON: the same features, in the order the bands finished them.
+    docs = [json.loads((tmp_path / d / 's.geojson').read_text())
+            for d in ('stream', 'whole')]
+    assert {k: v for k, v in docs[0].items() if k != 'features'} == \
+        {k: v for k, v in docs[1].items() if k != 'features'}
+    key = lambda f: json.dumps(  # noqa: E731
+        dict(f, id=None), sort_keys=True)
+    assert sorted(map(key, docs[0]['features'])) == \
+        sorted(map(key, docs[1]['features']))
+    # Label JSON: the same features (apart from the time stamp).
+    labels = []
+    for d in ('stream', 'whole'):
+        doc = json.loads((tmp_path / d / 's.json').read_text())
+        for f in doc['features']:
+            f['properties'].pop('ingest_time')
+        labels.append(sorted(json.dumps(f, sort_keys=True)
+                             for f in doc['features']))
+    assert labels[0] == labels[1]
+    # GeoPackage: same rows per layer; rasterized back, the mask.
+    back = np.zeros_like(mask)
+    for layer, cid in (('building', 1), ('road', 2)):
+        rows = []
+        for d in ('stream', 'whole'):
+            meta, _, wkb, fields = pyogrio.raw.read(
+                str(tmp_path / d / 's.gpkg'), layer=layer)
+            geoms = shapely.from_wkb(wkb)
+            data = dict(zip(meta['fields'], fields))
+            rows.append(sorted(zip(
+                shapely.to_wkt(shapely.normalize(geoms)).tolist(),
+                data['area_m2'].tolist(), data['perimeter_px'].tolist())))
+        assert rows[0] == rows[1] and rows[0]
+        geoms = [shapely.from_wkt(r[0]) for r in rows[0]]
+        burned = rasterize([(g, 1) for g in geoms],
+                           out_shape=mask.shape, transform=georef.transform,
+                           dtype='uint8')
+        assert not (back.astype(bool) & burned.astype(bool)).any()
+        back[burned == 1] = cid
+    expected = mask.copy()
+    expected[mask == 255] = 0
+    np.testing.assert_array_equal(back, expected)
+
+
+def test_scene_writer_leaves_nothing_on_error(tmp_path):
+    georef = georef_of(tmp_path, 20, 10)
+    paths = dict(mask=str(tmp_path / 'o' / 'm.tif'),
+                 gpkg=str(tmp_path / 'o' / 'm.gpkg'))
+    with pytest.raises(ValueError, match='5 rows written of 20'):
+        with SceneWriter(paths, 20, 10, CLASSES, PALETTE, 'm.tif',
+                         georef=georef) as writer:
+            writer.add(0, np.ones((5, 10), np.uint8))
+    assert list((tmp_path / 'o').iterdir()) == []
