@@ -7,6 +7,7 @@ once (GDAL through ``binary_to_polygons``) with shapely's ``normalize``, and
 mask whole, and against the mask itself (rasterio's ``rasterize``).
 """
 import json
+import os
 
 import cv2
 import numpy as np
@@ -226,3 +227,46 @@ def test_scene_writer_leaves_nothing_on_error(tmp_path):
                          georef=georef) as writer:
             writer.add(0, np.ones((5, 10), np.uint8))
     assert list((tmp_path / 'o').iterdir()) == []
+
+
+def test_scene_writer_road_network_equals_the_whole_mask(tmp_path):
+    """The network formats of a streamed scene: the road rows go to a
+    scratch file and the network is built band by band from it (bands of
+    32 rows here); GeoJSON and GeoPackage equal those of the whole mask,
+    and no scratch file is left."""
+    import cv2
+    import pyogrio
+
+    h, w = 150, 130
+    mask = np.zeros((h, w), np.uint8)
+    cv2.line(mask, (0, 20), (129, 120), 2, 9)
+    cv2.line(mask, (60, 0), (60, 149), 2, 7)
+    cv2.line(mask, (0, 140), (80, 140), 2, 5)
+    cv2.rectangle(mask, (90, 10), (110, 30), 1, -1)
+    georef = georef_of(tmp_path, h, w)
+    transform = lonlat_transform(georef)
+    names = dict(network='s_network.geojson', network_gpkg='s_network.gpkg')
+    paths = {k: str(tmp_path / 'stream' / v) for k, v in names.items()}
+    with SceneWriter(paths, h, w, CLASSES, PALETTE, '/data/s.tif',
+                     georef=georef, transform=transform, summary=False,
+                     network=dict(block=32)) as writer:
+        for y in range(0, h, 11):
+            writer.add(y, mask[y:y + 11])
+    whole = SIAPrediction(mask=mask, polygons={}, classes=CLASSES,
+                          palette=PALETTE, transform=transform,
+                          image_path='/data/s.tif', georef=georef,
+                          scene=True)
+    whole.save(str(tmp_path / 'whole'), formats=list(names))
+    assert sorted(os.listdir(tmp_path / 'stream')) == sorted(names.values())
+    docs = [json.loads((tmp_path / d / 's_network.geojson').read_text())
+            for d in ('stream', 'whole')]
+    assert docs[0] == docs[1]
+    assert len(docs[0]['features']) >= 4   # the crossing splits the lines
+    tables = []
+    for d in ('stream', 'whole'):
+        meta, _, wkb, fields = pyogrio.raw.read(
+            str(tmp_path / d / 's_network.gpkg'), layer='road_network')
+        assert meta['crs'] == 'EPSG:4326'
+        tables.append((shapely.to_wkt(shapely.from_wkb(wkb)).tolist(),
+                       [list(f) for f in fields]))
+    assert tables[0] == tables[1]

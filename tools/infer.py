@@ -371,8 +371,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         kept += 1
                         continue
                 streamed = is_scene(image) and not (
-                    args.min_area or args.fill_holes or args.opening > 1 or
-                    'network' in paths or 'network_gpkg' in paths)
+                    args.min_area or args.fill_holes or args.opening > 1)
                 if streamed:
                     # A raster scene in one pass over bands of mask rows:
                     # memory does not grow with the scene.
@@ -396,8 +395,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                             'geojson' in formats or 'network' in formats):
                         no_georeference.append(image)
                     continue
-                # Cleaning options and the road network need the whole
-                # mask; polygons are made after the image is let go
+                # Tiles, and the cleaning options, take the whole mask; polygons are made after the image is let go
                 # (memory: the image, then the vectorization, never both).
                 result = predict(
                     model, image,

@@ -139,11 +139,43 @@ def geojson_feature(poly: MaskPolygon, index: int, classes: Sequence[str],
 def geojson_head(image_id: str, stem: str, width: int, height: int,
                  transform: GeoTransform) -> dict:
     """The GeoJSON members other than the features."""
+    described = transform.to_dict()
     info = dict(image=image_id, width=int(width), height=int(height),
                 crs='EPSG:4326', footprint_source=transform.source,
-                affine=transform.to_dict()['affine'],
+                affine=described['affine'],
                 footprint_residual_m=transform.residual_m)
+    for key in ('source_crs', 'geotransform', 'affine_is_approximate'):
+        if key in described:  # a raster's own georeference (RasterLonLat)
+            info[key] = described[key]
     return dict(type='FeatureCollection', name=stem, mmseg_sia=info)
+
+
+def network_pixel_size(transform: Optional[GeoTransform],
+                       default: float = 0.55) -> Union[float, tuple]:
+    """Metres per pixel along x and y for the road network: from the
+    georeference at the image centre when there is one, else ``default``."""
+    if transform is None:
+        return default
+    jac = transform.metres_per_pixel()
+    return (float(np.hypot(*jac[:, 0])), float(np.hypot(*jac[:, 1])))
+
+
+def save_network(graph, paths: Dict[str, str], transform, head: dict,
+                 stem: str, overwrite: bool = False) -> None:
+    """Write a road network as ``paths['network']`` (GeoJSON, lon/lat) and
+    ``paths['network_gpkg']`` (layer 'road_network': lon/lat in EPSG:4326
+    when georeferenced, else pixel coordinates without a CRS), each
+    atomically; formats missing from ``paths`` are not written."""
+    from ..roads import network_geojson, write_network_gpkg
+    if 'network' in paths:
+        doc = network_geojson(graph, transform.pixel_to_lonlat)
+        save_json(paths['network'], dict(head, name=f'{stem}_road_network'),
+                  overwrite, features=iter(doc['features']))
+    if 'network_gpkg' in paths:
+        to_crs = None if transform is None else transform.pixel_to_lonlat
+        write_network_gpkg(paths['network_gpkg'], graph, to_crs,
+                           crs=None if to_crs is None else 'EPSG:4326',
+                           overwrite=overwrite)
 
 
 #: Fields of a GeoPackage layer, in order.
@@ -418,10 +450,7 @@ class SIAPrediction:
         mask_to_network`); the pixel size comes from the georeference when
         there is one, else ``pixel_size`` (metres)."""
         from ..roads import mask_to_network
-        if self.transform is not None:
-            jac = self.transform.metres_per_pixel()
-            pixel_size = (float(np.hypot(*jac[:, 0])),
-                          float(np.hypot(*jac[:, 1])))
+        pixel_size = network_pixel_size(self.transform, pixel_size)
         return mask_to_network(self.mask == self.class_index('road'),
                                pixel_size, **kwargs)
 
@@ -512,22 +541,13 @@ class SIAPrediction:
             elif fmt == 'geojson':
                 save_json(path, self._geojson_head(), overwrite,
                           features=self.iter_geojson_features())
-            elif fmt in ('network', 'network_gpkg'):
-                from ..roads import network_geojson, write_network_gpkg
-                if network is None:
-                    network = self.road_network()
-                if fmt == 'network':
-                    doc = network_geojson(network,
-                                          self.transform.pixel_to_lonlat)
-                    save_json(path, dict(self._geojson_head(),
-                                         name=f'{self.stem}_road_network'),
-                              overwrite, features=iter(doc['features']))
-                else:
-                    to_crs = None if self.transform is None else \
-                        self.transform.pixel_to_lonlat
-                    write_network_gpkg(
-                        path, network, to_crs, crs=None if to_crs is None
-                        else 'EPSG:4326', overwrite=overwrite)
+            elif fmt in ('network', 'network_gpkg') and network is None:
+                network = self.road_network()
+                save_network(network, {f: paths[f] for f in (
+                    'network', 'network_gpkg') if f in paths},
+                    self.transform, self._geojson_head()
+                    if self.transform is not None else {}, self.stem,
+                    overwrite)
         return paths
 
 

@@ -285,6 +285,73 @@ class _RoadLength:
         return length_m, _skeleton_length(binary)
 
 
+def _open_plain(path: str, mode: str = 'r', **profile):
+    """rasterio.open for a scratch file that has no georeference, without
+    rasterio's warning about it."""
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', NotGeoreferencedWarning)
+        return rasterio.open(path, mode, **profile)
+
+
+class _RoadRows:
+    """The road pixels of a scene, kept in a compressed scratch GeoTIFF
+    (a private folder beside ``near``, removed on exit) so that
+    :func:`mmseg_sia.roads.mask_rows_to_network` can read them back band
+    by band, with context, once every row is known."""
+
+    def __init__(self, near: str, height: int, width: int) -> None:
+        self.near, self.height, self.width = near, height, width
+
+    def __enter__(self) -> '_RoadRows':
+        import shutil
+        import tempfile
+
+        folder = osp.dirname(osp.abspath(self.near))
+        os.makedirs(folder, exist_ok=True)
+        self.scratch = tempfile.mkdtemp(prefix='.roads-', dir=folder)
+        self._cleanup = lambda: shutil.rmtree(self.scratch,
+                                              ignore_errors=True)
+        self.path = osp.join(self.scratch, 'roads.tif')
+        try:
+            self.ds = _open_plain(
+                self.path, 'w', driver='GTiff', height=self.height,
+                width=self.width, count=1, dtype='uint8', tiled=True,
+                blockxsize=512, blockysize=512, compress='deflate',
+                nbits=1)
+        except BaseException:
+            self._cleanup()
+            raise
+        return self
+
+    def write(self, y0: int, road: np.ndarray) -> None:
+        from rasterio.windows import Window
+        self.ds.write(road.astype(np.uint8), 1,
+                      window=Window(0, y0, self.width, len(road)))
+
+    def network(self, kwargs: dict):
+        """The network of the rows written (all of them, by now)."""
+        from rasterio.windows import Window
+
+        from ..roads import mask_rows_to_network
+        self.ds.close()
+        with _open_plain(self.path) as src:
+            return mask_rows_to_network(
+                lambda a, b: src.read(1, window=Window(0, a, self.width,
+                                                       b - a)),
+                self.height, self.width, None, **kwargs)
+
+    def __exit__(self, *exc) -> bool:
+        try:
+            self.ds.close()
+        finally:
+            self._cleanup()
+        return False
+
+
 class SceneWriter:
     """The outputs of one scene, written from bands of finished mask rows.
 
@@ -315,6 +382,11 @@ class SceneWriter:
         overwrite (bool): Replace existing files. Defaults to False.
         batch (int): GeoPackage features appended at a time. Defaults to
             1024.
+        network (dict, optional): Keyword arguments of
+            :func:`mmseg_sia.roads.mask_rows_to_network` for the 'network'
+            and 'network_gpkg' formats (the road rows go to a compressed
+            scratch GeoTIFF beside the outputs, and the network is built
+            from it band by band at the end).
     """
 
     def __init__(self, paths: Dict[str, str], height: int, width: int,
@@ -322,11 +394,15 @@ class SceneWriter:
                  palette: Sequence[Sequence[int]], image_path: str,
                  georef=None, transform=None, tolerance: float = 0.0,
                  regularize: Optional[dict] = None, summary: bool = True,
-                 overwrite: bool = False, batch: int = 1024) -> None:
+                 overwrite: bool = False, batch: int = 1024,
+                 network: Optional[dict] = None) -> None:
         self.paths = {k: v for k, v in paths.items()
-                      if k in ('mask', 'gpkg', 'geojson', 'json')}
-        if 'geojson' in self.paths and transform is None:
-            raise ValueError(f'{image_path}: no georeference, so no GeoJSON')
+                      if k in ('mask', 'gpkg', 'geojson', 'json', 'network',
+                               'network_gpkg')}
+        for fmt in ('geojson', 'network'):
+            if fmt in self.paths and transform is None:
+                raise ValueError(f'{image_path}: no georeference, so no '
+                                 f'{fmt} GeoJSON')
         if 'gpkg' in self.paths and (georef is None or georef.crs is None):
             raise ValueError(f'{image_path}: no CRS, so no GeoPackage')
         self.height, self.width = int(height), int(width)
@@ -337,6 +413,7 @@ class SceneWriter:
         self.georef, self.transform = georef, transform
         self.tolerance, self.regularize = tolerance, regularize
         self.summary, self.overwrite, self.batch = summary, overwrite, batch
+        self.network = dict(network or {})
         self.background = _background_index(self.classes)
         self.class_ids = [c for c in range(len(self.classes))
                           if c != self.background]
@@ -383,6 +460,12 @@ class SceneWriter:
                     atomic_output(self.paths['json'], self.overwrite))
                 f = stack.enter_context(open(tmp, 'wb'))
                 self.labels = _FeatureFile(f, dict(type='FeatureCollection'))
+            self._roads = None
+            if ('network' in self.paths or 'network_gpkg' in self.paths) \
+                    and 'road' in self.classes:
+                self._roads = stack.enter_context(_RoadRows(
+                    self.paths.get('network') or self.paths['network_gpkg'],
+                    self.height, self.width))
         except BaseException:
             stack.close()
             raise
@@ -419,8 +502,9 @@ class SceneWriter:
             for c in self.class_ids:
                 self._area_px[c] += int(counts[c])
         if self._road is not None:
-            # Where a streamed road network takes the road rows.
             self._road.add(y0, rows)
+        if self._roads is not None:
+            self._roads.write(y0, rows == self.classes.index('road'))
         done: List[MaskPolygon] = []
         for maker in self._makers:
             done += maker.add(y0, rows)
@@ -488,6 +572,18 @@ class SceneWriter:
                     f.close()
             if self.summary:
                 self.row = self._measures()
+            if self._roads is not None:
+                from .prediction import (geojson_head, network_pixel_size,
+                                         save_network)
+                graph = self._roads.network(dict(
+                    self.network, pixel_size=network_pixel_size(
+                        self.transform)))
+                head = {} if self.transform is None else geojson_head(
+                    self.image_id, self.stem, self.width, self.height,
+                    self.transform)
+                save_network(graph, {f: p for f, p in self.paths.items()
+                                     if f.startswith('network')},
+                             self.transform, head, self.stem, self.overwrite)
         except BaseException:
             import sys
             if not stack.__exit__(*sys.exc_info()):
@@ -526,7 +622,8 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
                   bands: Optional[Sequence[int]] = None,
                   stretch: Optional[str] = None, tolerance: float = 0.0,
                   regularize: Optional[dict] = None, summary: bool = True,
-                  overwrite: bool = False) -> Optional[dict]:
+                  overwrite: bool = False,
+                  network: Optional[dict] = None) -> Optional[dict]:
     """Segment a raster scene and write its outputs in one streamed pass.
 
     The scene is read in strips (:class:`mmseg_sia.apis.raster.
@@ -550,7 +647,7 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
         window, stride, overlap, batch_size, progress: See
             :func:`mmseg_sia.apis.segment.iter_segment_rows`.
         bands, stretch: See :class:`mmseg_sia.apis.raster.RasterReader`.
-        tolerance, regularize, summary, overwrite: See
+        tolerance, regularize, summary, overwrite, network: See
             :class:`SceneWriter`.
 
     Returns:
@@ -597,7 +694,7 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
                              palette, path, georef=georef,
                              transform=transform, tolerance=tolerance,
                              regularize=regularize, summary=summary,
-                             overwrite=overwrite)
+                             overwrite=overwrite, network=network)
         with writer:
             for y0, rows in iter_segment_rows(
                     model, reader, window=window, stride=stride,
