@@ -33,6 +33,7 @@ import argparse
 import os
 import os.path as osp
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -54,10 +55,12 @@ TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
     'vectorize': (['mmseg_sia/vectorize.py'],
                   ['tests/test_vectorize.py',
                    'tests/test_pinned_measures.py']),
-    'inference': (['mmseg_sia/apis/inference.py'],
+    'georef': (['mmseg_sia/georef.py'],
+               ['tests/test_georef.py', 'tests/test_geo.py',
+                'tests/test_pinned_measures.py']),
+    'inference': (['mmseg_sia/apis/segment.py'],
                   ['tests/test_inference.py',
-                   'tests/test_streamed_averaging.py',
-                   'tests/test_pinned_measures.py']),
+                   'tests/test_streamed_averaging.py']),
 }
 
 #: folders the tests read besides the package and tests/
@@ -93,7 +96,23 @@ def _prepare(folder: str, only: List[str], tests: List[str], fresh: bool,
     _write_setup_cfg(folder, only, tests, timeout_multiplier)
 
 
-def _mutmut(folder: str, *args: str, capture: bool = False):
+def _limit_memory(limit_gib: float):
+    """A ``preexec_fn`` capping the address space of mutmut and its
+    children: a mutant that makes a buffer grow without bound (a chunk size
+    or a loop bound changed) then fails with MemoryError, which counts as
+    killed, instead of taking the memory of a shared machine."""
+    if not limit_gib:
+        return None
+    size = int(limit_gib * 2**30)
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    return apply
+
+
+def _mutmut(folder: str, *args: str, capture: bool = False,
+            memory_gib: float = 0):
     env = dict(os.environ)
     # The tests must import the mutated copy, never the checkout.
     env.pop('PYTHONPATH', None)
@@ -105,7 +124,8 @@ def _mutmut(folder: str, *args: str, capture: bool = False):
         env[var] = '1'
     cmd = [sys.executable, '-m', 'mutmut', *args]
     return subprocess.run(cmd, cwd=folder, env=env, text=True,
-                          capture_output=capture)
+                          capture_output=capture,
+                          preexec_fn=_limit_memory(memory_gib))
 
 
 def run_target(name: str, args: argparse.Namespace) -> Dict[str, int]:
@@ -123,7 +143,7 @@ def run_target(name: str, args: argparse.Namespace) -> Dict[str, int]:
     if args.max_children:
         run_args += ['--max-children', str(args.max_children)]
     run_args += args.mutants or []
-    _mutmut(folder, *run_args)
+    _mutmut(folder, *run_args, memory_gib=args.memory_limit)
     res = _mutmut(folder, 'results', '--all', 'true', capture=True)
     counts: Dict[str, int] = {}
     survivors = []
@@ -170,6 +190,10 @@ def main(argv: List[str] = None) -> int:
                         'tests\' normal duration (mutmut\'s default 15 '
                         'gives false timeouts on a loaded machine; '
                         'default 50)')
+    parser.add_argument('--memory-limit', type=float, default=6.0,
+                        help='address-space limit in GiB for mutmut and the '
+                        'mutants (a mutant past it fails with MemoryError: '
+                        'killed); 0 for none (default 6)')
     args = parser.parse_args(argv)
     if args.list or not args.targets:
         for name, (only, tests) in TARGETS.items():
