@@ -9,10 +9,12 @@ import json
 
 import numpy as np
 import pytest
+from matplotlib.path import Path
 
 from mmseg_sia.labels import (LabelFileError, SIALabelWarning,
                               format_imcoords, parse_footprint,
-                              parse_imcoords, read_label_file)
+                              parse_imcoords, polygon_coverage,
+                              rasterize_polygons, read_label_file)
 
 
 def write(path, features, **top):
@@ -214,3 +216,172 @@ def test_format_imcoords_by_hand():
     pts = np.array([[0.5, 1024.0], [12.125, 0.0], [7.0, 3.3333333]])
     np.testing.assert_array_equal(parse_imcoords(format_imcoords(pts)),
                                   [[0.5, 1024], [12.125, 0], [7, 3.3333]])
+
+
+# ---------------------------------------------------------------- rasterizer
+
+def centre_rule(polygons, height, width):
+    """Independent pixel-centre rule: matplotlib's Path, even-odd over the
+    rings of each polygon, union over polygons."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    centres = np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], axis=1)
+    union = np.zeros(height * width, dtype=bool)
+    for poly in polygons:
+        rings = poly if isinstance(poly, list) else [poly]
+        inside = np.zeros(height * width, dtype=bool)
+        for ring in rings:
+            ring = np.asarray(ring, np.float64)
+            if len(ring) < 3:
+                continue
+            inside ^= Path(np.vstack([ring, ring[:1]]),
+                           closed=True).contains_points(centres)
+        union |= inside
+    return union.reshape(height, width)
+
+
+def square(x0, y0, x1, y1):
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
+
+
+# Vertices on quarter pixels: no pixel centre lies on an edge, so
+# matplotlib's boundary handling never decides a pixel.
+HOLED = [square(1.25, 1.25, 14.75, 12.75), square(4.25, 3.75, 9.75, 8.25)]
+TRIANGLE_RING = [np.array([[16.25, 2.25], [27.75, 2.25], [16.25, 11.75]])]
+WITH_STUB = [square(18.25, 14.25, 26.75, 19.75), np.array([[0.0, 0.0],
+                                                           [30.0, 20.0]])]
+STUB_ONLY = [np.array([[0.0, 0.0], [30.0, 20.0]])]
+INT_SQUARE = np.array([[3, 15], [9, 15], [9, 19], [3, 19]])  # int64
+
+
+def polygons_mixed():
+    return [HOLED, TRIANGLE_RING, WITH_STUB, STUB_ONLY, INT_SQUARE,
+            square(11.25, 13.25, 16.75, 18.75)]
+
+
+def test_rings_holes_and_integer_vertices_against_matplotlib():
+    polys = polygons_mixed()
+    mask = polygon_coverage(polys, 20, 30)
+    np.testing.assert_array_equal(mask, centre_rule(polys, 20, 30))
+    # The hole is empty: rows 4-7, columns 4-9 (centres 4.5..7.5 x 4.5..9.5).
+    assert not mask[4:8, 4:10].any() and mask[3, 4] and mask[8, 9]
+    # Each polygon alone gives its own pixels.
+    assert mask.sum() == sum(polygon_coverage([p], 20, 30).sum()
+                             for p in polys)
+    # Integer vertices on pixel edges: columns 3-8, rows 15-18 exactly.
+    alone = polygon_coverage([INT_SQUARE], 20, 30)
+    assert np.argwhere(alone).tolist() == [[r, c] for r in range(15, 19)
+                                           for c in range(3, 9)]
+
+
+@pytest.mark.parametrize('height, width', [(0, 5), (5, 0), (-3, 5),
+                                           (5, -2), (0, 0)])
+def test_empty_maps_have_the_asked_shape(height, width):
+    mask = polygon_coverage([square(0, 0, 4, 4)], height, width)
+    assert mask.shape == (max(height, 0), max(width, 0))
+    assert mask.dtype == bool
+    seg = rasterize_polygons({1: [square(0, 0, 4, 4)]}, (max(height, 0),
+                                                          max(width, 0)))
+    assert seg.shape == (max(height, 0), max(width, 0))
+    assert seg.dtype == np.uint8
+
+
+@pytest.mark.parametrize('height, width', [(1, 7), (7, 1), (1, 1)])
+def test_one_row_or_column_maps(height, width):
+    poly = square(-0.5, -0.5, 0.75, 0.75)  # covers pixel (0, 0) only
+    expected = np.zeros((height, width), bool)
+    expected[0, 0] = True
+    np.testing.assert_array_equal(polygon_coverage([poly], height, width),
+                                  expected)
+    full = polygon_coverage([square(-2, -2, 9, 9)], height, width)
+    assert full.all()
+
+
+@pytest.mark.parametrize('height', [31, 63, 32])
+def test_runs_past_the_bottom_on_padded_rows(height):
+    """Heights 31 and 63 fill the 32-row blocks of the step planes exactly;
+    a polygon running past the bottom must not touch the next plane."""
+    building = square(1.25, 4.25, 5.75, height + 10.0)
+    road = square(7.25, -3.0, 9.75, 2.75)
+    seg = rasterize_polygons({1: [building], 2: [road]}, (height, 12))
+    expected = np.zeros((height, 12), np.uint8)
+    expected[4:, 1:6] = 1
+    expected[:3, 7:10] = 2
+    np.testing.assert_array_equal(seg, expected)
+
+
+def test_refused_arrays_say_why():
+    with pytest.raises(ValueError,
+                       match=r'^polygons must be \(N, 2\) arrays of '
+                       r'\(x, y\)$'):
+        polygon_coverage([np.zeros((4, 3))], 8, 8)
+    for bad in (-np.inf, np.inf, np.nan):
+        tri = np.array([[1.0, 1.0], [5.0, 1.0], [5.0, bad]])
+        with pytest.raises(ValueError,
+                           match=r'^polygon 1 has a NaN or infinite '
+                           r'coordinate$'):
+            polygon_coverage([square(0, 0, 2, 2), tri], 8, 8)
+    # A polygon of one repeated point is empty, not an error.
+    dot = np.array([[3.5, 3.5]] * 3)
+    assert not polygon_coverage([dot], 8, 8).any()
+
+
+def test_edges_far_beyond_the_tile_in_y_only():
+    """A triangle whose vertices are 1e300 px above and below the tile (its
+    slanted edge crosses the tile at x = 5), drawn together with a tame
+    square running 1000 px past both borders: the pixels of both by hand."""
+    wild = np.array([[0.0, -1e300], [10.0, 1e300], [0.0, 1e300]])
+    tame = square(8.25, -1000.0, 10.75, 1008.0)
+    expected = np.zeros((8, 12), bool)
+    expected[:, :5] = True
+    alone = polygon_coverage([wild], 8, 12)
+    np.testing.assert_array_equal(alone, expected)
+    expected[:, 8:11] = True
+    np.testing.assert_array_equal(polygon_coverage([wild, tame], 8, 12),
+                                  expected)
+    # Far below only (low negative, high small): same rule.
+    below = np.array([[-1e300, 3.25], [6.75, 3.25], [6.75, 5.75],
+                      [-1e300, 5.75]])
+    expected = np.zeros((8, 12), bool)
+    expected[3:6, :7] = True
+    np.testing.assert_array_equal(polygon_coverage([below], 8, 12), expected)
+
+
+@pytest.mark.parametrize('chunk, key_limit', [(6, None), (6, 0.0),
+                                              (40, 0.0), (None, 0.0)])
+def test_small_chunks_and_compact_keys_draw_the_same_pixels(
+        monkeypatch, chunk, key_limit):
+    """The paths for polygons with very many crossings (groups of polygons,
+    parity planes for one huge polygon, compact sort keys) forced on small
+    polygons: same pixels as matplotlib, for one and for two classes."""
+    import mmseg_sia.labels as labels
+    if chunk is not None:
+        monkeypatch.setattr(labels, '_CHUNK', chunk)
+    if key_limit is not None:
+        monkeypatch.setattr(labels, '_KEY_LIMIT', key_limit)
+    rng = np.random.default_rng(5)
+    height, width = 20, 30
+    small = [square(x, y, x + 1.5, y + 2.5)
+             for x, y in ((20.25, 1.25), (24.75, 1.75), (2.25, 15.25))]
+    # A long, thin, tilted polygon running past the top and the bottom:
+    # its edges cross 20+ columns each (more than a chunk).
+    long = np.array([[-3.25, -4.75], [33.5, 12.25], [33.5, 26.5],
+                     [-3.25, 3.75]])
+    star = np.stack([15 + 7 * np.cos(np.linspace(0, 4 * np.pi, 5)[:-1] * 1.25),
+                     10 + 7 * np.sin(np.linspace(0, 4 * np.pi, 5)[:-1] * 1.25)],
+                    axis=1)
+    zigzag = np.array([[x + 0.25, 0.25 if i % 2 else 19.75]
+                       for i, x in enumerate(range(2, 28, 3))] +
+                      [[27.75, 21.0], [1.75, 21.0]])
+    blobs = [square(*rng.uniform(0, 25, 2).round(2),
+                    *(rng.uniform(0, 25, 2).round(2) + 4.125))
+             for _ in range(6)]
+    polys = small + [long, HOLED, star, zigzag] + blobs + [TRIANGLE_RING]
+    mask = labels.polygon_coverage(polys, height, width)
+    np.testing.assert_array_equal(mask, centre_rule(polys, height, width))
+    # Two classes, the second drawn over the first.
+    seg = labels.rasterize_polygons({1: polys[:6], 2: polys[6:]},
+                                    (height, width))
+    expected = np.where(centre_rule(polys[6:], height, width), 2,
+                        np.where(centre_rule(polys[:6], height, width), 1,
+                                 0))
+    np.testing.assert_array_equal(seg, expected)
