@@ -6,10 +6,13 @@ their reasons, warning text) with values written out by hand.
 """
 import gc
 import json
+import os
 
 import numpy as np
 import pytest
 from matplotlib.path import Path
+
+import mmseg_sia.labels as labels_module
 
 from mmseg_sia.labels import (LabelFileError, SIALabelWarning,
                               format_imcoords, parse_footprint,
@@ -189,8 +192,12 @@ def test_warning_lists_ten_features_and_counts_the_rest(tmp_path, bad,
     assert str(record[0].message) == (
         f'{path}: skipped {bad} of {bad + 1} features that cannot be drawn '
         f'(feature {items}{more})')
-    # The warning points at the caller's line, not at the library.
-    assert record[0].filename == __file__
+    # The warning points at the caller's line, not at the library (mutmut's
+    # trampoline adds a frame between the two, so only the first holds
+    # under mutmut).
+    assert record[0].filename != labels_module.__file__
+    if 'MUTANT_UNDER_TEST' not in os.environ:
+        assert record[0].filename == __file__
 
 
 def test_reading_leaves_the_garbage_collector_as_it_was(tmp_path):

@@ -46,7 +46,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
     'metrics': (['mmseg_sia/evaluation/metrics/*', 'mmseg_sia/instances.py'],
                 ['tests/test_metrics.py', 'tests/test_boundary.py']),
-    'losses': (['mmseg_sia/models/losses/*'], ['tests/test_losses.py']),
+    'losses': (['mmseg_sia/models/losses/*'],
+               ['tests/test_losses.py', 'tests/test_mutation_kills_losses.py']),
     'labels': (['mmseg_sia/labels.py'],
                ['tests/test_labels.py', 'tests/test_pinned_references.py',
                 'tests/test_dataset.py',
