@@ -7,6 +7,7 @@ their reasons, warning text) with values written out by hand.
 import gc
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -44,32 +45,33 @@ def test_parse_imcoords_messages_word_for_word():
 
 
 def test_points_are_float64_pairs_whatever_the_spelling(tmp_path):
-    """Integers, a trailing comma and blanks: the exact float64 vertices."""
+    """Integers only (a file the fast batch parse reads as integers), and a
+    trailing comma with blanks: the exact float64 vertices."""
     path = write(tmp_path / 'ints.json', [
         feat(building_imcoords='1,1,5,1,5,5'),
-        feat(building_imcoords=' 0.5,2,7.25,2,7.25,9, '),
-        feat(road_imcoords='0,0,1024,0,1024,1024,0,1024,'),
-    ])
+        feat(road_imcoords='0,0,1024,0,1024,1024,0,1024')])
     label = read_label_file(path)
-    pts = [p.points for p in label.polygons]
-    assert [p.dtype for p in pts] == [np.float64] * 3
-    assert [p.tolist() for p in pts] == [
+    assert [p.points.dtype for p in label.polygons] == [np.float64] * 2
+    assert [p.points.tolist() for p in label.polygons] == [
         [[1, 1], [5, 1], [5, 5]],
-        [[0.5, 2], [7.25, 2], [7.25, 9]],
         [[0, 0], [1024, 0], [1024, 1024], [0, 1024]]]
     assert [(p.key, p.feature) for p in label.polygons] == [
-        ('building_imcoords', 0), ('building_imcoords', 1),
-        ('road_imcoords', 2)]
+        ('building_imcoords', 0), ('road_imcoords', 1)]
+    path = write(tmp_path / 'comma.json', [
+        feat(building_imcoords=' 0.5,2,7.25,2,7.25,9, '),
+        feat(building_imcoords='1,1,5,1,5,5,')])
+    label = read_label_file(path)
+    assert [p.points.tolist() for p in label.polygons] == [
+        [[0.5, 2], [7.25, 2], [7.25, 9]], [[1, 1], [5, 1], [5, 5]]]
 
 
 def test_bad_strings_among_good_ones_are_skipped_by_name(tmp_path):
-    """Odd counts that are multiples of 3, an empty token, a value just past
-    the bound on the positive side only: each feature skipped with its
-    reason, its neighbours drawn."""
+    """Plain numbers throughout (the fast batch parse): an odd count that is
+    a multiple of 3, a value just past the bound on the positive side only;
+    each feature skipped with its reason, its neighbours drawn."""
     path = write(tmp_path / 'mixed.json', [
         feat(building_imcoords=TRI),
         feat(building_imcoords='1,2,3,4,5,6,7,8,9'),
-        feat(building_imcoords='1,2,,3,4,5,6'),
         feat(building_imcoords='1,1,1.5e9,1,5,5'),
         feat(road_imcoords='2,2,9,2,9,9,2,9'),
     ])
@@ -77,14 +79,20 @@ def test_bad_strings_among_good_ones_are_skipped_by_name(tmp_path):
         label = read_label_file(path)
     assert label.skipped == [
         (1, 'building_imcoords: odd number of values (9)'),
-        (2, "building_imcoords: token '' is not a number"),
-        (3, 'building_imcoords: coordinate 1.5e+09 is beyond +-1e+09 '
+        (2, 'building_imcoords: coordinate 1.5e+09 is beyond +-1e+09 '
             'pixels, far outside any tile'),
     ]
-    assert [p.feature for p in label.polygons] == [0, 4]
+    assert [p.feature for p in label.polygons] == [0, 3]
     assert label.polygons[1].points.tolist() == [[2, 2], [9, 2], [9, 9],
                                                  [2, 9]]
     assert len(record) == 1
+    path = write(tmp_path / 'token.json', [
+        feat(building_imcoords='1,2,,3,4,5,6'), feat(road_imcoords=TRI)])
+    with pytest.warns(SIALabelWarning):
+        label = read_label_file(path)
+    assert label.skipped == [(0, "building_imcoords: token '' is not a "
+                                 'number')]
+    assert [p.feature for p in label.polygons] == [1]
 
 
 def test_features_that_are_not_objects_do_not_stop_the_reading(tmp_path):
@@ -257,11 +265,12 @@ TRIANGLE_RING = [np.array([[16.25, 2.25], [27.75, 2.25], [16.25, 11.75]])]
 WITH_STUB = [square(18.25, 14.25, 26.75, 19.75), np.array([[0.0, 0.0],
                                                            [30.0, 20.0]])]
 STUB_ONLY = [np.array([[0.0, 0.0], [30.0, 20.0]])]
+NO_RINGS = []
 INT_SQUARE = np.array([[3, 15], [9, 15], [9, 19], [3, 19]])  # int64
 
 
 def polygons_mixed():
-    return [HOLED, TRIANGLE_RING, WITH_STUB, STUB_ONLY, INT_SQUARE,
+    return [HOLED, TRIANGLE_RING, WITH_STUB, STUB_ONLY, NO_RINGS, INT_SQUARE,
             square(11.25, 13.25, 16.75, 18.75)]
 
 
@@ -345,12 +354,37 @@ def test_edges_far_beyond_the_tile_in_y_only():
     expected[:, 8:11] = True
     np.testing.assert_array_equal(polygon_coverage([wild, tame], 8, 12),
                                   expected)
+    # A tame slanted edge drawn beside wild ones: y = x / 2 + 0.3 between
+    # x = 0 and 12, under which the centres lie inside.
+    slant = np.array([[0.0, 0.3], [12.0, 6.3], [12.0, 9.0], [0.0, 9.0]])
+    rows, cols = np.mgrid[0:8, 0:12]
+    below_slant = rows + 0.5 > (cols + 0.5) / 2 + 0.3
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        np.testing.assert_array_equal(
+            polygon_coverage([wild, slant], 8, 12),
+            below_slant | (cols < 5))
     # Far below only (low negative, high small): same rule.
     below = np.array([[-1e300, 3.25], [6.75, 3.25], [6.75, 5.75],
                       [-1e300, 5.75]])
     expected = np.zeros((8, 12), bool)
     expected[3:6, :7] = True
     np.testing.assert_array_equal(polygon_coverage([below], 8, 12), expected)
+
+
+def test_vertices_hugely_negative_on_both_axes_raise_no_warning():
+    """A vertex at (-1e300, -1e300): its edges are intersected in the scaled
+    form (the plain form would overflow and warn); the polygon beside it
+    keeps its own pixels."""
+    far = np.array([[-1e300, -1e300], [10.0, 4.25], [0.25, 6.75]])
+    other = square(5.25, 5.25, 7.75, 7.75)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        with np.errstate(all='warn'):
+            together = polygon_coverage([far, other], 8, 12)
+            alone = polygon_coverage([far], 8, 12)
+    np.testing.assert_array_equal(
+        together, alone | centre_rule([other], 8, 12))
 
 
 @pytest.mark.parametrize('chunk, key_limit', [(6, None), (6, 0.0),
@@ -382,9 +416,22 @@ def test_small_chunks_and_compact_keys_draw_the_same_pixels(
     blobs = [square(*rng.uniform(0, 25, 2).round(2),
                     *(rng.uniform(0, 25, 2).round(2) + 4.125))
              for _ in range(6)]
-    polys = small + [long, HOLED, star, zigzag] + blobs + [TRIANGLE_RING]
+    # One-column pegs (two crossings each) make groups of several polygons
+    # that start past the first one; two polygons lie beside the tile.
+    pegs = [square(x + 0.25, 14.25, x + 0.75, 17.75) for x in range(8)]
+    left = square(-9.75, 2.25, -1.25, 6.75)
+    right = square(31.25, 2.25, 39.75, 6.75)
+    # A peg whose rows fall between those of the peg before ``left``: sort
+    # keys shared by the two would pair their crossings across columns.
+    inner = square(20.25, 15.25, 20.75, 16.75)
+    polys = pegs[:3] + [left, inner] + small + \
+        [long, HOLED, star, zigzag] + pegs[3:] + [right] + blobs + \
+        [TRIANGLE_RING]
     mask = labels.polygon_coverage(polys, height, width)
     np.testing.assert_array_equal(mask, centre_rule(polys, height, width))
+    few = [pegs[2], left, inner, right, pegs[5]]
+    np.testing.assert_array_equal(labels.polygon_coverage(few, height, width),
+                                  centre_rule(few, height, width))
     # Two classes, the second drawn over the first.
     seg = labels.rasterize_polygons({1: polys[:6], 2: polys[6:]},
                                     (height, width))
@@ -392,3 +439,54 @@ def test_small_chunks_and_compact_keys_draw_the_same_pixels(
                         np.where(centre_rule(polys[:6], height, width), 1,
                                  0))
     np.testing.assert_array_equal(seg, expected)
+
+
+@pytest.mark.parametrize('depth', [128, 255, 256, 65535, 65536])
+def test_many_polygons_on_one_pixel_keep_it_covered(depth):
+    """Depth counters sized to the deepest column: ``depth`` copies of the
+    same peg cover its 3 pixels whatever the count."""
+    peg = square(2.25, 1.25, 2.75, 3.75)
+    mask = polygon_coverage([peg] * depth, 5, 5)
+    assert np.argwhere(mask).tolist() == [[1, 2], [2, 2], [3, 2]]
+
+
+def test_a_class_with_nothing_drawable_spares_the_next(monkeypatch):
+    import mmseg_sia.labels as labels
+    monkeypatch.setattr(labels, '_CHUNK', 4)
+    stub = np.array([[0.0, 0.0], [9.0, 9.0]])
+    road = square(1.25, 1.25, 6.75, 3.75)
+    seg = rasterize_polygons({1: [stub], 2: [road], 3: [stub]}, (6, 8))
+    expected = np.zeros((6, 8), np.uint8)
+    expected[1:4, 1:7] = 2
+    np.testing.assert_array_equal(seg, expected)
+
+
+def test_priority_and_background_by_hand():
+    a = square(0.25, 0.25, 4.75, 4.75)    # rows/cols 0-4
+    b = square(2.25, 2.25, 6.75, 6.75)    # rows/cols 2-6
+    c = square(4.25, 0.25, 7.75, 3.75)    # rows 0-3, cols 4-7
+    polys = {1: [a], 2: [b], 3: [c]}
+    # Priority 2 over 3 over 1: not ascending ids.
+    seg = rasterize_polygons(polys, (8, 8), priority=(2, 3, 1))
+    assert seg[3, 4] == 2 and seg[1, 4] == 3 and seg[3, 3] == 2
+    assert seg[1, 1] == 1 and seg[7, 7] == 0
+    # Default (higher id wins), with a background that is not 0.
+    for background in (1, 255):
+        seg = rasterize_polygons({2: [b], 3: [c]}, (8, 8),
+                                 background=background)
+        assert seg[7, 7] == background and seg[0, 0] == background
+        assert seg[3, 4] == 3 and seg[5, 5] == 2
+
+
+def test_rasterize_label_files_passes_warn(tmp_path):
+    from mmseg_sia.labels import rasterize_label_files
+    path = write(tmp_path / 'quiet.json', [
+        feat(building_imcoords='1,2,3'),
+        feat(building_imcoords='1,1,5,1,5,5,1,5')])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        seg, files = rasterize_label_files([path], (6, 6), warn=False)
+    assert files[0].skipped == [(0, 'building_imcoords: odd number of '
+                                    'values (3)')]
+    assert np.argwhere(seg == 1).tolist() == [[r, c] for r in range(1, 5)
+                                              for c in range(1, 5)]
