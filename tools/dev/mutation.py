@@ -53,7 +53,8 @@ TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
                 'tests/test_dataset.py',
                 'tests/test_mutation_kills_labels.py']),
     'geo': (['mmseg_sia/geo.py'],
-            ['tests/test_geo.py', 'tests/test_pinned_measures.py']),
+            ['tests/test_geo.py', 'tests/test_pinned_measures.py',
+             'tests/test_mutation_kills_geo.py']),
     'vectorize': (['mmseg_sia/vectorize.py'],
                   ['tests/test_vectorize.py',
                    'tests/test_pinned_measures.py']),
@@ -157,10 +158,22 @@ def run_target(name: str, args: argparse.Namespace) -> Dict[str, int]:
         if m.group(2) in ('survived', 'no tests', 'timeout', 'suspicious'):
             survivors.append((m.group(1), m.group(2)))
     print(f'\n== {name}: ' + ', '.join(
-        f'{v} {k}' for k, v in sorted(counts.items())))
-    for mutant, status in survivors:
-        diff = _mutmut(folder, 'show', mutant, capture=True).stdout
-        print(f'\n--- {mutant} ({status})\n{diff.strip()}')
+        f'{v} {k}' for k, v in sorted(counts.items())), flush=True)
+    if survivors:
+        # One process for all the diffs (``mutmut show`` per mutant starts
+        # Python each time: minutes for a few hundred survivors).
+        script = ('import sys\n'
+                  'from mutmut.__main__ import find_mutant, '
+                  'get_diff_for_mutant\n'
+                  'for name, status in zip(sys.argv[1::2], sys.argv[2::2]):\n'
+                  '    diff = get_diff_for_mutant(name, '
+                  'path=find_mutant(name).path)\n'
+                  '    print(f"\\n--- {name} ({status})\\n{diff.strip()}")\n')
+        env = dict(os.environ)
+        env.pop('PYTHONPATH', None)
+        flat = [item for pair in survivors for item in pair]
+        subprocess.run([sys.executable, '-c', script, *flat], cwd=folder,
+                       env=env)
     return counts
 
 
