@@ -355,10 +355,10 @@ def test_edges_far_beyond_the_tile_in_y_only():
     np.testing.assert_array_equal(polygon_coverage([wild, tame], 8, 12),
                                   expected)
     # A tame slanted edge drawn beside wild ones: y = x / 2 + 0.3 between
-    # x = 0 and 12, under which the centres lie inside.
-    slant = np.array([[0.0, 0.3], [12.0, 6.3], [12.0, 9.0], [0.0, 9.0]])
+    # x = 2 and 12, under which the centres lie inside.
+    slant = np.array([[2.0, 1.3], [12.0, 6.3], [12.0, 9.0], [2.0, 9.0]])
     rows, cols = np.mgrid[0:8, 0:12]
-    below_slant = rows + 0.5 > (cols + 0.5) / 2 + 0.3
+    below_slant = (rows + 0.5 > (cols + 0.5) / 2 + 0.3) & (cols >= 2)
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         np.testing.assert_array_equal(
