@@ -139,18 +139,18 @@ def test_focal_defaults_weights_and_shapes_by_hand():
         got = loss(torch.zeros(1, 2, dtype=torch.float64), torch.tensor([0]))
         assert got.shape == (1, 2)
         assert got[0].tolist() == pytest.approx(want, abs=1e-15)
-    # Per-pixel weights [2, 0.5] on two pixels of label 1: each pair costs
-    # 0.125 ln 2; the mean is over the 4 pairs.
+    # Per-pixel weights [2, 0.25, 1] on three pixels of label 1: each
+    # (pixel, class) pair costs 0.125 ln 2; the mean is over the 6 pairs.
     loss = MODELS.build(dict(type='SIAFocalLoss'))
-    pred = torch.zeros(1, 2, 1, 2, dtype=torch.float64)
-    target = torch.tensor([[[1, 1]]])
-    weight = torch.tensor([[[2.0, 0.5]]], dtype=torch.float64)
+    pred = torch.zeros(1, 2, 1, 3, dtype=torch.float64)
+    target = torch.tensor([[[1, 1, 1]]])
+    weight = torch.tensor([[[2.0, 0.25, 1.0]]], dtype=torch.float64)
     assert loss(pred, target, weight=weight).item() == pytest.approx(
-        (2 + 2 + 0.5 + 0.5) * 0.125 * ln2 / 4, rel=1e-12)
+        2 * (2 + 0.25 + 1) * 0.125 * ln2 / 6, rel=1e-12)
     # avg_factor divides the sum (plus float32 eps).
     eps = torch.finfo(torch.float32).eps
     assert loss(pred, target, avg_factor=1.0).item() == pytest.approx(
-        4 * 0.125 * ln2 / (1.0 + eps), rel=1e-12)
+        6 * 0.125 * ln2 / (1.0 + eps), rel=1e-12)
 
 
 def test_focal_errors_word_for_word():
