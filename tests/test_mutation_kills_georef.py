@@ -10,7 +10,7 @@ import pytest
 from affine import Affine
 from pyproj import CRS, Transformer
 
-from mmseg_sia.georef import (Georef, GeorefError, read_meta_file,
+from mmseg_sia.georef import (Georef, GeorefError, parse_crs, read_meta_file,
                               resolve_georef, transform_points)
 
 KOREA = CRS.from_epsg(5186)
@@ -105,12 +105,15 @@ def test_errors_name_the_file_and_field():
                        r'EPSG:4326: name the image CRS \(a \.prj file, or '
                        r'the `crs` setting\)$'):
         bare.map_to_pixel([[127.0, 37.5]], LONLAT)
+    # Latitude 95: pyproj's own check refuses it (not an infinite result).
     with pytest.raises(GeorefError,
-                       match=r"^x\.json, field 'crs': coordinates in "
-                       r'EPSG:4326 have no place in EPSG:5186 \(non-finite '
-                       r'after transforming\)$|^x\.json, field .crs.: cannot '
-                       r'transform coordinates from EPSG:4326 to EPSG:5186'):
+                       match=r"^x\.json, field 'crs': cannot transform "
+                       r'coordinates from EPSG:4326 to EPSG:5186 \(.*Invalid '
+                       r'latitude'):
         transform_points([[0.0, 95.0]], LONLAT, KOREA, 'x.json')
+    with pytest.raises(GeorefError,
+                       match=r"^p\.json, field 'crs': is not a CRS: 3\.5$"):
+        parse_crs(3.5, 'p.json', 'crs')
 
 
 def test_meta_record_and_size_check(tmp_path):
