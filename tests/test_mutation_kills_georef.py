@@ -60,11 +60,14 @@ def test_rings_back_to_pixels():
     rings = [np.array([[200000.0, 550000.0], [200010.0, 549990.0],
                        [200000.0, 549990.0]]),
              np.array([[200250.0, 549800.0], [200251.0, 549800.0],
-                       [200251.0, 549799.5], [200250.0, 549799.5]])]
+                       [200251.0, 549799.5], [200250.0, 549799.5]]),
+             np.array([[200100.0, 549900.0], [200100.5, 549900.0],
+                       [200100.0, 549899.0]])]
     back = g.rings_to_pixel(rings)
     assert [r.tolist() for r in back] == [
         [[0, 0], [20, 20], [0, 20]],
-        [[500, 400], [502, 400], [502, 401], [500, 401]]]
+        [[500, 400], [502, 400], [502, 401], [500, 401]],
+        [[200, 200], [201, 200], [200, 202]]]
     assert g.rings_to_pixel([]) == []
     lonlat = [transform_points(r, KOREA, LONLAT) for r in rings]
     again = g.rings_to_pixel(lonlat, LONLAT)
@@ -141,3 +144,114 @@ def test_meta_record_and_size_check(tmp_path):
                        rf'pixels but the image {img} has 5 x 3$'):
         resolve_georef(image_path=str(img), meta_path=str(path),
                        shape=(3, 5, 3))
+
+
+def write_record(tmp_path, name='B_META.json', **changes):
+    record = dict(img_id='B.tif', img_width=4, img_height=3,
+                  img_resolution=0.5, img_coordinate='EPSG:5186',
+                  coordinates='200000.25, 549999.75')
+    record.update(changes)
+    path = tmp_path / name
+    path.write_text(json.dumps([record]))
+    return str(path)
+
+
+@pytest.mark.parametrize('changes, message', [
+    (dict(img_height=3.5), r"field 'img_height': must be a whole number of "
+     r'pixels, got 3\.5$'),
+    (dict(img_width=True), r"field 'img_width': must be a positive number, "
+     r'got True$'),
+    (dict(coordinates='nan, 5'), r"field 'coordinates': must be the string "
+     r'"x, y" \(centre of the upper-left pixel\), got \'nan, 5\'$'),
+    (dict(coordinates='5, inf'), r"field 'coordinates': must be the string"),
+])
+def test_meta_fields_refused_word_for_word(tmp_path, changes, message):
+    path = write_record(tmp_path, **changes)
+    with pytest.raises(GeorefError, match=rf'^{path}, {message}'):
+        read_meta_file(path)
+
+
+def test_meta_files_that_are_not_a_record_list(tmp_path):
+    path = tmp_path / 'L_META.json'
+    path.write_text('[5, {"a": 1}]')
+    with pytest.raises(GeorefError,
+                       match=rf'^{path}: META file is a list of int; expected '
+                       r'a list whose first element is an object$'):
+        read_meta_file(str(path))
+    missing = tmp_path / 'none_META.json'
+    with pytest.raises(GeorefError,
+                       match=rf'^{missing}: META file cannot be read \(No '
+                       r'such file or directory\)$'):
+        read_meta_file(str(missing))
+    bad = tmp_path / 'bin_META.json'
+    bad.write_bytes(b'\x80\xff\xfe[')
+    with pytest.raises(GeorefError,
+                       match=rf'^{bad}: META file is not text in UTF-8, '
+                       r'cp949/EUC-KR or UTF-16 with a byte-order mark: '
+                       r'not utf-8 \(byte 0: invalid start byte\); not '
+                       r'cp949 \(byte 0: illegal multibyte sequence\)$'):
+        read_meta_file(str(bad))
+    # UTF-16 with a big-endian byte-order mark is read.
+    be = tmp_path / 'be_META.json'
+    text = json.dumps([dict(img_id='B.tif', img_width=4, img_height=3,
+                            img_resolution=0.5, img_coordinate='EPSG:5186',
+                            coordinates='200000.25, 549999.75')])
+    be.write_bytes(b'\xfe\xff' + text.encode('utf-16-be'))
+    assert read_meta_file(str(be))['width'] == 4
+
+
+def test_paths_and_sources_of_each_georeference(tmp_path):
+    import cv2
+
+    from mmseg_sia.georef import (footprint_georef, image_georef,
+                                  lonlat_transform, read_raster_georef)
+    png = tmp_path / 'w.png'
+    cv2.imwrite(str(png), np.zeros((3, 4, 3), np.uint8))
+    (tmp_path / 'w.pgw').write_text('0.5\n0\n0\n-0.5\n200000.25\n549999.75\n')
+    ref = read_raster_georef(str(png))
+    assert (ref.source, ref.path) == ('worldfile', str(png))
+    with pytest.raises(GeorefError,
+                       match=rf"^{png}, field 'crs': has no CRS: its pixels "
+                       r'cannot be placed in lon/lat \(add a \.prj file\)$'):
+        lonlat_transform(ref)
+    prj = tmp_path / 'w.prj'
+    prj.write_text('NOT A CRS')
+    with pytest.raises(GeorefError,
+                       match=rf"^{prj}, field 'WKT': names no known CRS: "
+                       r"'NOT A CRS'"):
+        read_raster_georef(str(png))
+    prj.write_text(KOREA.to_wkt('WKT1_ESRI'))
+    ref = read_raster_georef(str(png))
+    assert ref.crs.to_epsg() == 5186 and ref.path == str(png)
+    t = lonlat_transform(ref)
+    assert t.source == str(png)
+    # META beside an image without its own georeference.
+    plain = tmp_path / 'B.png'
+    cv2.imwrite(str(plain), np.zeros((3, 4, 3), np.uint8))
+    meta = write_record(tmp_path)
+    ref = image_georef(str(plain), shape=(3, 4))
+    assert (ref.source, ref.path) == ('meta', meta)
+    assert ref.transform == Affine(0.5, 0, 200000.0, 0, -0.5, 550000.0)
+    with pytest.raises(GeorefError, match=r'gives 4 x 3 pixels but the '
+                       rf'image {plain} has 5 x 3$'):
+        image_georef(str(plain), shape=(3, 5))
+    other = tmp_path / 'metas'
+    other.mkdir()
+    write_record(other, name='C_META.json', img_width=5)
+    c = tmp_path / 'C.png'
+    cv2.imwrite(str(c), np.zeros((3, 5, 3), np.uint8))
+    assert image_georef(str(c), meta_dir=str(other)).width == 5
+    # A label footprint on a tile that is not square: width and height kept.
+    ring = [[127.0, 37.5], [127.001, 37.5], [127.001, 37.4995],
+            [127.0, 37.4995]]
+    label = tmp_path / 'L.json'
+    label.write_text(json.dumps(dict(type='FeatureCollection', features=[
+        dict(type='Feature', geometry=dict(type='Polygon',
+                                           coordinates=[ring]),
+             properties=dict(building_imcoords='EMPTY'))])))
+    ref = resolve_georef(None, None, str(label), shape=(50, 100))
+    assert (ref.width, ref.height, ref.path) == (100, 50, str(label))
+    assert ref.pixel_to_map([[100, 50]])[0].tolist() == pytest.approx(
+        [127.001, 37.4995], abs=1e-12)
+    ref = footprint_georef(str(label), 100, 50)
+    assert (ref.source, ref.path) == ('footprint', str(label))
