@@ -64,7 +64,8 @@ TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
                 'tests/test_mutation_kills_georef.py']),
     'inference': (['mmseg_sia/apis/segment.py'],
                   ['tests/test_inference.py',
-                   'tests/test_streamed_averaging.py']),
+                   'tests/test_streamed_averaging.py',
+                   'tests/test_mutation_kills_segment.py']),
 }
 
 #: folders the tests read besides the package and tests/

@@ -1,0 +1,97 @@
+"""Windows and image input of streamed segmentation that mutation testing
+found unpinned (issue 14). Values by hand; mmseg's own 'slide' positions
+are checked in ``tests/test_inference.py``."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from mmseg_sia.apis.segment import (DEFAULT_WINDOW, ImageReadError,
+                                    _resolve_windows, load_image, window_grid)
+
+
+def model(**test_cfg):
+    return SimpleNamespace(test_cfg=test_cfg or None)
+
+
+@pytest.mark.parametrize('m, window, stride, overlap, want', [
+    # No slide settings: the default window, a quarter overlapping.
+    (model(), None, None, None, ((1024, 1024), (768, 768))),
+    (SimpleNamespace(), None, None, None, ((1024, 1024), (768, 768))),
+    (model(mode='whole'), None, None, None, ((1024, 1024), (768, 768))),
+    # The model's slide window and stride.
+    (model(mode='slide', crop_size=(512, 256), stride=(384, 200)), None,
+     None, None, ((512, 256), (384, 200))),
+    # A slide window with an overlap of our own (or a stride of our own).
+    (model(mode='slide', crop_size=(512, 256), stride=(384, 200)), None,
+     None, 12, ((512, 256), (500, 244))),
+    (model(mode='slide', crop_size=(512, 256), stride=(384, 200)), None,
+     100, None, ((512, 256), (100, 100))),
+    # Non-square windows: a quarter of each side by default.
+    (model(), (40, 100), None, None, ((40, 100), (30, 75))),
+    (model(), (41, 103), None, (1, 2), ((41, 103), (40, 101))),
+    (model(), 1, None, 0, ((1, 1), (1, 1))),
+])
+def test_windows_and_strides_by_hand(m, window, stride, overlap, want):
+    assert _resolve_windows(m, window, stride, overlap) == want
+    assert DEFAULT_WINDOW == 1024
+
+
+@pytest.mark.parametrize('window, stride, overlap, message', [
+    (0, None, None, r'^window must be a positive int or \(h, w\), got '
+     r'\(0, 0\)$'),
+    ((8, 8, 8), None, None, r'^window must be a positive int or \(h, w\), '
+     r'got \(8, 8, 8\)$'),
+    (8, 0, None, r'^stride must be a positive int or \(h, w\), got '
+     r'\(0, 0\)$'),
+    (8, 4, 2, r'^give stride or overlap, not both$'),
+    (8, None, 8, r'^overlap \(8, 8\) must be >= 0 and smaller than the '
+     r'window \(8, 8\)$'),
+    (8, None, -1, r'^overlap \(-1, -1\) must be >= 0'),
+    (8, 9, None, r'^stride \(9, 9\) larger than the window \(8, 8\) would '
+     r'leave pixels unpredicted$'),
+])
+def test_window_errors_word_for_word(window, stride, overlap, message):
+    with pytest.raises(ValueError, match=message):
+        _resolve_windows(model(), window, stride, overlap)
+
+
+def test_window_grid_by_hand():
+    assert window_grid(10, 4, 3) == [0, 3, 6]
+    assert window_grid(11, 4, 3) == [0, 3, 6, 7]
+    assert window_grid(1, 1, 1) == [0]
+    assert window_grid(5, 1, 1) == [0, 1, 2, 3, 4]
+
+
+def test_arrays_as_mmseg_takes_them():
+    gray = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    img, path = load_image(gray)
+    assert path is None and img.shape == (2, 3, 3)
+    assert (img == gray[..., None]).all()
+    rgba = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    img, _ = load_image(rgba)
+    np.testing.assert_array_equal(img, rgba[..., :3])
+    img, _ = load_image(rgba, channel_order='rgb')
+    np.testing.assert_array_equal(img, rgba[..., 2::-1])
+    for bad in (np.zeros((2, 3, 5), np.uint8), np.zeros((2, 3, 2), np.uint8),
+                np.zeros((2, 3, 3, 1), np.uint8)):
+        with pytest.raises(ValueError,
+                           match=r'^image array must be \(H, W\), '
+                           r'\(H, W, 3\) or \(H, W, 4\), got '
+                           rf'{re_shape(bad.shape)}$'):
+            load_image(bad)
+
+
+def re_shape(shape):
+    return str(tuple(shape)).replace('(', r'\(').replace(')', r'\)')
+
+
+def test_files_that_cannot_be_decoded(tmp_path):
+    for name, data in (('empty.png', b''), ('junk.png', b'not an image')):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ImageReadError,
+                           match=rf'^{path}: cannot be decoded as an image '
+                           r'\(empty, truncated or not an image format '
+                           r'OpenCV reads\)$'):
+            load_image(str(path))
