@@ -95,3 +95,50 @@ def test_files_that_cannot_be_decoded(tmp_path):
                            r'\(empty, truncated or not an image format '
                            r'OpenCV reads\)$'):
             load_image(str(path))
+
+
+def fake_model(**dp):
+    import torch
+    base = dict(channel_conversion=False, _enable_normalize=True,
+                mean=torch.tensor([1.0, 2.0, 3.0]).view(-1, 1, 1),
+                std=torch.tensor([2.0, 4.0, 8.0]).view(-1, 1, 1),
+                test_cfg=None, pad_val=7)
+    base.update(dp)
+    return SimpleNamespace(data_preprocessor=SimpleNamespace(**base))
+
+
+def test_preprocessing_as_the_data_preprocessor_by_hand():
+    """Channel flip, mean/std and padding of mmseg's SegDataPreProcessor,
+    written out for a 1 x 2 x 3 batch (values b, g, r = 10, 20, 40)."""
+    import torch
+
+    from mmseg_sia.apis.segment import _preprocess
+    batch = np.zeros((1, 2, 3, 3), np.uint8)
+    batch[..., 0], batch[..., 1], batch[..., 2] = 10, 20, 40
+    cpu = torch.device('cpu')
+    x, size = _preprocess(fake_model(), batch, cpu)
+    assert size == (2, 3) and x.shape == (1, 3, 2, 3)
+    assert x[0, :, 0, 0].tolist() == [(10 - 1) / 2, (20 - 2) / 4,
+                                      (40 - 3) / 8]
+    x, _ = _preprocess(fake_model(channel_conversion=True), batch, cpu)
+    assert x[0, :, 1, 2].tolist() == [(40 - 1) / 2, (20 - 2) / 4,
+                                      (10 - 3) / 8]
+    x, _ = _preprocess(fake_model(_enable_normalize=False), batch, cpu)
+    assert x[0, :, 0, 0].tolist() == [10, 20, 40]
+    # Padded (after normalising) with pad_val to the size divisor, and to at
+    # least the test size first.
+    x, size = _preprocess(fake_model(test_cfg=dict(size_divisor=4)), batch,
+                          cpu)
+    assert size == (2, 3) and x.shape == (1, 3, 4, 4)
+    assert (x[0, :, 2:] == 7).all() and (x[0, :, :, 3] == 7).all()
+    assert x[0, 0, 1, 2] == 4.5
+    x, _ = _preprocess(fake_model(test_cfg=dict(size=(5, 6), size_divisor=4)),
+                       batch, cpu)
+    assert x.shape == (1, 3, 8, 8)
+    x, _ = _preprocess(fake_model(test_cfg=dict(size=(5, 2))), batch, cpu)
+    assert x.shape == (1, 3, 5, 3)
+    # Not a 3-channel batch: never flipped.
+    one = np.full((1, 2, 2, 1), 9, np.uint8)
+    x, _ = _preprocess(fake_model(channel_conversion=True,
+                                  _enable_normalize=False), one, cpu)
+    assert x.shape == (1, 1, 2, 2) and (x == 9).all()
