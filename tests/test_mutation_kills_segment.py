@@ -61,6 +61,9 @@ def test_window_grid_by_hand():
     assert window_grid(11, 4, 3) == [0, 3, 6, 7]
     assert window_grid(1, 1, 1) == [0]
     assert window_grid(5, 1, 1) == [0, 1, 2, 3, 4]
+    # A window larger than the image: one window, whatever the stride.
+    assert window_grid(2, 4, 1) == [0]
+    assert window_grid(3, 8, 2) == [0]
 
 
 def test_arrays_as_mmseg_takes_them():
