@@ -71,6 +71,14 @@ TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
 #: folders the tests read besides the package and tests/
 DATA = ['configs', 'data', 'tools']
 
+#: file -> (function, decorator) pairs unwrapped in the scratch copy. mutmut
+#: 3 does not mutate decorated functions; the copy defines the function
+#: plain and applies the decorator after the definition instead (to
+#: mutmut's trampoline), which behaves the same.
+UNDECORATE: Dict[str, List[Tuple[str, str]]] = {
+    'mmseg_sia/apis/segment.py': [('segment_image', 'torch.no_grad()')],
+}
+
 
 def _write_setup_cfg(folder: str, only: List[str], tests: List[str],
                      timeout_multiplier: float) -> None:
@@ -99,6 +107,26 @@ def _prepare(folder: str, only: List[str], tests: List[str], fresh: bool,
             shutil.copytree(src, osp.join(folder, name), ignore=ignore,
                             dirs_exist_ok=True)
     _write_setup_cfg(folder, only, tests, timeout_multiplier)
+    for rel, pairs in UNDECORATE.items():
+        _undecorate(osp.join(folder, rel), pairs)
+
+
+def _undecorate(path: str, pairs: List[Tuple[str, str]]) -> None:
+    """Move ``@decorator`` of each function to after its definition."""
+    if not osp.isfile(path):
+        return
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    tail = []
+    for func, decorator in pairs:
+        line = f'@{decorator}\ndef {func}('
+        if line not in text:
+            raise SystemExit(f'{path}: no "@{decorator}" on {func}(); '
+                             'update UNDECORATE in tools/dev/mutation.py')
+        text = text.replace(line, f'def {func}(')
+        tail.append(f'{func} = {decorator}({func})')
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text.rstrip('\n') + '\n\n\n' + '\n'.join(tail) + '\n')
 
 
 def _limit_memory(limit_gib: float):
