@@ -258,3 +258,58 @@ def test_paths_and_sources_of_each_georeference(tmp_path):
         [127.001, 37.4995], abs=1e-12)
     ref = footprint_georef(str(label), 100, 50)
     assert (ref.source, ref.path) == ('footprint', str(label))
+
+
+def test_bounds_of_a_turned_image_by_hand():
+    # Pixel x runs north-east, pixel y south-east: every corner is an
+    # extreme of its own.
+    g = Georef(KOREA, Affine(1.0, 1.0, 100.0, 1.0, -1.0, 500.0), 10, 4,
+               'raster', 'r.tif')
+    # Corners (0, 0) -> (100, 500), (10, 0) -> (110, 510),
+    # (10, 4) -> (114, 506), (0, 4) -> (104, 496).
+    assert g.bounds() == (100.0, 496.0, 114.0, 510.0)
+
+
+def test_meta_size_check_takes_height_and_width_only(tmp_path):
+    meta = write_record(tmp_path)
+    assert resolve_georef(meta_path=meta, shape=(3, 4, 3)).width == 4
+
+
+def test_bad_footprint_of_a_label_names_it(tmp_path):
+    from mmseg_sia.geo import FootprintError
+    dart = [[127.0, 37.1], [127.1, 37.1], [127.05, 37.09], [127.05, 37.0]]
+    label = tmp_path / 'D.json'
+    label.write_text(json.dumps(dict(type='FeatureCollection', features=[
+        dict(type='Feature', geometry=dict(type='Polygon',
+                                           coordinates=[dart]),
+             properties=dict(building_imcoords='EMPTY'))])))
+    with pytest.raises(FootprintError,
+                       match=rf'^{label}: footprint corners do not form a '
+                       'north-up quadrilateral'):
+        resolve_georef(None, None, str(label), shape=(8, 8))
+
+
+def test_meta_files_of_validation_parts_and_1024_names(tmp_path,
+                                                      monkeypatch):
+    import cv2
+
+    from mmseg_sia.georef import find_meta_file
+    vs = tmp_path / 'Validation' / '01.원천데이터' / 'VS_AP25_1024픽셀'
+    vl = tmp_path / 'Validation' / '02.라벨링데이터' / 'VL_AP25_1024픽셀_Meta'
+    vs.mkdir(parents=True)
+    vl.mkdir(parents=True)
+    img = vs / 'Y_FGT_1024.png'
+    cv2.imwrite(str(img), np.zeros((3, 4, 3), np.uint8))
+    meta = write_record(vl, name='Y_FGT_META_1024.json')
+    assert find_meta_file(str(img)) == meta
+    # Beside the image folder (no 01/02 split).
+    flat = tmp_path / 'flat'
+    (flat / 'VS_P').mkdir(parents=True)
+    (flat / 'VL_P_Meta').mkdir()
+    other = flat / 'VS_P' / 'Z.png'
+    cv2.imwrite(str(other), np.zeros((3, 4, 3), np.uint8))
+    meta = write_record(flat / 'VL_P_Meta', name='Z_META.json')
+    assert find_meta_file(str(other)) == meta
+    # A relative image path gives a path relative to the working folder.
+    monkeypatch.chdir(flat)
+    assert find_meta_file('VS_P/Z.png') == 'VL_P_Meta/Z_META.json'
