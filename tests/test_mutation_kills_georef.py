@@ -298,9 +298,9 @@ def test_meta_files_of_validation_parts_and_1024_names(tmp_path,
     vl = tmp_path / 'Validation' / '02.라벨링데이터' / 'VL_AP25_1024픽셀_Meta'
     vs.mkdir(parents=True)
     vl.mkdir(parents=True)
-    img = vs / 'Y_FGT_1024.png'
+    img = vs / 'Y2_FGT_1024.png'
     cv2.imwrite(str(img), np.zeros((3, 4, 3), np.uint8))
-    meta = write_record(vl, name='Y_FGT_META_1024.json')
+    meta = write_record(vl, name='Y2_FGT_META_1024.json')
     assert find_meta_file(str(img)) == meta
     # Beside the image folder (no 01/02 split).
     flat = tmp_path / 'flat'
