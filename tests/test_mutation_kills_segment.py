@@ -145,3 +145,10 @@ def test_preprocessing_as_the_data_preprocessor_by_hand():
     x, _ = _preprocess(fake_model(channel_conversion=True,
                                   _enable_normalize=False), one, cpu)
     assert x.shape == (1, 1, 2, 2) and (x == 9).all()
+
+
+def test_batch_size_must_be_positive():
+    from mmseg_sia.apis.segment import segment_image
+    segmentor = SimpleNamespace(encode_decode=None)
+    with pytest.raises(ValueError, match=r'^batch_size must be >= 1, got 0$'):
+        segment_image(segmentor, np.zeros((4, 4, 3), np.uint8), batch_size=0)
