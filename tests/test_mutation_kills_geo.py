@@ -22,7 +22,8 @@ SIZE = 64
 LON0, LAT0 = 127.0, 37.55
 DLON, DLAT = 1e-5, 8e-6
 # Bottom-left, bottom-right, top-right, top-left (the release's order).
-FOOTPRINT = [[LON0, LAT0 - SIZE * DLAT], [LON0 + SIZE * DLON, LAT0 - SIZE * DLAT],
+FOOTPRINT = [[LON0, LAT0 - SIZE * DLAT],
+             [LON0 + SIZE * DLON, LAT0 - SIZE * DLAT],
              [LON0 + SIZE * DLON, LAT0], [LON0, LAT0]]
 
 
@@ -41,7 +42,8 @@ def test_footprint_errors_word_for_word():
     assert info.value.reason == ('has 3 points; a tile footprint needs '
                                  'exactly 4 corners')
     with pytest.raises(FootprintError,
-                       match=r'^r\.json: footprint repeats a corner: ') as info:
+                       match=r'^r\.json: footprint repeats a corner: '
+                       ) as info:
         order_footprint_corners([pts[0], pts[1], pts[1], pts[3]],
                                 source='r.json')
     assert info.value.source == 'r.json'

@@ -216,7 +216,8 @@ def test_paths_and_sources_of_each_georeference(tmp_path):
         lonlat_transform(ref)
     prj = tmp_path / 'w.prj'
     prj.write_bytes(b'\xff\xfe\x80 not UTF-8')
-    with pytest.raises(GeorefError, match=rf"^{prj}: cannot be read \('utf-8'"):
+    with pytest.raises(GeorefError,
+                       match=rf"^{prj}: cannot be read \('utf-8'"):
         read_raster_georef(str(png))
     prj.write_text('NOT A CRS')
     with pytest.raises(GeorefError,

@@ -407,9 +407,8 @@ def test_small_chunks_and_compact_keys_draw_the_same_pixels(
     # its edges cross 20+ columns each (more than a chunk).
     long = np.array([[-3.25, -4.75], [33.5, 12.25], [33.5, 26.5],
                      [-3.25, 3.75]])
-    star = np.stack([15 + 7 * np.cos(np.linspace(0, 4 * np.pi, 5)[:-1] * 1.25),
-                     10 + 7 * np.sin(np.linspace(0, 4 * np.pi, 5)[:-1] * 1.25)],
-                    axis=1)
+    turns = np.linspace(0, 4 * np.pi, 5)[:-1] * 1.25
+    star = np.stack([15 + 7 * np.cos(turns), 10 + 7 * np.sin(turns)], axis=1)
     zigzag = np.array([[x + 0.25, 0.25 if i % 2 else 19.75]
                        for i, x in enumerate(range(2, 28, 3))] +
                       [[27.75, 21.0], [1.75, 21.0]])
