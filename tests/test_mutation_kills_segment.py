@@ -152,3 +152,70 @@ def test_batch_size_must_be_positive():
     segmentor = SimpleNamespace(encode_decode=None)
     with pytest.raises(ValueError, match=r'^batch_size must be >= 1, got 0$'):
         segment_image(segmentor, np.zeros((4, 4, 3), np.uint8), batch_size=0)
+
+
+def two_class_model(tmp_path, crop, stride):
+    """A tiny 2-class (softmax, two output channels) FCN with slide windows
+    ``crop`` / ``stride``, its batch-norm statistics taken from an image."""
+    import torch
+    from mmengine.registry import DefaultScope
+    from mmseg.apis import init_model
+
+    from mmseg_sia.testing import blocks_image, tiny_segmentor_config
+    cfg = tmp_path / f'two_{crop}_{stride}.py'
+    cfg.write_text(tiny_segmentor_config(2, crop=crop, stride=stride))
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = init_model(str(cfg), None, device='cpu')
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.reset_running_stats()
+            mod.momentum = None
+    x = torch.from_numpy(blocks_image(64, 64, 1)).permute(2, 0, 1)[None]
+    x = (x.float() - model.data_preprocessor.mean) / \
+        model.data_preprocessor.std
+    model.train()
+    with torch.no_grad():
+        model.decode_head(model.extract_feat(x))
+    model.eval()
+    torch.nn.init.normal_(model.decode_head.conv_seg.weight, std=1.0)
+    return model
+
+
+@pytest.mark.parametrize('crop, stride, shape', [
+    (16, 15, (40, 37)),   # one row of each window kept for the next
+    (16, 1, (18, 19)),    # windows one row apart
+])
+def test_two_class_model_and_tight_strides_equal_mmseg_slide(
+        tmp_path, crop, stride, shape):
+    """A two-channel softmax head (argmax, not the sigmoid of channel 0),
+    with strides that keep one row between window rows and move one row at
+    a time: the same mask as mmseg's own slide inference."""
+    import cv2
+    from mmseg.apis import inference_model
+
+    from mmseg_sia.apis import segment_image
+    from mmseg_sia.testing import blocks_image
+    model = two_class_model(tmp_path, crop, stride)
+    img = blocks_image(*shape, seed=7)
+    path = str(tmp_path / 'img.png')
+    cv2.imwrite(path, img)
+    ref = inference_model(model, path).pred_sem_seg.data[0].numpy()
+    ours = segment_image(model, img, batch_size=2)
+    np.testing.assert_array_equal(ours, ref)
+    assert 0 < ours.mean() < 1
+
+
+def test_more_array_and_window_checks():
+    with pytest.raises(ValueError,
+                       match=r'^image array must be uint8, got float64$'):
+        load_image(np.zeros((2, 2, 3)))
+    # Default overlap of an odd window: a quarter, rounded down.
+    assert _resolve_windows(model(), (41, 103), None, None) == \
+        ((41, 103), (31, 78))
+    with pytest.raises(ValueError, match=r'^stride \(9, 4\) larger than the '
+                       r'window \(8, 8\)'):
+        _resolve_windows(model(), 8, (9, 4), None)
+    with pytest.raises(ValueError, match=r'^stride \(4, 9\) larger than the '
+                       r'window \(8, 8\)'):
+        _resolve_windows(model(), 8, (4, 9), None)
