@@ -33,6 +33,7 @@ import argparse
 import os
 import os.path as osp
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -45,23 +46,39 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
     'metrics': (['mmseg_sia/evaluation/metrics/*', 'mmseg_sia/instances.py'],
                 ['tests/test_metrics.py', 'tests/test_boundary.py']),
-    'losses': (['mmseg_sia/models/losses/*'], ['tests/test_losses.py']),
+    'losses': (['mmseg_sia/models/losses/*'],
+               ['tests/test_losses.py',
+                'tests/test_mutation_kills_losses.py']),
     'labels': (['mmseg_sia/labels.py'],
                ['tests/test_labels.py', 'tests/test_pinned_references.py',
-                'tests/test_dataset.py']),
+                'tests/test_dataset.py',
+                'tests/test_mutation_kills_labels.py']),
     'geo': (['mmseg_sia/geo.py'],
-            ['tests/test_geo.py', 'tests/test_pinned_measures.py']),
+            ['tests/test_geo.py', 'tests/test_pinned_measures.py',
+             'tests/test_mutation_kills_geo.py']),
     'vectorize': (['mmseg_sia/vectorize.py'],
                   ['tests/test_vectorize.py',
                    'tests/test_pinned_measures.py']),
-    'inference': (['mmseg_sia/apis/inference.py'],
+    'georef': (['mmseg_sia/georef.py'],
+               ['tests/test_georef.py', 'tests/test_geo.py',
+                'tests/test_pinned_measures.py',
+                'tests/test_mutation_kills_georef.py']),
+    'inference': (['mmseg_sia/apis/segment.py'],
                   ['tests/test_inference.py',
                    'tests/test_streamed_averaging.py',
-                   'tests/test_pinned_measures.py']),
+                   'tests/test_mutation_kills_segment.py']),
 }
 
 #: folders the tests read besides the package and tests/
 DATA = ['configs', 'data', 'tools']
+
+#: file -> (function, decorator) pairs unwrapped in the scratch copy. mutmut
+#: 3 does not mutate decorated functions; the copy defines the function
+#: plain and applies the decorator after the definition instead (to
+#: mutmut's trampoline), which behaves the same.
+UNDECORATE: Dict[str, List[Tuple[str, str]]] = {
+    'mmseg_sia/apis/segment.py': [('segment_image', 'torch.no_grad()')],
+}
 
 
 def _write_setup_cfg(folder: str, only: List[str], tests: List[str],
@@ -91,9 +108,45 @@ def _prepare(folder: str, only: List[str], tests: List[str], fresh: bool,
             shutil.copytree(src, osp.join(folder, name), ignore=ignore,
                             dirs_exist_ok=True)
     _write_setup_cfg(folder, only, tests, timeout_multiplier)
+    for rel, pairs in UNDECORATE.items():
+        _undecorate(osp.join(folder, rel), pairs)
 
 
-def _mutmut(folder: str, *args: str, capture: bool = False):
+def _undecorate(path: str, pairs: List[Tuple[str, str]]) -> None:
+    """Move ``@decorator`` of each function to after its definition."""
+    if not osp.isfile(path):
+        return
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    tail = []
+    for func, decorator in pairs:
+        line = f'@{decorator}\ndef {func}('
+        if line not in text:
+            raise SystemExit(f'{path}: no "@{decorator}" on {func}(); '
+                             'update UNDECORATE in tools/dev/mutation.py')
+        text = text.replace(line, f'def {func}(')
+        tail.append(f'{func} = {decorator}({func})')
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text.rstrip('\n') + '\n\n\n' + '\n'.join(tail) + '\n')
+
+
+def _limit_memory(limit_gib: float):
+    """A ``preexec_fn`` capping the address space of mutmut and its
+    children: a mutant that makes a buffer grow without bound (a chunk size
+    or a loop bound changed) then fails with MemoryError, which counts as
+    killed, instead of taking the memory of a shared machine."""
+    if not limit_gib:
+        return None
+    size = int(limit_gib * 2**30)
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    return apply
+
+
+def _mutmut(folder: str, *args: str, capture: bool = False,
+            memory_gib: float = 0):
     env = dict(os.environ)
     # The tests must import the mutated copy, never the checkout.
     env.pop('PYTHONPATH', None)
@@ -105,7 +158,8 @@ def _mutmut(folder: str, *args: str, capture: bool = False):
         env[var] = '1'
     cmd = [sys.executable, '-m', 'mutmut', *args]
     return subprocess.run(cmd, cwd=folder, env=env, text=True,
-                          capture_output=capture)
+                          capture_output=capture,
+                          preexec_fn=_limit_memory(memory_gib))
 
 
 def run_target(name: str, args: argparse.Namespace) -> Dict[str, int]:
@@ -123,7 +177,7 @@ def run_target(name: str, args: argparse.Namespace) -> Dict[str, int]:
     if args.max_children:
         run_args += ['--max-children', str(args.max_children)]
     run_args += args.mutants or []
-    _mutmut(folder, *run_args)
+    _mutmut(folder, *run_args, memory_gib=args.memory_limit)
     res = _mutmut(folder, 'results', '--all', 'true', capture=True)
     counts: Dict[str, int] = {}
     survivors = []
@@ -135,10 +189,22 @@ def run_target(name: str, args: argparse.Namespace) -> Dict[str, int]:
         if m.group(2) in ('survived', 'no tests', 'timeout', 'suspicious'):
             survivors.append((m.group(1), m.group(2)))
     print(f'\n== {name}: ' + ', '.join(
-        f'{v} {k}' for k, v in sorted(counts.items())))
-    for mutant, status in survivors:
-        diff = _mutmut(folder, 'show', mutant, capture=True).stdout
-        print(f'\n--- {mutant} ({status})\n{diff.strip()}')
+        f'{v} {k}' for k, v in sorted(counts.items())), flush=True)
+    if survivors:
+        # One process for all the diffs (``mutmut show`` per mutant starts
+        # Python each time: minutes for a few hundred survivors).
+        script = ('import sys\n'
+                  'from mutmut.__main__ import find_mutant, '
+                  'get_diff_for_mutant\n'
+                  'for name, status in zip(sys.argv[1::2], sys.argv[2::2]):\n'
+                  '    diff = get_diff_for_mutant(name, '
+                  'path=find_mutant(name).path)\n'
+                  '    print(f"\\n--- {name} ({status})\\n{diff.strip()}")\n')
+        env = dict(os.environ)
+        env.pop('PYTHONPATH', None)
+        flat = [item for pair in survivors for item in pair]
+        subprocess.run([sys.executable, '-c', script, *flat], cwd=folder,
+                       env=env)
     return counts
 
 
@@ -170,6 +236,10 @@ def main(argv: List[str] = None) -> int:
                         'tests\' normal duration (mutmut\'s default 15 '
                         'gives false timeouts on a loaded machine; '
                         'default 50)')
+    parser.add_argument('--memory-limit', type=float, default=6.0,
+                        help='address-space limit in GiB for mutmut and the '
+                        'mutants (a mutant past it fails with MemoryError: '
+                        'killed); 0 for none (default 6)')
     args = parser.parse_args(argv)
     if args.list or not args.targets:
         for name, (only, tests) in TARGETS.items():

@@ -138,7 +138,8 @@ class SIADiceLoss(nn.Module):
             valid = valid.to(pred.dtype) * weight.to(pred.dtype)
         labels = torch.where(target != ignore, target,
                              torch.zeros_like(target))
-        labels = labels.clamp(0, num_classes - 1)
+        # One output channel is a binary head: labels 0 and 1.
+        labels = labels.clamp(0, max(num_classes - 1, 1))
         if self.use_sigmoid or num_classes == 1:
             probs = pred.sigmoid()
         else:

@@ -1,0 +1,221 @@
+"""Windows and image input of streamed segmentation that mutation testing
+found unpinned (issue 14). Values by hand; mmseg's own 'slide' positions
+are checked in ``tests/test_inference.py``."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from mmseg_sia.apis.segment import (DEFAULT_WINDOW, ImageReadError,
+                                    _resolve_windows, load_image, window_grid)
+
+
+def model(**test_cfg):
+    return SimpleNamespace(test_cfg=test_cfg or None)
+
+
+@pytest.mark.parametrize('m, window, stride, overlap, want', [
+    # No slide settings: the default window, a quarter overlapping.
+    (model(), None, None, None, ((1024, 1024), (768, 768))),
+    (SimpleNamespace(), None, None, None, ((1024, 1024), (768, 768))),
+    (model(mode='whole'), None, None, None, ((1024, 1024), (768, 768))),
+    # The model's slide window and stride.
+    (model(mode='slide', crop_size=(512, 256), stride=(384, 200)), None,
+     None, None, ((512, 256), (384, 200))),
+    # A slide window with an overlap of our own (or a stride of our own).
+    (model(mode='slide', crop_size=(512, 256), stride=(384, 200)), None,
+     None, 12, ((512, 256), (500, 244))),
+    (model(mode='slide', crop_size=(512, 256), stride=(384, 200)), None,
+     100, None, ((512, 256), (100, 100))),
+    # Non-square windows: a quarter of each side by default.
+    (model(), (40, 100), None, None, ((40, 100), (30, 75))),
+    (model(), (41, 103), None, (1, 2), ((41, 103), (40, 101))),
+    (model(), 1, None, 0, ((1, 1), (1, 1))),
+])
+def test_windows_and_strides_by_hand(m, window, stride, overlap, want):
+    assert _resolve_windows(m, window, stride, overlap) == want
+    assert DEFAULT_WINDOW == 1024
+
+
+@pytest.mark.parametrize('window, stride, overlap, message', [
+    (0, None, None, r'^window must be a positive int or \(h, w\), got '
+     r'\(0, 0\)$'),
+    ((8, 8, 8), None, None, r'^window must be a positive int or \(h, w\), '
+     r'got \(8, 8, 8\)$'),
+    (8, 0, None, r'^stride must be a positive int or \(h, w\), got '
+     r'\(0, 0\)$'),
+    (8, 4, 2, r'^give stride or overlap, not both$'),
+    (8, None, 8, r'^overlap \(8, 8\) must be >= 0 and smaller than the '
+     r'window \(8, 8\)$'),
+    (8, None, -1, r'^overlap \(-1, -1\) must be >= 0'),
+    (8, 9, None, r'^stride \(9, 9\) larger than the window \(8, 8\) would '
+     r'leave pixels unpredicted$'),
+])
+def test_window_errors_word_for_word(window, stride, overlap, message):
+    with pytest.raises(ValueError, match=message):
+        _resolve_windows(model(), window, stride, overlap)
+
+
+def test_window_grid_by_hand():
+    assert window_grid(10, 4, 3) == [0, 3, 6]
+    assert window_grid(11, 4, 3) == [0, 3, 6, 7]
+    assert window_grid(1, 1, 1) == [0]
+    assert window_grid(5, 1, 1) == [0, 1, 2, 3, 4]
+    # A window larger than the image: one window, whatever the stride.
+    assert window_grid(2, 4, 1) == [0]
+    assert window_grid(3, 8, 2) == [0]
+
+
+def test_arrays_as_mmseg_takes_them():
+    gray = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    img, path = load_image(gray)
+    assert path is None and img.shape == (2, 3, 3)
+    assert (img == gray[..., None]).all()
+    rgba = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    img, _ = load_image(rgba)
+    np.testing.assert_array_equal(img, rgba[..., :3])
+    img, _ = load_image(rgba, channel_order='rgb')
+    np.testing.assert_array_equal(img, rgba[..., 2::-1])
+    for bad in (np.zeros((2, 3, 5), np.uint8), np.zeros((2, 3, 2), np.uint8),
+                np.zeros((2, 3, 3, 1), np.uint8)):
+        with pytest.raises(ValueError,
+                           match=r'^image array must be \(H, W\), '
+                           r'\(H, W, 3\) or \(H, W, 4\), got '
+                           rf'{re_shape(bad.shape)}$'):
+            load_image(bad)
+
+
+def re_shape(shape):
+    return str(tuple(shape)).replace('(', r'\(').replace(')', r'\)')
+
+
+def test_files_that_cannot_be_decoded(tmp_path):
+    for name, data in (('empty.png', b''), ('junk.png', b'not an image')):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ImageReadError,
+                           match=rf'^{path}: cannot be decoded as an image '
+                           r'\(empty, truncated or not an image format '
+                           r'OpenCV reads\)$'):
+            load_image(str(path))
+
+
+def fake_model(**dp):
+    import torch
+    base = dict(channel_conversion=False, _enable_normalize=True,
+                mean=torch.tensor([1.0, 2.0, 3.0]).view(-1, 1, 1),
+                std=torch.tensor([2.0, 4.0, 8.0]).view(-1, 1, 1),
+                test_cfg=None, pad_val=7)
+    base.update(dp)
+    return SimpleNamespace(data_preprocessor=SimpleNamespace(**base))
+
+
+def test_preprocessing_as_the_data_preprocessor_by_hand():
+    """Channel flip, mean/std and padding of mmseg's SegDataPreProcessor,
+    written out for a 1 x 2 x 3 batch (values b, g, r = 10, 20, 40)."""
+    import torch
+
+    from mmseg_sia.apis.segment import _preprocess
+    batch = np.zeros((1, 2, 3, 3), np.uint8)
+    batch[..., 0], batch[..., 1], batch[..., 2] = 10, 20, 40
+    cpu = torch.device('cpu')
+    x, size = _preprocess(fake_model(), batch, cpu)
+    assert size == (2, 3) and x.shape == (1, 3, 2, 3)
+    assert x[0, :, 0, 0].tolist() == [(10 - 1) / 2, (20 - 2) / 4,
+                                      (40 - 3) / 8]
+    x, _ = _preprocess(fake_model(channel_conversion=True), batch, cpu)
+    assert x[0, :, 1, 2].tolist() == [(40 - 1) / 2, (20 - 2) / 4,
+                                      (10 - 3) / 8]
+    x, _ = _preprocess(fake_model(_enable_normalize=False), batch, cpu)
+    assert x[0, :, 0, 0].tolist() == [10, 20, 40]
+    # Padded (after normalising) with pad_val to the size divisor, and to at
+    # least the test size first.
+    x, size = _preprocess(fake_model(test_cfg=dict(size_divisor=4)), batch,
+                          cpu)
+    assert size == (2, 3) and x.shape == (1, 3, 4, 4)
+    assert (x[0, :, 2:] == 7).all() and (x[0, :, :, 3] == 7).all()
+    assert x[0, 0, 1, 2] == 4.5
+    x, _ = _preprocess(fake_model(test_cfg=dict(size=(5, 6), size_divisor=4)),
+                       batch, cpu)
+    assert x.shape == (1, 3, 8, 8)
+    x, _ = _preprocess(fake_model(test_cfg=dict(size=(5, 2))), batch, cpu)
+    assert x.shape == (1, 3, 5, 3)
+    # Not a 3-channel batch: never flipped.
+    one = np.full((1, 2, 2, 1), 9, np.uint8)
+    x, _ = _preprocess(fake_model(channel_conversion=True,
+                                  _enable_normalize=False), one, cpu)
+    assert x.shape == (1, 1, 2, 2) and (x == 9).all()
+
+
+def test_batch_size_must_be_positive():
+    from mmseg_sia.apis.segment import segment_image
+    segmentor = SimpleNamespace(encode_decode=None)
+    with pytest.raises(ValueError, match=r'^batch_size must be >= 1, got 0$'):
+        segment_image(segmentor, np.zeros((4, 4, 3), np.uint8), batch_size=0)
+
+
+def two_class_model(tmp_path, crop, stride):
+    """A tiny 2-class (softmax, two output channels) FCN with slide windows
+    ``crop`` / ``stride``, its batch-norm statistics taken from an image."""
+    import torch
+    from mmengine.registry import DefaultScope
+    from mmseg.apis import init_model
+
+    from mmseg_sia.testing import blocks_image, tiny_segmentor_config
+    cfg = tmp_path / f'two_{crop}_{stride}.py'
+    cfg.write_text(tiny_segmentor_config(2, crop=crop, stride=stride))
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = init_model(str(cfg), None, device='cpu')
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.reset_running_stats()
+            mod.momentum = None
+    x = torch.from_numpy(blocks_image(64, 64, 1)).permute(2, 0, 1)[None]
+    x = (x.float() - model.data_preprocessor.mean) / \
+        model.data_preprocessor.std
+    model.train()
+    with torch.no_grad():
+        model.decode_head(model.extract_feat(x))
+    model.eval()
+    torch.nn.init.normal_(model.decode_head.conv_seg.weight, std=1.0)
+    return model
+
+
+@pytest.mark.parametrize('crop, stride, shape', [
+    (16, 15, (40, 37)),   # one row of each window kept for the next
+    (16, 1, (18, 19)),    # windows one row apart
+])
+def test_two_class_model_and_tight_strides_equal_mmseg_slide(
+        tmp_path, crop, stride, shape):
+    """A two-channel softmax head (argmax, not the sigmoid of channel 0),
+    with strides that keep one row between window rows and move one row at
+    a time: the same mask as mmseg's own slide inference."""
+    import cv2
+    from mmseg.apis import inference_model
+
+    from mmseg_sia.apis import segment_image
+    from mmseg_sia.testing import blocks_image
+    model = two_class_model(tmp_path, crop, stride)
+    img = blocks_image(*shape, seed=7)
+    path = str(tmp_path / 'img.png')
+    cv2.imwrite(path, img)
+    ref = inference_model(model, path).pred_sem_seg.data[0].numpy()
+    ours = segment_image(model, img, batch_size=2)
+    np.testing.assert_array_equal(ours, ref)
+    assert 0 < ours.mean() < 1
+
+
+def test_more_array_and_window_checks():
+    with pytest.raises(ValueError,
+                       match=r'^image array must be uint8, got float64$'):
+        load_image(np.zeros((2, 2, 3)))
+    # Default overlap of an odd window: a quarter, rounded down.
+    assert _resolve_windows(model(), (41, 103), None, None) == \
+        ((41, 103), (31, 78))
+    with pytest.raises(ValueError, match=r'^stride \(9, 4\) larger than the '
+                       r'window \(8, 8\)'):
+        _resolve_windows(model(), 8, (9, 4), None)
+    with pytest.raises(ValueError, match=r'^stride \(4, 9\) larger than the '
+                       r'window \(8, 8\)'):
+        _resolve_windows(model(), 8, (4, 9), None)
