@@ -119,3 +119,20 @@ def test_bench_sample_generalization_smoke():
            rf'\| {RATIO} \| {RATIO} \|', out)
     assert re.search(r'^(PASS|FAIL): mIoU >= 75 on every folder', out,
                      flags=re.MULTILINE), out
+
+
+def test_bench_geotiff_scene_smoke():
+    """One tiny tiled uint16 GeoTIFF through tools/infer.py: the table row
+    with its ratios is printed (they mean nothing at this size)."""
+    out = run_benchmark('bench_geotiff_scene.py', '--sizes', '256',
+                        '--window', '128', '--stride', '96', '--repeats', '1')
+    ratios(r'^ +256 +0\.1 +9 +\d+\.\d+ +\d+ +\d+\.\d+ +\d+\.\d+ +-?\d+\.\d+ '
+           r'+\d+\.\d+ +-?\d+\.\d+ +-?\d+\.\d+$', out)
+
+
+def test_bench_infer_memory_outputs_smoke():
+    out = run_benchmark('bench_infer_memory.py', '--size', '256',
+                        '--outputs-only')
+    for output in ('mask', 'overlay', 'json', 'geojson', 'summary',
+                   'scene, all but summary', 'scene, all \\+ summary'):
+        ratios(rf'^\| 256 x 256 \| {output} \| \d+ \| {RATIO} \|$', out)
