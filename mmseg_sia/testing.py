@@ -70,3 +70,39 @@ def blocks_image(h: int, w: int, seed: int = 0) -> np.ndarray:
         cv2.rectangle(img, (x, y), (x + int(rng.integers(4, 25)),
                                     y + int(rng.integers(4, 25))), colour, -1)
     return img
+
+
+def calibrated_tiny_model(config: str, seed: int = 0, size: int = 96):
+    """Build a model from ``config`` with random weights (``seed``) whose
+    batch-norm statistics are taken from :func:`blocks_image`, so that its
+    random features, and so its predictions, vary over an image (with the
+    initial statistics the masks come out nearly flat).
+
+    Args:
+        config (str): Config file, e.g. written from
+            :func:`tiny_segmentor_config`.
+        seed (int): Torch seed of the weights. Defaults to 0.
+        size (int): Side of the calibration image. Defaults to 96.
+
+    Returns:
+        torch.nn.Module: The segmentor, in eval mode, on the CPU.
+    """
+    import torch
+    from mmengine.registry import DefaultScope
+    from mmseg.apis import init_model
+
+    torch.manual_seed(seed)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = init_model(str(config), None, device='cpu')
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.reset_running_stats()
+            mod.momentum = None  # a plain average of what it sees
+    x = torch.from_numpy(blocks_image(size, size, 1)).permute(2, 0, 1)[None]
+    x = (x.float() - model.data_preprocessor.mean) / \
+        model.data_preprocessor.std
+    model.train()
+    with torch.no_grad():
+        model.decode_head(model.extract_feat(x))
+    model.eval()
+    return model

@@ -20,7 +20,8 @@ from mmseg_sia.apis import (CheckpointMismatchError, FootprintError,
                             polygons_to_mask, predict, segment_image,
                             window_grid)
 from mmseg_sia.datasets import SIADataset
-from mmseg_sia.testing import blocks_image, tiny_segmentor_config
+from mmseg_sia.testing import (blocks_image, calibrated_tiny_model,
+                               tiny_segmentor_config)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CLASSES = ('background', 'building', 'road')
@@ -35,9 +36,6 @@ def tiny(tmp_path_factory):
     Batch-norm statistics are calibrated on an image so that the random
     features are not flat, which gives masks with all three classes.
     """
-    from mmengine.registry import DefaultScope
-    from mmseg.apis import init_model
-
     root = tmp_path_factory.mktemp('tiny')
     cfg = root / 'tiny.py'
     cfg.write_text(tiny_segmentor_config(3))
@@ -45,20 +43,7 @@ def tiny(tmp_path_factory):
     cfg4.write_text(tiny_segmentor_config(4))
     binary = root / 'tiny_binary.py'
     binary.write_text(tiny_segmentor_config(2, threshold=0.5))
-    torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        model = init_model(str(cfg), None, device='cpu')
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.reset_running_stats()
-            mod.momentum = None
-    x = torch.from_numpy(blocks_image(96, 96, 1)).permute(2, 0, 1)[None]
-    x = (x.float() - model.data_preprocessor.mean) / \
-        model.data_preprocessor.std
-    model.train()
-    with torch.no_grad():
-        model.decode_head(model.extract_feat(x))
-    model.eval()
+    model = calibrated_tiny_model(str(cfg))
     torch.nn.init.normal_(model.decode_head.conv_seg.weight, std=1.0)
     torch.nn.init.zeros_(model.decode_head.conv_seg.bias)
     ckpt = root / 'tiny.pth'

@@ -158,26 +158,11 @@ def two_class_model(tmp_path, crop, stride):
     """A tiny 2-class (softmax, two output channels) FCN with slide windows
     ``crop`` / ``stride``, its batch-norm statistics taken from an image."""
     import torch
-    from mmengine.registry import DefaultScope
-    from mmseg.apis import init_model
 
-    from mmseg_sia.testing import blocks_image, tiny_segmentor_config
+    from mmseg_sia.testing import calibrated_tiny_model, tiny_segmentor_config
     cfg = tmp_path / f'two_{crop}_{stride}.py'
     cfg.write_text(tiny_segmentor_config(2, crop=crop, stride=stride))
-    torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        model = init_model(str(cfg), None, device='cpu')
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.reset_running_stats()
-            mod.momentum = None
-    x = torch.from_numpy(blocks_image(64, 64, 1)).permute(2, 0, 1)[None]
-    x = (x.float() - model.data_preprocessor.mean) / \
-        model.data_preprocessor.std
-    model.train()
-    with torch.no_grad():
-        model.decode_head(model.extract_feat(x))
-    model.eval()
+    model = calibrated_tiny_model(str(cfg), 0, 64)
     torch.nn.init.normal_(model.decode_head.conv_seg.weight, std=1.0)
     return model
 

@@ -14,29 +14,14 @@ import pytest
 import torch
 
 from mmseg_sia.apis import segment_image, window_grid
-from mmseg_sia.testing import blocks_image, tiny_segmentor_config
+from mmseg_sia.testing import (blocks_image, calibrated_tiny_model,
+                               tiny_segmentor_config)
 
 def build(tmp_path, binary, seed=0):
-    from mmengine.registry import DefaultScope
-    from mmseg.apis import init_model
     cfg = tmp_path / ('binary.py' if binary else 'three.py')
     cfg.write_text(tiny_segmentor_config(2, threshold=0.3) if binary else
                    tiny_segmentor_config(3))
-    torch.manual_seed(seed)
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        model = init_model(str(cfg), None, device='cpu')
-    # Batch-norm statistics of an image, so that the random features vary.
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.reset_running_stats()
-            mod.momentum = None
-    x = torch.from_numpy(blocks_image(96, 96, 1)).permute(2, 0, 1)[None]
-    x = (x.float() - model.data_preprocessor.mean) / \
-        model.data_preprocessor.std
-    model.train()
-    with torch.no_grad():
-        model.decode_head(model.extract_feat(x))
-    model.eval()
+    model = calibrated_tiny_model(str(cfg), seed)
     return model, str(cfg)
 
 
