@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ['tiny_segmentor_config', 'blocks_image']
+__all__ = ['tiny_segmentor_config', 'blocks_image', 'calibrated_tiny_model']
 
 _TINY = """
 custom_imports = dict(imports=['mmseg_sia'], allow_failed_imports=False)

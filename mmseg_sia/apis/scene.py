@@ -32,8 +32,9 @@ from ..vectorize import (MaskPolygon, label_shapes, polygon_from_rings,
                          simplify_polygons)
 from .prediction import (GPKG_FIELDS, _background_index, _skeleton_length,
                          footprint_geometry, geojson_feature, geojson_head,
-                         gpkg_geometry, label_feature, label_keys, now_stamp,
-                         polygon_measures, summary_head)
+                         gpkg_geometry, label_feature, label_keys,
+                         network_pixel_size, now_stamp, polygon_measures,
+                         save_network, summary_head)
 from .writers import GPKG_DATE, FeatureStream
 
 __all__ = ['BandPolygonizer', 'SceneWriter', 'predict_scene']
@@ -573,8 +574,6 @@ class SceneWriter:
             if self.summary:
                 self.row = self._measures()
             if self._roads is not None:
-                from .prediction import (geojson_head, network_pixel_size,
-                                         save_network)
                 graph = self._roads.network(dict(
                     self.network, pixel_size=network_pixel_size(
                         self.transform)))
