@@ -1,6 +1,15 @@
+import os
 import os.path as osp
 
-import pytest
+# One thread per torch/OpenMP process: the suite runs on two xdist workers
+# (and their tool subprocesses, which inherit this) on machines with few
+# cores, where more threads than cores make every process wait on the others.
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
 
 import mmseg_sia  # noqa: F401  (registers the plugin, applies compat fixes)
 
@@ -24,3 +33,26 @@ def mmseg_scope():
         DefaultScope.get_instance(name, scope_name='mmseg')
     with DefaultScope.overwrite_default_scope('mmseg'):
         yield
+
+
+# The longest test files, longest first. pytest-xdist's ``--dist loadfile``
+# would otherwise queue files by their number of tests, which starts the
+# README run (three tests, four minutes) last, when the other worker has
+# little left to do beside it.
+LONGEST_FIRST = ('test_readme.py', 'test_tools.py', 'test_vector_dataset.py',
+                 'test_benchmarks.py', 'test_roads.py', 'test_scenes.py',
+                 'test_apls.py', 'test_checkpoint_security.py')
+
+
+def pytest_configure(config):
+    if hasattr(config.option, 'loadscopereorder'):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        name = osp.basename(str(item.path))
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(
+            LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a file is kept

@@ -121,7 +121,7 @@ def test_readme_runs_top_to_bottom(reader_folder):
     env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env['PATH']
     env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
     env['MPLBACKEND'] = 'Agg'
-    env.setdefault('OMP_NUM_THREADS', '2')
+    env.setdefault('OMP_NUM_THREADS', '1')
     for block in filter(runnable, readme_blocks()):
         if block.lang == 'bash':
             args = ['bash', '-euo', 'pipefail', '-c', strip_setup(block.text)]
