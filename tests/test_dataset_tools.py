@@ -409,6 +409,36 @@ def test_convert_cli(good_root, bad_root, tmp_path, capsys):
     assert 'is not a folder' in capsys.readouterr().err
 
 
+def test_class_map_of_aihub_labels(good_root, tmp_path, capsys):
+    """A class map drawing buildings only gives them id 1 and leaves roads
+    out; one keyed by ANN_CD codes (land-cover) is refused up front
+    instead of drawing every tile as background."""
+    out = tmp_path / 'bld'
+    summary = convert_labels(good_root, str(out), progress=False,
+                             class_map={'building_imcoords': 1})
+    assert summary.ok
+    want = pipeline_map(good_root, 'both')
+    want[want == 2] = 0
+    # Where the road covered a building, the building shows through now.
+    got = read_mask(out / 'both.png')
+    assert set(np.unique(got)) == {0, 1}
+    assert (got[want == 1] == 1).all()
+    with pytest.raises(ValueError, match=r"convert_labels: the class map of "
+                       r"AIHub label files is keyed by their polygon "
+                       r"properties .* not '10'; ANN_CD codes need the "
+                       r"land-cover layout \(--meta-dir\)"):
+        convert_labels(good_root, str(tmp_path / 'x'), progress=False,
+                       class_map={'10': 1})
+    assert not (tmp_path / 'x').exists()
+    for name in ('check_dataset', 'dataset_stats', 'convert_labels'):
+        tool = load_tool(name)
+        args = [good_root, '--no-progress', '--class-map', '10=1']
+        if name != 'check_dataset':
+            args += ['--output-dir', str(tmp_path / name)]
+        assert tool.main(args) == 2
+        assert "not '10'" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------
 # check_dataset
 # --------------------------------------------------------------------------

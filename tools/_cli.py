@@ -84,9 +84,12 @@ def add_layout_arguments(parser: argparse.ArgumentParser) -> None:
                        '(e.g. EPSG:5186)')
     group.add_argument('--class-map', nargs='+', action=LazyDictAction,
                        default=None, metavar='VALUE=ID',
-                       help='class value -> class id for --vector (default '
-                       'building=1 road=2) or --meta-dir ANN_CD codes '
-                       '(default 10=1 30=2, other codes 0)')
+                       help='class value -> class id: label-file '
+                       'properties for AIHub labels (default '
+                       'building_imcoords=1 road_imcoords=2), field values '
+                       'for --vector (default building=1 road=2), ANN_CD '
+                       'codes for --meta-dir (default 10=1 30=2, other '
+                       'codes 0)')
 
 
 def layout_options(args: argparse.Namespace) -> dict:

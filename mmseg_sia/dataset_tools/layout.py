@@ -146,7 +146,9 @@ def resolve_layout(data_root: str,
 
     Raises:
         ValueError: For options that do not go together, a class map with
-            ids outside [0, 254], a vector file without ``attribute``.
+            ids outside [0, 254] (or, for AIHub label files, keyed by
+            anything but ``*_imcoords`` properties), a vector file without
+            ``attribute``.
         FileNotFoundError: When the vector file does not exist.
         VectorFileError: When it cannot be read or lacks the field.
     """
@@ -184,6 +186,19 @@ def resolve_layout(data_root: str,
         raise ValueError(f'{tool}: a class field applies to a vector file '
                          'only (--vector)')
     cmap = dict(DEFAULT_CLASS_MAP if class_map is None else class_map)
+    # A map keyed by anything but label-file properties would draw every
+    # tile as background without a word (e.g. ANN_CD codes given without
+    # --meta-dir): refuse it.
+    wrong = [key for key in cmap
+             if not (isinstance(key, str) and key.endswith('_imcoords'))]
+    if wrong:
+        raise ValueError(
+            f'{tool}: the class map of AIHub label files is keyed by their '
+            f'polygon properties (e.g. building_imcoords=1 '
+            f'road_imcoords=2), not {wrong[0]!r}; ANN_CD codes need the '
+            'land-cover layout (--meta-dir), field values a vector file '
+            '(--vector)')
+    cmap = check_class_map(cmap, None, tool)
     return Layout('aihub', cmap, class_names(cmap))
 
 
