@@ -270,3 +270,73 @@ def test_scene_writer_road_network_equals_the_whole_mask(tmp_path):
         tables.append((shapely.to_wkt(shapely.from_wkb(wkb)).tolist(),
                        [list(f) for f in fields]))
     assert tables[0] == tables[1]
+
+
+def road_masks(seed):
+    """Masks of class ids with roads of every kind: blobs, lines 1-60 px
+    wide, discs and rectangles larger than a band, speckle."""
+    from scipy import ndimage
+    rng = np.random.default_rng(seed)
+    for kind in range(4):
+        h, w = int(rng.integers(120, 400)), int(rng.integers(40, 200))
+        if kind == 0:
+            smooth = ndimage.gaussian_filter(rng.random((h, w)), 4)
+            yield (smooth > 0.5).astype(np.uint8) * 2
+        elif kind == 1:
+            m = np.zeros((h, w), np.uint8)
+            for _ in range(5):
+                p = rng.integers(0, [w, h], size=(2, 2)).tolist()
+                cv2.line(m, tuple(p[0]), tuple(p[1]), 2,
+                         int(rng.integers(1, 60)))
+            yield m
+        elif kind == 2:
+            m = np.zeros((h, w), np.uint8)
+            cv2.circle(m, (w // 2, h // 2), int(rng.integers(60, 150)), 2,
+                       -1)
+            m[10:h // 3, 5:w - 20] = 2
+            yield m
+        else:
+            m = rng.integers(0, 2, (h, w)).astype(np.uint8)
+            m[ndimage.gaussian_filter(rng.random((h, w)), 3) > 0.55] = 2
+            yield m
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_streamed_road_length_equals_the_whole_mask(seed):
+    """The summary's road length from bands equals scikit-image's skeleton
+    of the whole mask, step for step, in pixels and on the ground, in bands
+    as thin as one row and with roads wider than a band."""
+    from mmseg_sia.apis.prediction import _skeleton_length
+    from mmseg_sia.apis.scene import _RoadLength
+    rng = np.random.default_rng(100 + seed)
+    jac = np.array([[0.5, 0.1], [-0.05, 0.55]])
+    for mask in road_masks(seed):
+        want = (_skeleton_length(mask == 2, jac), _skeleton_length(mask == 2))
+        assert want[1] > 0
+        for block, band in ((1, 1), (7, 13), (64, 50)):
+            length = _RoadLength(2, mask.shape[1], block=block)
+            y = 0
+            while y < len(mask):
+                n = int(rng.integers(1, band + 1))
+                length.add(y, mask[y:y + n])
+                y += n
+            got = length.result(jac)
+            assert got == pytest.approx(want, rel=0, abs=1e-9), (block, band)
+
+
+def test_streamed_road_length_holds_a_band_not_the_scene():
+    """Thin roads on a tall scene: the rows kept stay a band and its
+    context however many rows have gone by."""
+    from mmseg_sia.apis.scene import _RoadLength
+    width, held = 300, []
+    length = _RoadLength(2, width, block=64)
+    rows = np.zeros((32, width), np.uint8)
+    rows[:, 100:106] = 2
+    rows[10:14, :] = 2
+    for y in range(0, 32 * 200, 32):
+        length.add(y, rows)
+        held.append(len(length.rows))
+    assert max(held) <= length.RETAIN + 64 + 32
+    from mmseg_sia.apis.prediction import _skeleton_length
+    assert length.result(None)[1] == _skeleton_length(
+        np.tile(rows, (200, 1)) == 2)
