@@ -340,3 +340,37 @@ def test_streamed_road_length_holds_a_band_not_the_scene():
     from mmseg_sia.apis.prediction import _skeleton_length
     assert length.result(None)[1] == _skeleton_length(
         np.tile(rows, (200, 1)) == 2)
+
+
+@pytest.mark.parametrize('chunk', [3, 4096])
+def test_lazy_features_write_the_same_bytes(tmp_path, monkeypatch, chunk):
+    """Scene features written ring by ring (and the label string chunk by
+    chunk) are byte for byte the features made whole."""
+    from mmseg_sia.apis import prediction
+    from mmseg_sia.apis.writers import FeatureStream, json_chunks
+    monkeypatch.setattr(prediction, '_CHUNK', chunk)
+    mask = random_mask(3, 40, 36)
+    georef = georef_of(tmp_path, *mask.shape)
+    transform = lonlat_transform(georef)
+    polys = binary_to_polygons(mask == 1, class_id=1)
+    assert any(len(p.holes) > 1 for p in polys)
+    keys = ('building_imcoords', 'road_imcoords')
+    for poly in polys:
+        for make in (
+                lambda lazy: prediction.geojson_feature(
+                    poly, 7, CLASSES, transform, lazy=lazy),
+                lambda lazy: prediction.label_feature(
+                    poly, keys, CLASSES, 'x.png', 'stamp', None, lazy=lazy)):
+            whole = json.dumps(make(False), ensure_ascii=False).encode()
+            stream = FeatureStream({})
+            assert b''.join(stream.feature_pieces(make(True))) == whole
+            # The second feature of a stream: the separator, then the same.
+            assert b''.join(stream.feature_pieces(make(True))) == \
+                b', ' + whole
+    # A whole document with lazy features equals the one made of lists.
+    docs = [b''.join(json_chunks({'type': 'FeatureCollection'}, (
+        prediction.geojson_feature(p, i, CLASSES, transform, lazy=lazy)
+        for i, p in enumerate(polys)))) for lazy in (False, True)]
+    assert docs[0] == docs[1]
+    assert json.loads(docs[1])['features'][0]['geometry']['type'] == \
+        'Polygon'

@@ -26,8 +26,9 @@ from .footprints import resolve_footprint
 from .model import _class_count, _default_meta, _unwrap, init_segmentor
 from .segment import ImageInput, Progress, load_image, segment_image
 from .raster import RasterReader, is_scene, save_mask_cog
-from .writers import (DEFAULT_IMAGE_FORMATS, blend_overlay, output_paths,
-                      save_gpkg, save_json, save_mask_png, save_overlay_png)
+from .writers import (DEFAULT_IMAGE_FORMATS, LazyJSON, _dumps, blend_overlay,
+                      output_paths, save_gpkg, save_json, save_mask_png,
+                      save_overlay_png)
 
 __all__ = ['SIAPrediction', 'predict']
 
@@ -101,14 +102,42 @@ def footprint_geometry(transform: Optional[GeoTransform]) -> Optional[dict]:
     return dict(type='Polygon', coordinates=[ring + [ring[0]]])
 
 
+#: Vertices formatted at a time when a feature is written lazily.
+_CHUNK = 4096
+
+
+def _imcoords_pieces(points: np.ndarray):
+    # The JSON string of format_imcoords(points), a chunk of vertices at a
+    # time (digits, signs, points and commas need no escaping).
+    yield b'"'
+    for i in range(0, len(points), _CHUNK):
+        text = format_imcoords(points[i:i + _CHUNK]).encode('ascii')
+        yield (b',' if i else b'') + text
+    yield b'"'
+
+
+def _rings_pieces(poly: MaskPolygon, transform: GeoTransform,
+                  decimals: int):
+    # The JSON text of geojson_feature's coordinates, one ring at a time.
+    yield b'['
+    for i, r in enumerate(poly.rings()):
+        r = np.round(transform.pixel_to_lonlat(r), decimals)
+        yield (b', ' if i else b'') + _dumps(_close(_oriented(r, i == 0))
+                                             .tolist())
+    yield b']'
+
+
 def label_feature(poly: MaskPolygon, keys: Sequence[str],
                   classes: Sequence[str], image_id: str, stamp: str,
-                  geometry: Optional[dict]) -> dict:
+                  geometry: Optional[dict], lazy: bool = False) -> dict:
     """One feature of the label JSON (see
-    :meth:`SIAPrediction.to_label_json`)."""
+    :meth:`SIAPrediction.to_label_json`); with ``lazy``, the coordinate
+    string is a :class:`~mmseg_sia.apis.writers.LazyJSON` made a chunk at a
+    time while the feature is written (the same bytes)."""
     props = {k: 'EMPTY' for k in keys}
-    props[f'{classes[poly.class_id]}_imcoords'] = format_imcoords(
-        keyhole_ring(poly))
+    ring = keyhole_ring(poly)
+    props[f'{classes[poly.class_id]}_imcoords'] = LazyJSON(
+        lambda: _imcoords_pieces(ring)) if lazy else format_imcoords(ring)
     props.update(image_id=image_id, ingest_time=stamp, type_id='',
                  type_name=classes[poly.class_id])
     return dict(type='Feature', geometry=geometry, properties=props)
@@ -121,12 +150,19 @@ def now_stamp() -> str:
 
 def geojson_feature(poly: MaskPolygon, index: int, classes: Sequence[str],
                     transform: GeoTransform, decimals: int = 9,
-                    measures: Optional[dict] = None) -> dict:
-    """One RFC 7946 feature (see :meth:`SIAPrediction.to_geojson`)."""
-    rings = [np.round(transform.pixel_to_lonlat(r), decimals)
-             for r in poly.rings()]
-    coords = [_close(_oriented(r, i == 0)).tolist()
-              for i, r in enumerate(rings)]
+                    measures: Optional[dict] = None,
+                    lazy: bool = False) -> dict:
+    """One RFC 7946 feature (see :meth:`SIAPrediction.to_geojson`); with
+    ``lazy``, the coordinates are a :class:`~mmseg_sia.apis.writers.LazyJSON`
+    made one ring at a time while the feature is written (the same
+    bytes)."""
+    if lazy:
+        coords = LazyJSON(lambda: _rings_pieces(poly, transform, decimals))
+    else:
+        rings = [np.round(transform.pixel_to_lonlat(r), decimals)
+                 for r in poly.rings()]
+        coords = [_close(_oriented(r, i == 0)).tolist()
+                  for i, r in enumerate(rings)]
     props = {'class': classes[poly.class_id], 'class_id': int(poly.class_id)}
     props.update(measures or polygon_measures(poly, transform))
     if hasattr(poly, 'regularized_iou'):

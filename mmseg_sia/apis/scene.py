@@ -211,7 +211,8 @@ class _FeatureFile:
         f.write(self.stream.head)
 
     def write(self, feature: dict) -> None:
-        self.f.write(self.stream.feature(feature))
+        for piece in self.stream.feature_pieces(feature):
+            self.f.write(piece)
 
     def close(self) -> None:
         self.f.write(self.stream.tail)
@@ -609,12 +610,12 @@ class SceneWriter:
             if self.geojson is not None:
                 self.geojson.write(geojson_feature(
                     poly, self._index, self.classes, self.transform,
-                    measures=measures))
+                    measures=measures, lazy=True))
                 self._index += 1
             if self.labels is not None:
                 self.labels.write(label_feature(
                     poly, self._keys, self.classes, self.image_id,
-                    self._stamp, self._geometry))
+                    self._stamp, self._geometry, lazy=True))
             if self.gpkg is not None:
                 fields = dict(measures, class_id=c)
                 fields = {k: np.nan if v is None else v
