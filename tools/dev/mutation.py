@@ -30,6 +30,7 @@ a few cores; mutmut runs only the tests that execute a mutated function.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import os.path as osp
 import re
@@ -58,7 +59,8 @@ TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
              'tests/test_mutation_kills_geo.py']),
     'vectorize': (['mmseg_sia/vectorize.py'],
                   ['tests/test_vectorize.py',
-                   'tests/test_pinned_measures.py']),
+                   'tests/test_pinned_measures.py',
+                   'tests/test_mutation_kills_vectorize.py']),
     'georef': (['mmseg_sia/georef.py'],
                ['tests/test_georef.py', 'tests/test_geo.py',
                 'tests/test_pinned_measures.py',
@@ -109,7 +111,10 @@ def _prepare(folder: str, only: List[str], tests: List[str], fresh: bool,
                             dirs_exist_ok=True)
     _write_setup_cfg(folder, only, tests, timeout_multiplier)
     for rel, pairs in UNDECORATE.items():
-        _undecorate(osp.join(folder, rel), pairs)
+        # Only files this target mutates (a stale entry for another
+        # target's module must not stop this one).
+        if any(fnmatch.fnmatch(rel, pattern) for pattern in only):
+            _undecorate(osp.join(folder, rel), pairs)
 
 
 def _undecorate(path: str, pairs: List[Tuple[str, str]]) -> None:
