@@ -133,13 +133,17 @@ def test_canonical_ring_of_gdal_rings_in_any_order(seed):
 def test_polygon_from_rings_orders_holes_by_top_left_vertex():
     ext = [[0, 0], [20, 0], [20, 20], [0, 20]]
     tall = [[2, 2], [4, 2], [4, 12], [2, 12]]        # top-left (2, 2)
-    flat = [[8, 2], [10, 2], [10, 3], [8, 3]]        # top-left (8, 2)
+    flat = [[16, 5], [18, 5], [18, 6], [16, 6]]      # top-left (16, 5)
     tri = [[14, 1], [15, 4], [13, 4]]                # top (14, 1)
-    tri2 = [[6, 1], [9, 1.5], [7, 1.2]]              # top (6, 1)
-    poly = polygon_from_rings([ext, flat, tall, tri, tri2])
+    # Top (6, 1), its next vertex (as a hole) at x = 8; top (7, 1), next
+    # vertex at x = 7.2 (given already counter-clockwise on screen).
+    tri2 = [[6, 1], [10, 2], [8, 3]]
+    tri3 = [[7, 1], [7.2, 1.1], [7.8, 1.15]]
+    poly = polygon_from_rings([ext, flat, tall, tri, tri3, tri2])
     assert poly.class_id == 1
-    assert [tuple(h[0]) for h in poly.holes] == [(6, 1), (14, 1), (2, 2),
-                                                  (8, 2)]
+    assert [tuple(h[0]) for h in poly.holes] == [(6, 1), (7, 1), (14, 1),
+                                                  (2, 2), (16, 5)]
+    np.testing.assert_array_equal(poly.holes[1], tri3)
     assert ring_signed_area(poly.exterior) > 0
     assert all(ring_signed_area(h) < 0 for h in poly.holes)
     assert polygon_from_rings([ext], class_id=3).class_id == 3
@@ -189,21 +193,42 @@ def _brute_pair(ext, hole):
     return best[1], best[2]
 
 
-def test_keyhole_of_a_large_polygon_uses_the_nearest_pairs():
-    """Rings with more than 1024 vertex pairs (the k-d tree path): the
-    bridge of each hole joins the pair a brute-force search picks (the
-    first exterior, then hole, vertex among equals)."""
+def staircase_with_holes():
     m = np.zeros((70, 70), bool)
     for i in range(60):                 # a staircase: many exterior vertices
         m[i, 2:4 + i] = True
     m[40:48, 10:14] = False             # a hole with 4 vertices
     m[50:54, 20:22] = False
     m[50, 22] = False                   # an L-shaped hole
-    m[52:55, 30:34] = False             # equal distances to many vertices
+    m[52:55, 30:34] = False
     for k in range(10):                 # a staircase hole (22 vertices)
         m[20 + k, 5:6 + k] = False
-    (poly, ) = binary_to_polygons(m)
-    assert len(poly.holes) == 4
+    return m
+
+
+def diamond(pinched):
+    """A diamond of 280 vertices with a 2 x 2 hole on its axis, as near to
+    the left as to the right flank (ties); or with a one-pixel hole that
+    touches the outline at a corner (distance 0)."""
+    m = np.zeros((72, 140), bool)
+    for i in range(70):
+        m[i, 69 - i:71 + i] = True
+    if pinched:
+        m[20, 50] = False
+    else:
+        m[3:5, 69:71] = False
+    return m
+
+
+@pytest.mark.parametrize('make', [staircase_with_holes,
+                                  lambda: diamond(False),
+                                  lambda: diamond(True)])
+def test_keyhole_of_a_large_polygon_uses_the_nearest_pairs(make):
+    """Rings with more than 1024 vertex pairs (the k-d tree path): the
+    bridge of each hole joins the pair a brute-force search picks (the
+    first exterior, then hole, vertex among equals)."""
+    m = make()
+    (poly, ) = [p for p in binary_to_polygons(m) if p.holes]
     assert len(poly.exterior) * max(map(len, poly.holes)) > 1024
     ring = keyhole_ring(poly)
     expected, start = [], 0
@@ -401,6 +426,13 @@ def test_mask_to_polygons_defaults_and_errors():
     assert [p.area for p in polys[1]] == [4.0]
     assert mask_to_polygons(m, [2]).keys() == {2}
     assert mask_to_polygons(m, background=1).keys() == {0, 2}
+    # Pixels cleaned away take the background class given (not 0).
+    m[0, 6] = 1
+    m[5, 0] = 3
+    polys = mask_to_polygons(m, background=3, min_area=2)
+    assert polys.keys() == {0, 1, 2}
+    assert [p.area for p in polys[0]] == [6 * 7 - 4 - 6 - 2]
+    assert [p.area for p in polys[1]] == [4.0]
     with pytest.raises(ValueError, match=r'^mask_to_polygons: mask must be '
                        r'2-D, got shape \(6,\)$'):
         mask_to_polygons(np.zeros(6))
