@@ -62,7 +62,8 @@ def line_length(pixel_points):
 
 
 def prediction(mask, georeferenced=True, **kwargs):
-    return SIAPrediction(mask=mask, polygons={}, classes=kwargs.pop(
+    return SIAPrediction(mask=mask, polygons=kwargs.pop('polygons', {}),
+                         classes=kwargs.pop(
         'classes', CLASSES), palette=PALETTE,
         transform=transform() if georeferenced else None, **kwargs)
 
@@ -140,6 +141,11 @@ def test_geojson_rings_orientation_rounding_and_ids(e, d):
     assert {tuple(p) for p in road[:-1]} == {tuple(p) for p in np.round(
         lonlat([[40, 30], [50, 30], [50, 34], [40, 34]], e, d), 7)}
     assert LinearRing(road).is_ccw
+    # Five decimals (about a metre) are five decimals.
+    coarse = pred.to_geojson(decimals=5)['features'][2]
+    assert {tuple(p) for p in coarse['geometry']['coordinates'][0]} == {
+        tuple(p) for p in np.round(
+            lonlat([[40, 30], [50, 30], [50, 34], [40, 34]], e, d), 5)}
 
 
 def test_geojson_feature_keeps_given_measures_and_rounds_iou():
@@ -164,7 +170,9 @@ def test_no_geojson_without_georeference():
     mask, _, _ = holed_building()
     pred = prediction(mask, False, image_path='/data/t7.png')
     with pytest.raises(ValueError, match=r'^t7\.png: no footprint/'
-                       r'georeference, so no GeoJSON'):
+                       r'georeference, so no GeoJSON \(RFC 7946 coordinates '
+                       r'are lon/lat\); use the label JSON, whose '
+                       r'coordinates are pixels$'):
         pred.to_geojson()
 
 
@@ -184,6 +192,16 @@ def test_polygons_made_on_demand_use_the_tolerance_and_background():
     assert (row['road_count'], row['road_area_px']) == (1, 55)
     assert [f['properties']['class'] for f in pred.to_geojson()[
         'features']] == ['land', 'road']
+
+
+def test_polygons_given_for_some_classes_only():
+    mask, outer, holes = holed_building()
+    pred = prediction(mask, georef=georef(),
+                      polygons={1: [MaskPolygon(outer, holes, 1)]})
+    row = pred.measures()
+    assert (row['building_count'], row['road_count']) == (1, 0)
+    assert row['road_area_m2'] == 0.0
+    assert pred.gpkg_layers()['road'][0] == []
 
 
 def test_footprint_geometry_by_hand():
@@ -384,15 +402,19 @@ def test_scene_geojson_with_simplified_and_regularized_buildings(tmp_path):
     mask[30:38, 5:50] = 2
     mask[31:33, 44:46] = 1
     path = tmp_path / 's.geojson'
+    options = dict(min_iou=0.999)
     with SceneWriter({'geojson': str(path)}, H, W, CLASSES, PALETTE,
                      '/d/s.tif', transform=transform(), tolerance=0.5,
-                     regularize={}) as writer:
+                     regularize=options) as writer:
         for y in range(0, H, 9):
             writer.add(y, mask[y:y + 9])
     got = json.loads(path.read_text())['features']
     whole = prediction(mask, image_path='/d/s.tif', tolerance=0.5)
-    whole.regularize_buildings()
+    whole.regularize_buildings(**options)
     want = whole.to_geojson()['features']
+    other = prediction(mask, image_path='/d/s.tif', tolerance=0.5)
+    other.regularize_buildings()
+    assert other.to_geojson()['features'] != want
     key = lambda f: json.dumps(dict(f, id=None),  # noqa: E731
                                sort_keys=True)
     assert sorted(map(key, got)) == sorted(map(key, want))
@@ -403,3 +425,41 @@ def test_scene_geojson_with_simplified_and_regularized_buildings(tmp_path):
     assert all(0.8 <= p['regularized_iou'] <= 1 for p in props[:2])
     assert 'regularized_iou' not in props[2]
     assert writer.row['building_count'] == 2
+
+
+def test_scene_label_json_and_gpkg_fields(tmp_path):
+    """The label JSON's time stamps and the GeoPackage's class ids and
+    measures (null ground measures without a lon/lat transform)."""
+    import json
+    import re
+
+    import pyogrio
+    mask, _, _ = holed_building()
+    mask[30:34, 40:50] = 2
+    paths = dict(json=str(tmp_path / 's.json'), gpkg=str(tmp_path / 's.gpkg'))
+    with SceneWriter(paths, H, W, CLASSES, PALETTE, '/d/s.tif',
+                     georef=georef()) as writer:
+        for y in range(0, H, 16):
+            writer.add(y, mask[y:y + 16])
+    feats = json.loads((tmp_path / 's.json').read_text())['features']
+    assert len(feats) == 2
+    for f in feats:
+        assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z',
+                            f['properties']['ingest_time'])
+    for layer, cid, area in (('building', 1, 566.0), ('road', 2, 40.0)):
+        meta, _, _, fields = pyogrio.raw.read(paths['gpkg'], layer=layer)
+        table = dict(zip(meta['fields'], fields))
+        assert table['class_id'].tolist() == [cid]
+        assert table['area_px'].tolist() == [area]
+        assert np.isnan(table['area_m2']).all()
+        assert np.isnan(table['perimeter_m']).all()
+
+
+def test_scene_summary_without_a_road_class():
+    mask = np.zeros((H, W), np.uint8)
+    mask[5:9, 5:9] = 1
+    with SceneWriter({}, H, W, CLASSES[:2], PALETTE, '/d/s.tif',
+                     transform=transform()) as writer:
+        writer.add(0, mask)
+    assert writer.row['building_count'] == 1
+    assert 'road_length_px' not in writer.row
