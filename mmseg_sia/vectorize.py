@@ -186,9 +186,15 @@ def clean_mask(mask: np.ndarray,
         if not binary.any():
             continue
         if kernel is not None:
-            opened = cv2.morphologyEx(
-                binary.astype(np.uint8), cv2.MORPH_OPEN, kernel,
-                borderType=cv2.BORDER_REPLICATE).astype(bool)
+            # Erosion, then dilation by the reflected square: the anchor
+            # is mirrored (cv2.MORPH_OPEN keeps it, which for an even size
+            # moves the result one pixel down and right).
+            size = int(opening)
+            eroded = cv2.erode(binary.astype(np.uint8), kernel,
+                               borderType=cv2.BORDER_REPLICATE)
+            back = size - 1 - size // 2
+            opened = cv2.dilate(eroded, kernel, anchor=(back, back),
+                                borderType=cv2.BORDER_REPLICATE).astype(bool)
             out[binary & ~opened] = background
             binary = opened
         if min_area > 0:

@@ -30,6 +30,7 @@ a few cores; mutmut runs only the tests that execute a mutated function.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import os.path as osp
 import re
@@ -58,7 +59,8 @@ TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
              'tests/test_mutation_kills_geo.py']),
     'vectorize': (['mmseg_sia/vectorize.py'],
                   ['tests/test_vectorize.py',
-                   'tests/test_pinned_measures.py']),
+                   'tests/test_pinned_measures.py',
+                   'tests/test_mutation_kills_vectorize.py']),
     'georef': (['mmseg_sia/georef.py'],
                ['tests/test_georef.py', 'tests/test_geo.py',
                 'tests/test_pinned_measures.py',
@@ -67,7 +69,32 @@ TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
                   ['tests/test_inference.py',
                    'tests/test_streamed_averaging.py',
                    'tests/test_mutation_kills_segment.py']),
+    'prediction': (['mmseg_sia/apis/prediction.py',
+                    'mmseg_sia/apis/scene.py'],
+                   ['tests/test_pinned_measures.py',
+                    'tests/test_scene_stream.py',
+                    'tests/test_mutation_kills_prediction.py']),
 }
+
+#: target -> mutant name patterns (fnmatch) run of its files, for targets
+#: whose files hold much besides the values users read: here the measures
+#: (areas, perimeters, road lengths), the GeoJSON and GeoPackage features
+#: and the summary row, not the writing of files or the model calls.
+FUNCTIONS: Dict[str, List[str]] = {
+    'prediction': [
+        *(f'mmseg_sia.apis.prediction.x_{f}__mutmut_*' for f in (
+            '_skeleton_length', '_close', '_oriented', 'polygon_measures',
+            'footprint_geometry', 'geojson_feature', 'network_pixel_size',
+            'gpkg_geometry', 'summary_head')),
+        *(f'mmseg_sia.apis.prediction.xǁSIAPredictionǁ{f}__mutmut_*'
+          for f in ('_ensure_polygons', 'polygon_measures', '_area_m2',
+                    'iter_geojson_features', 'gpkg_layers', 'measures')),
+        'mmseg_sia.apis.scene.xǁ_RoadLengthǁ*',
+        *(f'mmseg_sia.apis.scene.xǁSceneWriterǁ{f}__mutmut_*'
+          for f in ('_polygons', '_measures')),
+    ],
+}
+
 
 #: folders the tests read besides the package and tests/
 DATA = ['configs', 'data', 'tools']
@@ -109,7 +136,10 @@ def _prepare(folder: str, only: List[str], tests: List[str], fresh: bool,
                             dirs_exist_ok=True)
     _write_setup_cfg(folder, only, tests, timeout_multiplier)
     for rel, pairs in UNDECORATE.items():
-        _undecorate(osp.join(folder, rel), pairs)
+        # Only files this target mutates (a stale entry for another
+        # target's module must not stop this one).
+        if any(fnmatch.fnmatch(rel, pattern) for pattern in only):
+            _undecorate(osp.join(folder, rel), pairs)
 
 
 def _undecorate(path: str, pairs: List[Tuple[str, str]]) -> None:
@@ -176,14 +206,16 @@ def run_target(name: str, args: argparse.Namespace) -> Dict[str, int]:
     run_args = ['run']
     if args.max_children:
         run_args += ['--max-children', str(args.max_children)]
-    run_args += args.mutants or []
+    patterns = args.mutants or FUNCTIONS.get(name, [])
+    run_args += patterns
     _mutmut(folder, *run_args, memory_gib=args.memory_limit)
     res = _mutmut(folder, 'results', '--all', 'true', capture=True)
     counts: Dict[str, int] = {}
     survivors = []
     for line in res.stdout.splitlines():
         m = re.match(r'\s+(\S+): (.+)$', line)
-        if not m:
+        if not m or (name in FUNCTIONS and not any(
+                fnmatch.fnmatch(m.group(1), p) for p in FUNCTIONS[name])):
             continue
         counts[m.group(2)] = counts.get(m.group(2), 0) + 1
         if m.group(2) in ('survived', 'no tests', 'timeout', 'suspicious'):
@@ -245,6 +277,9 @@ def main(argv: List[str] = None) -> int:
         for name, (only, tests) in TARGETS.items():
             print(f'{name:<10} {" ".join(only)}\n{"":<10} tests: '
                   f'{" ".join(tests)}')
+            if name in FUNCTIONS:
+                print(f'{"":<10} only the mutants '
+                      f'{" ".join(FUNCTIONS[name])}')
         return 0
     unknown = [t for t in args.targets if t not in TARGETS]
     if unknown:
