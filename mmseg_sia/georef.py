@@ -35,7 +35,7 @@ import os
 import os.path as osp
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -137,6 +137,26 @@ def _transformer(src_wkt: str, dst_wkt: str):
     return Transformer.from_crs(src_wkt, dst_wkt, always_xy=True)
 
 
+#: id(crs) -> (crs, its WKT). pyproj writes the WKT anew on every call
+#: (tens of microseconds), and a scene maps each of its polygons' rings.
+_WKT: Dict[int, tuple] = {}
+
+
+def _wkt(crs: 'CRS') -> str:
+    held = _WKT.get(id(crs))
+    if held is None or held[0] is not crs:
+        if len(_WKT) >= 64:
+            _WKT.clear()
+        held = _WKT[id(crs)] = (crs, crs.to_wkt())  # holds crs: id stays
+    return held[1]
+
+
+@functools.lru_cache(maxsize=1)
+def _wgs84() -> 'CRS':
+    from pyproj import CRS
+    return CRS.from_epsg(4326)
+
+
 def transform_points(points: np.ndarray, src: 'CRS', dst: 'CRS',
                      path: Optional[str] = None) -> np.ndarray:
     """Reproject ``(N, 2)`` ``(x, y)`` points (longitude first) with pyproj.
@@ -160,7 +180,7 @@ def transform_points(points: np.ndarray, src: 'CRS', dst: 'CRS',
     if src == dst or pts.size == 0:
         return pts.copy()
     try:
-        tr = _transformer(src.to_wkt(), dst.to_wkt())
+        tr = _transformer(_wkt(src), _wkt(dst))
         x, y = tr.transform(pts[:, 0], pts[:, 1], errcheck=True)
     except ProjError as e:
         raise GeorefError(
@@ -663,15 +683,12 @@ class RasterLonLat(GeoTransform):
 
     def pixel_to_lonlat(self, points: np.ndarray) -> np.ndarray:
         """Map ``(N, 2)`` pixel ``(x, y)`` points to ``(N, 2)`` lon/lat."""
-        from pyproj import CRS
         return transform_points(self.georef.pixel_to_map(points),
-                                self.georef.crs, CRS.from_epsg(4326),
-                                self.georef.path)
+                                self.georef.crs, _wgs84(), self.georef.path)
 
     def lonlat_to_pixel(self, points: np.ndarray) -> np.ndarray:
         """Map ``(N, 2)`` lon/lat points to pixel ``(x, y)``."""
-        from pyproj import CRS
-        return self.georef.map_to_pixel(points, CRS.from_epsg(4326))
+        return self.georef.map_to_pixel(points, _wgs84())
 
     def to_dict(self) -> dict:
         """A JSON-ready description: the raster's CRS and transform (what

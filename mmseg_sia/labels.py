@@ -250,6 +250,13 @@ def format_imcoords(points: np.ndarray, decimals: int = 4) -> str:
         str: The coordinate string, without trailing zeros.
     """
     flat = np.asarray(points, dtype=np.float64).reshape(-1)
+    whole = flat.astype(np.int64) if np.isfinite(flat).all() and (
+        np.abs(flat) < 2.0**53).all() else None
+    if whole is not None and (whole == flat).all() and \
+            not np.signbit(flat[whole == 0]).any():
+        # Pixel outlines: whole numbers, which numpy's formatter writes as
+        # Python's str() of an int does, five times slower.
+        return ','.join(map(str, whole.tolist()))
     return ','.join(
         np.format_float_positional(v, precision=decimals, trim='-')
         for v in flat)

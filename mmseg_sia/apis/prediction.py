@@ -72,13 +72,15 @@ def _oriented(ring: np.ndarray, positive: bool) -> np.ndarray:
 
 
 def polygon_measures(poly: MaskPolygon,
-                     transform: Optional[GeoTransform]) -> dict:
+                     transform: Optional[GeoTransform],
+                     lonlat: Optional[List[np.ndarray]] = None) -> dict:
     """Area and perimeter of one polygon (see
-    :meth:`SIAPrediction.polygon_measures`)."""
+    :meth:`SIAPrediction.polygon_measures`); ``lonlat``: its rings already
+    mapped by ``transform``."""
     out = dict(area_px=float(poly.area), perimeter_px=float(
         poly.perimeter), area_m2=None, perimeter_m=None)
     if transform is not None:
-        rings = [transform.pixel_to_lonlat(r) for r in poly.rings()]
+        rings = lonlat or [transform.pixel_to_lonlat(r) for r in poly.rings()]
         out['area_m2'] = polygon_area_m2(rings[0], rings[1:])
         out['perimeter_m'] = sum(ring_length_m(r) for r in rings)
     return out
@@ -116,12 +118,11 @@ def _imcoords_pieces(points: np.ndarray):
     yield b'"'
 
 
-def _rings_pieces(poly: MaskPolygon, transform: GeoTransform,
-                  decimals: int):
+def _rings_pieces(rings: Iterable[np.ndarray], decimals: int):
     # The JSON text of geojson_feature's coordinates, one ring at a time.
     yield b'['
-    for i, r in enumerate(poly.rings()):
-        r = np.round(transform.pixel_to_lonlat(r), decimals)
+    for i, r in enumerate(rings):
+        r = np.round(r, decimals)
         yield (b', ' if i else b'') + _dumps(_close(_oriented(r, i == 0))
                                              .tolist())
     yield b']'
@@ -151,20 +152,21 @@ def now_stamp() -> str:
 def geojson_feature(poly: MaskPolygon, index: int, classes: Sequence[str],
                     transform: GeoTransform, decimals: int = 9,
                     measures: Optional[dict] = None,
-                    lazy: bool = False) -> dict:
+                    lazy: bool = False,
+                    lonlat: Optional[List[np.ndarray]] = None) -> dict:
     """One RFC 7946 feature (see :meth:`SIAPrediction.to_geojson`); with
     ``lazy``, the coordinates are a :class:`~mmseg_sia.apis.writers.LazyJSON`
-    made one ring at a time while the feature is written (the same
-    bytes)."""
+    made one ring at a time while the feature is written (the same bytes);
+    ``lonlat``: the polygon's rings already mapped by ``transform``."""
+    rings = (lambda: iter(lonlat)) if lonlat else (
+        lambda: (transform.pixel_to_lonlat(r) for r in poly.rings()))
     if lazy:
-        coords = LazyJSON(lambda: _rings_pieces(poly, transform, decimals))
+        coords = LazyJSON(lambda: _rings_pieces(rings(), decimals))
     else:
-        rings = [np.round(transform.pixel_to_lonlat(r), decimals)
-                 for r in poly.rings()]
-        coords = [_close(_oriented(r, i == 0)).tolist()
-                  for i, r in enumerate(rings)]
+        coords = [_close(_oriented(np.round(r, decimals), i == 0)).tolist()
+                  for i, r in enumerate(rings())]
     props = {'class': classes[poly.class_id], 'class_id': int(poly.class_id)}
-    props.update(measures or polygon_measures(poly, transform))
+    props.update(measures or polygon_measures(poly, transform, lonlat))
     if hasattr(poly, 'regularized_iou'):
         props['regularized_iou'] = round(poly.regularized_iou, 4)
     return dict(type='Feature', id=index,

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..vectorize import (MaskPolygon, label_shapes, polygon_from_rings,
                          simplify_polygons)
-from .prediction import (GPKG_FIELDS, _background_index, _skeleton_length,
+from .prediction import (GPKG_FIELDS, _background_index,
                          footprint_geometry, geojson_feature, geojson_head,
                          gpkg_geometry, label_feature, label_keys,
                          network_pixel_size, now_stamp, polygon_measures,
@@ -601,16 +601,20 @@ class SceneWriter:
         for poly in polys:
             c = poly.class_id
             self._count[c] += 1
+            # The rings in lon/lat, mapped once for the measures and the
+            # GeoJSON.
+            lonlat = [self.transform.pixel_to_lonlat(r) for r in
+                      poly.rings()] if measured and self.transform else None
             if not measured:
                 measures = {}
             else:
-                measures = polygon_measures(poly, self.transform)
+                measures = polygon_measures(poly, self.transform, lonlat)
             if measures.get('area_m2') is not None:
                 self._area_m2[c].append(measures['area_m2'])
             if self.geojson is not None:
                 self.geojson.write(geojson_feature(
                     poly, self._index, self.classes, self.transform,
-                    measures=measures, lazy=True))
+                    measures=measures, lazy=True, lonlat=lonlat))
                 self._index += 1
             if self.labels is not None:
                 self.labels.write(label_feature(

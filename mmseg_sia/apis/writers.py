@@ -339,20 +339,21 @@ class LazyJSON:
 
 
 def _lazy_values(value, found: list):
-    """``value`` with each :class:`LazyJSON` in it replaced by a marker."""
+    """``value`` with each :class:`LazyJSON` in it replaced by a marker.
+    Only dicts are searched (a feature's geometry and properties), not
+    lists, which may hold a polygon's coordinates."""
     if isinstance(value, LazyJSON):
         found.append(value)
         return f'\ue000{len(found) - 1}\ue001'
     if isinstance(value, dict):
         return {k: _lazy_values(v, found) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_lazy_values(v, found) for v in value]
     return value
 
 
 def dumps_pieces(value, indent: Optional[int] = None) -> Iterator[bytes]:
     """The bytes of :func:`_dumps` of ``value``, in pieces, each
-    :class:`LazyJSON` in it written from its own pieces (compact JSON;
+    :class:`LazyJSON` in it (as a value of a dict, at any depth of dicts)
+    written from its own pieces (compact JSON;
     with ``indent``, a lazy value is written whole, not indented)."""
     found: list = []
     text = _dumps(_lazy_values(value, found), indent)
