@@ -55,8 +55,33 @@ SLIDE = "\nmodel['test_cfg'] = dict(mode='slide', crop_size=({w}, {w}), " \
     'stride=({s}, {s}))\n'
 
 
-def write_scene(path: str, size: int, seed: int = 0) -> None:
-    """A tiled 4-band uint16 GeoTIFF with a nodata (0) border, by blocks."""
+def blocks_block(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """``(4, h, w)`` uint16 of a plain scene: flat ground with mild noise,
+    about 300 rectangles per megapixel (buildings, 6-40 pixels) and a few
+    bands 6-16 pixels wide (roads), so that a model's mask has regions of
+    about the density of labelled tiles, not speckle."""
+    import cv2
+    block = np.empty((4, h, w), np.uint16)
+    ground = rng.integers(900, 1100, (h, w)).astype(np.uint16)
+    block[:] = ground
+    for _ in range(max(1, int(300 * h * w / 1e6))):
+        a, b = int(rng.integers(0, h)), int(rng.integers(0, w))
+        block[:, a:a + int(rng.integers(6, 40)),
+              b:b + int(rng.integers(6, 40))] = rng.integers(1800, 3000)
+    plane = np.zeros((h, w), np.uint8)
+    for _ in range(2):
+        p = rng.integers(0, [w, h], size=(2, 2)).tolist()
+        cv2.line(plane, tuple(p[0]), tuple(p[1]), 1,
+                 int(rng.integers(6, 17)))
+    block[:, plane == 1] = 400
+    return block
+
+
+def write_scene(path: str, size: int, seed: int = 0,
+                content: str = 'noise') -> None:
+    """A tiled 4-band uint16 GeoTIFF with a nodata (0) border, by blocks:
+    random values with bright rectangles (``'noise'``), or
+    :func:`blocks_block` (``'blocks'``)."""
     import rasterio
     from affine import Affine
     from rasterio.windows import Window
@@ -71,18 +96,51 @@ def write_scene(path: str, size: int, seed: int = 0) -> None:
         for y in range(0, size, 512):
             for x in range(0, size, 512):
                 h, w = min(512, size - y), min(512, size - x)
-                block = rng.integers(200, 3000, (4, h, w), dtype=np.uint16)
-                # Some structure: bright rectangles.
-                for _ in range(6):
-                    a, b = rng.integers(0, h), rng.integers(0, w)
-                    block[:, a:a + 40, b:b + 60] = 3500
+                if content == 'blocks':
+                    block = blocks_block(rng, h, w)
+                else:
+                    block = rng.integers(200, 3000, (4, h, w),
+                                         dtype=np.uint16)
+                    # Some structure: bright rectangles.
+                    for _ in range(6):
+                        a, b = rng.integers(0, h), rng.integers(0, w)
+                        block[:, a:a + 40, b:b + 60] = 3500
                 yy = np.arange(y, y + h)[:, None]
                 xx = np.arange(x, x + w)[None, :]
                 block[:, (yy < border) | (xx < border)] = 0
                 ds.write(block, window=Window(x, y, w, h))
 
 
-def make_model(root: str, window: int, stride: int):
+def calibrate(model, scene: str, window: int) -> None:
+    """Batch-norm statistics from windows of ``scene`` (stretched to 8 bit
+    as ``infer.py`` does by default), so that the random model's mask
+    follows the scene's regions (with the initial statistics it comes out
+    nearly flat)."""
+    import rasterio
+    import torch
+    from rasterio.windows import Window
+
+    from mmseg_sia.apis.segment import _preprocess
+    with rasterio.open(scene) as ds:
+        size = ds.width
+        x0 = min(size - window, size // 8)
+        data = ds.read([3, 2, 1], window=Window(x0, x0, window, window))
+    lo, hi = np.percentile(data[data > 0], [2, 98])
+    img = np.clip((data.astype(np.float32) - lo) / max(hi - lo, 1) * 255,
+                  0, 255).astype(np.uint8).transpose(1, 2, 0)
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.reset_running_stats()
+            mod.momentum = None
+    inputs, _ = _preprocess(model, img[None], 'cpu')
+    model.train()
+    with torch.no_grad():
+        model.decode_head(model.extract_feat(inputs))
+    model.eval()
+
+
+def make_model(root: str, window: int, stride: int,
+               calibrate_on: str | None = None):
     import torch
 
     import mmseg_sia  # noqa: F401  (first: mmseg imports with mmcv-lite)
@@ -96,6 +154,8 @@ def make_model(root: str, window: int, stride: int):
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = init_model(cfg, None, device='cpu')
+    if calibrate_on:
+        calibrate(model, calibrate_on, window)
     ckpt = osp.join(root, 'quarter.pth')
     meta = dict(dataset_meta=dict(
         classes=('background', 'building', 'road'),
@@ -166,6 +226,17 @@ def median(values):
     return float(np.median(values))
 
 
+def polygons_written(out: str) -> int:
+    """Building and road polygons of a run, from its summary.csv (the
+    post-processing cost is per polygon: read it with the ratio)."""
+    import pandas as pd
+    path = osp.join(out, 'summary.csv')
+    if not osp.exists(path):
+        return 0
+    row = pd.read_csv(path).iloc[-1]
+    return int(sum(row.get(f'{c}_count', 0) for c in ('building', 'road')))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--sizes', default='2048,4096')
@@ -179,31 +250,46 @@ def main() -> None:
                         help='runs per size (median times, largest RSS)')
     parser.add_argument('--keep', default=None,
                         help='folder to keep the scenes and outputs in')
+    parser.add_argument('--content', choices=('noise', 'blocks'),
+                        default='noise',
+                        help="scene content: random values, whose mask "
+                        "from the random model is speckle (thousands of "
+                        "polygons per MP), or 'blocks': flat ground, "
+                        "rectangles and bands, with the model's batch norm "
+                        "calibrated on the scene (hundreds per MP, as "
+                        "labelled tiles have)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
     root = args.keep or tempfile.mkdtemp(prefix='bench_geotiff_')
     os.makedirs(root, exist_ok=True)
-    cfg, ckpt, model = make_model(root, args.window, args.stride)
     # The fixed cost of a run (start-up, imports, model loading): a run on
     # a scene of one window.
-    small = osp.join(root, f'scene_{args.window}.tif')
+    tag = '' if args.content == 'noise' else f'_{args.content}'
+    small = osp.join(root, f'scene{tag}_{args.window}.tif')
     if not osp.exists(small):
-        write_scene(small, args.window)
+        write_scene(small, args.window, content=args.content)
+    big = osp.join(root, f'scene{tag}_{max(sizes)}.tif')
+    if args.content == 'blocks' and not osp.exists(big):
+        write_scene(big, max(sizes), content=args.content)
+    cfg, ckpt, model = make_model(
+        root, args.window, args.stride,
+        big if args.content == 'blocks' else None)
     fixed, rss0, fixed_cpu = run_infer(cfg, ckpt, small,
                                        osp.join(root, 'out_fixed'),
                                        args.batch_size)
     print(f'{args.window}^2 windows at stride {args.stride}, batch '
           f'{args.batch_size}, {args.repeats} run(s) per size, formats '
-          f'{args.formats}; a run on one window: {fixed:.1f} s, peak RSS '
-          f'{rss0:.0f} MiB (start-up, imports, model)')
+          f'{args.formats}, content {args.content}; a run on one window: '
+          f'{fixed:.1f} s, peak RSS {rss0:.0f} MiB (start-up, imports, '
+          'model)')
     print(f'{"size":>7} {"MP":>6} {"windows":>8} {"load":>5} '
           f'{"peak RSS MiB":>13} {"wall s/MP":>10} {"CPU s/MP":>9} '
           f'{"less start s/MP":>16} {"forward s/MP":>13} {"ratio":>6} '
-          f'{"CPU ratio":>9}')
+          f'{"CPU ratio":>9} {"polygons/MP":>12}')
     for size in sizes:
-        scene = osp.join(root, f'scene_{size}.tif')
+        scene = osp.join(root, f'scene{tag}_{size}.tif')
         if not osp.exists(scene):
-            write_scene(scene, size)
+            write_scene(scene, size, content=args.content)
         out = osp.join(root, f'out_{size}')
         batches = batches_run(size, args.window, args.stride,
                               args.batch_size)
@@ -226,7 +312,8 @@ def main() -> None:
         print(f'{size:>7} {mp:>6.1f} {sum(batches):>8} {load:>5.2f} '
               f'{rss:>13.0f} {wall / mp:>10.3f} {cpu / mp:>9.3f} '
               f'{net / mp:>16.3f} {fwd / mp:>13.3f} {net / fwd:>6.2f} '
-              f'{(cpu - fixed_cpu) / fwd_cpu:>9.2f}', flush=True)
+              f'{(cpu - fixed_cpu) / fwd_cpu:>9.2f} '
+              f'{polygons_written(out) / mp:>12.0f}', flush=True)
 
 
 if __name__ == '__main__':
