@@ -429,3 +429,60 @@ def test_meta_search_when_the_grandparent_cannot_be_listed(tmp_path,
     assert find_meta_file(str(img)) is None
     meta = write_record(grand / 'src' / 'TL_Q_Meta', name='K_META.json')
     assert find_meta_file(str(img)) == meta
+
+
+@pytest.mark.parametrize('name, transform', [
+    ('north-up', Affine(0.5, 0, 200000.0, 0, -0.5, 550000.0)),
+    ('south-up', Affine(0.5, 0, 200000.0, 0, 0.5, 549000.0)),
+    # Pixel x runs north, pixel y east.
+    ('turned 90', Affine(0, 0.5, 200000.0, 0.5, 0, 549000.0)),
+    # Pixel x runs north-east, pixel y south-east (1.41 m steps).
+    ('turned 45', Affine(1.0, 1.0, 200000.0, 1.0, -1.0, 550000.0)),
+])
+def test_raster_lonlat_map_of_any_orientation(name, transform):
+    """The lon/lat map of a raster keeps its corners in its own pixel order
+    (top-left, top-right, bottom-right, bottom-left of the pixel plane),
+    whatever way the raster is turned, and its ground steps along x and y
+    are those pyproj's ``Geod`` measures between neighbouring pixels."""
+    from pyproj import Geod
+
+    from mmseg_sia.georef import lonlat_transform
+    g = Georef(KOREA, transform, 100, 40, 'raster', 'r.tif')
+    t = lonlat_transform(g)
+    assert (t.width, t.height, t.residual_m, t.source) == (100, 40, 0.0,
+                                                           'r.tif')
+    tr = Transformer.from_crs(KOREA, LONLAT, always_xy=True)
+    xy = [transform * p for p in [(0, 0), (100, 0), (100, 40), (0, 40)]]
+    lon, lat = tr.transform(*zip(*xy))
+    np.testing.assert_allclose(t.corners, np.column_stack([lon, lat]),
+                               rtol=0, atol=1e-12)
+    # Ground length of one pixel step along x and along y at the centre.
+    geod = Geod(ellps='GRS80')
+    jac = t.metres_per_pixel()
+    centre, right, down = t.pixel_to_lonlat([[50, 20], [51, 20], [50, 21]])
+    step_x = geod.inv(*centre, *right)[2]
+    step_y = geod.inv(*centre, *down)[2]
+    assert np.hypot(*jac[:, 0]) == pytest.approx(step_x, rel=1e-5)
+    assert np.hypot(*jac[:, 1]) == pytest.approx(step_y, rel=1e-5)
+    side = 2 ** 0.5 if name == 'turned 45' else 0.5
+    assert step_x == pytest.approx(side, rel=1e-3)
+    assert step_y == pytest.approx(side, rel=1e-3)
+    d = t.to_dict()
+    assert d['corners'] == t.corners.tolist()
+    assert d['affine'] == t.matrix.reshape(-1).tolist()
+    assert {k: v for k, v in d.items() if k not in ('corners', 'affine')} \
+        == dict(crs='EPSG:4326', residual_m=0.0, source='r.tif',
+                source_crs='EPSG:5186',
+                geotransform=[transform.c, transform.a, transform.b,
+                              transform.f, transform.d, transform.e],
+                affine_is_approximate=True)
+
+
+def test_raster_lonlat_errors_name_the_file():
+    from mmseg_sia.georef import lonlat_transform
+    t = lonlat_transform(meta_georef(path='r.tif'))
+    with pytest.raises(GeorefError,
+                       match=r"^r\.tif, field 'crs': cannot transform "
+                       r'coordinates from EPSG:5186 to EPSG:4326 \(.*outside '
+                       r'of projection domain'):
+        t.pixel_to_lonlat([[1e300, 0.0]])
