@@ -350,3 +350,23 @@ def test_a_file_that_cannot_be_read(tmp_path, monkeypatch):
                        match=rf'^{path}: cannot be read \(Permission '
                        r'denied\)$'):
         load_image(str(path))
+
+
+def test_rows_streamed_from_an_rgb_array():
+    """``iter_segment_rows`` takes the channel order as ``segment_image``
+    does (BGR by default), and yields bands that follow each other: with
+    windows 16 / 12 over 20 rows, the windows start at rows 0 and 4, so
+    rows 0-3 are done when the second window row starts."""
+    from mmseg_sia.apis import segment_image
+    from mmseg_sia.apis.segment import iter_segment_rows
+    model = stub_segmentor(3)
+    rgb = random_rgb(20, 30, seed=11)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    want = segment_image(model, bgr)
+    assert np.unique(want).tolist() == [0, 1, 2]
+    for bands in (list(iter_segment_rows(model, rgb, channel_order='rgb')),
+                  list(iter_segment_rows(model, bgr))):
+        assert [(y, rows.shape) for y, rows in bands] == [(0, (4, 30)),
+                                                          (4, (16, 30))]
+        np.testing.assert_array_equal(np.vstack([r for _, r in bands]),
+                                      want)
