@@ -716,5 +716,4 @@ def lonlat_transform(georef: Georef):
     design = np.hstack([pixels, np.ones((4, 1))])
     coef, *_ = np.linalg.lstsq(design, corners, rcond=None)
     return RasterLonLat(matrix=coef.T.copy(), width=w, height=h,
-                        corners=corners, residual_m=0.0,
-                        source=georef.path, georef=georef)
+                        corners=corners, source=georef.path, georef=georef)

@@ -467,6 +467,12 @@ def test_raster_lonlat_map_of_any_orientation(name, transform):
     side = 2 ** 0.5 if name == 'turned 45' else 0.5
     assert step_x == pytest.approx(side, rel=1e-3)
     assert step_y == pytest.approx(side, rel=1e-3)
+    # The affine fit (what the ground steps come from) puts the corners
+    # where pyproj does, to 1e-8 degrees (about a millimetre).
+    assert t.matrix.shape == (2, 3)
+    fitted = np.column_stack([[0, 100, 100, 0], [0, 0, 40, 40],
+                              np.ones(4)]) @ t.matrix.T
+    np.testing.assert_allclose(fitted, t.corners, rtol=0, atol=1e-8)
     d = t.to_dict()
     assert d['corners'] == t.corners.tolist()
     assert d['affine'] == t.matrix.reshape(-1).tolist()
