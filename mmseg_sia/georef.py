@@ -719,19 +719,18 @@ def lonlat_transform(georef: Georef):
     """
     from pyproj import CRS
 
-    from .geo import footprint_transform
-
     if georef.crs is None:
         raise GeorefError(georef.path, 'has no CRS: its pixels cannot be '
                           'placed in lon/lat (add a .prj file)', 'crs')
     w, h = georef.width, georef.height
-    corners = georef.pixel_to_map([[0, 0], [w, 0], [w, h], [0, h]])
-    lonlat = transform_points(corners, georef.crs, CRS.from_epsg(4326),
-                              georef.path)
-    with warnings.catch_warnings():
-        # The fit's misfit does not matter: points are mapped exactly.
-        warnings.simplefilter('ignore')
-        fit = footprint_transform(lonlat, w, h, source=georef.path)
-    return RasterLonLat(matrix=fit.matrix, width=w, height=h,
-                        corners=fit.corners, residual_m=0.0,
-                        source=georef.path, georef=georef)
+    pixels = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    corners = transform_points(georef.pixel_to_map(pixels), georef.crs,
+                               CRS.from_epsg(4326), georef.path)
+    # The affine fit to the corners in the raster's own pixel order: a
+    # raster may be south-up or turned, so its corners are not reordered
+    # north-up as a label footprint's are (that would assign them to the
+    # wrong pixel corners: wrong ground sizes along x and y).
+    design = np.hstack([pixels, np.ones((4, 1))])
+    coef, *_ = np.linalg.lstsq(design, corners, rcond=None)
+    return RasterLonLat(matrix=coef.T.copy(), width=w, height=h,
+                        corners=corners, source=georef.path, georef=georef)

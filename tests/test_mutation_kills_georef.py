@@ -314,3 +314,181 @@ def test_meta_files_of_validation_parts_and_1024_names(tmp_path,
     # A relative image path gives a path relative to the working folder.
     monkeypatch.chdir(flat)
     assert find_meta_file('VS_P/Z.png') == 'VL_P_Meta/Z_META.json'
+
+
+def test_bounds_with_interior_extremes_on_every_edge():
+    """Bounds in another CRS take the extremes inside the edges, not only at
+    the corners: pyproj's ``transform_bounds`` with the same densification
+    (19 points between the corners) is the reference."""
+    # Longitude 0..6, latitude -10..10 (24 x 40 pixels) in UTM zone 31N:
+    # easting is largest on the east edge and smallest on the west edge at
+    # the equator, the middle of each edge.
+    utm = CRS.from_epsg(32631)
+    g = Georef(LONLAT, Affine(0.25, 0, 0.0, 0, -0.5, 10.0), 24, 40,
+               'raster', 'e.tif')
+    tr = Transformer.from_crs(LONLAT, utm, always_xy=True)
+    want = tr.transform_bounds(0.0, -10.0, 6.0, 10.0, densify_pts=19)
+    assert g.bounds(utm) == pytest.approx(want, rel=1e-13, abs=1e-9)
+    x, _ = tr.transform([0.0, 6.0, 6.0, 0.0], [10.0, 10.0, -10.0, -10.0])
+    assert want[0] < min(x) - 1000 and want[2] > max(x) + 1000
+    # Longitude 125..129, latitude 33..38 in EPSG:5186 (central meridian
+    # 127): the parallel of the south edge is lowest in its middle.
+    s = Georef(LONLAT, Affine(0.2, 0, 125.0, 0, -0.25, 38.0), 20, 20,
+               'raster', 's.tif')
+    tr = Transformer.from_crs(LONLAT, KOREA, always_xy=True)
+    want = tr.transform_bounds(125.0, 33.0, 129.0, 38.0, densify_pts=19)
+    assert s.bounds(KOREA) == pytest.approx(want, rel=1e-13, abs=1e-9)
+    _, y = tr.transform([125.0, 129.0, 129.0, 125.0], [38.0, 38.0, 33.0, 33.0])
+    assert want[1] < min(y) - 1000
+
+
+def test_reprojection_errors_name_the_file():
+    # Rows beyond the pole: pyproj refuses latitudes over 90.
+    polar = Georef(LONLAT, Affine(1.0, 0, 120.0, 0, -1.0, 95.0), 4, 10,
+                   'raster', 'polar.tif')
+    with pytest.raises(GeorefError,
+                       match=r"^polar\.tif, field 'crs': cannot transform "
+                       r'coordinates from EPSG:4326 to EPSG:5186 \(.*Invalid '
+                       r'latitude'):
+        polar.bounds(KOREA)
+    from mmseg_sia.georef import lonlat_transform
+    far = Georef(KOREA, Affine(1.0, 0, 1e300, 0, -1.0, 550000.0), 4, 4,
+                 'raster', 'far.tif')
+    with pytest.raises(GeorefError,
+                       match=r"^far\.tif, field 'crs': cannot transform "
+                       r'coordinates from EPSG:5186 to EPSG:4326 \(.*outside '
+                       r'of projection domain'):
+        lonlat_transform(far)
+
+
+def test_non_finite_points_are_refused_by_name():
+    """pyproj passes NaN input (and an x of +inf) through without an error
+    (its own check refuses the points it cannot place, as latitude 95): the
+    check after transforming names the file."""
+    for point in ([np.nan, 550000.0], [200000.0, np.nan],
+                  [np.inf, 550000.0]):
+        with pytest.raises(GeorefError,
+                           match=r"^n\.json, field 'crs': coordinates in "
+                           r'EPSG:5186 have no place in EPSG:4326 '
+                           r'\(non-finite after transforming\)$'):
+            transform_points([[200000.0, 550000.0], point], KOREA, LONLAT,
+                             'n.json')
+
+
+def test_raster_crs_pyproj_cannot_read_names_the_file(tmp_path, monkeypatch):
+    """A CRS GDAL reads but pyproj does not (made here by refusing every CRS
+    in pyproj): the message names the raster and its CRS field."""
+    import re
+
+    import rasterio
+    from pyproj.exceptions import CRSError
+
+    from mmseg_sia.georef import read_raster_georef
+    tif = str(tmp_path / 'odd.tif')
+    with rasterio.open(tif, 'w', driver='GTiff', width=4, height=3, count=1,
+                       dtype='uint8', crs='EPSG:5186',
+                       transform=Affine(0.5, 0, 200000.0, 0, -0.5,
+                                        550000.0)) as ds:
+        ds.write(np.zeros((1, 3, 4), np.uint8))
+    assert read_raster_georef(tif).crs.to_epsg() == 5186
+
+    def refuse(cls, value, **kwargs):
+        raise CRSError('refused in this test')
+
+    monkeypatch.setattr(CRS, 'from_user_input', classmethod(refuse))
+    with pytest.raises(GeorefError,
+                       match=rf"^{re.escape(tif)}, field 'crs': names no "
+                       r"known CRS: '[A-Z]+\[.*Korea.*\(refused in this "
+                       r'test\)$'):
+        read_raster_georef(tif)
+
+
+def test_meta_search_when_the_grandparent_cannot_be_listed(tmp_path,
+                                                           monkeypatch):
+    """The release's split folders are looked for in the image folder's
+    grandparent; when that cannot be listed the other folders are still
+    searched, and no META is no error."""
+    import os
+
+    import cv2
+
+    from mmseg_sia.georef import find_meta_file
+    grand = tmp_path / 'locked'
+    (grand / 'src' / 'TS_Q').mkdir(parents=True)
+    (grand / 'src' / 'TL_Q_Meta').mkdir()
+    img = grand / 'src' / 'TS_Q' / 'K.png'
+    cv2.imwrite(str(img), np.zeros((3, 4, 3), np.uint8))
+    listdir = os.listdir
+
+    def locked(path='.'):
+        if os.fspath(path) == str(grand):
+            raise PermissionError(13, 'Permission denied', str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(os, 'listdir', locked)
+    assert find_meta_file(str(img)) is None
+    meta = write_record(grand / 'src' / 'TL_Q_Meta', name='K_META.json')
+    assert find_meta_file(str(img)) == meta
+
+
+@pytest.mark.parametrize('name, transform', [
+    ('north-up', Affine(0.5, 0, 200000.0, 0, -0.5, 550000.0)),
+    ('south-up', Affine(0.5, 0, 200000.0, 0, 0.5, 549000.0)),
+    # Pixel x runs north, pixel y east.
+    ('turned 90', Affine(0, 0.5, 200000.0, 0.5, 0, 549000.0)),
+    # Pixel x runs north-east, pixel y south-east (1.41 m steps).
+    ('turned 45', Affine(1.0, 1.0, 200000.0, 1.0, -1.0, 550000.0)),
+])
+def test_raster_lonlat_map_of_any_orientation(name, transform):
+    """The lon/lat map of a raster keeps its corners in its own pixel order
+    (top-left, top-right, bottom-right, bottom-left of the pixel plane),
+    whatever way the raster is turned, and its ground steps along x and y
+    are those pyproj's ``Geod`` measures between neighbouring pixels."""
+    from pyproj import Geod
+
+    from mmseg_sia.georef import lonlat_transform
+    g = Georef(KOREA, transform, 100, 40, 'raster', 'r.tif')
+    t = lonlat_transform(g)
+    assert (t.width, t.height, t.residual_m, t.source) == (100, 40, 0.0,
+                                                           'r.tif')
+    tr = Transformer.from_crs(KOREA, LONLAT, always_xy=True)
+    xy = [transform * p for p in [(0, 0), (100, 0), (100, 40), (0, 40)]]
+    lon, lat = tr.transform(*zip(*xy))
+    np.testing.assert_allclose(t.corners, np.column_stack([lon, lat]),
+                               rtol=0, atol=1e-12)
+    # Ground length of one pixel step along x and along y at the centre.
+    geod = Geod(ellps='GRS80')
+    jac = t.metres_per_pixel()
+    centre, right, down = t.pixel_to_lonlat([[50, 20], [51, 20], [50, 21]])
+    step_x = geod.inv(*centre, *right)[2]
+    step_y = geod.inv(*centre, *down)[2]
+    assert np.hypot(*jac[:, 0]) == pytest.approx(step_x, rel=1e-5)
+    assert np.hypot(*jac[:, 1]) == pytest.approx(step_y, rel=1e-5)
+    side = 2 ** 0.5 if name == 'turned 45' else 0.5
+    assert step_x == pytest.approx(side, rel=1e-3)
+    assert step_y == pytest.approx(side, rel=1e-3)
+    # The affine fit (what the ground steps come from) puts the corners
+    # where pyproj does, to 1e-8 degrees (about a millimetre).
+    assert t.matrix.shape == (2, 3)
+    fitted = np.column_stack([[0, 100, 100, 0], [0, 0, 40, 40],
+                              np.ones(4)]) @ t.matrix.T
+    np.testing.assert_allclose(fitted, t.corners, rtol=0, atol=1e-8)
+    d = t.to_dict()
+    assert d['corners'] == t.corners.tolist()
+    assert d['affine'] == t.matrix.reshape(-1).tolist()
+    assert {k: v for k, v in d.items() if k not in ('corners', 'affine')} \
+        == dict(crs='EPSG:4326', residual_m=0.0, source='r.tif',
+                source_crs='EPSG:5186',
+                geotransform=[transform.c, transform.a, transform.b,
+                              transform.f, transform.d, transform.e],
+                affine_is_approximate=True)
+
+
+def test_raster_lonlat_errors_name_the_file():
+    from mmseg_sia.georef import lonlat_transform
+    t = lonlat_transform(meta_georef(path='r.tif'))
+    with pytest.raises(GeorefError,
+                       match=r"^r\.tif, field 'crs': cannot transform "
+                       r'coordinates from EPSG:5186 to EPSG:4326 \(.*outside '
+                       r'of projection domain'):
+        t.pixel_to_lonlat([[1e300, 0.0]])

@@ -204,3 +204,169 @@ def test_more_array_and_window_checks():
     with pytest.raises(ValueError, match=r'^stride \(4, 9\) larger than the '
                        r'window \(8, 8\)'):
         _resolve_windows(model(), 8, (4, 9), None)
+
+
+def stub_segmentor(channels, heads=None, crop=16, stride=12):
+    """A segmentor whose logits are worked out from each window: the
+    window's pixels plus ramps across the window (so the averaging of
+    overlapping windows shows), or, with ``heads``, the pixels alone. It
+    keeps every window it is given (``inputs``)."""
+    import torch
+
+    class Head(torch.nn.Module):
+
+        def __init__(self, out_channels, threshold):
+            super().__init__()
+            self.out_channels, self.threshold = out_channels, threshold
+
+    class Stub(torch.nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(1))
+            self.data_preprocessor = SimpleNamespace()
+            self.test_cfg = dict(mode='slide', crop_size=(crop, crop),
+                                 stride=(stride, stride))
+            self.out_channels = channels
+            if heads is None:
+                self.decode_head = Head(channels, 0.5 if channels == 1
+                                        else None)
+            else:
+                self.decode_head = torch.nn.ModuleList(
+                    [Head(c, t) for c, t in heads])
+            self.inputs = []
+
+        def encode_decode(self, inputs, metas):
+            self.inputs += list(inputs.permute(0, 2, 3, 1).to(
+                torch.uint8).numpy())
+            b, g, r = inputs[:, 0], inputs[:, 1], inputs[:, 2]
+            h, w = inputs.shape[2:]
+            if heads is not None:
+                return ((g - 128) / 32)[:, None]
+            u = torch.linspace(0, 1, w)[None, None, :]
+            v = torch.linspace(0, 1, h)[None, :, None]
+            if channels == 1:
+                return ((b + g + r) / 384 - 1 + u - v)[:, None]
+            return torch.stack([r / 255 + u, g / 255 + v, b / 255 + 0.6],
+                               dim=1)
+
+    return Stub()
+
+
+def random_rgb(h, w, seed=3):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)
+
+
+def write_masked_tif(path, rgb, valid):
+    """A 3-band GeoTIFF (red, green, blue) with an internal mask band."""
+    import rasterio
+    from affine import Affine
+    h, w = valid.shape
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        with rasterio.open(path, 'w', driver='GTiff', width=w, height=h,
+                           count=3, dtype='uint8', crs='EPSG:5186',
+                           transform=Affine(0.5, 0, 200000.0, 0, -0.5,
+                                            550000.0)) as ds:
+            ds.write(rgb.transpose(2, 0, 1))
+            ds.write_mask(valid.astype(np.uint8) * 255)
+
+
+@pytest.mark.parametrize('channels', [3, 1])
+def test_raster_scene_with_nodata_equals_the_array(tmp_path, channels):
+    """A 40 x 56 raster with masked areas: its valid pixels get the classes
+    of the same pixels given as an array, every masked pixel 255, the
+    windows without a valid pixel are not run, and progress counts them as
+    done."""
+    from mmseg_sia.apis import segment_image
+    from mmseg_sia.apis.raster import RasterReader
+    h, w = 40, 56
+    rgb = random_rgb(h, w)
+    valid = np.ones((h, w), bool)
+    valid[:20, 22:] = False    # top right
+    valid[22:, :28] = False    # bottom left
+    valid[30, 45] = valid[5, 3] = valid[39, 55] = False
+    tif = str(tmp_path / 'scene.tif')
+    write_masked_tif(tif, rgb, valid)
+    # Window rows start at 0, 12, 24 and columns at 0, 12, 24, 36, 40.
+    # Not run: rows 0-15 x columns 24-39, 36-51, 40-55 and rows 24-39 x
+    # columns 0-15, 12-27 (no valid pixel).
+    run = [(0, 0), (0, 12), (12, 0), (12, 12), (12, 24), (12, 36),
+           (12, 40), (24, 24), (24, 36), (24, 40)]
+    array_model = stub_segmentor(channels)
+    want = segment_image(array_model, rgb, channel_order='rgb',
+                         batch_size=2)
+    assert len(array_model.inputs) == 15
+    assert np.unique(want[valid]).tolist() == list(range(max(channels, 2)))
+    model = stub_segmentor(channels)
+    calls = []
+    with RasterReader(tif) as reader:
+        mask = segment_image(model, reader, batch_size=2,
+                             progress=lambda *a: calls.append(a))
+    assert mask.shape == (h, w) and mask.dtype == np.uint8
+    np.testing.assert_array_equal(mask[valid], want[valid])
+    assert (mask[~valid] == 255).all()
+    bgr = rgb[..., ::-1]
+    assert len(model.inputs) == len(run)
+    for (y, x), window in zip(run, model.inputs):
+        np.testing.assert_array_equal(window, bgr[y:y + 16, x:x + 16])
+    # Three windows skipped before the first pass, two before the fifth.
+    assert calls == [(5, 15), (7, 15), (9, 15), (10, 15), (14, 15),
+                     (15, 15)]
+
+
+@pytest.mark.parametrize('model_channels', [1, None])
+def test_the_last_of_several_decode_heads_decides(model_channels):
+    """A cascade of decode heads (mmseg's CascadeEncoderDecoder): the
+    classes and the threshold are the last head's. Pixels alone decide
+    here, so the mask is sigmoid((g - 128) / 32) > 0.6, by hand."""
+    from mmseg_sia.apis import segment_image
+    model = stub_segmentor(1, heads=[(5, 0.9), (4, 0.1), (1, 0.6)])
+    if model_channels is None:
+        del model.out_channels
+    img = random_rgb(20, 30, seed=5)
+    mask = segment_image(model, img, batch_size=3)
+    g = img[..., 1].astype(np.float64)
+    want = 1 / (1 + np.exp(-(g - 128) / 32)) > 0.6
+    np.testing.assert_array_equal(mask, want)
+    assert 0.2 < want.mean() < 0.8
+
+
+def test_a_file_that_cannot_be_read(tmp_path, monkeypatch):
+    """A file that exists but cannot be read (no read permission; as root,
+    which reads anyway, the read is made to fail)."""
+    import errno
+    import os
+    path = tmp_path / 'locked.png'
+    path.write_bytes(b'\x89PNG')
+    if os.geteuid() == 0:
+        def refuse(file, *args, **kwargs):
+            raise PermissionError(errno.EACCES, 'Permission denied',
+                                  str(file))
+
+        monkeypatch.setattr(np, 'fromfile', refuse)
+    else:
+        path.chmod(0)
+    with pytest.raises(ImageReadError,
+                       match=rf'^{path}: cannot be read \(Permission '
+                       r'denied\)$'):
+        load_image(str(path))
+
+
+def test_rows_streamed_from_an_rgb_array():
+    """``iter_segment_rows`` takes the channel order as ``segment_image``
+    does (BGR by default), and yields bands that follow each other: with
+    windows 16 / 12 over 20 rows, the windows start at rows 0 and 4, so
+    rows 0-3 are done when the second window row starts."""
+    from mmseg_sia.apis import segment_image
+    from mmseg_sia.apis.segment import iter_segment_rows
+    model = stub_segmentor(3)
+    rgb = random_rgb(20, 30, seed=11)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    want = segment_image(model, bgr)
+    assert np.unique(want).tolist() == [0, 1, 2]
+    for bands in (list(iter_segment_rows(model, rgb, channel_order='rgb')),
+                  list(iter_segment_rows(model, bgr))):
+        assert [(y, rows.shape) for y, rows in bands] == [(0, (4, 30)),
+                                                          (4, (16, 30))]
+        np.testing.assert_array_equal(np.vstack([r for _, r in bands]),
+                                      want)

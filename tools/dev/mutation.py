@@ -104,7 +104,7 @@ DATA = ['configs', 'data', 'tools']
 #: plain and applies the decorator after the definition instead (to
 #: mutmut's trampoline), which behaves the same.
 UNDECORATE: Dict[str, List[Tuple[str, str]]] = {
-    'mmseg_sia/apis/segment.py': [('segment_image', 'torch.no_grad()')],
+    'mmseg_sia/apis/segment.py': [('iter_segment_rows', 'torch.no_grad()')],
 }
 
 
