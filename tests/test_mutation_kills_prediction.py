@@ -623,3 +623,38 @@ def test_scene_gpkg_measures_without_summary_or_geojson(tmp_path):
     table = {k: v.tolist() for k, v in zip(meta['fields'], fields)}
     want = polygon_measures(MaskPolygon(outer, holes), transform())
     assert table == {k: [v] for k, v in dict(want, class_id=1).items()}
+
+
+def test_streamed_road_length_warns_once_when_context_was_dropped():
+    """A road far wider than any before it, after more than ``RETAIN``
+    rows: its band needs rows already dropped, which is said once (the
+    length here still equals scikit-image's skeleton of the whole mask,
+    the dropped rows being far from the skeleton); thin roads, none."""
+    import warnings
+
+    from mmseg_sia.apis.prediction import _skeleton_length
+    from mmseg_sia.apis.scene import _RoadLength
+    mask = np.zeros((1300, 300), np.uint8)
+    mask[:, 50:53] = 2
+
+    def streamed():
+        length = _RoadLength(2, 300, block=64)
+        for y in range(0, len(mask), 32):
+            length.add(y, mask[y:y + 32])
+        return length.result(None)[1]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert streamed() == _skeleton_length(mask == 2) == 1297
+    # Rows 600-899 all road: 130 pixels from its edge (taxicab) in the
+    # band of rows 576-639 and its context, which needs 2 * 130 + 8 rows
+    # above; 256 (RETAIN) are kept. A second such road: no second warning.
+    mask[600:900, 10:290] = 2
+    mask[1000:1290, 10:290] = 2
+    with pytest.warns(UserWarning) as record:
+        got = streamed()
+    assert [str(w.message) for w in record] == [
+        'road length: the road at row 576 needs 268 rows of context above '
+        'and 256 are kept; the length near it may differ slightly from '
+        'that of the whole mask']
+    assert got == _skeleton_length(mask == 2)
