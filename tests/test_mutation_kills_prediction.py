@@ -638,7 +638,7 @@ def test_streamed_road_length_warns_once_when_context_was_dropped():
     mask[:, 50:53] = 2
 
     def streamed():
-        length = _RoadLength(2, 300, block=64)
+        length = _RoadLength(2, 300, block=257)
         for y in range(0, len(mask), 32):
             length.add(y, mask[y:y + 32])
         return length.result(None)[1]
@@ -646,15 +646,16 @@ def test_streamed_road_length_warns_once_when_context_was_dropped():
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         assert streamed() == _skeleton_length(mask == 2) == 1297
-    # Rows 600-899 all road: 130 pixels from its edge (taxicab) in the
-    # band of rows 576-639 and its context, which needs 2 * 130 + 8 rows
-    # above; 256 (RETAIN) are kept. A second such road: no second warning.
-    mask[600:900, 10:290] = 2
-    mask[1000:1290, 10:290] = 2
+    # Rows 300-599 all road, 280 pixels wide: 140 pixels from its edge
+    # (taxicab), so the band of rows 257-513 needs 2 * 140 + 8 rows above;
+    # the 256 rows above it (RETAIN) are kept, row 0 is not. A second such
+    # road: no second warning.
+    mask[300:600, 10:290] = 2
+    mask[900:1200, 10:290] = 2
     with pytest.warns(UserWarning) as record:
         got = streamed()
     assert [str(w.message) for w in record] == [
-        'road length: the road at row 576 needs 268 rows of context above '
+        'road length: the road at row 257 needs 288 rows of context above '
         'and 256 are kept; the length near it may differ slightly from '
         'that of the whole mask']
     assert got == _skeleton_length(mask == 2)
