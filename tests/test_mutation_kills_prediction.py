@@ -608,6 +608,25 @@ def test_feature_stream_indented_and_markers_in_strings():
         '{"a": 1, "b": "\ue0000\ue001"}'.encode()
 
 
+@pytest.mark.parametrize('marker', ['\ue0000\ue001', '\ue0001\ue001'])
+def test_dumps_pieces_strings_like_markers_before_lazy_values(marker):
+    """Strings and keys that read like the markers of lazy values, before
+    them, are written as they are (bug: the first lazy value was written in
+    place of such a string, and its marker left in the file)."""
+    import json
+
+    from mmseg_sia.apis.writers import LazyJSON, dumps_pieces
+    lazy = [LazyJSON(lambda: iter([b'[1, ', b'2]'])),
+            LazyJSON(lambda: iter([b'3']))]
+    for doc, plain in (
+            ({'s': marker, 'a': lazy[0], 'b': {'c': lazy[1]}},
+             {'s': marker, 'a': [1, 2], 'b': {'c': 3}}),
+            ({marker: 0, 'a': lazy[0], 'b': {marker: lazy[1]}},
+             {marker: 0, 'a': [1, 2], 'b': {marker: 3}})):
+        assert b''.join(dumps_pieces(doc)) == json.dumps(
+            plain, ensure_ascii=False).encode()
+
+
 def test_scene_gpkg_measures_without_summary_or_geojson(tmp_path):
     """A scene writing only its GeoPackage (no summary) still measures the
     polygons for its fields."""
