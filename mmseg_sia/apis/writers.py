@@ -338,7 +338,7 @@ class LazyJSON:
         return b''.join(self.pieces())
 
 
-def _lazy_values(value, found: list, tag: str = ''):
+def _lazy_values(value, found: list, tag: str):
     """``value`` with each :class:`LazyJSON` in it replaced by a marker
     (``tag`` makes the markers differ from the document's own strings).
     Only dicts are searched (a feature's geometry and properties), not
@@ -367,7 +367,7 @@ def dumps_pieces(value, indent: Optional[int] = None) -> Iterator[bytes]:
                    for i in range(len(found))]
         # A string or key of the document itself may read like a marker:
         # then mark again, with a longer tag.
-        if all(text.count(m) == 1 for m in markers):
+        if all(text.count(m) <= 1 for m in markers):
             break
         tag += '#'
     start = 0
