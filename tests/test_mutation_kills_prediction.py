@@ -625,6 +625,11 @@ def test_dumps_pieces_strings_like_markers_before_lazy_values(marker):
              {marker: 0, 'a': [1, 2], 'b': {marker: 3}})):
         assert b''.join(dumps_pieces(doc)) == json.dumps(
             plain, ensure_ascii=False).encode()
+    # Strings like the markers tried next too.
+    doc = {'s': [marker, marker.replace('\ue000', '\ue000#')],
+           't': marker.replace('\ue000', '\ue000##'), 'a': lazy[1]}
+    assert b''.join(dumps_pieces(doc)) == json.dumps(
+        dict(doc, a=3), ensure_ascii=False).encode()
 
 
 def test_scene_gpkg_measures_without_summary_or_geojson(tmp_path):
