@@ -463,3 +463,223 @@ def test_scene_summary_without_a_road_class():
         writer.add(0, mask)
     assert writer.row['building_count'] == 1
     assert 'road_length_px' not in writer.row
+
+
+# --------------------------------------------------------------------------
+# Label JSON features, and features written lazily (scenes)
+# --------------------------------------------------------------------------
+def test_label_feature_by_hand():
+    """Every member of a label feature, in the order written, by hand; the
+    lazy one writes the same bytes as ``json.dumps`` of the whole one."""
+    import json
+
+    from mmseg_sia.apis.prediction import label_feature, label_keys
+    from mmseg_sia.apis.writers import FeatureStream
+    road = MaskPolygon(np.array([[6.25, 4], [36, 4], [36, 24.5], [6, 24]]),
+                       [], class_id=2)
+    keys = label_keys(CLASSES, 0)
+    geometry = dict(type='Polygon', coordinates=[[[1, 2, 0]]])
+    want = dict(type='Feature', geometry=geometry, properties={
+        'object_imcoords': 'EMPTY', 'building_imcoords': 'EMPTY',
+        'road_imcoords': '6.25,4,36,4,36,24.5,6,24',
+        'image_id': 'a.png', 'ingest_time': 'T', 'type_id': '',
+        'type_name': 'road'})
+    got = label_feature(road, keys, CLASSES, 'a.png', 'T', geometry)
+    assert json.dumps(got) == json.dumps(want)      # order included
+    lazy = label_feature(road, keys, CLASSES, 'a.png', 'T', geometry,
+                         lazy=True)
+    assert b''.join(FeatureStream({}).feature_pieces(lazy)) == \
+        json.dumps(want, ensure_ascii=False).encode()
+    assert lazy['properties']['road_imcoords'].dumps() == \
+        b'"6.25,4,36,4,36,24.5,6,24"'
+
+
+def test_geojson_feature_uses_the_rings_given_in_lonlat():
+    """With ``lonlat`` (a scene maps each ring once), neither the
+    coordinates nor the measures map the rings again."""
+    import json
+
+    from mmseg_sia.apis.writers import FeatureStream
+    mask, outer, holes = holed_building()
+    poly = MaskPolygon(outer, holes, class_id=1)
+    whole = transform()
+    given = [whole.pixel_to_lonlat(r) for r in poly.rings()]
+
+    class Mapped:
+        def pixel_to_lonlat(self, points):
+            raise AssertionError('mapped again')
+
+    for lazy in (False, True):
+        got = geojson_feature(poly, 3, CLASSES, Mapped(), lazy=lazy,
+                              lonlat=given)
+        want = geojson_feature(poly, 3, CLASSES, whole)
+        assert b''.join(FeatureStream({}).feature_pieces(got)) == \
+            json.dumps(want, ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize('e,d', [(E, D), (-E, 0.0)])
+def test_lazy_geojson_rings_are_oriented(e, d):
+    """The rings written lazily follow RFC 7946 on north-up and south-up
+    tiles (the map turns the rings' sense on one of them only)."""
+    import json
+
+    from mmseg_sia.apis.writers import FeatureStream
+    mask, outer, holes = holed_building()
+    poly = MaskPolygon(outer, holes, class_id=1)
+    feature = geojson_feature(poly, 0, CLASSES, transform(e, d), lazy=True)
+    doc = json.loads(b''.join(FeatureStream({}).feature_pieces(feature)))
+    rings = doc['geometry']['coordinates']
+    assert [LinearRing(r).is_ccw for r in rings] == [True, False, False]
+    assert feature['geometry']['coordinates'].dumps() == json.dumps(
+        rings).encode()
+
+
+def test_dumps_pieces_with_several_lazy_values_and_indent():
+    """Lazy values at any depth of dicts, several in one document, written
+    in place; with ``indent`` the document is indented and each lazy value
+    written as its pieces are."""
+    import json
+
+    from mmseg_sia.apis.writers import LazyJSON, dumps_pieces
+    doc = {'a': LazyJSON(lambda: iter([b'[1, ', b'2]'])), 'b': [1, 'é'],
+           'c': {'d': {'e': LazyJSON(lambda: iter([b'"x"']))}, 'f': None}}
+    plain = {'a': [1, 2], 'b': [1, 'é'], 'c': {'d': {'e': 'x'}, 'f': None}}
+    assert b''.join(dumps_pieces(doc)) == json.dumps(
+        plain, ensure_ascii=False).encode()
+    text = json.dumps(dict(plain, a='A'), ensure_ascii=False, indent=2)
+    assert b''.join(dumps_pieces(doc, indent=2)) == text.replace(
+        '"A"', '[1, 2]').encode()
+    assert list(dumps_pieces({'n': 1.5})) == [b'{"n": 1.5}']
+
+
+def test_format_imcoords_against_printf():
+    """The label JSON's coordinate strings: whole numbers as integers (the
+    fast path) and others with at most 4 decimals, trailing zeros dropped,
+    against C's ``%.4f``."""
+    from decimal import Decimal
+
+    from mmseg_sia.labels import format_imcoords
+    values = [0.0, -0.0, 1.0, -1.0, 7.0, -36.0, 1234567.0, 2.0**52,
+              2.0**53 - 1, -(2.0**53) + 1, 2.0**53, 0.5, -0.5, 6.25, 24.125, 1e-5, -1e-5, 3.14159,
+              -2.71828, 1234.56789, 1e6 + 0.5]
+
+    def trim(text):
+        return text.rstrip('0').rstrip('.') if '.' in text else text
+
+    def printf(v):
+        return trim('%.4f' % v)
+
+    for pair in ([values[i], values[j]] for i in range(len(values))
+                 for j in (0, 5, 14, i)):
+        assert format_imcoords(np.array([pair])) == ','.join(
+            map(printf, pair)), pair
+    # Beyond 2**53 the shortest digits that give the float back (repr),
+    # written out in full.
+    for big in (2.0**53 + 2, 2.0**60, -(2.0**63), 1e20, 2.0**64):
+        text = trim(format(Decimal(repr(big)), 'f'))
+        assert format_imcoords(np.array([[big, 1]])) == text + ',1'
+    assert format_imcoords(np.array([[2.0**60, 1]])) == \
+        '1152921504606847000,1'
+    whole = np.array([[6, 4], [36, -4], [0, 24]], np.float64)
+    assert format_imcoords(whole) == '6,4,36,-4,0,24'
+    assert format_imcoords(np.array([[-0.0, 3]])) == '-0,3'
+    assert format_imcoords(np.array([[np.nan, 3]])) == 'nan,3'
+    assert format_imcoords(np.array([[np.inf, 3]])) == 'inf,3'
+    assert format_imcoords(np.array([[1.23456, 3]]), decimals=2) == '1.23,3'
+    assert format_imcoords(np.array([[4, 3]], np.int32)) == '4,3'
+    assert format_imcoords(np.zeros((0, 2))) == ''
+
+
+def test_feature_stream_indented_and_markers_in_strings():
+    """Indented features (the separator between them as in
+    ``json.dumps``' lists) and a string equal to a marker's text after a
+    lazy value, which stays a string."""
+    import json
+
+    from mmseg_sia.apis.writers import FeatureStream, LazyJSON, dumps_pieces
+    feature = {'type': 'Feature', 'properties': {'a': [1, 2], 'b': 'c'}}
+    stream = FeatureStream({}, indent=2)
+    text = json.dumps(feature, indent=2).encode()
+    assert b''.join(stream.feature_pieces(feature)) == text
+    assert b''.join(stream.feature_pieces(feature)) == b', ' + text
+    assert b''.join(stream.feature_pieces(feature)) == b', ' + text
+    doc = {'a': LazyJSON(lambda: iter([b'1'])), 'b': '\ue0000\ue001'}
+    assert b''.join(dumps_pieces(doc)) == \
+        '{"a": 1, "b": "\ue0000\ue001"}'.encode()
+
+
+@pytest.mark.parametrize('marker', ['\ue0000\ue001', '\ue0001\ue001'])
+def test_dumps_pieces_strings_like_markers_before_lazy_values(marker):
+    """Strings and keys that read like the markers of lazy values, before
+    them, are written as they are (bug: the first lazy value was written in
+    place of such a string, and its marker left in the file)."""
+    import json
+
+    from mmseg_sia.apis.writers import LazyJSON, dumps_pieces
+    lazy = [LazyJSON(lambda: iter([b'[1, ', b'2]'])),
+            LazyJSON(lambda: iter([b'3']))]
+    for doc, plain in (
+            ({'s': marker, 'a': lazy[0], 'b': {'c': lazy[1]}},
+             {'s': marker, 'a': [1, 2], 'b': {'c': 3}}),
+            ({marker: 0, 'a': lazy[0], 'b': {marker: lazy[1]}},
+             {marker: 0, 'a': [1, 2], 'b': {marker: 3}})):
+        assert b''.join(dumps_pieces(doc)) == json.dumps(
+            plain, ensure_ascii=False).encode()
+    # Strings like the markers tried next too.
+    doc = {'s': [marker, marker.replace('\ue000', '\ue000#')],
+           't': marker.replace('\ue000', '\ue000##'), 'a': lazy[1]}
+    assert b''.join(dumps_pieces(doc)) == json.dumps(
+        dict(doc, a=3), ensure_ascii=False).encode()
+
+
+def test_scene_gpkg_measures_without_summary_or_geojson(tmp_path):
+    """A scene writing only its GeoPackage (no summary) still measures the
+    polygons for its fields."""
+    import pyogrio
+    mask, outer, holes = holed_building()
+    path = str(tmp_path / 's.gpkg')
+    with SceneWriter({'gpkg': path}, H, W, CLASSES, PALETTE, '/d/s.tif',
+                     georef=georef(), transform=transform(),
+                     summary=False) as writer:
+        for y in range(0, H, 16):
+            writer.add(y, mask[y:y + 16])
+    meta, _, _, fields = pyogrio.raw.read(path, layer='building')
+    table = {k: v.tolist() for k, v in zip(meta['fields'], fields)}
+    want = polygon_measures(MaskPolygon(outer, holes), transform())
+    assert table == {k: [v] for k, v in dict(want, class_id=1).items()}
+
+
+def test_streamed_road_length_warns_once_when_context_was_dropped():
+    """A road far wider than any before it, after more than ``RETAIN``
+    rows: its band needs rows already dropped, which is said once (the
+    length here still equals scikit-image's skeleton of the whole mask,
+    the dropped rows being far from the skeleton); thin roads, none."""
+    import warnings
+
+    from mmseg_sia.apis.prediction import _skeleton_length
+    from mmseg_sia.apis.scene import _RoadLength
+    mask = np.zeros((1300, 300), np.uint8)
+    mask[:, 50:53] = 2
+
+    def streamed():
+        length = _RoadLength(2, 300, block=257)
+        for y in range(0, len(mask), 32):
+            length.add(y, mask[y:y + 32])
+        return length.result(None)[1]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert streamed() == _skeleton_length(mask == 2) == 1297
+    # Rows 300-599 all road, 280 pixels wide: 140 pixels from its edge
+    # (taxicab), so the band of rows 257-513 needs 2 * 140 + 8 rows above;
+    # the 256 rows above it (RETAIN) are kept, row 0 is not. A second such
+    # road: no second warning.
+    mask[300:600, 10:290] = 2
+    mask[900:1200, 10:290] = 2
+    with pytest.warns(UserWarning) as record:
+        got = streamed()
+    assert [str(w.message) for w in record] == [
+        'road length: the road at row 257 needs 288 rows of context above '
+        'and 256 are kept; the length near it may differ slightly from '
+        'that of the whole mask']
+    assert got == _skeleton_length(mask == 2)

@@ -338,15 +338,16 @@ class LazyJSON:
         return b''.join(self.pieces())
 
 
-def _lazy_values(value, found: list):
-    """``value`` with each :class:`LazyJSON` in it replaced by a marker.
+def _lazy_values(value, found: list, tag: str):
+    """``value`` with each :class:`LazyJSON` in it replaced by a marker
+    (``tag`` makes the markers differ from the document's own strings).
     Only dicts are searched (a feature's geometry and properties), not
     lists, which may hold a polygon's coordinates."""
     if isinstance(value, LazyJSON):
         found.append(value)
-        return f'\ue000{len(found) - 1}\ue001'
+        return f'\ue000{tag}{len(found) - 1}\ue001'
     if isinstance(value, dict):
-        return {k: _lazy_values(v, found) for k, v in value.items()}
+        return {k: _lazy_values(v, found, tag) for k, v in value.items()}
     return value
 
 
@@ -355,14 +356,22 @@ def dumps_pieces(value, indent: Optional[int] = None) -> Iterator[bytes]:
     :class:`LazyJSON` in it (as a value of a dict, at any depth of dicts)
     written from its own pieces (compact JSON;
     with ``indent``, a lazy value is written whole, not indented)."""
-    found: list = []
-    text = _dumps(_lazy_values(value, found), indent)
-    if not found:
-        yield text
-        return
+    tag = ''
+    while True:
+        found: list = []
+        text = _dumps(_lazy_values(value, found, tag), indent)
+        if not found:
+            yield text
+            return
+        markers = [f'"\ue000{tag}{i}\ue001"'.encode('utf-8')
+                   for i in range(len(found))]
+        # A string or key of the document itself may read like a marker:
+        # then mark again, with a longer tag.
+        if all(text.count(m) <= 1 for m in markers):
+            break
+        tag += '#'
     start = 0
-    for i, lazy in enumerate(found):
-        marker = f'"\ue000{i}\ue001"'.encode('utf-8')
+    for marker, lazy in zip(markers, found):
         at = text.index(marker, start)
         yield text[start:at]
         yield from lazy.pieces()

@@ -70,7 +70,8 @@ TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
                    'tests/test_streamed_averaging.py',
                    'tests/test_mutation_kills_segment.py']),
     'prediction': (['mmseg_sia/apis/prediction.py',
-                    'mmseg_sia/apis/scene.py'],
+                    'mmseg_sia/apis/scene.py', 'mmseg_sia/apis/writers.py',
+                    'mmseg_sia/labels.py'],
                    ['tests/test_pinned_measures.py',
                     'tests/test_scene_stream.py',
                     'tests/test_mutation_kills_prediction.py']),
@@ -85,13 +86,22 @@ FUNCTIONS: Dict[str, List[str]] = {
         *(f'mmseg_sia.apis.prediction.x_{f}__mutmut_*' for f in (
             '_skeleton_length', '_close', '_oriented', 'polygon_measures',
             'footprint_geometry', 'geojson_feature', 'network_pixel_size',
-            'gpkg_geometry', 'summary_head')),
+            'gpkg_geometry', 'summary_head', '_imcoords_pieces',
+            '_rings_pieces', 'label_feature')),
         *(f'mmseg_sia.apis.prediction.xǁSIAPredictionǁ{f}__mutmut_*'
           for f in ('_ensure_polygons', 'polygon_measures', '_area_m2',
                     'iter_geojson_features', 'gpkg_layers', 'measures')),
         'mmseg_sia.apis.scene.xǁ_RoadLengthǁ*',
         *(f'mmseg_sia.apis.scene.xǁSceneWriterǁ{f}__mutmut_*'
           for f in ('_polygons', '_measures')),
+        # The lazy writing of GeoJSON and label JSON features (the bytes
+        # users read) and the coordinate strings of the label JSON (the
+        # rest of labels.py is the `labels` target's).
+        *(f'mmseg_sia.apis.writers.x_{f}__mutmut_*'
+          for f in ('_lazy_values', 'dumps_pieces')),
+        'mmseg_sia.apis.writers.xǁLazyJSONǁ*',
+        'mmseg_sia.apis.writers.xǁFeatureStreamǁfeature_pieces__mutmut_*',
+        'mmseg_sia.labels.x_format_imcoords__mutmut_*',
     ],
 }
 
