@@ -33,32 +33,49 @@ from .writers import (DEFAULT_IMAGE_FORMATS, LazyJSON, _dumps, blend_overlay,
 __all__ = ['SIAPrediction', 'predict']
 
 
+#: Pixel steps between neighbouring skeleton pixels, as counted by
+#: :func:`_skeleton_steps`.
+_STEPS = ((1, 0), (0, 1), (1, 1), (-1, 1))
+
+
+def _skeleton_steps(top: np.ndarray, below: np.ndarray) -> Tuple[int, ...]:
+    """Steps between skeleton pixels whose upper (or left) pixel lies in
+    the rows ``top``, with ``below`` the rows under each of them (zeros
+    under the mask's last row), in the order of :data:`_STEPS`: horizontal
+    and vertical steps count once, and a diagonal step only where no
+    horizontal-vertical pair joins the same two pixels (so corners are not
+    counted twice)."""
+    p, q = top[:, :-1], top[:, 1:]
+    r, t = below[:, :-1], below[:, 1:]
+    return (int((p & q).sum()), int((top & below).sum()),
+            int((p & t & ~q & ~r).sum()), int((q & r & ~p & ~t).sum()))
+
+
+def _steps_length(steps: Sequence[int],
+                  jacobian: Optional[np.ndarray] = None) -> float:
+    """Length of :func:`_skeleton_steps` counts, each step measured through
+    ``jacobian`` (pixel step -> metres) when given."""
+    jac = np.eye(2) if jacobian is None else np.asarray(jacobian)
+    return float(sum(int(n) * np.linalg.norm(jac @ np.array(step, float))
+                     for step, n in zip(_STEPS, steps)))
+
+
 def _skeleton_length(binary: np.ndarray,
                      jacobian: Optional[np.ndarray] = None) -> float:
     """Length of the centre lines of a mask (a road length estimate).
 
     The mask is thinned to a one-pixel skeleton (scikit-image) and the steps
-    between neighbouring skeleton pixels are summed: horizontal and vertical
-    steps count once, and a diagonal step only where no horizontal-vertical
-    pair joins the same two pixels (so corners are not counted twice). With
-    ``jacobian`` (pixel step -> metres), each step is measured on the ground.
+    between neighbouring skeleton pixels are summed (:func:`_skeleton_steps`).
+    With ``jacobian`` (pixel step -> metres), each step is measured on the
+    ground.
     """
     from skimage.morphology import skeletonize
 
     if not binary.any():
         return 0.0
     sk = skeletonize(binary.astype(bool))
-    right = sk[:, :-1] & sk[:, 1:]
-    down = sk[:-1, :] & sk[1:, :]
-    a, b = sk[:-1, :-1], sk[:-1, 1:]
-    c, d = sk[1:, :-1], sk[1:, 1:]
-    diag = a & d & ~b & ~c          # step (+1, +1)
-    anti = b & c & ~a & ~d          # step (-1, +1)
-    steps = {(1, 0): int(right.sum()), (0, 1): int(down.sum()),
-             (1, 1): int(diag.sum()), (-1, 1): int(anti.sum())}
-    jac = np.eye(2) if jacobian is None else np.asarray(jacobian)
-    return float(sum(n * np.linalg.norm(jac @ np.array(step, float))
-                     for step, n in steps.items()))
+    below = np.concatenate((sk[1:], np.zeros((1, sk.shape[1]), bool)))
+    return _steps_length(_skeleton_steps(sk, below), jacobian)
 
 
 def _close(ring: np.ndarray) -> np.ndarray:
@@ -118,13 +135,17 @@ def _imcoords_pieces(points: np.ndarray):
     yield b'"'
 
 
+def _geojson_ring(ring: np.ndarray, index: int, decimals: int) -> list:
+    # A lon/lat ring as GeoJSON coordinates: rounded, closed, the exterior
+    # (index 0) counter-clockwise and holes clockwise.
+    return _close(_oriented(np.round(ring, decimals), index == 0)).tolist()
+
+
 def _rings_pieces(rings: Iterable[np.ndarray], decimals: int):
     # The JSON text of geojson_feature's coordinates, one ring at a time.
     yield b'['
     for i, r in enumerate(rings):
-        r = np.round(r, decimals)
-        yield (b', ' if i else b'') + _dumps(_close(_oriented(r, i == 0))
-                                             .tolist())
+        yield (b', ' if i else b'') + _dumps(_geojson_ring(r, i, decimals))
     yield b']'
 
 
@@ -163,7 +184,7 @@ def geojson_feature(poly: MaskPolygon, index: int, classes: Sequence[str],
     if lazy:
         coords = LazyJSON(lambda: _rings_pieces(rings(), decimals))
     else:
-        coords = [_close(_oriented(np.round(r, decimals), i == 0)).tolist()
+        coords = [_geojson_ring(r, i, decimals)
                   for i, r in enumerate(rings())]
     props = {'class': classes[poly.class_id], 'class_id': int(poly.class_id)}
     props.update(measures or polygon_measures(poly, transform, lonlat))

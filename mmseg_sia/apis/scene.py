@@ -30,7 +30,8 @@ import numpy as np
 
 from ..vectorize import (MaskPolygon, label_shapes, polygon_from_rings,
                          simplify_polygons)
-from .prediction import (GPKG_FIELDS, _background_index,
+from .prediction import (GPKG_FIELDS, _background_index, _skeleton_steps,
+                         _steps_length,
                          footprint_geometry, geojson_feature, geojson_head,
                          gpkg_geometry, label_feature, label_keys,
                          network_pixel_size, now_stamp, polygon_measures,
@@ -328,13 +329,7 @@ class _RoadLength:
             top, below = sk[lo:hi], sk[lo + 1:hi + 1]
             below = np.concatenate((below, np.zeros(
                 (len(top) - len(below), self.width), bool)))
-            right = top[:, :-1] & top[:, 1:]
-            down = top & below
-            p, q = top[:, :-1], top[:, 1:]
-            r, t = below[:, :-1], below[:, 1:]
-            self.steps += (int(right.sum()), int(down.sum()),
-                           int((p & t & ~q & ~r).sum()),
-                           int((q & r & ~p & ~t).sum()))
+            self.steps += _skeleton_steps(top, below)
             self.done = y1
             # Keep only what later bands can use as context.
             self.retain = max(self.retain, halo)
@@ -345,14 +340,9 @@ class _RoadLength:
     def result(self, jacobian) -> Tuple[Optional[float], float]:
         self._count(final=True)
         self.rows = np.zeros((0, self.width), bool)
-        lengths = []
-        for jac in (None, jacobian):
-            j = np.eye(2) if jac is None else np.asarray(jac)
-            lengths.append(float(sum(
-                int(n) * np.linalg.norm(j @ np.array(step, float))
-                for step, n in zip(((1, 0), (0, 1), (1, 1), (-1, 1)),
-                                   self.steps))))
-        return (None if jacobian is None else lengths[1]), lengths[0]
+        length_m = None if jacobian is None else _steps_length(
+            self.steps, jacobian)
+        return length_m, _steps_length(self.steps)
 
 
 def _open_plain(path: str, mode: str = 'r', **profile):

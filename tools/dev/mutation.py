@@ -87,7 +87,8 @@ FUNCTIONS: Dict[str, List[str]] = {
             '_skeleton_length', '_close', '_oriented', 'polygon_measures',
             'footprint_geometry', 'geojson_feature', 'network_pixel_size',
             'gpkg_geometry', 'summary_head', '_imcoords_pieces',
-            '_rings_pieces', 'label_feature')),
+            '_rings_pieces', 'label_feature', '_skeleton_steps',
+            '_steps_length', '_geojson_ring')),
         *(f'mmseg_sia.apis.prediction.xǁSIAPredictionǁ{f}__mutmut_*'
           for f in ('_ensure_polygons', 'polygon_measures', '_area_m2',
                     'iter_geojson_features', 'gpkg_layers', 'measures')),
