@@ -427,3 +427,79 @@ def test_streamed_scene_equals_the_whole_mask_run(tiny, model, tmp_path):
             str(tmp_path / 'clean' / 'scene.gpkg'), layer=layer)
         area = dict(zip(meta['fields'], fields))['area_px']
         assert len(area) and (area >= 6).all()
+
+
+def test_strips_read_in_column_chunks_equal_one_read(tmp_path, monkeypatch):
+    """A strip read a few blocks at a time (a width that is not a whole
+    number of chunks) is the strip read at once, stretched the same way."""
+    from mmseg_sia.apis import raster
+    tif, data, valid = write_uint16(tmp_path / 'c.tif')
+    with RasterReader(tif) as reader:
+        whole = [reader.read_rows(y, y + 37) for y in (0, 20, 43)]
+    monkeypatch.setattr(raster, 'READ_CHUNK', 64)  # 2 blocks of 32; W = 96
+    widths = []
+    from rasterio.io import DatasetReader
+    read = DatasetReader.read
+
+    def spy(self, *args, **kwargs):
+        widths.append(kwargs['window'].width)
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(DatasetReader, 'read', spy)
+    with RasterReader(tif) as reader:
+        for (bgr, ok), y in zip(whole, (0, 20, 43)):
+            widths.clear()
+            chunked = reader.read_rows(y, y + 37)
+            assert widths == [64, 32]
+            np.testing.assert_array_equal(chunked[0], bgr)
+            np.testing.assert_array_equal(chunked[1], ok)
+            np.testing.assert_array_equal(ok, valid[y:y + 37])
+
+
+def test_class_ids_equal_argmax_with_ties_and_nan():
+    import torch
+
+    from mmseg_sia.apis.segment import _class_ids
+    gen = torch.Generator().manual_seed(3)
+    for channels in (2, 3, 5):
+        # Small integers: many ties, where the first maximum must win.
+        logits = torch.randint(-2, 3, (channels, 17, 23), generator=gen,
+                               dtype=torch.int64).float()
+        expected = logits.argmax(dim=0).to(torch.uint8)
+        assert torch.equal(_class_ids(logits), expected)
+        logits[channels - 1, 4, 5] = float('nan')
+        assert _class_ids(logits)[4, 5] == channels - 1
+        assert torch.equal(_class_ids(logits),
+                           logits.argmax(dim=0).to(torch.uint8))
+
+
+@pytest.mark.parametrize('where', ['read', 'write'])
+def test_scene_error_in_a_worker_thread_stops_the_run(model, tmp_path,
+                                                      monkeypatch, where):
+    """Strips are read ahead and bands written in threads of their own: an
+    error there reaches the caller and leaves no output file."""
+    from mmseg_sia.apis import raster, scene
+    tif, _, _ = write_uint16(tmp_path / 'e.tif')
+    calls = []
+    cls, name = (raster.RasterReader, 'read_rows') if where == 'read' else (
+        scene.SceneWriter, 'add')
+    original = getattr(cls, name)
+
+    def failing(self, *args):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise OSError(f'{where} failed at row {args[0]}')
+        return original(self, *args)
+
+    monkeypatch.setattr(cls, name, failing)
+    out = tmp_path / 'out'
+    out.mkdir()
+    paths = dict(mask=str(out / 'e_mask.tif'), gpkg=str(out / 'e.gpkg'),
+                 geojson=str(out / 'e.geojson'), json=str(out / 'e.json'))
+    with pytest.raises(OSError, match=f'{where} failed at row'):
+        scene.predict_scene(model, tif, paths, georef='auto')
+    assert list(out.iterdir()) == []
+    monkeypatch.setattr(cls, name, original)
+    scene.predict_scene(model, tif, paths, georef='auto')
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        os.path.basename(p) for p in paths.values())

@@ -276,14 +276,31 @@ class RasterReader:
 
     def read_rows(self, y0: int, y1: int) -> Tuple[np.ndarray, np.ndarray]:
         """Rows ``y0:y1`` as ``(rows, W, 3)`` uint8 BGR and ``(rows, W)``
-        validity (False for nodata, masked or transparent pixels)."""
+        validity (False for nodata, masked or transparent pixels).
+
+        Read in column chunks of :data:`READ_CHUNK` pixels (whole blocks),
+        so that the raw values and their float copy are held for a chunk,
+        not for the scene's width.
+        """
         from rasterio.windows import Window
 
-        win = Window(0, y0, self.width, y1 - y0)
-        data = self.to_uint8(self.ds.read(self.bands, window=win))
-        valid = self.ds.dataset_mask(window=win) > 0
-        bgr = np.ascontiguousarray(data[::-1].transpose(1, 2, 0))
+        rows, width = y1 - y0, self.width
+        bgr = np.empty((rows, width, 3), np.uint8)
+        valid = np.empty((rows, width), bool)
+        block = self.ds.block_shapes[0][1] if self.ds.block_shapes else 512
+        step = max(block, READ_CHUNK // block * block)
+        for x0 in range(0, width, step):
+            win = Window(x0, y0, min(step, width - x0), rows)
+            data = self.to_uint8(self.ds.read(self.bands, window=win))
+            cols = slice(x0, x0 + win.width)
+            bgr[:, cols] = data[::-1].transpose(1, 2, 0)
+            valid[:, cols] = self.ds.dataset_mask(window=win) > 0
         return bgr, valid
+
+
+#: Columns read at a time by :meth:`RasterReader.read_rows` (rounded down to
+#: whole blocks of the raster).
+READ_CHUNK = 4096
 
 
 #: GDAL block cache while writing a mask (MB): the writes go strip by strip,

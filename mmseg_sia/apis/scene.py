@@ -19,10 +19,12 @@ result equals polygonizing the whole mask at once
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import os
 import os.path as osp
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -692,7 +694,11 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
     RasterReader`), segmented with mmseg's 'slide' windows
     (:func:`mmseg_sia.apis.segment.iter_segment_rows`) and each band of
     finished rows goes to a :class:`SceneWriter`: peak memory does not
-    depend on the scene size (but see :class:`_RoadLength`).
+    depend on the scene size (but see :class:`_RoadLength`). Three things
+    run at once: the next strip is read in one thread, the model runs on
+    the current one, and the finished bands are written, in order, in a
+    third (at most two bands wait for it). An error in any of them stops
+    the run and leaves no output file.
 
     Args:
         model: An mmseg segmentor (e.g. from :func:`init_segmentor`).
@@ -758,9 +764,20 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
                              regularize=regularize, summary=summary,
                              overwrite=overwrite, network=network)
         with writer:
-            for y0, rows in iter_segment_rows(
-                    model, reader, window=window, stride=stride,
-                    overlap=overlap, batch_size=batch_size,
-                    progress=progress):
-                writer.add(y0, rows)
+            # The bands are written in a thread of their own, in order, while
+            # the model runs on the next ones (at most two bands wait).
+            pool = ThreadPoolExecutor(1, thread_name_prefix='sia-write')
+            pending: collections.deque = collections.deque()
+            try:
+                for y0, rows in iter_segment_rows(
+                        model, reader, window=window, stride=stride,
+                        overlap=overlap, batch_size=batch_size,
+                        progress=progress):
+                    while len(pending) >= 2:
+                        pending.popleft().result()
+                    pending.append(pool.submit(writer.add, y0, rows))
+                while pending:
+                    pending.popleft().result()
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
     return writer.row

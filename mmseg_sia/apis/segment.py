@@ -187,6 +187,26 @@ def _preprocess(model, batch: np.ndarray, device) -> Tuple[torch.Tensor,
     return x, (int(h), int(w))
 
 
+def _class_ids(logits: torch.Tensor) -> torch.Tensor:
+    """``logits.argmax(dim=0)`` as ``uint8``, computed plane by plane.
+
+    torch reduces over the leading dimension of a ``(C, H, W)`` tensor with
+    a strided loop that is about 20 times slower on a CPU than comparing
+    the ``C`` contiguous planes in turn (1.5 s against 0.08 s for a band of
+    384 x 20,000 pixels and 3 classes). The first maximum wins, as with
+    ``argmax``; a NaN logit (which ``argmax`` takes as the maximum) sends
+    the block to ``argmax`` itself.
+    """
+    best = logits[0].clone()
+    ids = torch.zeros(best.shape, dtype=torch.uint8, device=logits.device)
+    for c in range(1, logits.shape[0]):
+        ids.masked_fill_(logits[c] > best, c)
+        torch.maximum(best, logits[c], out=best)
+    if torch.isnan(best).any():
+        return logits.argmax(dim=0).to(torch.uint8)
+    return ids
+
+
 def segment_image(model: torch.nn.Module,
                   image: ImageInput,
                   window: Optional[Union[int, Sequence[int]]] = None,
@@ -324,7 +344,7 @@ def iter_segment_rows(model: torch.nn.Module,
             return None
         block = acc[:, :rows]
         if channels > 1:
-            ids = block.argmax(dim=0)
+            ids = _class_ids(block)
         else:
             count = torch.from_numpy(row_count[base:base + rows]).to(
                 device)[:, None] * col_count_t[None, :]
@@ -340,8 +360,15 @@ def iter_segment_rows(model: torch.nn.Module,
         base += rows
         return out
 
+    pool = ahead = None
+    if reader is not None:
+        # The next strip is read (GDAL decodes without the GIL) while the
+        # model runs on this one.
+        from concurrent.futures import ThreadPoolExecutor
+        pool = ThreadPoolExecutor(1, thread_name_prefix='sia-read')
+        ahead = pool.submit(reader.read_rows, ys[0], ys[0] + wh)
     try:
-        for y in ys:
+        for i, y in enumerate(ys):
             first = base
             rows = finish(y - base)
             if rows is not None:
@@ -351,7 +378,10 @@ def iter_segment_rows(model: torch.nn.Module,
             else:
                 # One strip of window rows, read once for all its windows;
                 # windows with no valid pixel are not run.
-                strip, valid = reader.read_rows(y, y + wh)
+                strip, valid = ahead.result()
+                if i + 1 < len(ys):
+                    ahead = pool.submit(reader.read_rows, ys[i + 1],
+                                        ys[i + 1] + wh)
             run = [x for x in xs
                    if valid is None or valid[:, x:x + ww].any()]
             if len(run) < len(xs):
@@ -376,4 +406,6 @@ def iter_segment_rows(model: torch.nn.Module,
         if rows is not None:
             yield first, rows
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
