@@ -374,3 +374,45 @@ def test_lazy_features_write_the_same_bytes(tmp_path, monkeypatch, chunk):
     assert docs[0] == docs[1]
     assert json.loads(docs[1])['features'][0]['geometry']['type'] == \
         'Polygon'
+
+
+def test_gpkg_geometry_maps_every_ring_exactly(tmp_path):
+    """The rings mapped in one call are the rings mapped one by one."""
+    from mmseg_sia.apis.prediction import gpkg_geometry
+    georef = georef_of(tmp_path, 61, 47)
+    mask = random_mask(3, 120, 90)  # blobs with holes
+    polys = binary_to_polygons(mask == 1, 1)
+    assert max(len(p.holes) for p in polys) >= 3
+    for p in polys:
+        rings = [georef.pixel_to_map(r) for r in p.rings()]
+        got = gpkg_geometry(p, georef)
+        assert shapely.equals_exact(got, shapely.Polygon(rings[0], rings[1:]),
+                                    tolerance=0)
+        assert got.is_valid
+
+
+def test_large_polygons_reach_the_geopackage_without_waiting(tmp_path,
+                                                           monkeypatch):
+    from mmseg_sia.apis import scene
+    written = []
+    original = scene._GpkgLayers._write
+
+    def spy(self, name, records):
+        written.append((name, len(records)))
+        return original(self, name, records)
+
+    monkeypatch.setattr(scene._GpkgLayers, '_write', spy)
+    monkeypatch.setattr(scene._GpkgLayers, 'BIG', 10)
+    layers = scene._GpkgLayers(str(tmp_path / 'g.gpkg'), ['road'],
+                               'EPSG:32652', batch=100)
+    written.clear()
+    layers.add('road', shapely.box(0, 0, 1, 1), dict.fromkeys(
+        scene.GPKG_FIELDS, 1.0))  # 5 vertices: waits for its batch
+    assert written == []
+    layers.add('road', shapely.Point(0, 0).buffer(1, 4), dict.fromkeys(
+        scene.GPKG_FIELDS, 2.0))  # 17 vertices: written with the one before
+    assert written == [('road', 2)]
+    import pyogrio
+    _, _, geometry, fields = pyogrio.raw.read(str(tmp_path / 'g.gpkg'),
+                                              layer='road')
+    assert len(geometry) == 2 and list(fields[0]) == [1.0, 2.0]

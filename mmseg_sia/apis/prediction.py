@@ -245,8 +245,16 @@ GPKG_FIELDS = ('class_id', 'area_m2', 'perimeter_m', 'area_px',
 def gpkg_geometry(poly: MaskPolygon, georef):
     """The polygon in the raster's CRS, as a shapely Polygon."""
     import shapely
-    rings = [georef.pixel_to_map(r) for r in poly.rings()]
-    return shapely.Polygon(rings[0], rings[1:])
+    rings = poly.rings()
+    if len(rings) == 1:
+        return shapely.Polygon(georef.pixel_to_map(rings[0]))
+    # All rings mapped in one call and made into GEOS rings in one: a road
+    # region of a large scene can have hundreds of thousands of holes.
+    points = georef.pixel_to_map(np.concatenate(rings))
+    index = np.repeat(np.arange(len(rings)),
+                      np.fromiter(map(len, rings), np.int64, len(rings)))
+    made = shapely.linearrings(points, indices=index)
+    return shapely.polygons(made[0], made[1:])
 
 
 def summary_head(image: str, width: int, height: int,

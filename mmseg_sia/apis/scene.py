@@ -247,9 +247,16 @@ class _GpkgLayers:
         self.created = True
 
     def add(self, name: str, geom, fields: dict) -> None:
+        import shapely
         self.pending[name].append((geom, fields))
-        if len(self.pending[name]) >= self.batch:
+        # A polygon of many vertices (a road network's region) goes out at
+        # once rather than waiting for its batch.
+        if len(self.pending[name]) >= self.batch or \
+                shapely.get_num_coordinates(geom) >= self.BIG:
             self.flush(name)
+
+    #: Vertices from which a polygon is written without waiting.
+    BIG = 1 << 16
 
     def flush(self, name: Optional[str] = None) -> None:
         for n in [name] if name else list(self.pending):
@@ -608,6 +615,9 @@ class SceneWriter:
                     poly, self._index, self.classes, self.transform,
                     measures=measures, lazy=True, lonlat=lonlat))
                 self._index += 1
+            # Let the lon/lat rings go before the label ring and the
+            # GeoPackage geometry (each a copy of every vertex) are made.
+            lonlat = None
             if self.labels is not None:
                 self.labels.write(label_feature(
                     poly, self._keys, self.classes, self.image_id,
