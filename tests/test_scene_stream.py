@@ -416,3 +416,19 @@ def test_large_polygons_reach_the_geopackage_without_waiting(tmp_path,
     _, _, geometry, fields = pyogrio.raw.read(str(tmp_path / 'g.gpkg'),
                                               layer='road')
     assert len(geometry) == 2 and list(fields[0]) == [1.0, 2.0]
+
+
+@pytest.mark.parametrize('crs', ['EPSG:32652', 'EPSG:5186'])
+def test_lonlat_rings_of_a_band_equal_ring_by_ring(tmp_path, crs):
+    from mmseg_sia.apis.prediction import lonlat_rings
+    transform = lonlat_transform(georef_of(tmp_path, 120, 90, crs))
+    polys = binary_to_polygons(random_mask(3, 120, 90) == 1, 1)
+    assert len(polys) > 3 and any(p.holes for p in polys)
+    got = lonlat_rings(polys, transform)
+    assert len(got) == len(polys)
+    for p, rings in zip(polys, got):
+        assert len(rings) == 1 + len(p.holes)
+        for ring, mapped in zip(p.rings(), rings):
+            np.testing.assert_array_equal(mapped,
+                                          transform.pixel_to_lonlat(ring))
+    assert lonlat_rings([], transform) == []

@@ -103,6 +103,25 @@ def polygon_measures(poly: MaskPolygon,
     return out
 
 
+def lonlat_rings(polys: Sequence[MaskPolygon],
+                 transform: GeoTransform) -> List[List[np.ndarray]]:
+    """The rings of each polygon mapped to lon/lat, all in one call of
+    ``transform`` (the same coordinates as ring by ring: the mapping is
+    point by point)."""
+    rings = [r for p in polys for r in p.rings()]
+    if not rings:
+        return [[] for _ in polys]
+    counts = np.fromiter(map(len, rings), np.int64, len(rings))
+    points = transform.pixel_to_lonlat(np.concatenate(rings))
+    pieces = np.split(points, np.cumsum(counts)[:-1])
+    out, at = [], 0
+    for p in polys:
+        n = 1 + len(p.holes)
+        out.append(pieces[at:at + n])
+        at += n
+    return out
+
+
 def label_keys(classes: Sequence[str], background: Optional[int]
                ) -> List[str]:
     """The ``*_imcoords`` keys of a label feature (object first)."""
