@@ -156,73 +156,138 @@ def _next_index(counts: np.ndarray) -> np.ndarray:
     return first + (pos + 1) % np.maximum(length, 1)
 
 
-def _simplify_rings(rings: List[np.ndarray], tolerance: float):
-    """Douglas-Peucker of many open rings at once (one GEOS call).
+@dataclass
+class _Simplified:
+    """Simplified rings stored one after another.
 
-    Returns:
-        list: Per ring, ``(simplified ring, spans)`` where ``spans`` is None
-        when each edge replaces only its own two vertices, and otherwise
-        ``(closed, idx)``: the rolled input ring closed and, for each edge
-        ``k``, the input vertices ``closed[idx[k]:idx[k + 1] + 1]`` it
-        replaces.
+    Attributes:
+        pts (np.ndarray): ``(P, 2)`` vertices of all rings.
+        counts (np.ndarray): Vertices per ring.
+        span_first (np.ndarray): Per edge (the edge from each vertex to the
+            next of its ring), the index in ``closed`` of the first input
+            vertex it replaces, or -1 when it replaces only its own two
+            vertices.
+        span_n (np.ndarray): Per edge, how many input vertices it replaces,
+            both ends included.
+        closed (np.ndarray): The input rings, each rolled to where its
+            simplification started and closed.
     """
-    out: List[tuple] = [(ring, None) for ring in rings]
-    todo = [r for r, ring in enumerate(rings)
-            if tolerance > 0 and len(ring) >= 4]
-    if not todo:
-        return out
-    rolled = []
-    for r in todo:
-        ring = rings[r]
-        # Start at the vertex farthest from the centroid so that
-        # Douglas-Peucker's fixed first point is a real corner.
-        start = int(np.argmax(((ring - ring.mean(axis=0))**2).sum(axis=1)))
-        rolled.append(np.roll(ring, -start, axis=0))
-    n_in = np.fromiter((len(r) for r in rolled), np.int64, len(rolled))
-    coords = np.concatenate(rolled)
-    ring_of = np.repeat(np.arange(len(todo)), n_in)
-    simple = shapely.simplify(shapely.linearrings(coords, indices=ring_of),
-                              tolerance, preserve_topology=False)
-    s_coords, s_ring = shapely.get_coordinates(simple, return_index=True)
-    n_out = np.bincount(s_ring, minlength=len(todo))
-    # Drop each output ring's closing vertex.
-    keep = np.ones(len(s_coords), bool)
-    keep[np.cumsum(n_out)[n_out > 0] - 1] = False
-    s_coords, s_ring = s_coords[keep], s_ring[keep]
-    n_out = np.maximum(n_out - 1, 0)
-    # Douglas-Peucker keeps input vertices: the position of each output
-    # vertex in its input ring (the last one with the same coordinates),
-    # found by sorting inputs and outputs together, inputs first.
-    _, pos_in = _segments(n_in)
-    ring_all = np.concatenate([ring_of, s_ring])
-    x = np.concatenate([coords[:, 0], s_coords[:, 0]])
-    y = np.concatenate([coords[:, 1], s_coords[:, 1]])
-    is_out = np.r_[np.zeros(len(coords), bool), np.ones(len(s_coords), bool)]
-    pos = np.r_[pos_in, np.zeros(len(s_coords), np.int64)]
-    order = np.lexsort((pos, is_out, y, x, ring_all))
-    last_in = np.where(~is_out[order], np.arange(len(order)), -1)
-    np.maximum.accumulate(last_in, out=last_in)
-    o = order[is_out[order]]
-    prev = order[last_in[is_out[order]]]
-    found = (last_in[is_out[order]] >= 0) & (ring_all[prev] == ring_all[o]) \
-        & (x[prev] == x[o]) & (y[prev] == y[o])
-    where = np.empty(len(s_coords), np.int64)
-    where[o - len(coords)] = np.where(found, pos[prev], -1)
-    out_start = np.r_[0, np.cumsum(n_out)]
-    for j, r in enumerate(todo):
-        a, b = out_start[j], out_start[j + 1]
-        ring = rolled[j]
-        if b - a < 3:
-            out[r] = (ring, None)
-            continue
-        idx = where[a:b]
-        pts = s_coords[a:b]
-        if (idx < 0).any() or (np.diff(idx) < 0).any():
-            out[r] = (pts, None)
-            continue
-        out[r] = (pts, (np.vstack([ring, ring[:1]]),
-                        np.r_[idx, len(ring)]))
-    return out
+    pts: np.ndarray
+    counts: np.ndarray
+    span_first: np.ndarray
+    span_n: np.ndarray
+    closed: np.ndarray
+
+    def rings(self) -> List[np.ndarray]:
+        return np.split(self.pts, np.cumsum(self.counts)[:-1])
+
+
+def _simplify_rings(rings: List[np.ndarray], tolerance: float) -> _Simplified:
+    """Douglas-Peucker of many open rings at once (one GEOS call), and the
+    input vertices that each edge of the result replaces.
+
+    Each ring is rolled to start at the vertex farthest from its centroid,
+    so that Douglas-Peucker's fixed first point is a real corner. Rings of
+    fewer than 4 vertices (or any ring when ``tolerance`` is 0) are kept as
+    they are, rings that collapse (fewer than 3 vertices left) as rolled.
+    """
+    n_in = np.fromiter((len(r) for r in rings), np.int64, len(rings))
+    n_rings = len(rings)
+    first, pos = _segments(n_in)
+    ring_of = np.repeat(np.arange(n_rings), n_in)
+    v = np.concatenate(rings)
+    simplify = (n_in >= 4) if tolerance > 0 else np.zeros(n_rings, bool)
+    # The start: the first vertex farthest from the mean (summed vertex by
+    # vertex, as numpy's mean of one ring does).
+    count = np.maximum(n_in, 1)
+    mean = np.stack([np.bincount(ring_of, v[:, 0], minlength=n_rings),
+                     np.bincount(ring_of, v[:, 1], minlength=n_rings)],
+                    axis=1) / count[:, None]
+    d2 = ((v - mean[ring_of])**2).sum(axis=1)
+    far = np.full(n_rings, -np.inf)
+    np.maximum.at(far, ring_of, d2)
+    start = np.full(n_rings, np.iinfo(np.int64).max)
+    np.minimum.at(start, ring_of, np.where(d2 == far[ring_of], pos,
+                                           np.iinfo(np.int64).max))
+    start = np.where(simplify & (start < n_in), start, 0)
+    rolled = v[first[ring_of] + (pos + start[ring_of]) % count[ring_of]]
+    # Closed copies of the rolled rings (n + 1 vertices each).
+    c_first, c_pos = _segments(n_in + 1)
+    c_ring = np.repeat(np.arange(n_rings), n_in + 1)
+    closed = rolled[first[c_ring] + c_pos % count[c_ring]]
+    # Simplified rings: by default the rolled input ring itself, each edge
+    # replacing its own two vertices.
+    src_first = first.copy()
+    n_out = n_in.copy()
+    spans = np.zeros(n_rings, bool)
+    s_idx = np.zeros(0, np.int64)
+    s_coords = np.zeros((0, 2))
+    todo = np.flatnonzero(simplify)
+    if len(todo):
+        sub = simplify[ring_of]
+        s_of = np.cumsum(simplify)[ring_of[sub]] - 1
+        simple = shapely.simplify(
+            shapely.linearrings(rolled[sub], indices=s_of), tolerance,
+            preserve_topology=False)
+        s_coords, s_ring = shapely.get_coordinates(simple, return_index=True)
+        k_out = np.bincount(s_ring, minlength=len(todo))
+        # Drop each output ring's closing vertex.
+        keep = np.ones(len(s_coords), bool)
+        keep[np.cumsum(k_out)[k_out > 0] - 1] = False
+        s_coords, s_ring = s_coords[keep], s_ring[keep]
+        k_out = np.maximum(k_out - 1, 0)
+        # Douglas-Peucker keeps input vertices: the position of each output
+        # vertex in its rolled input ring (the last one with the same
+        # coordinates), found by sorting inputs and outputs together,
+        # inputs first.
+        in_ring, in_pos = ring_of[sub], pos[sub]
+        out_ring = todo[s_ring]
+        r_all = np.r_[in_ring, out_ring]
+        x = np.r_[rolled[sub, 0], s_coords[:, 0]]
+        y = np.r_[rolled[sub, 1], s_coords[:, 1]]
+        is_out = np.r_[np.zeros(len(in_ring), bool),
+                       np.ones(len(out_ring), bool)]
+        p_all = np.r_[in_pos, np.zeros(len(out_ring), np.int64)]
+        order = np.lexsort((p_all, is_out, y, x, r_all))
+        last_in = np.where(is_out[order], -1, np.arange(len(order)))
+        np.maximum.accumulate(last_in, out=last_in)
+        sel = is_out[order]
+        o, prev = order[sel], last_in[sel]
+        prev_ok = prev >= 0
+        prev = order[np.maximum(prev, 0)]
+        found = prev_ok & (r_all[prev] == r_all[o]) & (x[prev] == x[o]) & \
+            (y[prev] == y[o])
+        s_idx = np.empty(len(out_ring), np.int64)
+        s_idx[o - len(in_ring)] = np.where(found, p_all[prev], -1)
+        # Rings that kept at least 3 vertices use them; those whose
+        # vertices are all found, in order, know the input each edge
+        # replaces.
+        o_first, _ = _segments(k_out)
+        bad = np.bincount(s_ring, s_idx < 0, minlength=len(todo)) > 0
+        down = np.flatnonzero((np.diff(s_idx) < 0) &
+                              (s_ring[1:] == s_ring[:-1]))
+        bad[s_ring[down]] = True
+        kept = k_out >= 3
+        use = todo[kept]
+        src_first[use] = len(rolled) + o_first[kept]
+        n_out[use] = k_out[kept]
+        spans[todo[kept & ~bad]] = True
+    both = np.concatenate([rolled, s_coords])
+    p_first, p_pos = _segments(n_out)
+    p_ring = np.repeat(np.arange(n_rings), n_out)
+    src = src_first[p_ring] + p_pos
+    pts = both[src]
+    span_first = np.full(len(pts), -1, np.int64)
+    span_n = np.full(len(pts), 2, np.int64)
+    with_spans = spans[p_ring]
+    if with_spans.any():
+        idx = s_idx[src[with_spans] - len(rolled)]
+        ring = p_ring[with_spans]
+        last = p_pos[with_spans] == n_out[ring] - 1
+        nxt = np.where(last, n_in[ring], np.r_[idx[1:], 0])
+        span_first[with_spans] = c_first[ring] + idx
+        span_n[with_spans] = nxt - idx + 1
+    return _Simplified(pts, n_out, span_first, span_n, closed)
 
 
 def _snap_walls(walls: list, P: list, merge_px: float,
@@ -292,74 +357,56 @@ def _snap_walls(walls: list, P: list, merge_px: float,
     return out
 
 
-def _regularize_rings(simplified: list, theta0: np.ndarray, tolerance: float,
-                      merge_px: float, max_shift_px: float
-                      ) -> List[np.ndarray]:
-    """Snap the walls of many simplified rings (``(pts, spans)`` as
-    :func:`_simplify_rings` gives them), ``theta0`` the orientation of
-    each ring's building.
+def _regularize_rings(simple: _Simplified, theta0: np.ndarray,
+                      tolerance: float, merge_px: float,
+                      max_shift_px: float) -> List[np.ndarray]:
+    """Snap the walls of many simplified rings, ``theta0`` the orientation
+    of each ring's building.
 
     Each wall is placed by least squares on the input vertices its edge
     replaces (their mean across the wall), not on the two vertices that
     Douglas-Peucker kept, which sit on one side of a staircase or the
     other. The edges of all rings are classified at once with numpy.
     """
-    result = [pts for pts, _ in simplified]
-    todo = [r for r, (pts, _) in enumerate(simplified) if len(pts) >= 3]
-    if not todo:
-        return result
-    pts = np.concatenate([simplified[r][0] for r in todo])
-    counts = np.fromiter((len(simplified[r][0]) for r in todo), np.int64,
-                         len(todo))
+    pts, counts = simple.pts, simple.counts
+    result = simple.rings()
     nxt = pts[_next_index(counts)]
     vec = nxt - pts
     length = np.hypot(vec[:, 0], vec[:, 1])
     theta = np.arctan2(vec[:, 1], vec[:, 0])
-    t0 = np.repeat(theta0[todo], counts)
+    t0 = np.repeat(theta0, counts)
     rel = (theta - t0) % _TWO_PI
     k = np.round(rel / _HALF_PI).astype(np.int64) % 4
     delta = (rel - k * _HALF_PI + math.pi) % _TWO_PI - math.pi
     snapped = np.abs(delta) <= math.radians(tolerance)
     ang = t0 + k * _HALF_PI
-    dx = np.where(snapped, np.cos(ang), vec[:, 0] / length)
-    dy = np.where(snapped, np.sin(ang), vec[:, 1] / length)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        dx = np.where(snapped, np.cos(ang), vec[:, 0] / length)
+        dy = np.where(snapped, np.sin(ang), vec[:, 1] / length)
     cls = np.where(snapped, k % 2, -1)
     # Mid points: the mean of the input vertices each edge replaces.
     mid = 0.5 * (pts + nxt)
-    starts, _ = _segments(counts)
-    spans = [simplified[r][1] for r in todo]
-    with_spans = [j for j, s in enumerate(spans) if s is not None]
-    if with_spans:
-        span_n = np.concatenate([np.diff(spans[j][1]) + 1
-                                 for j in with_spans])
-        edge = np.concatenate([starts[j] + np.arange(counts[j])
-                               for j in with_spans])
-        long = span_n > 2
-        if long.any():
-            closed = np.concatenate([spans[j][0] for j in with_spans])
-            c_len = np.fromiter((len(spans[j][0]) for j in with_spans),
-                                np.int64, len(with_spans))
-            c_start = np.repeat(_segments(c_len)[0], counts[with_spans])
-            first = (c_start + np.concatenate(
-                [spans[j][1][:-1] for j in with_spans]))[long]
-            n_long = span_n[long]
-            s_start, s_pos = _segments(n_long)
-            stacked = closed[np.repeat(first, n_long) + s_pos]
-            mid[edge[long]] = np.add.reduceat(stacked, s_start, axis=0) / \
-                n_long[:, None]
-    short = np.add.reduceat(length <= 1e-9, starts) > 0
+    long = simple.span_n > 2
+    if long.any():
+        n_long = simple.span_n[long]
+        s_start, s_pos = _segments(n_long)
+        stacked = simple.closed[np.repeat(simple.span_first[long], n_long) +
+                                s_pos]
+        mid[long] = np.add.reduceat(stacked, s_start, axis=0) / \
+            n_long[:, None]
+    ring_of = np.repeat(np.arange(len(counts)), counts)
+    short = np.bincount(ring_of, ~(length > 1e-9),
+                        minlength=len(counts)) > 0
+    todo = np.flatnonzero((counts >= 3) & ~short).tolist()
+    starts = np.r_[0, np.cumsum(counts)].tolist()
     mid_l, dx_l, dy_l = mid.tolist(), dx.tolist(), dy.tolist()
-    len_l, cls_l = length.tolist(), cls.tolist()
-    for j, r in enumerate(todo):
-        if short[j]:
-            continue
-        a, n = int(starts[j]), int(counts[j])
+    len_l, cls_l, p_l = length.tolist(), cls.tolist(), pts.tolist()
+    for r in todo:
+        a, b = starts[r], starts[r + 1]
         walls = [[m[0], m[1], ddx, ddy, le, c, [i]] for i, (m, ddx, ddy, le, c)
-                 in enumerate(zip(mid_l[a:a + n], dx_l[a:a + n],
-                                  dy_l[a:a + n], len_l[a:a + n],
-                                  cls_l[a:a + n]))]
-        out = _snap_walls(walls, pts[a:a + n].tolist(), merge_px,
-                          max_shift_px)
+                 in enumerate(zip(mid_l[a:b], dx_l[a:b], dy_l[a:b],
+                                  len_l[a:b], cls_l[a:b]))]
+        out = _snap_walls(walls, p_l[a:b], merge_px, max_shift_px)
         if out is not None:
             result[r] = np.asarray(out, dtype=np.float64)
     return result
@@ -417,6 +464,35 @@ def _edge_table(polygons: List[MaskPolygon], origin: np.ndarray):
     return poly[keep], x0, y0, x1, y1, (y1 - y0) / (x1 - x0), weight[keep]
 
 
+def _pieces(table, x_start, bin_width, n_bins, group_start):
+    """Cut edges at the boundaries of their polygon's bins along x.
+
+    Returns:
+        tuple: Per piece: its edge, its group (polygon and bin) and its
+        x-range ``left, right``.
+    """
+    poly, x0, _, x1 = table[:4]
+    lo, hi = np.minimum(x0, x1), np.maximum(x0, x1)
+    k, width, start = n_bins[poly], bin_width[poly], x_start[poly]
+    # One bin more on either side than rounding could put an end in; the
+    # first and last bins are open-ended, so the pieces of an edge cover
+    # exactly its x-range.
+    b_lo = np.clip(np.floor((lo - start) / width) - 1, 0, k - 1)
+    b_hi = np.clip(np.floor((hi - start) / width) + 1, 0, k - 1)
+    cnt = (b_hi - b_lo + 1).astype(np.int64)
+    edge = np.repeat(np.arange(len(poly)), cnt)
+    _, pos = _segments(cnt)
+    b = b_lo.astype(np.int64)[edge] + pos
+    k, width, start = k[edge], width[edge], start[edge]
+    left = np.maximum(lo[edge], np.where(b == 0, -np.inf,
+                                         start + b * width))
+    right = np.minimum(hi[edge], np.where(b == k - 1, np.inf,
+                                          start + (b + 1) * width))
+    keep = right > left
+    edge, b, left, right = edge[keep], b[keep], left[keep], right[keep]
+    return edge, group_start[poly[edge]] + b, left, right
+
+
 def _intersection_areas(a: List[MaskPolygon], b: List[MaskPolygon]
                         ) -> np.ndarray:
     """Areas of ``a[i]`` intersected with ``b[i]``, without overlaying them.
@@ -430,22 +506,43 @@ def _intersection_areas(a: List[MaskPolygon], b: List[MaskPolygon]
     integral of ``min(y_e(x), y_f(x))`` over the overlap (the terms that
     would bound ``y`` from below cancel because a closed ring's weights sum
     to zero at every ``x``). That integral of the lower of two straight
-    lines has a closed form; all pairs of all polygons are done at once.
+    lines has a closed form. All polygons are done at once; each polygon's
+    x-range is cut into bins, and only pieces of edges in the same bin are
+    paired (the integral over an overlap is the sum over its bins).
     """
     n = len(a)
     origin = np.array([p.exterior[0] for p in b], dtype=np.float64)
-    pa, ax0, ay0, ax1, ay1, aslope, aw = _edge_table(a, origin)
-    pb, bx0, by0, bx1, by1, bslope, bw = _edge_table(b, origin)
-    nb = np.bincount(pb, minlength=n)
-    b_start, _ = _segments(nb)
-    m = nb[pa]
-    ia = np.repeat(np.arange(len(pa)), m)
+    ta = _edge_table(a, origin)
+    tb = _edge_table(b, origin)
+    x_start = np.full(n, np.inf)
+    x_end = np.full(n, -np.inf)
+    for t in (ta, tb):
+        np.minimum.at(x_start, t[0], np.minimum(t[1], t[3]))
+        np.maximum.at(x_end, t[0], np.maximum(t[1], t[3]))
+    na = np.bincount(ta[0], minlength=n)
+    nb = np.bincount(tb[0], minlength=n)
+    span = x_end - x_start
+    n_bins = np.where(span > 0, np.clip(
+        (np.sqrt(na * nb) / 6).astype(np.int64), 1, 256), 1)
+    bin_width = np.where(span > 0, span / n_bins, 1.0)
+    x_start = np.where(span > 0, x_start, 0.0)
+    group_start, _ = _segments(n_bins)
+    ea, ga, la, ra = _pieces(ta, x_start, bin_width, n_bins, group_start)
+    eb, gb, lb, rb = _pieces(tb, x_start, bin_width, n_bins, group_start)
+    order = np.argsort(gb, kind='stable')
+    eb, gb, lb, rb = eb[order], gb[order], lb[order], rb[order]
+    per_group = np.bincount(gb, minlength=int(n_bins.sum()))
+    b_start, _ = _segments(per_group)
+    m = per_group[ga]
+    ia = np.repeat(np.arange(len(ga)), m)
     _, pos = _segments(m)
-    ib = b_start[pa][ia] + pos
-    left = np.maximum(np.minimum(ax0, ax1)[ia], np.minimum(bx0, bx1)[ib])
-    right = np.minimum(np.maximum(ax0, ax1)[ia], np.maximum(bx0, bx1)[ib])
+    ib = b_start[ga][ia] + pos
+    left = np.maximum(la[ia], lb[ib])
+    right = np.minimum(ra[ia], rb[ib])
     ok = right > left
-    ia, ib, left, right = ia[ok], ib[ok], left[ok], right[ok]
+    ia, ib, left, right = ea[ia[ok]], eb[ib[ok]], left[ok], right[ok]
+    pa, ax0, ay0, _, _, aslope, aw = ta
+    _, bx0, by0, _, _, bslope, bw = tb
     ya_l = ay0[ia] + aslope[ia] * (left - ax0[ia])
     ya_r = ay0[ia] + aslope[ia] * (right - ax0[ia])
     d_l = ya_l - (by0[ib] + bslope[ib] * (left - bx0[ib]))
@@ -533,7 +630,8 @@ def _regularize_batch(polygons: Sequence[MaskPolygon], angle_tolerance,
                                  simplify_px)
     # The orientation of the simplified outline: the pixel outline's own
     # edges are all horizontal or vertical.
-    theta0 = _orientations([simplified[f][0] for f in first_ring])
+    simple_rings = simplified.rings()
+    theta0 = _orientations([simple_rings[f] for f in first_ring])
     regular = _regularize_rings(simplified, np.repeat(theta0, n_rings),
                                 angle_tolerance, merge_px, max_shift_px)
     # Candidates: the regularized rings as polygons.
@@ -577,15 +675,15 @@ def _regularize_batch(polygons: Sequence[MaskPolygon], angle_tolerance,
         return results
     # The simplified outline where regularizing failed.
     fallback.sort()
-    simple_rings = []
+    fallback_rings = []
     for j in fallback:
         f = first_ring[j]
-        simple_rings.append([simplified[f][0]] + [
-            h for h, _ in simplified[f + 1:f + n_rings[j]] if len(h) >= 3])
-    geoms = _polygon_array(simple_rings)
+        fallback_rings.append([simple_rings[f]] + [
+            h for h in simple_rings[f + 1:f + n_rings[j]] if len(h) >= 3])
+    geoms = _polygon_array(fallback_rings)
     ok = shapely.is_valid(geoms) & (shapely.area(geoms) > 0)
     simple = []
-    for j, rings, good in zip(fallback, simple_rings, ok):
+    for j, rings, good in zip(fallback, fallback_rings, ok):
         class_id = polygons[todo[j]].class_id
         simple.append(_oriented(rings[0], rings[1:], class_id) if good else
                       _as_mask_polygon(sources[j], class_id))
@@ -594,7 +692,10 @@ def _regularize_batch(polygons: Sequence[MaskPolygon], angle_tolerance,
                 [polygons[todo[j]] for j in fallback],
                 source_area[fallback], sources[fallback])
     for j, s, v, good in zip(fallback, simple, iou.tolist(), ok):
-        results[todo[j]] = RegularizedPolygon(s, v if good else 1.0, False)
+        if not good:
+            # The pixel outline itself.
+            v = 1.0 if source_area[j] > 0 else 0.0
+        results[todo[j]] = RegularizedPolygon(s, v, False)
     return results
 
 
