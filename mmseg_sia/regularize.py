@@ -125,16 +125,15 @@ def _check_parameters(name: str, angle_tolerance: float, simplify_px: float,
             raise ValueError(f'{name}: {key} must be >= 0, got {value!r}')
 
 
-def _pixel_rectangle(ring: np.ndarray) -> Optional[np.ndarray]:
-    """The corners of a 4-vertex ring along the pixel grid, starting at its
-    second vertex and clockwise on screen; None for any other ring."""
-    if len(ring) != 4:
-        return None
-    rect = ring[[1, 2, 3, 0]]
-    d = rect - ring
-    if not ((d[:, 0] == 0) != (d[:, 1] == 0)).all():
-        return None
-    return rect if ring_signed_area(rect) >= 0 else rect[::-1]
+def _pixel_rectangles(rings: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Which ``(K, 4, 2)`` rings are rectangles along the pixel grid, and
+    their corners starting at the second vertex, clockwise on screen."""
+    rect = rings[:, [1, 2, 3, 0]]
+    d = rect - rings
+    ok = ((d[..., 0] == 0) != (d[..., 1] == 0)).all(axis=1)
+    x, y = rect[..., 0], rect[..., 1]
+    twice = (x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(1)
+    return ok, np.where((twice < 0)[:, None, None], rect[:, ::-1], rect)
 
 
 def _segments(counts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -180,6 +179,49 @@ class _Simplified:
 
     def rings(self) -> List[np.ndarray]:
         return np.split(self.pts, np.cumsum(self.counts)[:-1])
+
+
+def _vertex_hash(ring: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each ring number and the bits of its ``(x, y)``."""
+    h = (bits[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ \
+        (bits[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F)) ^ \
+        (ring * np.uint64(0x165667B19E3779F9))
+    return h ^ (h >> np.uint64(31))
+
+
+def _last_equal(in_ring: np.ndarray, in_xy: np.ndarray,
+                out_ring: np.ndarray, out_xy: np.ndarray) -> np.ndarray:
+    """For each output vertex, the index of the last input vertex of the
+    same ring with the same coordinates, or -1.
+
+    Inputs and outputs are sorted together by a hash of ``(ring, x, y)``
+    (a stable sort keeps the inputs in order and before the outputs); a
+    hash shared by different vertices, which is next to impossible, is
+    detected and then the exact keys are sorted instead.
+    """
+    n_in = len(in_ring)
+    ring = np.r_[in_ring, out_ring].astype(np.uint64)
+    xy = np.concatenate([in_xy, out_xy]) + 0.0  # -0.0 equals 0.0
+    h = _vertex_hash(ring, xy.view(np.uint64))
+    order = np.argsort(h, kind='stable')
+    hs, rs, xs, ys = h[order], ring[order], xy[order, 0], xy[order, 1]
+    same = hs[1:] == hs[:-1]
+    if (same & ((rs[1:] != rs[:-1]) | (xs[1:] != xs[:-1]) |
+                (ys[1:] != ys[:-1]))).any():
+        order = np.lexsort((np.arange(len(ring)), xy[:, 1], xy[:, 0], ring))
+        hs, rs = ring[order], ring[order]
+        xs, ys = xy[order, 0], xy[order, 1]
+    is_out = order >= n_in
+    last_in = np.where(is_out, -1, np.arange(len(order)))
+    np.maximum.accumulate(last_in, out=last_in)
+    prev = last_in[is_out]
+    ok = prev >= 0
+    prev = np.maximum(prev, 0)
+    o = np.flatnonzero(is_out)
+    ok &= (rs[prev] == rs[o]) & (xs[prev] == xs[o]) & (ys[prev] == ys[o])
+    found = np.empty(len(out_ring), np.int64)
+    found[order[o] - n_in] = np.where(ok, order[prev], -1)
+    return found
 
 
 def _simplify_rings(rings: List[np.ndarray], tolerance: float) -> _Simplified:
@@ -240,25 +282,8 @@ def _simplify_rings(rings: List[np.ndarray], tolerance: float) -> _Simplified:
         # vertex in its rolled input ring (the last one with the same
         # coordinates), found by sorting inputs and outputs together,
         # inputs first.
-        in_ring, in_pos = ring_of[sub], pos[sub]
-        out_ring = todo[s_ring]
-        r_all = np.r_[in_ring, out_ring]
-        x = np.r_[rolled[sub, 0], s_coords[:, 0]]
-        y = np.r_[rolled[sub, 1], s_coords[:, 1]]
-        is_out = np.r_[np.zeros(len(in_ring), bool),
-                       np.ones(len(out_ring), bool)]
-        p_all = np.r_[in_pos, np.zeros(len(out_ring), np.int64)]
-        order = np.lexsort((p_all, is_out, y, x, r_all))
-        last_in = np.where(is_out[order], -1, np.arange(len(order)))
-        np.maximum.accumulate(last_in, out=last_in)
-        sel = is_out[order]
-        o, prev = order[sel], last_in[sel]
-        prev_ok = prev >= 0
-        prev = order[np.maximum(prev, 0)]
-        found = prev_ok & (r_all[prev] == r_all[o]) & (x[prev] == x[o]) & \
-            (y[prev] == y[o])
-        s_idx = np.empty(len(out_ring), np.int64)
-        s_idx[o - len(in_ring)] = np.where(found, p_all[prev], -1)
+        hit = _last_equal(ring_of[sub], rolled[sub], todo[s_ring], s_coords)
+        s_idx = np.where(hit >= 0, pos[sub][hit], -1)
         # Rings that kept at least 3 vertices use them; those whose
         # vertices are all found, in order, know the input each edge
         # replaces.
@@ -605,21 +630,21 @@ def _regularize_batch(polygons: Sequence[MaskPolygon], angle_tolerance,
                       simplify_px, merge_px, max_shift_px,
                       min_iou) -> List[RegularizedPolygon]:
     results: List[Optional[RegularizedPolygon]] = [None] * len(polygons)
-    todo, rings_in = [], []
-    for i, polygon in enumerate(polygons):
-        ext = np.asarray(polygon.exterior, dtype=np.float64)
-        if not polygon.holes:
-            # A rectangle along the pixel grid (most often a speck of a
-            # few pixels) is already straight and square: the steps below
-            # would return its own corners, starting at the second.
-            rect = _pixel_rectangle(ext)
-            if rect is not None:
+    exteriors = [np.asarray(p.exterior, dtype=np.float64) for p in polygons]
+    # A rectangle along the pixel grid (most often a speck of a few pixels)
+    # is already straight and square: the steps below would return its own
+    # corners, starting at the second.
+    quads = [i for i, (p, e) in enumerate(zip(polygons, exteriors))
+             if not p.holes and e.shape == (4, 2)]
+    if quads:
+        ok, rects = _pixel_rectangles(np.stack([exteriors[i] for i in quads]))
+        for i, good, rect in zip(quads, ok.tolist(), rects):
+            if good:
                 results[i] = RegularizedPolygon(
-                    MaskPolygon(rect, [], polygon.class_id), 1.0, True)
-                continue
-        todo.append(i)
-        rings_in.append([ext] + [np.asarray(h, dtype=np.float64)
-                                 for h in polygon.holes])
+                    MaskPolygon(rect, [], polygons[i].class_id), 1.0, True)
+    todo = [i for i, r in enumerate(results) if r is None]
+    rings_in = [[exteriors[i]] + [np.asarray(h, dtype=np.float64)
+                                  for h in polygons[i].holes] for i in todo]
     if not todo:
         return results
     sources = _polygon_array(rings_in)
