@@ -609,17 +609,24 @@ _BATCH = 1024
 
 
 def _ious(a: List[MaskPolygon], a_area: np.ndarray, b: List[MaskPolygon],
-          b_area: np.ndarray, b_geoms: np.ndarray) -> np.ndarray:
-    """IoU of ``a[i]`` and ``b[i]`` given their areas."""
+          b_area: np.ndarray, b_geoms: np.ndarray,
+          b_valid: np.ndarray) -> np.ndarray:
+    """IoU of valid polygons ``a[i]`` and ``b[i]`` given their areas.
+
+    Where ``b[i]`` is not a valid polygon (an outline simplified before, whose
+    rings cross) or the pairs of edges would be too many, GEOS intersects
+    them instead.
+    """
     inter = np.zeros(len(a))
     pairs = np.array([(len(p.exterior) + sum(map(len, p.holes))) *
                       (len(q.exterior) + sum(map(len, q.holes)))
                       for p, q in zip(a, b)], dtype=np.int64)
-    small = np.flatnonzero(pairs <= _MAX_PAIRS)
+    exact = (pairs <= _MAX_PAIRS) & b_valid
+    small = np.flatnonzero(exact)
     if len(small):
         inter[small] = _intersection_areas([a[i] for i in small],
                                            [b[i] for i in small])
-    for i in np.flatnonzero(pairs > _MAX_PAIRS):
+    for i in np.flatnonzero(~exact):
         inter[i] = Polygon(a[i].exterior, a[i].holes).intersection(
             b_geoms[i]).area
     union = a_area + b_area - inter
@@ -648,6 +655,12 @@ def _regularize_batch(polygons: Sequence[MaskPolygon], angle_tolerance,
     if not todo:
         return results
     sources = _polygon_array(rings_in)
+    source_valid = shapely.is_valid(sources)
+    if not source_valid.all():
+        # An outline simplified before regularizing may have rings that
+        # cross; GEOS cannot intersect it, its valid version measures it.
+        sources = sources.copy()
+        sources[~source_valid] = shapely.make_valid(sources[~source_valid])
     source_area = shapely.area(sources)
     n_rings = [len(r) for r in rings_in]
     first_ring = np.r_[0, np.cumsum(n_rings)[:-1]]
@@ -690,7 +703,7 @@ def _regularize_batch(polygons: Sequence[MaskPolygon], angle_tolerance,
     if have:
         iou = _ious([cands[j] for j in have], areas[have],
                     [polygons[todo[j]] for j in have], source_area[have],
-                    sources[have])
+                    sources[have], source_valid[have])
         for j, v in zip(have, iou.tolist()):
             if v >= min_iou:
                 results[todo[j]] = RegularizedPolygon(cands[j], v, True)
@@ -698,7 +711,8 @@ def _regularize_batch(polygons: Sequence[MaskPolygon], angle_tolerance,
                 fallback.append(j)
     if not fallback:
         return results
-    # The simplified outline where regularizing failed.
+    # The simplified outline where regularizing failed, or the pixel
+    # outline itself where that is not a valid polygon either.
     fallback.sort()
     fallback_rings = []
     for j in fallback:
@@ -707,20 +721,20 @@ def _regularize_batch(polygons: Sequence[MaskPolygon], angle_tolerance,
             h for h in simple_rings[f + 1:f + n_rings[j]] if len(h) >= 3])
     geoms = _polygon_array(fallback_rings)
     ok = shapely.is_valid(geoms) & (shapely.area(geoms) > 0)
-    simple = []
-    for j, rings, good in zip(fallback, fallback_rings, ok):
-        class_id = polygons[todo[j]].class_id
-        simple.append(_oriented(rings[0], rings[1:], class_id) if good else
-                      _as_mask_polygon(sources[j], class_id))
-    iou = _ious(simple, np.where(ok, shapely.area(geoms),
-                                 source_area[fallback]),
-                [polygons[todo[j]] for j in fallback],
-                source_area[fallback], sources[fallback])
-    for j, s, v, good in zip(fallback, simple, iou.tolist(), ok):
-        if not good:
-            # The pixel outline itself.
-            v = 1.0 if source_area[j] > 0 else 0.0
+    good = [j for j, g in zip(fallback, ok) if g]
+    simple = [_oriented(r[0], r[1:], polygons[todo[j]].class_id)
+              for j, r, g in zip(fallback, fallback_rings, ok) if g]
+    iou = _ious(simple, shapely.area(geoms[ok]),
+                [polygons[todo[j]] for j in good], source_area[good],
+                sources[good], source_valid[good])
+    for j, s, v in zip(good, simple, iou.tolist()):
         results[todo[j]] = RegularizedPolygon(s, v, False)
+    for j, g in zip(fallback, ok):
+        if not g:
+            results[todo[j]] = RegularizedPolygon(
+                _as_mask_polygon(Polygon(*rings_in[j][:1], rings_in[j][1:]),
+                                 polygons[todo[j]].class_id),
+                1.0 if source_area[j] > 0 else 0.0, False)
     return results
 
 

@@ -323,3 +323,34 @@ def test_rare_paths_give_the_same_results(monkeypatch):
         assert a.iou == pytest.approx(b.iou, abs=1e-12)
         assert a.regularized == b.regularized
         np.testing.assert_array_equal(a.polygon.exterior, b.polygon.exterior)
+
+
+def test_outlines_whose_rings_cross_are_measured_by_their_valid_version():
+    # Outlines simplified before regularizing (tools/infer.py --simplify
+    # with --regularize) can have rings that cross: GEOS's intersection
+    # raised a TopologyException for them. The IoU is now taken against
+    # the outline made valid, and the other outlines of the call are not
+    # affected.
+    import shapely
+    from mmseg_sia.vectorize import MaskPolygon
+    crossing_hole = MaskPolygon(
+        np.array([[0, 0], [20, 1], [40, 0], [41, 15], [40, 30], [20, 29],
+                  [0, 30], [1, 15]], float),
+        [np.array([[30, 10], [30, 20], [50, 20], [50, 10]], float)])
+    bow_tie = MaskPolygon(np.array([[0, 0], [30, 20], [30, 0], [0, 20]],
+                                   float))
+    fine = pixel_outline(rotated([[-30, -15], [30, -15], [30, 15],
+                                  [-30, 15]], 30))
+    outlines = [crossing_hole, fine, bow_tie]
+    results = regularize_polygons(outlines)
+    assert_same_results(results[1:2], [regularize_polygon(fine)])
+    for outline, r in zip(outlines[:2], results):
+        source = shapely.make_valid(Polygon(outline.exterior, outline.holes))
+        result = Polygon(r.polygon.exterior, r.polygon.holes)
+        assert result.is_valid and r.regularized
+        assert r.iou == pytest.approx(iou(result, source), abs=1e-9)
+        assert r.iou > 0.8
+    # Nothing valid comes of the bow tie: it is returned as it was.
+    assert not results[2].regularized and results[2].iou == 1.0
+    assert sorted(map(tuple, results[2].polygon.exterior.tolist())) == \
+        sorted(map(tuple, bow_tie.exterior.tolist()))
