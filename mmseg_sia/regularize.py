@@ -623,9 +623,12 @@ def _ious(a: List[MaskPolygon], a_area: np.ndarray, b: List[MaskPolygon],
                       for p, q in zip(a, b)], dtype=np.int64)
     exact = (pairs <= _MAX_PAIRS) & b_valid
     small = np.flatnonzero(exact)
-    if len(small):
-        inter[small] = _intersection_areas([a[i] for i in small],
-                                           [b[i] for i in small])
+    # A few million pairs of edges at a time at most.
+    cut = np.cumsum(pairs[small]) // (4 * _MAX_PAIRS)
+    for chunk in np.split(small, np.flatnonzero(np.diff(cut)) + 1):
+        if len(chunk):
+            inter[chunk] = _intersection_areas([a[i] for i in chunk],
+                                               [b[i] for i in chunk])
     for i in np.flatnonzero(~exact):
         inter[i] = Polygon(a[i].exterior, a[i].holes).intersection(
             b_geoms[i]).area
