@@ -27,10 +27,16 @@ result is not a valid polygon, or its IoU against the pixel outline is below
 never changes a building beyond the tolerance). Every result reports its IoU
 against the pixel outline.
 
+:func:`regularize_polygons` does all outlines of a call together: one GEOS
+call simplifies every ring, numpy classifies every edge, and only the
+merging of walls runs ring by ring in Python; the IoU against the pixel
+outline comes from pairs of edges (:func:`_intersection_areas`) rather than
+a GEOS overlay per polygon. Each result is the one the outline gets alone
+(:func:`regularize_polygon`), vertex for vertex.
+
 The ``buildingregulariser`` package on the package index does the same kind
-of snapping well, but imports geopandas at import time and takes about 7 ms
-per building on the bundled sample (this module about ten times less); see
-``benchmarks/bench_road_network.py``.
+of snapping well, but imports geopandas at import time and is several times
+slower per building; see ``benchmarks/bench_road_network.py --library``.
 """
 from __future__ import annotations
 
