@@ -20,10 +20,11 @@ side by side, on the same dense synthetic tiles (``benchmarks/dense_tiles.py``:
   printed apart);
 * with ``--library``, the ``buildingregulariser`` package's per-polygon
   function on the same outlines, when it is importable;
-* with ``--baseline REF``, ``regularize_polygons`` of ``mmseg_sia/regularize.py``
-  as it was at git revision ``REF``, timed in turn with this version's on the
-  same outlines (so both see the same load), and whether both give the same
-  outlines (vertex for vertex) and IoUs.
+* with ``--baseline REF``, ``regularize_polygons`` of
+  ``mmseg_sia/regularize.py`` as it was at git revision ``REF``, timed in
+  turn with this version's on the same outlines (so both see the same
+  load), and whether both give the same outlines (vertex for vertex) and
+  IoUs.
 
 Times are CPU-process times (``time.process_time``, so other load on a
 shared machine inflates both sides alike), medians over ``--repeat`` runs,

@@ -215,8 +215,7 @@ def _last_equal(in_ring: np.ndarray, in_xy: np.ndarray,
     if (same & ((rs[1:] != rs[:-1]) | (xs[1:] != xs[:-1]) |
                 (ys[1:] != ys[:-1]))).any():
         order = np.lexsort((np.arange(len(ring)), xy[:, 1], xy[:, 0], ring))
-        hs, rs = ring[order], ring[order]
-        xs, ys = xy[order, 0], xy[order, 1]
+        rs, xs, ys = ring[order], xy[order, 0], xy[order, 1]
     is_out = order >= n_in
     last_in = np.where(is_out, -1, np.arange(len(order)))
     np.maximum.accumulate(last_in, out=last_in)
@@ -467,11 +466,11 @@ def _edge_table(polygons: List[MaskPolygon], origin: np.ndarray):
 
     Returns:
         tuple: Per edge: its polygon, ``x0, y0, x1, y1`` (relative to its
-        polygon's ``origin``), the slope ``dy / dx``, and its weight
-        ``-sign(dx)``, negated for a ring turning the other way than an
-        exterior should (a hole the same way as an exterior counts
-        negatively). The area of the part of a polygon above... see
-        :func:`_intersection_areas`.
+        polygon's ``origin``), the slope ``dy / dx``, and its weight: for
+        an exterior with a positive shoelace area (clockwise on screen)
+        ``-sign(dx)``, negated for an exterior turning the other way, and
+        for a hole the opposite of an exterior turning its way. Vertical
+        edges weigh 0 and are left out.
     """
     rings, poly_of, hole = [], [], []
     for i, p in enumerate(polygons):
