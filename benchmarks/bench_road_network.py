@@ -19,7 +19,12 @@ side by side, on the same dense synthetic tiles (``benchmarks/dense_tiles.py``:
   (vectorizing itself is already part of ``tools/infer.py``; it is timed and
   printed apart);
 * with ``--library``, the ``buildingregulariser`` package's per-polygon
-  function on the same outlines, when it is importable.
+  function on the same outlines, when it is importable;
+* with ``--baseline REF``, ``regularize_polygons`` of
+  ``mmseg_sia/regularize.py`` as it was at git revision ``REF``, timed in
+  turn with this version's on the same outlines (so both see the same
+  load), and whether both give the same outlines (vertex for vertex) and
+  IoUs.
 
 Times are CPU-process times (``time.process_time``, so other load on a
 shared machine inflates both sides alike), medians over ``--repeat`` runs,
@@ -42,6 +47,7 @@ the same run, so the last column is the cost relative to inference.
 
     python benchmarks/bench_road_network.py
     python benchmarks/bench_road_network.py --tiles 4 --repeat 3
+    python benchmarks/bench_road_network.py --noise 0 --baseline main
     python benchmarks/bench_road_network.py --scene 2048,4096,8192,20000
     python benchmarks/bench_road_network.py \
         --config configs/sia/fpn_r101_sia.py
@@ -79,6 +85,52 @@ def timed(fn, repeat: int, name: str = ''):
         walls.append(time.perf_counter() - w0)
     WALL.append((name, statistics.median(walls)))
     return statistics.median(times), out
+
+
+def load_baseline_regularize(ref: str):
+    """``mmseg_sia/regularize.py`` of git revision ``ref``, as a module of
+    the package (its relative imports are today's modules)."""
+    import subprocess
+    import types
+    text = subprocess.run(
+        ['git', '-C', REPO, 'show', f'{ref}:mmseg_sia/regularize.py'],
+        check=True, capture_output=True, text=True).stdout
+    name = 'mmseg_sia._baseline_regularize'
+    module = types.ModuleType(name)
+    module.__package__ = 'mmseg_sia'
+    module.__file__ = f'{ref}:mmseg_sia/regularize.py'
+    sys.modules[name] = module  # dataclasses look their module up
+    exec(compile(text, module.__file__, 'exec'), module.__dict__)
+    return module
+
+
+def same_results(a, b):
+    """Outlines compared vertex for vertex, and the largest IoU difference
+    (None where the outlines differ)."""
+    same, worst = 0, 0.0
+    for x, y in zip(a, b):
+        rings_x, rings_y = x.polygon.rings(), y.polygon.rings()
+        if x.regularized == y.regularized and \
+                len(rings_x) == len(rings_y) and \
+                all(np.array_equal(p, q) for p, q in zip(rings_x, rings_y)):
+            same += 1
+            worst = max(worst, abs(x.iou - y.iou))
+    return same, worst
+
+
+def timed_pair(fn_a, fn_b, repeat: int):
+    """Median CPU times of ``fn_a()`` and ``fn_b()`` run in turn, and their
+    last results."""
+    times_a, times_b = [], []
+    for _ in range(repeat):
+        t0 = time.process_time()
+        out_a = fn_a()
+        t1 = time.process_time()
+        out_b = fn_b()
+        times_b.append(time.process_time() - t1)
+        times_a.append(t1 - t0)
+    return (statistics.median(times_a), out_a,
+            statistics.median(times_b), out_b)
 
 
 def roughen(mask: np.ndarray, p: float, rng: np.random.Generator):
@@ -291,6 +343,9 @@ def main() -> None:
         REPO, 'configs', 'sia', 'fpn_r18_sia-sample.py'))
     parser.add_argument('--library', action='store_true',
                         help='also time buildingregulariser if importable')
+    parser.add_argument('--baseline', default=None, metavar='REF',
+                        help='also time regularize_polygons of git revision '
+                        'REF on the same outlines and compare the results')
     parser.add_argument('--scene', default=None,
                         help='comma-separated scene sizes (pixels a side): '
                         'time and memory of the streamed network builder')
@@ -323,6 +378,8 @@ def main() -> None:
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     rng = np.random.default_rng(0)
     mp = args.size * args.size / 1e6
+    base = load_baseline_regularize(args.baseline) if args.baseline else None
+    load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as root:
         stems = write_dense_tiles(root, args.tiles, size=args.size)
         model = init_model(args.config, None, device='cpu')
@@ -343,11 +400,18 @@ def main() -> None:
                                  'network')
             t_vec, polys = timed(lambda: binary_to_polygons(building),
                                  args.repeat)
-            t_reg, _ = timed(lambda: regularize_polygons(polys), args.repeat,
-                             'regularize')
+            t_reg, ours = timed(lambda: regularize_polygons(polys),
+                                args.repeat, 'regularize')
+            t_base, same, worst = float('nan'), 0, 0.0
+            if base is not None:
+                t_reg, ours, t_base, theirs = timed_pair(
+                    lambda: regularize_polygons(polys),
+                    lambda: base.regularize_polygons(polys), args.repeat)
+                same, worst = same_results(ours, theirs)
             polygons_all += polys
             rows.append((t_net, t_vec, t_reg, graph.number_of_edges(),
-                         len(polys)))
+                         len(polys), t_base, same, worst))
+    load1 = os.getloadavg()
     t_net = statistics.mean(r[0] for r in rows) / mp
     t_vec = statistics.mean(r[1] for r in rows) / mp
     t_reg = statistics.mean(r[2] for r in rows) / mp
@@ -356,7 +420,9 @@ def main() -> None:
     print(f'model: {osp.basename(args.config)}; {args.tiles} tiles of '
           f'{args.size} x {args.size}, {n_poly:.0f} building outlines and '
           f'{statistics.mean(r[3] for r in rows):.0f} network edges per tile '
-          f'(outline noise {args.noise}), medians of {args.repeat} runs')
+          f'(outline noise {args.noise}), medians of {args.repeat} runs; '
+          f'load average {load0[0]:.1f} at start, {load1[0]:.1f} at end '
+          f'({os.cpu_count()} cores)')
     print(f'inference            {t_inf:8.3f} s/MP')
     print(f'road network         {t_net:8.3f} s/MP  '
           f'({100 * t_net / t_inf:.1f} % of inference)')
@@ -373,6 +439,16 @@ def main() -> None:
     w_add = (wall('network') + wall('regularize')) / wall('inference')
     print(f'added / inference    {w_add:8.3f}  (wall time, inference on '
           f'{torch.get_num_threads()} threads; goal <= 0.20)')
+    if base is not None:
+        t_base = statistics.mean(r[5] for r in rows) / mp
+        n_all = sum(r[4] for r in rows)
+        print(f'regularize, {args.baseline:9s} {t_base:8.3f} s/MP  '
+              f'({1e3 * t_base * mp / n_poly:.2f} ms per outline; this '
+              f'version is {t_base / t_reg:.2f}x faster, timed in turn); '
+              f'same outlines {sum(r[6] for r in rows)}/{n_all}, IoU within '
+              f'{max(r[7] for r in rows):.1e}')
+        print(f'added / inference    {(t_net + t_base) / t_inf:8.3f}  '
+              f'(CPU time with {args.baseline}\'s regularization)')
     if args.library:
         try:
             from buildingregulariser.regularization import \
