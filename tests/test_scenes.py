@@ -377,8 +377,10 @@ def test_reading_is_windowed_and_stretch_uses_overviews(model, tmp_path):
     expected = np.percentile(small[:, ok].astype(np.float64), [2, 98],
                              axis=1).T
     np.testing.assert_allclose(ranges, expected)
-    # Inference reads strips of the window's height (48), never the scene.
-    assert heights and max(heights) == 48 and None not in heights
+    # Inference reads a row of blocks (32 rows) at most at a time, never
+    # the scene, and each row once.
+    assert heights and max(heights) == 32 and None not in heights
+    assert sum(heights) == H
 
 
 def test_streamed_scene_equals_the_whole_mask_run(tiny, model, tmp_path):
@@ -429,31 +431,42 @@ def test_streamed_scene_equals_the_whole_mask_run(tiny, model, tmp_path):
         assert len(area) and (area >= 6).all()
 
 
-def test_strips_read_in_column_chunks_equal_one_read(tmp_path, monkeypatch):
-    """A strip read a few blocks at a time (a width that is not a whole
-    number of chunks) is the strip read at once, stretched the same way."""
-    from mmseg_sia.apis import raster
-    tif, data, valid = write_uint16(tmp_path / 'c.tif')
-    with RasterReader(tif) as reader:
-        whole = [reader.read_rows(y, y + 37) for y in (0, 20, 43)]
-    monkeypatch.setattr(raster, 'READ_CHUNK', 64)  # 2 blocks of 32; W = 96
-    widths = []
+def test_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch):
+    """Overlapping strips, read as RasterReader does (rows of the previous
+    strip copied, new rows one row of blocks at a time, in column chunks, a
+    width that is not a whole number of chunks), equal each strip read at
+    once with rasterio and stretched the same way."""
     from rasterio.io import DatasetReader
+    from rasterio.windows import Window
+
+    from mmseg_sia.apis import raster
+    tif, _, valid = write_uint16(tmp_path / 'c.tif')  # blocks of 32 x 32
+    monkeypatch.setattr(raster, 'READ_CHUNK', 64)  # 2 blocks; W = 96
+    windows = []
     read = DatasetReader.read
 
     def spy(self, *args, **kwargs):
-        widths.append(kwargs['window'].width)
+        windows.append(kwargs['window'])
         return read(self, *args, **kwargs)
 
     monkeypatch.setattr(DatasetReader, 'read', spy)
-    with RasterReader(tif) as reader:
-        for (bgr, ok), y in zip(whole, (0, 20, 43)):
-            widths.clear()
-            chunked = reader.read_rows(y, y + 37)
-            assert widths == [64, 32]
-            np.testing.assert_array_equal(chunked[0], bgr)
-            np.testing.assert_array_equal(chunked[1], ok)
-            np.testing.assert_array_equal(ok, valid[y:y + 37])
+    strips = [(0, 37), (20, 57), (43, 80), (10, 30), (60, 80)]
+    with RasterReader(tif) as reader, rasterio.open(tif) as ds:
+        for y0, y1 in strips:
+            windows.clear()
+            bgr, ok = reader.read_rows(y0, y1)
+            win = Window(0, y0, W, y1 - y0)
+            rgb = reader.to_uint8(read(ds, reader.bands, window=win))
+            np.testing.assert_array_equal(bgr, rgb[::-1].transpose(1, 2, 0))
+            np.testing.assert_array_equal(ok, valid[y0:y1])
+            # Never more than a chunk of one row of blocks at a time.
+            assert windows and all(
+                w.width in (64, 32) and w.row_off // 32 ==
+                (w.row_off + w.height - 1) // 32 for w in windows)
+            rows = {(w.row_off, w.height) for w in windows}
+            assert sum(h for _, h in rows) == {
+                (0, 37): 37, (20, 57): 20, (43, 80): 23,
+                (10, 30): 20, (60, 80): 20}[(y0, y1)]
 
 
 def test_class_ids_equal_argmax_with_ties_and_nan():

@@ -169,6 +169,7 @@ class RasterReader:
                     'percent', (2.0, 98.0))
             self.stretch = kind
             self.ranges = self._ranges(kind, params)
+            self._last = None  # the strip read last: (y0, y1, bgr, valid)
         except Exception:
             ds.close()
             raise
@@ -182,16 +183,24 @@ class RasterReader:
         return int(self.ds.width)
 
     @property
-    def cache_mb(self) -> int:
-        """GDAL block cache (MB) for reading the raster strip by strip: two
-        rows of its blocks (a strip of window rows spans two), within
-        64..512. Run the reads under ``rasterio.Env(GDAL_CACHEMAX=...)``:
-        GDAL's default (5 % of the machine's memory) keeps every block read
-        until it is full, so memory would grow with the scene."""
+    def _block(self) -> Tuple[int, int]:
+        """``(rows, columns)`` of the raster's blocks."""
         ds = self.ds
-        block_rows = ds.block_shapes[0][0] if ds.block_shapes else 512
-        row_bytes = ds.width * sum(np.dtype(t).itemsize for t in ds.dtypes)
-        need = 2 * min(block_rows, ds.height) * row_bytes / 2**20 + 16
+        rows, cols = ds.block_shapes[0] if ds.block_shapes else (512, 512)
+        return max(1, min(int(rows), ds.height)), max(1, int(cols))
+
+    @property
+    def cache_mb(self) -> int:
+        """GDAL block cache (MB) for reading the raster strip by strip: one
+        row of its blocks (:meth:`read_rows` finishes a row of blocks
+        before it starts the next) and a chunk more, within 64..512. Run the
+        reads under ``rasterio.Env(GDAL_CACHEMAX=...)``: GDAL's default (5 %
+        of the machine's memory) keeps every block read until it is full,
+        so memory would grow with the scene."""
+        block_h, block_w = self._block
+        pixel = sum(np.dtype(t).itemsize for t in self.ds.dtypes)
+        chunk = max(block_w, READ_CHUNK // block_w * block_w)
+        need = block_h * (self.ds.width + chunk) * pixel / 2**20 + 16
         return int(min(max(need, GDAL_CACHE_MB), 512))
 
     def close(self) -> None:
@@ -278,24 +287,46 @@ class RasterReader:
         """Rows ``y0:y1`` as ``(rows, W, 3)`` uint8 BGR and ``(rows, W)``
         validity (False for nodata, masked or transparent pixels).
 
-        Read in column chunks of :data:`READ_CHUNK` pixels (whole blocks),
-        so that the raw values and their float copy are held for a chunk,
-        not for the scene's width.
+        Strips are read top to bottom, as sliding windows overlap: rows the
+        previous call returned are copied from it, and only the new ones
+        are read, one row of the raster's blocks after the other and in
+        column chunks of :data:`READ_CHUNK` pixels (whole blocks). GDAL then
+        decodes each block once with a cache of one row of blocks
+        (:attr:`cache_mb`), and the raw values and their float copy are
+        held for a chunk, not for the scene's width.
         """
-        from rasterio.windows import Window
-
         rows, width = y1 - y0, self.width
         bgr = np.empty((rows, width, 3), np.uint8)
         valid = np.empty((rows, width), bool)
-        block = self.ds.block_shapes[0][1] if self.ds.block_shapes else 512
-        step = max(block, READ_CHUNK // block * block)
+        start = y0
+        last = self._last
+        if last is not None and last[0] <= y0 < last[1] <= y1:
+            kept = last[1] - y0
+            bgr[:kept] = last[2][y0 - last[0]:]
+            valid[:kept] = last[3][y0 - last[0]:]
+            start = last[1]
+        block_h = self._block[0]
+        while start < y1:
+            stop = min(y1, (start // block_h + 1) * block_h)
+            self._read_into(start, stop, bgr[start - y0:stop - y0],
+                            valid[start - y0:stop - y0])
+            start = stop
+        self._last = (y0, y1, bgr, valid)
+        return bgr, valid
+
+    def _read_into(self, y0: int, y1: int, bgr: np.ndarray,
+                   valid: np.ndarray) -> None:
+        from rasterio.windows import Window
+
+        width = self.width
+        block_w = self._block[1]
+        step = max(block_w, READ_CHUNK // block_w * block_w)
         for x0 in range(0, width, step):
-            win = Window(x0, y0, min(step, width - x0), rows)
+            win = Window(x0, y0, min(step, width - x0), y1 - y0)
             data = self.to_uint8(self.ds.read(self.bands, window=win))
             cols = slice(x0, x0 + win.width)
             bgr[:, cols] = data[::-1].transpose(1, 2, 0)
             valid[:, cols] = self.ds.dataset_mask(window=win) > 0
-        return bgr, valid
 
 
 #: Columns read at a time by :meth:`RasterReader.read_rows` (rounded down to
