@@ -432,3 +432,13 @@ def test_lonlat_rings_of_a_band_equal_ring_by_ring(tmp_path, crs):
             np.testing.assert_array_equal(mapped,
                                           transform.pixel_to_lonlat(ring))
     assert lonlat_rings([], transform) == []
+
+
+def test_trim_freed_memory_sets_glibc_threshold(monkeypatch):
+    import platform
+
+    from mmseg_sia.apis.scene import trim_freed_memory
+    monkeypatch.setenv('MALLOC_TRIM_THRESHOLD_', '65536')
+    assert trim_freed_memory() is False  # the user's setting decides
+    monkeypatch.delenv('MALLOC_TRIM_THRESHOLD_')
+    assert trim_freed_memory() is (platform.libc_ver()[0] == 'glibc')

@@ -40,7 +40,8 @@ from .prediction import (GPKG_FIELDS, _background_index, _skeleton_steps,
                          summary_head)
 from .writers import GPKG_DATE, FeatureStream
 
-__all__ = ['BandPolygonizer', 'SceneWriter', 'predict_scene']
+__all__ = ['BandPolygonizer', 'SceneWriter', 'predict_scene',
+           'trim_freed_memory']
 
 
 class BandPolygonizer:
@@ -682,6 +683,42 @@ class SceneWriter:
                 row['road_length_m'], row['road_length_px'] = \
                     self._road.result(jac)
         return row
+
+
+#: glibc's ``M_TRIM_THRESHOLD`` parameter of ``mallopt``.
+_M_TRIM_THRESHOLD = -1
+
+
+def trim_freed_memory(threshold: int = 16 << 20) -> bool:
+    """Have glibc's ``malloc`` give freed memory back to the system.
+
+    A scene run frees arrays of a few MB over and over (strips, logits,
+    bands, rings) from three threads. glibc raises its mmap threshold to
+    the largest such block freed (up to 32 MB) and trims its heaps only
+    when that much is free at their top, so the freed blocks stay resident:
+    a 4,096-pixel scene peaked at 807 MiB, against 688 MiB with a fixed trim
+    threshold of 16 MB (``MALLOC_TRIM_THRESHOLD_``, which Dask also
+    recommends for its workers). This sets that threshold in the running
+    process unless the variable is already set. Process-wide, so it is for
+    command-line tools (``tools/infer.py`` calls it), not for libraries.
+
+    Args:
+        threshold (int): Free bytes at the top of a heap above which it is
+            trimmed. Defaults to 16 MB.
+
+    Returns:
+        bool: True when set; False where there is no glibc ``mallopt`` or
+        the environment variable decides.
+    """
+    if 'MALLOC_TRIM_THRESHOLD_' in os.environ:
+        return False
+    import ctypes
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return bool(mallopt(_M_TRIM_THRESHOLD, int(threshold)))
 
 
 def _restore_env(name: str, old: Optional[str]) -> None:
