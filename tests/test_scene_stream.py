@@ -376,9 +376,13 @@ def test_lazy_features_write_the_same_bytes(tmp_path, monkeypatch, chunk):
         'Polygon'
 
 
-def test_gpkg_geometry_maps_every_ring_exactly(tmp_path):
-    """The rings mapped in one call are the rings mapped one by one."""
+@pytest.mark.parametrize('chunk', [1, 2, 4096])
+def test_gpkg_geometry_maps_every_ring_exactly(tmp_path, monkeypatch, chunk):
+    """The rings mapped a chunk at a time are the rings mapped one by
+    one."""
+    from mmseg_sia.apis import prediction
     from mmseg_sia.apis.prediction import gpkg_geometry
+    monkeypatch.setattr(prediction, '_RING_CHUNK', chunk)
     georef = georef_of(tmp_path, 61, 47)
     mask = random_mask(3, 120, 90)  # blobs with holes
     polys = binary_to_polygons(mask == 1, 1)
@@ -442,3 +446,28 @@ def test_trim_freed_memory_sets_glibc_threshold(monkeypatch):
     assert trim_freed_memory() is False  # the user's setting decides
     monkeypatch.delenv('MALLOC_TRIM_THRESHOLD_')
     assert trim_freed_memory() is (platform.libc_ver()[0] == 'glibc')
+
+
+@pytest.mark.parametrize('vertices,most', [(1, 256), (40, 3), (1 << 16, 256)])
+def test_polygons_mapped_in_groups_equal_one_by_one(tmp_path, vertices,
+                                                    most):
+    import gc
+    import weakref
+
+    from mmseg_sia.apis.scene import _with_lonlat
+    transform = lonlat_transform(georef_of(tmp_path, 120, 90))
+    polys = binary_to_polygons(random_mask(3, 120, 90) == 1, 1)
+    seen = []
+    for poly, rings in _with_lonlat(polys, transform, vertices, most):
+        seen.append(poly)
+        assert len(rings) == 1 + len(poly.holes)
+        for ring, mapped in zip(poly.rings(), rings):
+            np.testing.assert_array_equal(mapped,
+                                          transform.pixel_to_lonlat(ring))
+        # Once the caller lets them go, the rings are freed (their base
+        # array too, when the polygon was mapped alone).
+        ref = weakref.ref(rings[0].base if vertices == 1 else rings[0])
+        rings = mapped = None
+        gc.collect()
+        assert ref() is None
+    assert seen == polys

@@ -267,13 +267,22 @@ def gpkg_geometry(poly: MaskPolygon, georef):
     rings = poly.rings()
     if len(rings) == 1:
         return shapely.Polygon(georef.pixel_to_map(rings[0]))
-    # All rings mapped in one call and made into GEOS rings in one: a road
-    # region of a large scene can have hundreds of thousands of holes.
-    points = georef.pixel_to_map(np.concatenate(rings))
-    index = np.repeat(np.arange(len(rings)),
-                      np.fromiter(map(len, rings), np.int64, len(rings)))
-    made = shapely.linearrings(points, indices=index)
+    # Rings mapped and made into GEOS rings a few thousand at a time: a road
+    # region of a large scene can have hundreds of thousands of holes (one
+    # call per ring costs time, one call for all a copy of every vertex).
+    made = []
+    for i in range(0, len(rings), _RING_CHUNK):
+        part = rings[i:i + _RING_CHUNK]
+        index = np.repeat(np.arange(len(part)),
+                          np.fromiter(map(len, part), np.int64, len(part)))
+        made.append(shapely.linearrings(
+            georef.pixel_to_map(np.concatenate(part)), indices=index))
+    made = np.concatenate(made)
     return shapely.polygons(made[0], made[1:])
+
+
+#: Rings mapped at a time by :func:`gpkg_geometry`.
+_RING_CHUNK = 4096
 
 
 def summary_head(image: str, width: int, height: int,

@@ -422,6 +422,33 @@ class _RoadRows:
         return False
 
 
+def _with_lonlat(polys: Sequence[MaskPolygon], transform,
+                 vertices: int = 1 << 16, most: int = 256):
+    """Yield each polygon with its rings in lon/lat, mapped a group of
+    polygons at a time (pyproj's cost is mostly per call): up to ``most``
+    polygons and ``vertices`` vertices, a larger polygon alone. A polygon's
+    rings are not held here once yielded, so the caller can let them go."""
+    sizes = [len(p.exterior) + sum(map(len, p.holes)) for p in polys]
+    i = 0
+    while i < len(polys):
+        j, total = i + 1, sizes[i]
+        while j < len(polys) and j - i < most and \
+                total + sizes[j] <= vertices:
+            total += sizes[j]
+            j += 1
+        mapped = lonlat_rings(polys[i:j], transform)
+        for k in range(j - i):
+            yield polys[i + k], _take(mapped, k)
+        i = j
+
+
+def _take(items: list, index: int):
+    # The item, no longer held by the list (nor by a local of the caller's
+    # frame, as a generator's would be while it waits).
+    item, items[index] = items[index], None
+    return item
+
+
 class SceneWriter:
     """The outputs of one scene, written from bands of finished mask rows.
 
@@ -598,15 +625,12 @@ class SceneWriter:
                 polys = out
         measured = self.geojson is not None or self.gpkg is not None or \
             self.summary
-        # The rings in lon/lat, mapped once for the measures and the GeoJSON,
-        # all rings of the band in one call (pyproj's cost is mostly per
-        # call).
-        mapped = iter(lonlat_rings(polys, self.transform) if measured and
-                      self.transform else ())
-        for poly in polys:
+        # The rings in lon/lat, mapped once for the measures and the GeoJSON.
+        pairs = _with_lonlat(polys, self.transform) if measured and \
+            self.transform else ((p, None) for p in polys)
+        for poly, lonlat in pairs:
             c = poly.class_id
             self._count[c] += 1
-            lonlat = next(mapped, None)
             if not measured:
                 measures = {}
             else:
