@@ -29,6 +29,11 @@ Each size runs ``--repeats`` times (default 3): times are medians, the peak
 RSS the largest. Goals (issue 11): peak RSS flat across sizes and at most
 1.5 GB at 20,000^2; time per megapixel within 1.1x the forward's.
 
+``--network-regularize`` also runs each size with the road network
+(``network,network_gpkg``) and ``--regularize``, interleaved with the plain
+runs, and prints what they add to the run, wall and CPU time less the fixed
+cost (issue 13's goal: at most 1.2 times the run without them).
+
     python benchmarks/bench_geotiff_scene.py --sizes 2048,4096,5000
     python benchmarks/bench_geotiff_scene.py --sizes 5000,10000,20000 \
         --repeats 1
@@ -201,10 +206,11 @@ def batches_run(size: int, window: int, stride: int, batch: int) -> list:
 
 
 def run_infer(cfg: str, ckpt: str, scene: str, out: str, batch: int,
-              formats: str = 'mask,json,geojson,gpkg,summary'):
+              formats: str = 'mask,json,geojson,gpkg,summary',
+              extra: tuple = ()):
     cmd = [sys.executable, osp.join(REPO, 'tools', 'infer.py'), cfg, ckpt,
            scene, '--out-dir', out, '--no-progress', '--batch-size',
-           str(batch), '--formats', formats]
+           str(batch), '--formats', formats, *extra]
     env = dict(os.environ, PYTHONPATH=REPO, PYTHONWARNINGS='ignore')
     if osp.isdir(out):
         cmd.append('--overwrite')
@@ -258,6 +264,11 @@ def main() -> None:
                         "rectangles and bands, with the model's batch norm "
                         "calibrated on the scene (hundreds per MP, as "
                         "labelled tiles have)")
+    parser.add_argument('--network-regularize', action='store_true',
+                        help='also run each size with the road network '
+                        '(network,network_gpkg) and --regularize, runs '
+                        'interleaved, and print what they add to the run '
+                        '(issue 13)')
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
     root = args.keep or tempfile.mkdtemp(prefix='bench_geotiff_')
@@ -295,6 +306,7 @@ def main() -> None:
                               args.batch_size)
         load = os.getloadavg()[0]
         walls, rsss, cpus, fwds, fwd_cpus = [], [], [], [], []
+        added = []
         for _ in range(args.repeats):
             fwd, fwd_cpu = forward_seconds(model, args.window, batches)
             fwds.append(fwd)
@@ -304,6 +316,12 @@ def main() -> None:
             walls.append(wall)
             rsss.append(rss)
             cpus.append(cpu)
+            if args.network_regularize:
+                more = run_infer(cfg, ckpt, scene, out + '_net',
+                                 args.batch_size,
+                                 args.formats + ',network,network_gpkg',
+                                 ('--regularize', ))
+                added.append(more)
         wall, cpu, fwd, rss = median(walls), median(cpus), median(fwds), \
             max(rsss)
         fwd_cpu = median(fwd_cpus)
@@ -314,6 +332,15 @@ def main() -> None:
               f'{net / mp:>16.3f} {fwd / mp:>13.3f} {net / fwd:>6.2f} '
               f'{(cpu - fixed_cpu) / fwd_cpu:>9.2f} '
               f'{polygons_written(out) / mp:>12.0f}', flush=True)
+        if added:
+            more_wall = median([a[0] for a in added])
+            more_cpu = median([a[2] for a in added])
+            print(f'{"":>7} with the road network and --regularize: wall '
+                  f'{more_wall / mp:.3f} s/MP, CPU {more_cpu / mp:.3f} s/MP, '
+                  f'peak RSS {max(a[1] for a in added):.0f} MiB; added '
+                  f'to the run: wall x{(more_wall - fixed) / net:.3f}, CPU '
+                  f'x{(more_cpu - fixed_cpu) / (cpu - fixed_cpu):.3f} '
+                  '(goal <= 1.20)', flush=True)
 
 
 if __name__ == '__main__':
