@@ -471,3 +471,37 @@ def test_polygons_mapped_in_groups_equal_one_by_one(tmp_path, vertices,
         gc.collect()
         assert ref() is None
     assert seen == polys
+
+
+def test_merged_regions_let_their_pieces_go():
+    """Regions carried over many bands are merged from their pieces; once a
+    region's polygon is made, nothing in the polygonizer holds its pieces'
+    rings while the next region is merged (a region spanning a scene would
+    be held twice)."""
+    import gc
+    import weakref
+
+    mask = np.zeros((40, 61), np.uint8)
+    for x in range(1, 61, 20):  # three regions, from the top to the bottom
+        mask[:, x:x + 18] = 2
+        mask[3:37:3, x + 2:x + 16:3] = 0  # holes, some on band edges
+    maker = BandPolygonizer(2, 61)
+    merged = []
+    alive = []
+    original = maker._merge
+
+    def merge(pieces):
+        gc.collect()
+        alive.append(sum(r() is not None for r in merged))
+        poly = original(pieces)
+        merged.extend(weakref.ref(r) for rings in pieces for r in rings)
+        return poly
+
+    maker._merge = merge
+    done = []
+    for y in range(0, 40, 7):
+        done += maker.add(y, mask[y:y + 7])
+    done += maker.finish()
+    assert len(done) == 3 and all(len(p.holes) == 60 for p in done)
+    assert len(alive) == 3 and len(merged) > 120
+    assert alive == [0, 0, 0]

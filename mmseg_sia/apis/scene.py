@@ -159,8 +159,8 @@ class BandPolygonizer:
         reaches = set(np.unique(labels[-1]).tolist()) - {0}
         groups: Dict[int, list] = {}
         live = set()
-        for old, pieces in self._open.items():
-            groups.setdefault(root(old), []).extend(pieces)
+        for old in list(self._open):  # moved: no list keeps them twice
+            groups.setdefault(root(old), []).extend(self._open.pop(old))
         for label, geom in label_shapes(labels, binary, y0):
             r = root(label + base)
             groups.setdefault(r, []).append(
@@ -173,10 +173,16 @@ class BandPolygonizer:
             lut[label] = root(label + base)
         self._bottom = lut[labels[-1]]
         self._seams.append(float(self.next_row))
-        return self._finished(list(groups.values()))
+        done = list(groups.values())
+        groups.clear()
+        return self._finished(done)
 
     def _finished(self, groups: list) -> List[MaskPolygon]:
-        polys = [self._merge(pieces) for pieces in groups]
+        # Each region's pieces are let go once it is merged: a region that
+        # spans the scene holds all its holes twice otherwise.
+        polys = []
+        while groups:
+            polys.append(self._merge(groups.pop()))
         polys.sort(key=lambda p: (p.exterior[0, 1], p.exterior[0, 0]))
         return polys
 
