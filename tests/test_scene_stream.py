@@ -442,9 +442,9 @@ def test_trim_freed_memory_sets_glibc_threshold(monkeypatch):
     import platform
 
     from mmseg_sia.apis.scene import trim_freed_memory
-    monkeypatch.setenv('MALLOC_TRIM_THRESHOLD_', '65536')
+    monkeypatch.setenv('MALLOC_MMAP_THRESHOLD_', '65536')
     assert trim_freed_memory() is False  # the user's setting decides
-    monkeypatch.delenv('MALLOC_TRIM_THRESHOLD_')
+    monkeypatch.delenv('MALLOC_MMAP_THRESHOLD_')
     assert trim_freed_memory() is (platform.libc_ver()[0] == 'glibc')
 
 
