@@ -190,6 +190,13 @@ class RasterReader:
         return max(1, min(int(rows), ds.height)), max(1, int(cols))
 
     @property
+    def _chunk(self) -> int:
+        """Columns read at a time: :data:`READ_CHUNK` rounded down to whole
+        blocks, one block at least."""
+        block_w = self._block[1]
+        return max(block_w, READ_CHUNK // block_w * block_w)
+
+    @property
     def cache_mb(self) -> int:
         """GDAL block cache (MB) for reading the raster strip by strip: one
         row of its blocks (:meth:`read_rows` finishes a row of blocks
@@ -197,10 +204,9 @@ class RasterReader:
         reads under ``rasterio.Env(GDAL_CACHEMAX=...)``: GDAL's default (5 %
         of the machine's memory) keeps every block read until it is full,
         so memory would grow with the scene."""
-        block_h, block_w = self._block
         pixel = sum(np.dtype(t).itemsize for t in self.ds.dtypes)
-        chunk = max(block_w, READ_CHUNK // block_w * block_w)
-        need = block_h * (self.ds.width + chunk) * pixel / 2**20 + 16
+        need = self._block[0] * (self.ds.width + self._chunk) * pixel / \
+            2**20 + 16
         return int(min(max(need, GDAL_CACHE_MB), 512))
 
     def close(self) -> None:
@@ -318,9 +324,7 @@ class RasterReader:
                    valid: np.ndarray) -> None:
         from rasterio.windows import Window
 
-        width = self.width
-        block_w = self._block[1]
-        step = max(block_w, READ_CHUNK // block_w * block_w)
+        width, step = self.width, self._chunk
         for x0 in range(0, width, step):
             win = Window(x0, y0, min(step, width - x0), y1 - y0)
             data = self.to_uint8(self.ds.read(self.bands, window=win))
