@@ -516,3 +516,22 @@ def test_scene_error_in_a_worker_thread_stops_the_run(model, tmp_path,
     scene.predict_scene(model, tif, paths, georef='auto')
     assert sorted(p.name for p in out.iterdir()) == sorted(
         os.path.basename(p) for p in paths.values())
+
+
+@pytest.mark.parametrize('tiled', [False, True])
+def test_rgb_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch,
+                                                  tiled):
+    """An 8-bit RGB raster, striped (blocks as wide as the image) or tiled,
+    another seed: the strips RasterReader assembles equal rasterio's reads
+    of the same windows."""
+    from rasterio.windows import Window
+
+    from mmseg_sia.apis import raster
+    monkeypatch.setattr(raster, 'READ_CHUNK', 40)
+    tif = write_rgb(tmp_path / 's.tif', rgb=rgb_image(7), tiled=tiled)
+    with RasterReader(tif) as reader, rasterio.open(tif) as ds:
+        for y0, y1 in [(0, 48), (32, 80), (64, 80), (5, 30)]:
+            bgr, ok = reader.read_rows(y0, y1)
+            rgb = ds.read([1, 2, 3], window=Window(0, y0, W, y1 - y0))
+            np.testing.assert_array_equal(bgr, rgb[::-1].transpose(1, 2, 0))
+            assert ok.all()
