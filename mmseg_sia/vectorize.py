@@ -21,6 +21,7 @@ pieces (:mod:`mmseg_sia.apis.scene`) equal those of the whole mask.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import (Dict, Iterable, Iterator, List, Mapping, Optional,
                     Sequence, Tuple)
@@ -436,16 +437,22 @@ def keyhole_ring(polygon: MaskPolygon) -> np.ndarray:
     if not polygon.holes:
         return ext
     attach: Dict[int, List[np.ndarray]] = {}
-    tree = None
-    for hole in polygon.holes:
+    pairs: Dict[int, Tuple[int, int]] = {}
+    large = []
+    for i, hole in enumerate(polygon.holes):
         if len(ext) * len(hole) <= 1 << 10:
             d2 = ((ext[:, None, :] - hole[None, :, :])**2).sum(axis=2)
-            k, j = np.unravel_index(int(np.argmin(d2)), d2.shape)
+            pairs[i] = np.unravel_index(int(np.argmin(d2)), d2.shape)
         else:
-            if tree is None:
-                from scipy.spatial import cKDTree
-                tree = cKDTree(ext)
-            k, j = _nearest_pair(tree, ext, hole)
+            large.append(i)
+    if large:
+        # All large holes in one k-d tree search: a polygon from a scene can
+        # have tens of thousands of holes, and a search per hole cost about
+        # a millisecond of Python around the tree.
+        found = _nearest_pairs(ext, [polygon.holes[i] for i in large])
+        pairs.update(zip(large, zip(*found)))
+    for i, hole in enumerate(polygon.holes):
+        k, j = pairs[i]
         # Start the hole at its vertex nearest to the exterior.
         attach.setdefault(int(k), []).append(np.roll(hole, -int(j), axis=0))
     parts, start = [], 0
@@ -458,20 +465,38 @@ def keyhole_ring(polygon: MaskPolygon) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _nearest_pair(tree, ext: np.ndarray, hole: np.ndarray) -> Tuple[int,
-                                                                   int]:
-    """The (exterior, hole) vertex pair at the smallest distance, the
-    smallest exterior index then hole index among equals (what the
-    brute-force ``argmin`` over all pairs picks), with a k-d tree."""
-    dist, _ = tree.query(hole)
-    best = float(dist.min())
-    js = np.flatnonzero(dist <= best * (1 + 1e-9) + 1e-12)
-    pairs = [(k, j) for j in js.tolist()
-             for k in tree.query_ball_point(hole[j], best * (1 + 1e-9) +
-                                            1e-12)]
-    d2 = [float(((ext[k] - hole[j])**2).sum()) for k, j in pairs]
-    low = min(d2)
-    return min(p for p, d in zip(pairs, d2) if d == low)
+def _nearest_pairs(ext: np.ndarray, holes: Sequence[np.ndarray]
+                   ) -> Tuple[np.ndarray, np.ndarray]:
+    """For each hole, the (exterior, hole) vertex pair at the smallest
+    distance, the smallest exterior index then hole index among equals
+    (what the brute-force ``argmin`` over all pairs picks), with one k-d
+    tree over the exterior.
+
+    Returns:
+        tuple: Exterior indices and hole indices, one of each per hole.
+    """
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(ext)
+    lens = np.fromiter(map(len, holes), dtype=np.int64, count=len(holes))
+    starts = np.cumsum(lens) - lens
+    pts = np.concatenate(holes)
+    dist, _ = tree.query(pts)
+    best = np.minimum.reduceat(dist, starts)
+    # Every exterior vertex about as near as the nearest (ties on the pixel
+    # grid are common), compared below on exact squared distances.
+    reach = np.repeat(best * (1 + 1e-9) + 1e-12, lens)
+    near = np.flatnonzero(dist <= reach)
+    balls = tree.query_ball_point(pts[near], reach[near])
+    sizes = np.fromiter(map(len, balls), dtype=np.int64, count=len(balls))
+    ks = np.fromiter(itertools.chain.from_iterable(balls), dtype=np.int64,
+                     count=int(sizes.sum()))
+    js = np.repeat(near, sizes)
+    owner = np.repeat(np.arange(len(holes)), lens)[js]
+    d2 = ((ext[ks] - pts[js])**2).sum(axis=1)
+    order = np.lexsort((js, ks, d2, owner))
+    first = order[np.r_[0, np.flatnonzero(np.diff(owner[order])) + 1]]
+    return ks[first], js[first] - starts[owner[first]]
 
 
 def polygons_to_mask(polygons: Mapping[int, Sequence[MaskPolygon]],

@@ -220,9 +220,26 @@ def diamond(pinched):
     return m
 
 
+def speckled_block(seed):
+    """A block with dozens of random holes of one to a few pixels (the
+    holes of a scene's road region), many of them on the k-d tree path
+    together, and with ties."""
+    rng = np.random.default_rng(seed)
+    m = np.zeros((130, 90), bool)
+    for r in range(2, 128):  # ragged sides: hundreds of exterior vertices
+        m[r, rng.integers(1, 4):rng.integers(86, 89)] = True
+    for _ in range(80):
+        r, c = rng.integers(6, 84, 2)
+        h, w = rng.integers(1, 4, 2)
+        m[r:r + h, c:c + w] = False
+    return m
+
+
 @pytest.mark.parametrize('make', [staircase_with_holes,
                                   lambda: diamond(False),
-                                  lambda: diamond(True)])
+                                  lambda: diamond(True),
+                                  lambda: speckled_block(3),
+                                  lambda: speckled_block(11)])
 def test_keyhole_of_a_large_polygon_uses_the_nearest_pairs(make):
     """Rings with more than 1024 vertex pairs (the k-d tree path): the
     bridge of each hole joins the pair a brute-force search picks (the
