@@ -67,6 +67,7 @@ import cv2
 import networkx as nx
 import numpy as np
 from scipy.sparse import coo_matrix
+from scipy.spatial import cKDTree
 from scipy.sparse.csgraph import connected_components
 from shapely import STRtree
 from shapely.geometry import LineString, Point
@@ -519,17 +520,24 @@ def _join_gaps(graph: nx.MultiGraph, max_px: float, max_deg: float,
     pairs = []
     end_xy = np.array([xy[e] for e in ends])
     radius = np.array([graph.nodes[e]['radius_px'] for e in ends])
-    for i, a in enumerate(ends):
-        d = np.hypot(*(end_xy - end_xy[i]).T)
-        reach = max_px + radius[i] + radius
-        for j in np.flatnonzero((d <= reach) & (np.arange(len(ends)) > i)):
-            b = ends[j]
-            vec = xy[b] - xy[a]
-            if _angle_ok(heading[a], vec, max_deg) and \
-                    _angle_ok(heading[b], -vec, max_deg):
-                off = _off_road(xy[a], xy[b], binary)
-                if off <= max_px:
-                    pairs.append((off, float(d[j]), a, b))
+    # Candidates from a k-d tree (a scene has tens of thousands of dead
+    # ends: all pairs would be quadratic), then the exact test per pair.
+    search = (max_px + 2 * float(radius.max())) * (1 + 1e-9) + 1e-9
+    close = cKDTree(end_xy).query_pairs(search, output_type='ndarray')
+    close.sort(axis=1)
+    close = close[np.lexsort((close[:, 1], close[:, 0]))]
+    ii, jj = close[:, 0], close[:, 1]
+    d = np.hypot(end_xy[jj, 0] - end_xy[ii, 0], end_xy[jj, 1] - end_xy[ii, 1])
+    within = d <= max_px + radius[ii] + radius[jj]
+    for i, j, dist in zip(ii[within].tolist(), jj[within].tolist(),
+                          d[within].tolist()):
+        a, b = ends[i], ends[j]
+        vec = xy[b] - xy[a]
+        if _angle_ok(heading[a], vec, max_deg) and \
+                _angle_ok(heading[b], -vec, max_deg):
+            off = _off_road(xy[a], xy[b], binary)
+            if off <= max_px:
+                pairs.append((off, dist, a, b))
     used = set()
     for off, gap, a, b in sorted(pairs):
         if a in used or b in used or not far_in_graph(a, [b], gap):
@@ -546,13 +554,14 @@ def _join_gaps(graph: nx.MultiGraph, max_px: float, max_deg: float,
     joins: Dict[tuple, list] = {}
     half = [graph.edges[e]['dist_sum'] / max(graph.edges[e]['n_px'], 1)
             for e in edges]
+    widest = max(half)
     for a in ends:
         if a in used:
             continue
         pa = Point(xy[a])
         best = None
         r_a = graph.nodes[a]['radius_px']
-        search = max_px + r_a + max(half)
+        search = max_px + r_a + widest
         for i in tree.query(pa.buffer(search)).tolist():
             u, v, k = edges[i]
             if a in (u, v):
@@ -570,8 +579,9 @@ def _join_gaps(graph: nx.MultiGraph, max_px: float, max_deg: float,
                 best = (off, edges[i], at, gap)
         if best is not None and far_in_graph(a, best[1][:2], best[3]):
             joins.setdefault(best[1], []).append((best[2], a, best[0]))
+    next_id = max(graph.nodes) + 1  # new nodes are numbered on from here
     for (u, v, k), items in joins.items():
-        _split_and_join(graph, u, v, k, items)
+        next_id = _split_and_join(graph, u, v, k, items, next_id)
 
 
 def _add_gap_edge(graph: nx.MultiGraph, a: int, b: int, off: float) -> None:
@@ -587,7 +597,11 @@ def _add_gap_edge(graph: nx.MultiGraph, a: int, b: int, off: float) -> None:
 
 
 def _split_and_join(graph: nx.MultiGraph, u: int, v: int, k: int,
-                    items: List[Tuple[float, int, float]]) -> None:
+                    items: List[Tuple[float, int, float]],
+                    next_id: int) -> int:
+    """Cut edge ``(u, v, k)`` where dead ends join its side and add the gap
+    edges; new nodes are numbered from ``next_id``. Returns the next free
+    node number."""
     data = graph.edges[u, v, k]
     line = LineString(data['coords'])
     start = data['start']
@@ -597,7 +611,6 @@ def _split_and_join(graph: nx.MultiGraph, u: int, v: int, k: int,
     graph.remove_edge(u, v, k)
     cuts = sorted(items)
     prev_node, prev_at = start, 0.0
-    next_id = max(graph.nodes) + 1
     for at, end, off in cuts:
         if at <= 0 or at >= total:
             node = start if at <= 0 else other
@@ -619,6 +632,7 @@ def _split_and_join(graph: nx.MultiGraph, u: int, v: int, k: int,
         graph.add_edge(prev_node, other, coords=piece, start=prev_node,
                        len=_edge_len(piece), dist_sum=mean, n_px=1,
                        gap_px=0.0)
+    return next_id
 
 
 
@@ -1094,16 +1108,30 @@ def network_lines(
         the properties are ``start_node``, ``end_node``, ``length_m``,
         ``width_m``, ``gap_m``, and ``start_kind`` / ``end_kind``.
     """
+    import shapely
+
     out = []
     sx, sy = graph.graph.get('pixel_size', (1.0, 1.0))
     px = float(np.sqrt(sx * sy))
-    for u, v, data in graph.edges(data=True):
+    edges = list(graph.edges(data=True))
+    if not edges:
+        return out
+    # Every vertex mapped in one call and every line made in one GEOS call:
+    # a scene's network has tens of thousands of edges, and a transform
+    # call per edge (pyproj for lon/lat) cost more than the rest together.
+    parts = [shapely.get_coordinates(data['geometry']) for _, _, data in edges]
+    counts = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    coords = np.concatenate(parts)
+    del parts
+    if transform is not None:
+        coords = np.asarray(transform(coords), dtype=np.float64)
+    lines = shapely.linestrings(coords, indices=np.repeat(
+        np.arange(len(edges)), counts)).tolist()
+    del coords
+    for line, (u, v, data) in zip(lines, edges):
         start = data['start']
         end = v if start == u else u
-        coords = np.asarray(data['geometry'].coords)
-        if transform is not None:
-            coords = np.asarray(transform(coords), dtype=np.float64)
-        out.append((LineString(coords), dict(
+        out.append((line, dict(
             start_node=int(start), end_node=int(end),
             start_kind=graph.nodes[start]['kind'],
             end_kind=graph.nodes[end]['kind'],
@@ -1132,12 +1160,24 @@ def network_geojson(graph: nx.MultiGraph,
     Returns:
         dict: The FeatureCollection.
     """
-    from .geo import ring_length_m
+    import shapely
+
+    from .geo import _geod
     features = []
-    for line, props in network_lines(graph, to_lonlat):
-        coords = np.round(np.asarray(line.coords), decimals)
-        props = dict(props, length_m=round(
-            ring_length_m(np.asarray(line.coords), closed=False), 3))
+    rows = network_lines(graph, to_lonlat)
+    if not rows:
+        return {'type': 'FeatureCollection', 'features': features}
+    lonlat = shapely.get_coordinates([line for line, _ in rows])
+    ends = np.cumsum(shapely.get_num_points([line for line, _ in rows]))
+    # The geodesic length of every segment in one call (those between
+    # consecutive lines are not used); each line's own summed in order,
+    # as pyproj's ``line_length`` sums them (:func:`mmseg_sia.geo.
+    # ring_length_m` of each line).
+    steps = _geod().line_lengths(lonlat[:, 0], lonlat[:, 1]).tolist()
+    for (line, props), a, b in zip(rows, [0] + ends[:-1].tolist(),
+                                   ends.tolist()):
+        coords = np.round(lonlat[a:b], decimals)
+        props = dict(props, length_m=round(sum(steps[a:b - 1]), 3))
         features.append({
             'type': 'Feature',
             'geometry': {'type': 'LineString',
@@ -1180,8 +1220,7 @@ def write_network_gpkg(path: str,
     rows = network_lines(graph, transform)
     names = ['start_node', 'end_node', 'start_kind', 'end_kind', 'length_m',
              'width_m', 'gap_m']
-    geometry = np.array([shapely.to_wkb(line) for line, _ in rows],
-                        dtype=object)
+    geometry = shapely.to_wkb([line for line, _ in rows])
     field_data = [np.array([props[n] for _, props in rows],
                            dtype=object if 'kind' in n else None)
                   for n in names]
