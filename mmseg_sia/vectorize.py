@@ -33,7 +33,7 @@ from .labels import DEFAULT_PRIORITY, rasterize_polygons
 
 __all__ = [
     'MaskPolygon', 'clean_mask', 'binary_to_polygons', 'mask_to_polygons',
-    'polygons_to_mask', 'keyhole_ring', 'ring_signed_area', 'canonical_ring',
+    'polygons_to_mask', 'keyhole_ring', 'keyhole_parts', 'ring_signed_area', 'canonical_ring',
     'polygon_from_rings', 'label_shapes',
     'simplify_polygons'
 ]
@@ -433,39 +433,75 @@ def keyhole_ring(polygon: MaskPolygon) -> np.ndarray:
     Returns:
         np.ndarray: ``(N, 2)`` vertices of the single ring (open).
     """
+    if not polygon.holes:
+        return polygon.exterior
+    return np.concatenate(list(keyhole_parts(polygon)))
+
+
+def keyhole_parts(polygon: MaskPolygon) -> Iterator[np.ndarray]:
+    """The ring of :func:`keyhole_ring` as consecutive pieces, made as they
+    are taken: a writer can stream a polygon of millions of vertices
+    without a copy of all of them (the ring, each hole turned to start at
+    its bridge).
+
+    Args:
+        polygon (MaskPolygon): The polygon.
+
+    Yields:
+        np.ndarray: ``(N_i, 2)`` pieces whose concatenation is the ring.
+    """
     ext = polygon.exterior
     if not polygon.holes:
-        return ext
-    attach: Dict[int, List[np.ndarray]] = {}
-    pairs: Dict[int, Tuple[int, int]] = {}
+        yield ext
+        return
+    ks, js = _bridges(ext, polygon.holes)
+    start = 0
+    # Holes bridged to the same exterior vertex are walked in their order.
+    for i in np.argsort(ks, kind='stable').tolist():
+        k, j, hole = int(ks[i]), int(js[i]), polygon.holes[i]
+        if k + 1 > start:
+            yield ext[start:k + 1]
+            start = k + 1
+        # The hole from its vertex nearest to the exterior, and back.
+        yield np.roll(hole, -j, axis=0)
+        yield hole[j:j + 1]
+        yield ext[k:k + 1]
+    yield ext[start:]
+
+
+def _bridges(ext: np.ndarray, holes: Sequence[np.ndarray],
+             vertices: int = 1 << 16) -> Tuple[np.ndarray, np.ndarray]:
+    """For each hole, the exterior and hole vertex its bridge joins."""
+    ks = np.zeros(len(holes), dtype=np.int64)
+    js = np.zeros(len(holes), dtype=np.int64)
     large = []
-    for i, hole in enumerate(polygon.holes):
+    for i, hole in enumerate(holes):
         if len(ext) * len(hole) <= 1 << 10:
             d2 = ((ext[:, None, :] - hole[None, :, :])**2).sum(axis=2)
-            pairs[i] = np.unravel_index(int(np.argmin(d2)), d2.shape)
+            ks[i], js[i] = np.unravel_index(int(np.argmin(d2)), d2.shape)
         else:
             large.append(i)
     if large:
-        # All large holes in one k-d tree search: a polygon from a scene can
-        # have tens of thousands of holes, and a search per hole cost about
-        # a millisecond of Python around the tree.
-        found = _nearest_pairs(ext, [polygon.holes[i] for i in large])
-        pairs.update(zip(large, zip(*found)))
-    for i, hole in enumerate(polygon.holes):
-        k, j = pairs[i]
-        # Start the hole at its vertex nearest to the exterior.
-        attach.setdefault(int(k), []).append(np.roll(hole, -int(j), axis=0))
-    parts, start = [], 0
-    for k in sorted(attach):
-        parts.append(ext[start:k + 1])
-        for hole in attach[k]:
-            parts.extend([hole, hole[:1], ext[k:k + 1]])
-        start = k + 1
-    parts.append(ext[start:])
-    return np.concatenate(parts)
+        # The large holes searched together, a group of about ``vertices``
+        # vertices at a time, in one k-d tree of the exterior: a polygon
+        # from a scene can have hundreds of thousands of holes, and a
+        # search per hole cost about a millisecond of Python around the
+        # tree.
+        from scipy.spatial import cKDTree
+        tree = cKDTree(ext)
+        group: List[int] = []
+        size = 0
+        for n, i in enumerate(large):
+            group.append(i)
+            size += len(holes[i])
+            if size >= vertices or n == len(large) - 1:
+                ks[group], js[group] = _nearest_pairs(
+                    tree, ext, [holes[g] for g in group])
+                group, size = [], 0
+    return ks, js
 
 
-def _nearest_pairs(ext: np.ndarray, holes: Sequence[np.ndarray]
+def _nearest_pairs(tree, ext: np.ndarray, holes: Sequence[np.ndarray]
                    ) -> Tuple[np.ndarray, np.ndarray]:
     """For each hole, the (exterior, hole) vertex pair at the smallest
     distance, the smallest exterior index then hole index among equals
@@ -475,9 +511,6 @@ def _nearest_pairs(ext: np.ndarray, holes: Sequence[np.ndarray]
     Returns:
         tuple: Exterior indices and hole indices, one of each per hole.
     """
-    from scipy.spatial import cKDTree
-
-    tree = cKDTree(ext)
     lens = np.fromiter(map(len, holes), dtype=np.int64, count=len(holes))
     starts = np.cumsum(lens) - lens
     pts = np.concatenate(holes)

@@ -422,6 +422,42 @@ def test_large_polygons_reach_the_geopackage_without_waiting(tmp_path,
     assert len(geometry) == 2 and list(fields[0]) == [1.0, 2.0]
 
 
+def test_gpkg_geometry_freed_before_gdal_writes(tmp_path, monkeypatch):
+    """A large polygon's GEOS geometry is let go once its WKB is made, so
+    GDAL's copies of it are not made beside a third."""
+    import gc
+    import weakref
+
+    import pyogrio.raw
+    import shapely
+
+    from mmseg_sia.apis import scene
+    monkeypatch.setattr(scene._GpkgLayers, 'BIG', 10)
+    layers = scene._GpkgLayers(str(tmp_path / 'g.gpkg'), ['road'],
+                               'EPSG:32652', batch=100)
+    alive = []
+    write = pyogrio.raw.write
+
+    def spy(path, geometry, *args, **kwargs):
+        gc.collect()
+        alive.append([r() is not None for r in refs])
+        return write(path, geometry, *args, **kwargs)
+
+    monkeypatch.setattr(pyogrio.raw, 'write', spy)
+    refs = []
+
+    def made():
+        geom = shapely.Point(0, 0).buffer(1, 8)
+        refs.append(weakref.ref(geom))
+        return geom
+
+    layers.add('road', made(), dict.fromkeys(scene.GPKG_FIELDS, 1.0))
+    assert alive == [[False]]
+    _, _, geometry, _ = pyogrio.raw.read(str(tmp_path / 'g.gpkg'))
+    assert shapely.from_wkb(geometry[0]).equals(
+        shapely.Point(0, 0).buffer(1, 8))
+
+
 @pytest.mark.parametrize('crs', ['EPSG:32652', 'EPSG:5186'])
 def test_lonlat_rings_of_a_band_equal_ring_by_ring(tmp_path, crs):
     from mmseg_sia.apis.prediction import lonlat_rings
@@ -436,6 +472,77 @@ def test_lonlat_rings_of_a_band_equal_ring_by_ring(tmp_path, crs):
             np.testing.assert_array_equal(mapped,
                                           transform.pixel_to_lonlat(ring))
     assert lonlat_rings([], transform) == []
+
+
+@pytest.mark.parametrize('vertices', [1, 30, 1 << 16])
+def test_rings_of_a_huge_polygon_mapped_as_read(tmp_path, vertices):
+    """A polygon over ``huge`` vertices gets rings mapped a group at a time
+    whenever they are read; measures and GeoJSON text are the same as from
+    rings mapped at once."""
+    from mmseg_sia.apis.prediction import (LonLatRings, geojson_feature,
+                                           lonlat_rings, polygon_measures)
+    from mmseg_sia.apis.scene import _with_lonlat
+    from mmseg_sia.apis.writers import FeatureStream
+    transform = lonlat_transform(georef_of(tmp_path, 120, 90, 'EPSG:5186'))
+    polys = binary_to_polygons(random_mask(5, 120, 90) == 1, 1)
+    big = max(polys, key=lambda p: len(p.holes))
+    assert len(big.holes) > 5
+    size = len(big.exterior) + sum(map(len, big.holes))
+    pairs = list(_with_lonlat(polys, transform, vertices, huge=size))
+    lazy = [rings for poly, rings in pairs if poly is big]
+    assert [type(r) for r in lazy] == [LonLatRings]
+    assert all(not isinstance(r, LonLatRings) for p, r in pairs
+               if p is not big)
+    (lazy, ) = lazy
+    (held, ) = lonlat_rings([big], transform)
+    for _ in range(2):  # read twice, as the measures and GeoJSON do
+        got = list(lazy)
+        assert len(got) == len(held) == len(lazy)
+        for a, b in zip(got, held):
+            np.testing.assert_array_equal(a, b)
+    assert polygon_measures(big, transform, lazy) == \
+        polygon_measures(big, transform, held) == \
+        polygon_measures(big, transform)
+
+    def text(lonlat):
+        feature = geojson_feature(big, 0, ('bg', 'building'), transform,
+                                  lazy=True, lonlat=lonlat)
+        return b''.join(FeatureStream({}).feature_pieces(feature))
+    assert text(lazy) == text(held) == text(None)
+
+
+@pytest.mark.parametrize('chunk', [5, 4096])
+def test_label_ring_streamed_in_pieces_equals_the_whole(monkeypatch, chunk):
+    """The label JSON's keyhole ring written lazily, piece by piece, is the
+    text of the ring made whole (bridges with the nearest pairs of the
+    k-d tree search, in groups of holes)."""
+    from mmseg_sia.apis import prediction
+    from mmseg_sia.apis.writers import FeatureStream
+    from mmseg_sia import vectorize
+    monkeypatch.setattr(prediction, '_CHUNK', chunk)
+    rng = np.random.default_rng(chunk)
+    block = np.zeros((150, 120), bool)
+    for r in range(2, 148):  # ragged sides, specks of background inside
+        block[r, rng.integers(1, 5):rng.integers(114, 119)] = True
+    block[5:145, 8:110] &= rng.random((140, 102)) > 0.04
+    polys = binary_to_polygons(block, 2)
+    big = max(polys, key=lambda p: len(p.holes))
+    assert len(big.holes) > 100
+    keys = ['object_imcoords', 'building_imcoords', 'road_imcoords']
+    classes = ('background', 'building', 'road')
+
+    def text(lazy):
+        feature = prediction.label_feature(big, keys, classes, 'x.png', 't',
+                                           None, lazy=lazy)
+        return b''.join(FeatureStream({}).feature_pieces(feature))
+    whole = text(False)
+    assert text(True) == whole
+    # Holes searched a few at a time give the same bridges.
+    monkeypatch.setattr(vectorize._bridges, '__defaults__', (7, ))
+    assert text(True) == whole
+    ring = vectorize.keyhole_ring(big)
+    assert len(ring) == len(big.exterior) + sum(len(h) + 2
+                                                for h in big.holes)
 
 
 def test_trim_freed_memory_sets_glibc_threshold(monkeypatch):

@@ -7,6 +7,7 @@ georeference; :class:`SIAPrediction` turns them into the output documents
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import os.path as osp
@@ -18,10 +19,10 @@ from typing import (Dict, Iterable, Iterator, List, Optional, Sequence,
 import numpy as np
 import torch
 
-from ..geo import GeoTransform, polygon_area_m2, ring_length_m
+from ..geo import GeoTransform, polygon_area_m2, ring_area_m2, ring_length_m
 from ..labels import format_imcoords
 from ..vectorize import (MaskPolygon, binary_to_polygons, clean_mask,
-                         keyhole_ring, ring_signed_area)
+                         keyhole_parts, keyhole_ring, ring_signed_area)
 from .footprints import resolve_footprint
 from .model import _class_count, _default_meta, _unwrap, init_segmentor
 from .segment import ImageInput, Progress, load_image, segment_image
@@ -97,10 +98,45 @@ def polygon_measures(poly: MaskPolygon,
     out = dict(area_px=float(poly.area), perimeter_px=float(
         poly.perimeter), area_m2=None, perimeter_m=None)
     if transform is not None:
-        rings = lonlat or [transform.pixel_to_lonlat(r) for r in poly.rings()]
-        out['area_m2'] = polygon_area_m2(rings[0], rings[1:])
-        out['perimeter_m'] = sum(ring_length_m(r) for r in rings)
+        rings = iter(lonlat or [transform.pixel_to_lonlat(r)
+                                for r in poly.rings()])
+        # One pass over the rings (``lonlat`` may map them as it goes, see
+        # LonLatRings): the sums of polygon_area_m2 and of the lengths.
+        exterior = next(rings)
+        area, holes = ring_area_m2(exterior), []
+        lengths = [ring_length_m(exterior)]
+        del exterior
+        for ring in rings:
+            holes.append(ring_area_m2(ring))
+            lengths.append(ring_length_m(ring))
+        out['area_m2'] = max(area - sum(holes), 0.0)
+        out['perimeter_m'] = sum(lengths)
     return out
+
+
+class LonLatRings:
+    """The rings of one polygon in lon/lat, mapped each time they are
+    iterated, a group of rings of about ``vertices`` vertices per call of
+    ``transform``: for a polygon too large to hold mapped (a scene's road
+    region: millions of vertices in hundreds of thousands of holes)."""
+
+    def __init__(self, poly: MaskPolygon, transform: GeoTransform,
+                 vertices: int = 1 << 16) -> None:
+        self.poly, self.transform, self.vertices = poly, transform, vertices
+
+    def __len__(self) -> int:
+        return 1 + len(self.poly.holes)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        rings = self.poly.rings()
+        i = 0
+        while i < len(rings):
+            j, total = i + 1, len(rings[i])
+            while j < len(rings) and total + len(rings[j]) <= self.vertices:
+                total += len(rings[j])
+                j += 1
+            yield from _map_rings(rings[i:j], self.transform)
+            i = j
 
 
 def lonlat_rings(polys: Sequence[MaskPolygon],
@@ -108,18 +144,25 @@ def lonlat_rings(polys: Sequence[MaskPolygon],
     """The rings of each polygon mapped to lon/lat, all in one call of
     ``transform`` (the same coordinates as ring by ring: the mapping is
     point by point)."""
-    rings = [r for p in polys for r in p.rings()]
-    if not rings:
+    pieces = _map_rings([r for p in polys for r in p.rings()], transform)
+    if not pieces:
         return [[] for _ in polys]
-    counts = np.fromiter(map(len, rings), np.int64, len(rings))
-    points = transform.pixel_to_lonlat(np.concatenate(rings))
-    pieces = np.split(points, np.cumsum(counts)[:-1])
     out, at = [], 0
     for p in polys:
         n = 1 + len(p.holes)
         out.append(pieces[at:at + n])
         at += n
     return out
+
+
+def _map_rings(rings: Sequence[np.ndarray],
+               transform: GeoTransform) -> List[np.ndarray]:
+    # Rings mapped to lon/lat in one call of the transform.
+    if not rings:
+        return []
+    counts = np.fromiter(map(len, rings), np.int64, len(rings))
+    points = transform.pixel_to_lonlat(np.concatenate(rings))
+    return np.split(points, np.cumsum(counts)[:-1])
 
 
 def label_keys(classes: Sequence[str], background: Optional[int]
@@ -144,13 +187,20 @@ def footprint_geometry(transform: Optional[GeoTransform]) -> Optional[dict]:
 _CHUNK = 4096
 
 
-def _imcoords_pieces(points: np.ndarray):
-    # The JSON string of format_imcoords(points), a chunk of vertices at a
-    # time (digits, signs, points and commas need no escaping).
+def _imcoords_pieces(parts: Iterable[np.ndarray]):
+    # The JSON string of format_imcoords(the concatenated parts), about a
+    # chunk of vertices at a time (digits, signs, points and commas need no
+    # escaping).
     yield b'"'
-    for i in range(0, len(points), _CHUNK):
-        text = format_imcoords(points[i:i + _CHUNK]).encode('ascii')
-        yield (b',' if i else b'') + text
+    first, held, size = True, [], 0
+    for part in itertools.chain(parts, [None]):
+        if part is not None:
+            held.append(part)
+            size += len(part)
+        if size and (size >= _CHUNK or part is None):
+            text = format_imcoords(np.concatenate(held)).encode('ascii')
+            yield text if first else b',' + text
+            first, held, size = False, [], 0
     yield b'"'
 
 
@@ -176,9 +226,11 @@ def label_feature(poly: MaskPolygon, keys: Sequence[str],
     string is a :class:`~mmseg_sia.apis.writers.LazyJSON` made a chunk at a
     time while the feature is written (the same bytes)."""
     props = {k: 'EMPTY' for k in keys}
-    ring = keyhole_ring(poly)
+    # Lazily, the ring is made piece by piece as it is written (a scene's
+    # road region would otherwise be copied whole).
     props[f'{classes[poly.class_id]}_imcoords'] = LazyJSON(
-        lambda: _imcoords_pieces(ring)) if lazy else format_imcoords(ring)
+        lambda: _imcoords_pieces(keyhole_parts(poly))) if lazy else \
+        format_imcoords(keyhole_ring(poly))
     props.update(image_id=image_id, ingest_time=stamp, type_id='',
                  type_name=classes[poly.class_id])
     return dict(type='Feature', geometry=geometry, properties=props)

@@ -32,12 +32,12 @@ import numpy as np
 
 from ..vectorize import (MaskPolygon, label_shapes, polygon_from_rings,
                          simplify_polygons)
-from .prediction import (GPKG_FIELDS, _background_index, _skeleton_steps,
-                         _steps_length, footprint_geometry, geojson_feature,
-                         geojson_head, gpkg_geometry, label_feature,
-                         label_keys, lonlat_rings, network_pixel_size,
-                         now_stamp, polygon_measures, save_network,
-                         summary_head)
+from .prediction import (GPKG_FIELDS, LonLatRings, _background_index,
+                         _skeleton_steps, _steps_length, footprint_geometry,
+                         geojson_feature, geojson_head, gpkg_geometry,
+                         label_feature, label_keys, lonlat_rings,
+                         network_pixel_size, now_stamp, polygon_measures,
+                         save_network, summary_head)
 from .writers import GPKG_DATE, FeatureStream
 
 __all__ = ['BandPolygonizer', 'SceneWriter', 'predict_scene',
@@ -248,6 +248,9 @@ class _GpkgLayers:
             else np.array([], dtype=object)
         data = [np.asarray([r[1][k] for r in records], np.float64)
                 for k in GPKG_FIELDS]
+        # The geometries go before GDAL reads the WKB (a scene's road
+        # region: each a copy of millions of vertices).
+        records.clear()
         write(self.path, wkb, data, list(GPKG_FIELDS), layer=name,
               driver='GPKG', geometry_type='Polygon', crs=self.crs,
               append=self.created)
@@ -255,11 +258,12 @@ class _GpkgLayers:
 
     def add(self, name: str, geom, fields: dict) -> None:
         import shapely
-        self.pending[name].append((geom, fields))
         # A polygon of many vertices (a road network's region) goes out at
         # once rather than waiting for its batch.
-        if len(self.pending[name]) >= self.batch or \
-                shapely.get_num_coordinates(geom) >= self.BIG:
+        big = shapely.get_num_coordinates(geom) >= self.BIG
+        self.pending[name].append((geom, fields))
+        del geom  # held by the batch alone, which the write empties
+        if len(self.pending[name]) >= self.batch or big:
             self.flush(name)
 
     #: Vertices from which a polygon is written without waiting.
@@ -268,8 +272,8 @@ class _GpkgLayers:
     def flush(self, name: Optional[str] = None) -> None:
         for n in [name] if name else list(self.pending):
             if self.pending[n]:
-                self._write(n, self.pending[n])
-                self.pending[n] = []
+                records, self.pending[n] = self.pending[n], []
+                self._write(n, records)
 
 
 class _RoadLength:
@@ -429,16 +433,25 @@ class _RoadRows:
 
 
 def _with_lonlat(polys: Sequence[MaskPolygon], transform,
-                 vertices: int = 1 << 16, most: int = 256):
+                 vertices: int = 1 << 16, most: int = 256,
+                 huge: int = 1 << 20):
     """Yield each polygon with its rings in lon/lat, mapped a group of
     polygons at a time (pyproj's cost is mostly per call): up to ``most``
     polygons and ``vertices`` vertices, a larger polygon alone. A polygon's
-    rings are not held here once yielded, so the caller can let them go."""
+    rings are not held here once yielded, so the caller can let them go.
+    Those of a polygon of ``huge`` vertices or more are a
+    :class:`~mmseg_sia.apis.prediction.LonLatRings`, mapped a group of
+    rings at a time each time they are read (twice: measures, GeoJSON)
+    rather than held: 16 MB per million vertices."""
     sizes = [len(p.exterior) + sum(map(len, p.holes)) for p in polys]
     i = 0
     while i < len(polys):
+        if sizes[i] >= huge:
+            yield polys[i], LonLatRings(polys[i], transform, vertices)
+            i += 1
+            continue
         j, total = i + 1, sizes[i]
-        while j < len(polys) and j - i < most and \
+        while j < len(polys) and j - i < most and sizes[j] < huge and \
                 total + sizes[j] <= vertices:
             total += sizes[j]
             j += 1
