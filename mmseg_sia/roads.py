@@ -69,8 +69,9 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.spatial import cKDTree
 from scipy.sparse.csgraph import connected_components
+import shapely
 from shapely import STRtree
-from shapely.geometry import LineString, Point
+from shapely.geometry import LineString
 from shapely.ops import substring
 from skimage.morphology import skeletonize
 
@@ -555,30 +556,41 @@ def _join_gaps(graph: nx.MultiGraph, max_px: float, max_deg: float,
     half = [graph.edges[e]['dist_sum'] / max(graph.edges[e]['n_px'], 1)
             for e in edges]
     widest = max(half)
-    for a in ends:
-        if a in used:
+    active = [a for a in ends if a not in used]
+    if not active:
+        return
+    # The nearest point of every candidate edge to every dead end, in a few
+    # vectorized GEOS calls (a scene has hundreds of thousands of such
+    # pairs); then the exact tests, pair by pair in the order the tree
+    # gives them, on those within reach.
+    end_pts = shapely.points(np.array([xy[a] for a in active]))
+    r_end = np.array([graph.nodes[a]['radius_px'] for a in active])
+    which, cand = tree.query(shapely.buffer(end_pts, max_px + r_end + widest,
+                                            quad_segs=16))
+    ids = np.asarray(active)[which]
+    own = np.array([(u, v) for u, v, _ in edges])[cand]
+    mine = (own[:, 0] != ids) & (own[:, 1] != ids)
+    which, cand = which[mine], cand[mine]
+    line_arr = np.array(lines, dtype=object)[cand]
+    at = shapely.line_locate_point(line_arr, end_pts[which])
+    near = shapely.get_coordinates(shapely.line_interpolate_point(line_arr,
+                                                                  at))
+    del line_arr
+    vec = near - np.array([xy[a] for a in active])[which]
+    gap = np.hypot(vec[:, 0], vec[:, 1])
+    reach = max_px + r_end[which] + np.asarray(half)[cand]
+    best: Dict[int, tuple] = {}
+    for n in np.flatnonzero(gap <= reach).tolist():
+        a, i = active[which[n]], int(cand[n])
+        if not _angle_ok(heading[a], vec[n], max_deg):
             continue
-        pa = Point(xy[a])
-        best = None
-        r_a = graph.nodes[a]['radius_px']
-        search = max_px + r_a + widest
-        for i in tree.query(pa.buffer(search)).tolist():
-            u, v, k = edges[i]
-            if a in (u, v):
-                continue
-            line = lines[i]
-            at = line.project(pa)
-            q = line.interpolate(at)
-            vec = np.array([q.x, q.y]) - xy[a]
-            gap = float(np.hypot(*vec))
-            if gap > max_px + r_a + half[i] or \
-                    not _angle_ok(heading[a], vec, max_deg):
-                continue
-            off = _off_road(xy[a], np.array([q.x, q.y]), binary)
-            if off <= max_px and (best is None or off < best[0]):
-                best = (off, edges[i], at, gap)
-        if best is not None and far_in_graph(a, best[1][:2], best[3]):
-            joins.setdefault(best[1], []).append((best[2], a, best[0]))
+        off = _off_road(xy[a], near[n], binary)
+        if off <= max_px and (a not in best or off < best[a][0]):
+            best[a] = (off, edges[i], float(at[n]), float(gap[n]))
+    for a in active:
+        if a in best and far_in_graph(a, best[a][1][:2], best[a][3]):
+            off, edge, at_a, _ = best[a]
+            joins.setdefault(edge, []).append((at_a, a, off))
     next_id = max(graph.nodes) + 1  # new nodes are numbered on from here
     for (u, v, k), items in joins.items():
         next_id = _split_and_join(graph, u, v, k, items, next_id)
