@@ -66,10 +66,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import networkx as nx
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.spatial import cKDTree
-from scipy.sparse.csgraph import connected_components
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 from shapely import STRtree
 from shapely.geometry import LineString
 from shapely.ops import substring
@@ -1120,8 +1120,6 @@ def network_lines(
         the properties are ``start_node``, ``end_node``, ``length_m``,
         ``width_m``, ``gap_m``, and ``start_kind`` / ``end_kind``.
     """
-    import shapely
-
     out = []
     sx, sy = graph.graph.get('pixel_size', (1.0, 1.0))
     px = float(np.sqrt(sx * sy))
@@ -1172,8 +1170,6 @@ def network_geojson(graph: nx.MultiGraph,
     Returns:
         dict: The FeatureCollection.
     """
-    import shapely
-
     from .geo import _geod
     features = []
     rows = network_lines(graph, to_lonlat)
@@ -1226,7 +1222,6 @@ def write_network_gpkg(path: str,
         FileExistsError: When ``path`` exists and ``overwrite`` is False.
     """
     import pyogrio.raw
-    import shapely
 
     from .fileio import atomic_output
     rows = network_lines(graph, transform)
