@@ -72,6 +72,19 @@ def test_bench_scene_inference_smoke():
                      out, flags=re.MULTILINE), out
 
 
+def test_bench_scene_gpu_cpu_smoke():
+    """The GPU scene benchmark runs on a CPU too, with the small sample
+    model: a mask of the scene's size and the ratio line."""
+    out = run_benchmark('bench_scene_gpu.py', '--config',
+                        osp.join('configs', 'sia', 'fpn_r18_sia-sample.py'),
+                        '--size', '160', '--window', '64', '--batch-size',
+                        '3', '--repeat', '1')
+    assert re.search(r'\(64, 64\) at stride \(48, 48\): 9 windows, batch 3',
+                     out), out
+    assert 'mask (160, 160) uint8' in out, out
+    ratios(rf'^ratio streamed / forward: {RATIO}$', out)
+
+
 def test_bench_train_throughput_cpu_smoke():
     """On a CPU, with the small sample model: fp32, then bfloat16
     autocast in place of AMP."""
