@@ -563,7 +563,8 @@ def _join_gaps(graph: nx.MultiGraph, max_px: float, max_deg: float,
     # vectorized GEOS calls (a scene has hundreds of thousands of such
     # pairs); then the exact tests, pair by pair in the order the tree
     # gives them, on those within reach.
-    end_pts = shapely.points(np.array([xy[a] for a in active]))
+    active_xy = np.array([xy[a] for a in active])
+    end_pts = shapely.points(active_xy)
     r_end = np.array([graph.nodes[a]['radius_px'] for a in active])
     which, cand = tree.query(shapely.buffer(end_pts, max_px + r_end + widest,
                                             quad_segs=16))
@@ -576,7 +577,7 @@ def _join_gaps(graph: nx.MultiGraph, max_px: float, max_deg: float,
     near = shapely.get_coordinates(shapely.line_interpolate_point(line_arr,
                                                                   at))
     del line_arr
-    vec = near - np.array([xy[a] for a in active])[which]
+    vec = near - active_xy[which]
     gap = np.hypot(vec[:, 0], vec[:, 1])
     reach = max_px + r_end[which] + np.asarray(half)[cand]
     best: Dict[int, tuple] = {}

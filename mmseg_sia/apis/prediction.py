@@ -19,7 +19,7 @@ from typing import (Dict, Iterable, Iterator, List, Optional, Sequence,
 import numpy as np
 import torch
 
-from ..geo import GeoTransform, polygon_area_m2, ring_area_m2, ring_length_m
+from ..geo import GeoTransform, polygon_area_m2, ring_length_m
 from ..labels import format_imcoords
 from ..vectorize import (MaskPolygon, binary_to_polygons, clean_mask,
                          keyhole_parts, keyhole_ring, ring_signed_area)
@@ -98,18 +98,18 @@ def polygon_measures(poly: MaskPolygon,
     out = dict(area_px=float(poly.area), perimeter_px=float(
         poly.perimeter), area_m2=None, perimeter_m=None)
     if transform is not None:
-        rings = iter(lonlat or [transform.pixel_to_lonlat(r)
-                                for r in poly.rings()])
-        # One pass over the rings (``lonlat`` may map them as it goes, see
-        # LonLatRings): the sums of polygon_area_m2 and of the lengths.
-        exterior = next(rings)
-        area, holes = ring_area_m2(exterior), []
-        lengths = [ring_length_m(exterior)]
-        del exterior
-        for ring in rings:
-            holes.append(ring_area_m2(ring))
-            lengths.append(ring_length_m(ring))
-        out['area_m2'] = max(area - sum(holes), 0.0)
+        lengths: List[float] = []
+
+        def measured(rings):
+            # One pass over the rings (``lonlat`` may map them as it goes,
+            # see LonLatRings): each ring's length taken as the area reads it.
+            for ring in rings:
+                lengths.append(ring_length_m(ring))
+                yield ring
+
+        rings = measured(lonlat or [transform.pixel_to_lonlat(r)
+                                    for r in poly.rings()])
+        out['area_m2'] = polygon_area_m2(next(rings), rings)
         out['perimeter_m'] = sum(lengths)
     return out
 
