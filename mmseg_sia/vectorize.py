@@ -486,9 +486,15 @@ def _bridges(ext: np.ndarray, holes: Sequence[np.ndarray],
         # vertices at a time, in one k-d tree of the exterior: a polygon
         # from a scene can have hundreds of thousands of holes, and a
         # search per hole cost about a millisecond of Python around the
-        # tree.
+        # tree. The tree splits at the midpoint of each cell's box
+        # (balanced_tree=False) and keeps the whole box (compact_nodes=
+        # False): scipy's default median splits over data boxes make long
+        # thin cells for vertices that lie along a ring, and a hole vertex
+        # far from the exterior then visits most of them (10-20x slower on
+        # road regions with thousands of holes, the same nearest distances;
+        # astropy's KDTree defaults changed for this, astropy PR 7324).
         from scipy.spatial import cKDTree
-        tree = cKDTree(ext)
+        tree = cKDTree(ext, balanced_tree=False, compact_nodes=False)
         group: List[int] = []
         size = 0
         for n, i in enumerate(large):
