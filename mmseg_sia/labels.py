@@ -255,7 +255,11 @@ def format_imcoords(points: np.ndarray, decimals: int = 4) -> str:
     if whole is not None and (whole == flat).all() and \
             not np.signbit(flat[whole == 0]).any():
         # Pixel outlines: whole numbers, which numpy's formatter writes as
-        # Python's str() of an int does, five times slower.
+        # Python's str() of an int does, five times slower; orjson writes
+        # the same digits several times faster still.
+        if _orjson is not None:
+            return _orjson.dumps(
+                whole, option=_orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode()
         return ','.join(map(str, whole.tolist()))
     return ','.join(
         np.format_float_positional(v, precision=decimals, trim='-')

@@ -683,3 +683,26 @@ def test_streamed_road_length_warns_once_when_context_was_dropped():
         'and 256 are kept; the length near it may differ slightly from '
         'that of the whole mask']
     assert got == _skeleton_length(mask == 2)
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_dumps_numbers_same_bytes_as_json(seed):
+    """Coordinates written through orjson are the bytes ``json.dumps``
+    writes: lon/lat at 9 decimals, metres, integers, negative zero, and
+    arrays with a value below 1e-4 (written ``1e-05`` by Python, so taken
+    through json); NaN is refused as json refuses it."""
+    import json
+
+    from mmseg_sia.apis.writers import dumps_numbers
+    rng = np.random.default_rng(seed)
+    exps = rng.uniform(-4, 15.9, (3000, 2))
+    values = np.sign(rng.standard_normal(exps.shape)) * 10**exps
+    cases = [np.round(rng.uniform(-180, 180, (500, 2)), 9), values,
+             np.round(values, 2), np.array([[-0.0, 0.0], [1.0, -1.0]]),
+             rng.integers(-10**12, 10**12, 64),
+             np.array([[126.5, 3e-05]]), np.array([[1e-4, -7e-7]]),
+             np.zeros((0, 2))]
+    for a in cases:
+        assert dumps_numbers(a) == json.dumps(a.tolist()).encode(), a
+    with pytest.raises(ValueError, match='JSON compliant'):
+        dumps_numbers(np.array([1.0, np.nan]))

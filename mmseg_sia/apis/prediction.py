@@ -27,9 +27,9 @@ from .footprints import resolve_footprint
 from .model import _class_count, _default_meta, _unwrap, init_segmentor
 from .segment import ImageInput, Progress, load_image, segment_image
 from .raster import RasterReader, is_scene, save_mask_cog
-from .writers import (DEFAULT_IMAGE_FORMATS, LazyJSON, _dumps, blend_overlay,
-                      output_paths, save_gpkg, save_json, save_mask_png,
-                      save_overlay_png)
+from .writers import (DEFAULT_IMAGE_FORMATS, LazyJSON, blend_overlay,
+                      dumps_numbers, output_paths, save_gpkg, save_json,
+                      save_mask_png, save_overlay_png)
 
 __all__ = ['SIAPrediction', 'predict']
 
@@ -204,17 +204,19 @@ def _imcoords_pieces(parts: Iterable[np.ndarray]):
     yield b'"'
 
 
-def _geojson_ring(ring: np.ndarray, index: int, decimals: int) -> list:
+def _geojson_ring(ring: np.ndarray, index: int, decimals: int
+                  ) -> np.ndarray:
     # A lon/lat ring as GeoJSON coordinates: rounded, closed, the exterior
     # (index 0) counter-clockwise and holes clockwise.
-    return _close(_oriented(np.round(ring, decimals), index == 0)).tolist()
+    return _close(_oriented(np.round(ring, decimals), index == 0))
 
 
 def _rings_pieces(rings: Iterable[np.ndarray], decimals: int):
     # The JSON text of geojson_feature's coordinates, one ring at a time.
     yield b'['
     for i, r in enumerate(rings):
-        yield (b', ' if i else b'') + _dumps(_geojson_ring(r, i, decimals))
+        yield (b', ' if i else b'') + dumps_numbers(
+            _geojson_ring(r, i, decimals))
     yield b']'
 
 
@@ -255,7 +257,7 @@ def geojson_feature(poly: MaskPolygon, index: int, classes: Sequence[str],
     if lazy:
         coords = LazyJSON(lambda: _rings_pieces(rings(), decimals))
     else:
-        coords = [_geojson_ring(r, i, decimals)
+        coords = [_geojson_ring(r, i, decimals).tolist()
                   for i, r in enumerate(rings())]
     props = {'class': classes[poly.class_id], 'class_id': int(poly.class_id)}
     props.update(measures or polygon_measures(poly, transform, lonlat))

@@ -317,6 +317,37 @@ def _dumps(value, indent: Optional[int] = None) -> bytes:
                       allow_nan=False).encode('utf-8')
 
 
+def dumps_numbers(array: np.ndarray) -> bytes:
+    """``_dumps(array.tolist())`` of a numeric array, the same bytes about
+    ten times faster (a scene's GeoJSON is mostly coordinates).
+
+    orjson writes the numbers: integers in decimal, floats with the
+    shortest digits that read back to the same value, as Python's ``repr``
+    does; a space after each comma then gives ``json.dumps``' separators
+    (the array holds no strings). The two write exponents differently only
+    below 1e-4 (Python ``1e-05``, orjson ``0.00001``), so an array with
+    such a value, or a value that is not finite (an error), goes through
+    ``json.dumps``.
+
+    Args:
+        array (np.ndarray): Integers or floats, any shape.
+
+    Returns:
+        bytes: The JSON text.
+    """
+    import orjson
+
+    a = np.ascontiguousarray(array)
+    if a.dtype.kind == 'f':
+        size = np.abs(a)
+        if not np.isfinite(a).all() or ((size < 1e-4) & (size > 0)).any():
+            return _dumps(a.tolist())
+    elif a.dtype.kind not in 'iu':
+        return _dumps(a.tolist())
+    return orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY).replace(
+        b',', b', ')
+
+
 class LazyJSON:
     """A value of a JSON document given as the pieces of its text, made
     only while the document is written (:func:`dumps_pieces`).
