@@ -230,10 +230,10 @@ def test_scene_writer_leaves_nothing_on_error(tmp_path):
 
 
 def test_scene_writer_road_network_equals_the_whole_mask(tmp_path):
-    """The network formats of a streamed scene: the road rows go to a
-    scratch file and the network is built band by band from it (bands of
-    32 rows here); GeoJSON and GeoPackage equal those of the whole mask,
-    and no scratch file is left."""
+    """The network formats of a streamed scene: the network is built in a
+    thread as the rows arrive (bands of 32 rows here); GeoJSON and
+    GeoPackage equal those of the whole mask, and no other file is
+    left."""
     import cv2
     import pyogrio
 
@@ -270,6 +270,93 @@ def test_scene_writer_road_network_equals_the_whole_mask(tmp_path):
         tables.append((shapely.to_wkt(shapely.from_wkb(wkb)).tolist(),
                        [list(f) for f in fields]))
     assert tables[0] == tables[1]
+
+
+@pytest.mark.filterwarnings('ignore:mask_rows_to_network')
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_network_thread_reads_back_the_rows_it_was_given(seed):
+    """The network thread holds the bands it is given bit-packed, lets go
+    of the rows it can no longer ask for, and builds the network that
+    ``mask_rows_to_network`` builds reading the whole mask: bands of
+    several heights, a context small enough that most rows are let go."""
+    from mmseg_sia.apis.scene import _RoadNetwork
+    from mmseg_sia.roads import mask_rows_to_network, network_lines
+
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(260, 400)), int(rng.integers(60, 140))
+    mask = np.zeros((h, w), np.uint8)
+    for _ in range(6):
+        p = rng.integers(0, [w, h], size=(2, 2)).tolist()
+        cv2.line(mask, tuple(p[0]), tuple(p[1]), 2, int(rng.integers(3, 9)))
+    kwargs = dict(block=32, halo=8, max_halo=24, pixel_size=0.5)
+    with _RoadNetwork(h, w, kwargs) as net:
+        y = 0
+        while y < h:
+            n = int(rng.integers(1, 40))
+            net.write(y, mask[y:y + n] == 2)
+            y += n
+        graph = net.network()
+        held = sum(n for n, _ in net.bands.values())
+    expected = mask_rows_to_network(lambda a, b: mask[a:b], h, w, 2,
+                                    **kwargs)
+
+    def lines(g):
+        return [(line.wkt, props) for line, props in network_lines(g)]
+    assert lines(graph) == lines(expected) and len(lines(graph)) >= 3
+    # Rows above the last band's widest context are let go: what is held
+    # at the end is that context, a band and one band given, not the scene.
+    assert held <= (24 + 32) + 32 + 24 + 40 < h
+
+
+def test_network_thread_error_and_early_stop(tmp_path, monkeypatch):
+    """An error while the network is built reaches the caller, naming its
+    cause, and leaves no file; a scene stopped before its last row ends the
+    thread without waiting for rows that never come."""
+    import mmseg_sia.roads as roads
+
+    h, w = 64, 40
+    georef = georef_of(tmp_path, h, w)
+    transform = lonlat_transform(georef)
+    paths = dict(network=str(tmp_path / 'o' / 's_network.geojson'),
+                 gpkg=str(tmp_path / 'o' / 's.gpkg'))
+    mask = np.zeros((h, w), np.uint8)
+    mask[:, 18:24] = 2
+
+    def broken(*args, **kwargs):
+        raise OSError('no space left for the network')
+    monkeypatch.setattr(roads, 'mask_rows_to_network', broken)
+    with pytest.raises(OSError, match='no space left for the network'):
+        with SceneWriter(paths, h, w, CLASSES, PALETTE, 's.tif',
+                         georef=georef, transform=transform) as writer:
+            writer.add(0, mask)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match='16 rows written of 64'):
+        with SceneWriter(paths, h, w, CLASSES, PALETTE, 's.tif',
+                         georef=georef, transform=transform) as writer:
+            writer.add(0, mask[:16])
+            thread = writer._roads.thread
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert list((tmp_path / 'o').iterdir()) == []
+
+
+def test_road_length_error_in_its_thread_names_the_scene(tmp_path,
+                                                         monkeypatch):
+    """The road length is thinned in a thread of its own; an error there
+    is raised to the writer with the scene's name and leaves no file."""
+    from mmseg_sia.apis.scene import _RoadLength
+
+    def broken(self, road):
+        raise MemoryError('thinning')
+    monkeypatch.setattr(_RoadLength, 'add_road', broken)
+    georef = georef_of(tmp_path, 30, 20)
+    paths = dict(mask=str(tmp_path / 'o' / 'm.tif'))
+    with pytest.raises(RuntimeError, match='m.tif: road length: thinning'):
+        with SceneWriter(paths, 30, 20, CLASSES, PALETTE, 'm.tif',
+                         georef=georef) as writer:
+            for y in range(0, 30, 5):
+                writer.add(y, np.full((5, 20), 2, np.uint8))
+    assert list((tmp_path / 'o').iterdir()) == []
 
 
 def road_masks(seed):

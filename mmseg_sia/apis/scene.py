@@ -24,6 +24,7 @@ import contextlib
 import math
 import os
 import os.path as osp
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -276,6 +277,36 @@ class _GpkgLayers:
                 self._write(n, records)
 
 
+class _Beside:
+    """Calls made in order in one thread of their own, at most ``ahead``
+    of them waiting; an error in one is raised by the next :meth:`submit`
+    or by :meth:`wait`, with ``what`` in front of it."""
+
+    def __init__(self, what: str, ahead: int = 2) -> None:
+        self.what, self.ahead = what, ahead
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix='sia-beside')
+        self.jobs: collections.deque = collections.deque()
+
+    def _result(self, job) -> None:
+        try:
+            job.result()
+        except Exception as e:
+            raise RuntimeError(f'{self.what}: {e}') from e
+
+    def submit(self, fn, *args) -> None:
+        self.jobs.append(self.pool.submit(fn, *args))
+        while len(self.jobs) > self.ahead or (self.jobs and
+                                               self.jobs[0].done()):
+            self._result(self.jobs.popleft())
+
+    def wait(self) -> None:
+        while self.jobs:
+            self._result(self.jobs.popleft())
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class _RoadLength:
     """The road skeleton length of the summary, streamed: the same number
     :func:`mmseg_sia.apis.prediction._skeleton_length` gives for the whole
@@ -311,7 +342,11 @@ class _RoadLength:
         self.warned = False
 
     def add(self, y0: int, rows: np.ndarray) -> None:
-        self.rows = np.concatenate((self.rows, rows == self.class_id))
+        self.add_road(rows == self.class_id)
+
+    def add_road(self, road: np.ndarray) -> None:
+        """The next band's road pixels (bool)."""
+        self.rows = np.concatenate((self.rows, road))
         self._count(final=False)
 
     def _count(self, final: bool) -> None:
@@ -365,70 +400,99 @@ class _RoadLength:
         return length_m, _steps_length(self.steps)
 
 
-def _open_plain(path: str, mode: str = 'r', **profile):
-    """rasterio.open for a scratch file that has no georeference, without
-    rasterio's warning about it."""
-    import warnings
-
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', NotGeoreferencedWarning)
-        return rasterio.open(path, mode, **profile)
+class _Aborted(Exception):
+    """The scene stopped before its last row (the network thread ends)."""
 
 
-class _RoadRows:
-    """The road pixels of a scene, kept in a compressed scratch GeoTIFF
-    (a private folder beside ``near``, removed on exit) so that
-    :func:`mmseg_sia.roads.mask_rows_to_network` can read them back band
-    by band, with context, once every row is known."""
+class _RoadNetwork:
+    """The road network of a scene, built in a thread of its own while the
+    scene's bands arrive (:func:`mmseg_sia.roads.mask_rows_to_network`).
 
-    def __init__(self, near: str, height: int, width: int) -> None:
-        self.near, self.height, self.width = near, height, width
+    The writer hands each band's road pixels to :meth:`write`; the thread
+    reads them as its bands of rows and their context become complete, so
+    the filling, distances and thinning of the roads (OpenCV and
+    scikit-image, which let go of the GIL) run beside the polygon writer
+    instead of after it; the graph is pruned and joined once the last row
+    is in. The rows are held bit-packed, and only as far back as the
+    network can still ask for them (its widest context above a band).
 
-    def __enter__(self) -> '_RoadRows':
-        import shutil
-        import tempfile
+    Args:
+        height (int): Scene height.
+        width (int): Scene width.
+        kwargs (dict): Keyword arguments of ``mask_rows_to_network``.
+    """
 
-        folder = osp.dirname(osp.abspath(self.near))
-        os.makedirs(folder, exist_ok=True)
-        self.scratch = tempfile.mkdtemp(prefix='.roads-', dir=folder)
-        self._cleanup = lambda: shutil.rmtree(self.scratch,
-                                              ignore_errors=True)
-        self.path = osp.join(self.scratch, 'roads.tif')
-        try:
-            self.ds = _open_plain(
-                self.path, 'w', driver='GTiff', height=self.height,
-                width=self.width, count=1, dtype='uint8', tiled=True,
-                blockxsize=512, blockysize=512, compress='deflate',
-                nbits=1)
-        except BaseException:
-            self._cleanup()
-            raise
+    def __init__(self, height: int, width: int, kwargs: dict) -> None:
+        from ..roads import _DEFAULT_HALO, _MAX_HALO
+        self.height, self.width, self.kwargs = height, width, dict(kwargs)
+        # Rows above the one read last that a later read may still ask for
+        # (a band read again with more context, the context of the next).
+        self.keep = max(self.kwargs.get('halo', _DEFAULT_HALO),
+                        self.kwargs.get('max_halo', _MAX_HALO)) + \
+            self.kwargs.get('block', 1024)
+        self.bands: collections.OrderedDict = collections.OrderedDict()
+        self.received = 0
+        self.stop = False
+        self.ready = threading.Condition()
+        self.graph = self.error = None
+
+    def __enter__(self) -> '_RoadNetwork':
+        self.thread = threading.Thread(target=self._run, daemon=True,
+                                       name='sia-road-network')
+        self.thread.start()
         return self
 
     def write(self, y0: int, road: np.ndarray) -> None:
-        from rasterio.windows import Window
-        self.ds.write(road.astype(np.uint8), 1,
-                      window=Window(0, y0, self.width, len(road)))
+        """Hand over the road pixels (bool) of rows ``y0:y0 + len(road)``."""
+        packed = np.packbits(road, axis=1)
+        with self.ready:
+            self.bands[y0] = (len(road), packed)
+            self.received = y0 + len(road)
+            self.ready.notify()
 
-    def network(self, kwargs: dict):
-        """The network of the rows written (all of them, by now)."""
-        from rasterio.windows import Window
+    def _read(self, a: int, b: int) -> np.ndarray:
+        with self.ready:
+            while self.received < b and not self.stop:
+                self.ready.wait()
+            if self.received < b:
+                raise _Aborted
+            parts = []
+            for y0, (n, packed) in list(self.bands.items()):
+                if y0 + n <= a - self.keep:  # never asked for again
+                    del self.bands[y0]
+                elif y0 < b and y0 + n > a:
+                    parts.append((y0, n, packed))
+        if not parts or parts[0][0] > a:
+            raise RuntimeError(f'road network: rows {a}:{b} were asked for '
+                               'after they were let go')
+        rows = np.unpackbits(np.concatenate([p for _, _, p in parts]),
+                             axis=1, count=self.width)
+        first = parts[0][0]
+        return rows[a - first:b - first]
 
+    def _run(self) -> None:
         from ..roads import mask_rows_to_network
-        self.ds.close()
-        with _open_plain(self.path) as src:
-            return mask_rows_to_network(
-                lambda a, b: src.read(1, window=Window(0, a, self.width,
-                                                       b - a)),
-                self.height, self.width, None, **kwargs)
+        try:
+            self.graph = mask_rows_to_network(
+                self._read, self.height, self.width, None, **self.kwargs)
+        except _Aborted:
+            pass
+        except BaseException as e:  # reaches the writer in network()
+            self.error = e
+
+    def network(self):
+        """The network, once every row is written."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.graph
 
     def __exit__(self, *exc) -> bool:
-        try:
-            self.ds.close()
-        finally:
-            self._cleanup()
+        with self.ready:
+            self.stop = True
+            self.bands.clear()
+            self.ready.notify()
+        self.thread.join()
         return False
 
 
@@ -500,9 +564,8 @@ class SceneWriter:
             1024.
         network (dict, optional): Keyword arguments of
             :func:`mmseg_sia.roads.mask_rows_to_network` for the 'network'
-            and 'network_gpkg' formats (the road rows go to a compressed
-            scratch GeoTIFF beside the outputs, and the network is built
-            from it band by band at the end).
+            and 'network_gpkg' formats (built in a thread of its own as the
+            bands arrive, see :class:`_RoadNetwork`).
     """
 
     def __init__(self, paths: Dict[str, str], height: int, width: int,
@@ -579,9 +642,10 @@ class SceneWriter:
             self._roads = None
             if ('network' in self.paths or 'network_gpkg' in self.paths) \
                     and 'road' in self.classes:
-                self._roads = stack.enter_context(_RoadRows(
-                    self.paths.get('network') or self.paths['network_gpkg'],
-                    self.height, self.width))
+                self._roads = stack.enter_context(_RoadNetwork(
+                    self.height, self.width, dict(
+                        self.network, pixel_size=network_pixel_size(
+                            self.transform))))
         except BaseException:
             stack.close()
             raise
@@ -597,6 +661,10 @@ class SceneWriter:
         self._road = None
         if self.summary and 'road' in self.classes:
             self._road = _RoadLength(self.classes.index('road'), self.width)
+            # Thinned in a thread of its own (scikit-image lets go of the
+            # GIL), a band at a time in order, at most two bands behind.
+            self._beside = _Beside(f'{self.image_path}: road length')
+            self._stack.callback(self._beside.close)
         self._makers = [BandPolygonizer(c, self.width)
                         for c in self.class_ids]
         return self
@@ -617,10 +685,12 @@ class SceneWriter:
             counts = np.bincount(rows.ravel(), minlength=256)
             for c in self.class_ids:
                 self._area_px[c] += int(counts[c])
-        if self._road is not None:
-            self._road.add(y0, rows)
-        if self._roads is not None:
-            self._roads.write(y0, rows == self.classes.index('road'))
+        if self._road is not None or self._roads is not None:
+            road = rows == self.classes.index('road')
+            if self._road is not None:
+                self._beside.submit(self._road.add_road, road)
+            if self._roads is not None:
+                self._roads.write(y0, road)
         done: List[MaskPolygon] = []
         for maker in self._makers:
             done += maker.add(y0, rows)
@@ -693,11 +763,11 @@ class SceneWriter:
                 if f is not None:
                     f.close()
             if self.summary:
+                if self._road is not None:
+                    self._beside.wait()
                 self.row = self._measures()
             if self._roads is not None:
-                graph = self._roads.network(dict(
-                    self.network, pixel_size=network_pixel_size(
-                        self.transform)))
+                graph = self._roads.network()
                 head = {} if self.transform is None else geojson_head(
                     self.image_id, self.stem, self.width, self.height,
                     self.transform)
