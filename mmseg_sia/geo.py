@@ -16,7 +16,7 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -25,7 +25,8 @@ from .labels import read_label_file
 __all__ = [
     'FootprintError', 'GeoTransform', 'order_footprint_corners',
     'footprint_transform', 'read_footprint', 'ring_area_m2',
-    'polygon_area_m2', 'ring_length_m', 'WGS84_A', 'WGS84_F'
+    'polygon_area_m2', 'ring_length_m', 'ring_lengths_m', 'WGS84_A',
+    'WGS84_F'
 ]
 
 #: WGS84 semi-major axis (m) and flattening.
@@ -305,6 +306,43 @@ def polygon_area_m2(exterior: np.ndarray,
     """
     area = ring_area_m2(exterior) - sum(ring_area_m2(h) for h in holes)
     return max(area, 0.0)
+
+
+def ring_lengths_m(rings: Sequence[np.ndarray],
+                   closed: bool = True) -> List[float]:
+    """:func:`ring_length_m` of each of many rings, from one call of
+    pyproj (whose cost is mostly per call): the same floats, each ring's
+    segment lengths summed in order from zero (a cumulative sum, as
+    ``Geod.line_length`` adds them; not Python's ``sum``, which compensates
+    its rounding from Python 3.12 on).
+
+    Args:
+        rings (Sequence[np.ndarray]): ``(N_i, 2)`` lon/lat vertices each.
+        closed (bool): Count the edge from each ring's last vertex back to
+            its first. Defaults to True.
+
+    Returns:
+        list[float]: The length of each ring (0 for fewer than 2 vertices).
+    """
+    parts = [np.asarray(r, dtype=np.float64).reshape(-1, 2) for r in rings]
+    if closed:
+        parts = [np.vstack([p, p[:1]]) if len(p) >= 2 else p for p in parts]
+    out = [0.0] * len(parts)
+    if not parts:
+        return out
+    counts = [len(p) for p in parts]
+    pts = np.concatenate(parts)
+    if len(pts) < 2:
+        return out
+    # Segment k joins points k and k + 1; those from one ring to the next
+    # are measured too, and not used.
+    steps = _geod().line_lengths(pts[:, 0], pts[:, 1])
+    start = 0
+    for i, n in enumerate(counts):
+        if n >= 2:
+            out[i] = float(np.cumsum(steps[start:start + n - 1])[-1])
+        start += n
+    return out
 
 
 def ring_length_m(ring: np.ndarray, closed: bool = True) -> float:

@@ -34,7 +34,7 @@ from .labels import DEFAULT_PRIORITY, rasterize_polygons
 __all__ = [
     'MaskPolygon', 'clean_mask', 'binary_to_polygons', 'mask_to_polygons',
     'polygons_to_mask', 'keyhole_ring', 'keyhole_parts', 'ring_signed_area', 'canonical_ring',
-    'polygon_from_rings', 'label_shapes',
+    'polygon_from_rings', 'polygons_from_rings', 'label_shapes',
     'simplify_polygons'
 ]
 
@@ -277,6 +277,113 @@ def polygon_from_rings(rings: Sequence, class_id: int = 1) -> MaskPolygon:
     return MaskPolygon(exterior, holes, int(class_id))
 
 
+def polygons_from_rings(many: Sequence[Sequence],
+                        class_id: int = 1) -> List[MaskPolygon]:
+    """:func:`polygon_from_rings` of each item, the same polygons, with
+    the rings of all of them put in canonical form together (numpy over
+    every vertex at once rather than a dozen calls per ring: a band of a
+    scene has tens of thousands of rings).
+
+    Args:
+        many (Sequence): Items of rings (exterior, then holes), as
+            :func:`polygon_from_rings` takes them.
+        class_id (int): Stored on the polygons. Defaults to 1.
+
+    Returns:
+        list[MaskPolygon]: One polygon per item, in order.
+    """
+    rings, exterior = [], []
+    for item in many:
+        for j, ring in enumerate(item):
+            rings.append(np.asarray(ring, dtype=np.float64)[:, :2])
+            exterior.append(j == 0)
+    canon = _canonical_rings(rings, np.asarray(exterior, bool))
+    out, at = [], 0
+    for item in many:
+        holes = canon[at + 1:at + len(item)]
+        holes.sort(key=lambda h: (h[0, 1], h[0, 0]))
+        out.append(MaskPolygon(canon[at], holes, int(class_id)))
+        at += len(item)
+    return out
+
+
+def _canonical_rings(rings: List[np.ndarray],
+                     exterior: np.ndarray) -> List[np.ndarray]:
+    # canonical_ring of each ring. Closed rings of whole-number vertices
+    # (GDAL's pixel outlines) are done together: the shoelace sums are then
+    # exact in any order, so orientations match the one-ring code's. Any
+    # other ring, or one with repeated vertices or fewer than 3 corners,
+    # goes through canonical_ring itself.
+    n = len(rings)
+    out: List[Optional[np.ndarray]] = [None] * n
+    lens = np.fromiter(map(len, rings), dtype=np.int64, count=n)
+    if not n or not lens.sum():
+        return [canonical_ring(r, e) for r, e in zip(rings, exterior)]
+    pts = np.concatenate(rings)
+    starts = np.cumsum(lens) - lens
+    batch = lens >= 4
+    ends = starts + lens - 1
+    batch[batch] = (pts[starts[batch]] == pts[ends[batch]]).all(axis=1)
+    whole = np.isfinite(pts).all(axis=1) & (pts == np.round(pts)).all(
+        axis=1) & (np.abs(pts) <= 2**24).all(axis=1)
+    batch &= np.bincount(np.repeat(np.arange(n), lens), weights=~whole,
+                         minlength=n) == 0
+    ids = np.flatnonzero(batch)
+    if len(ids):
+        m = lens[ids] - 1  # open rings
+        ps = np.cumsum(m) - m
+        rid = np.repeat(np.arange(len(ids)), m)
+        p = pts[np.arange(len(rid)) + (starts[ids] - ps)[rid]]
+        pos = np.arange(len(p))
+        last = pos == (ps + m - 1)[rid]
+        nxt = np.where(last, ps[rid], pos + 1)
+        step = p[nxt] - p
+        moves = step.any(axis=1)
+        prv = np.where(pos == ps[rid], (ps + m - 1)[rid], pos - 1)
+        before = step[prv]
+        corner = before[:, 0] * step[:, 1] - before[:, 1] * step[:, 0] != 0
+        count = np.bincount(rid[corner], minlength=len(ids))
+        good = (np.bincount(rid[~moves], minlength=len(ids)) == 0) & \
+            (count >= 3)
+        keep = corner & good[rid]
+        q, qrid = p[keep], rid[keep]
+        g = np.flatnonzero(good)
+        qm = count[g]
+        qs = np.cumsum(qm) - qm  # ring starts in q, good rings in order
+        at = np.zeros(len(ids), np.int64)
+        at[g] = qs
+        size = np.zeros(len(ids), np.int64)
+        size[g] = qm
+        qpos = np.arange(len(q))
+        local = qpos - at[qrid]
+        qnxt = np.where(local == size[qrid] - 1, at[qrid], qpos + 1)
+        x, y = q[:, 0], q[:, 1]
+        area2 = np.bincount(qrid, weights=x * y[qnxt] - x[qnxt] * y,
+                            minlength=len(ids))
+        flip = (area2 > 0) != exterior[ids]
+        # The top-left vertex (smallest y, then x); of repeated ones, the
+        # first in the ring's final direction.
+        if len(q):
+            low = np.minimum.reduceat(y, qs)
+            cand = y == np.repeat(low, qm)
+            left = np.minimum.reduceat(np.where(cand, x, np.inf), qs)
+            cand &= x == np.repeat(left, qm)
+            first = np.minimum.reduceat(np.where(cand, qpos, len(q)), qs)
+            final = np.maximum.reduceat(np.where(cand, qpos, -1), qs)
+            t = np.where(flip[g], final, first) - qs  # local index
+            tt, mm, ss = np.repeat(t, qm), size[qrid], at[qrid]
+            src = np.where(np.repeat(flip[g], qm),
+                           ss + mm - 1 - (mm - 1 - tt + local) % mm,
+                           ss + (tt + local) % mm)
+            done = np.split(q[src], np.cumsum(qm)[:-1])
+            for k, ring in zip(ids[g].tolist(), done):
+                out[k] = ring
+    for k in range(n):
+        if out[k] is None:
+            out[k] = canonical_ring(rings[k], bool(exterior[k]))
+    return out
+
+
 def _top_left(poly: MaskPolygon) -> Tuple[float, float]:
     # The canonical exterior starts at the region's top-left pixel corner.
     return float(poly.exterior[0, 1]), float(poly.exterior[0, 0])
@@ -345,9 +452,9 @@ def binary_to_polygons(binary: np.ndarray,
     binary = binary.astype(bool, copy=False)
     if not binary.any():
         return []
-    polygons = [polygon_from_rings(geom['coordinates'], class_id)
-                for _, geom in label_shapes(
-                    np.ascontiguousarray(binary, np.uint8), binary)]
+    polygons = polygons_from_rings(
+        [geom['coordinates'] for _, geom in label_shapes(
+            np.ascontiguousarray(binary, np.uint8), binary)], class_id)
     polygons.sort(key=_top_left)
     return simplify_polygons(polygons, tolerance)
 

@@ -155,3 +155,28 @@ def test_tile_measures_match_ground_size():
                                 [100, 300]])
     assert ring_area_m2(square) == pytest.approx(100.0**2, rel=1e-4)
     assert ring_length_m(square) == pytest.approx(400.0, rel=1e-4)
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_ring_lengths_from_one_call_equal_ring_by_ring(seed):
+    """Many rings measured from one pyproj call: exactly the floats of
+    ``Geod.line_length`` ring by ring (closed and open), with empty and
+    one-vertex rings measuring 0."""
+    from pyproj import Geod
+
+    from mmseg_sia.geo import ring_length_m, ring_lengths_m
+    geod = Geod(ellps='WGS84')
+    rng = np.random.default_rng(seed)
+    rings = [np.column_stack([127 + rng.random(n) * 0.02,
+                              37 + rng.random(n) * 0.02])
+             for n in rng.integers(0, 400, 300)]
+    rings += [np.zeros((1, 2)), np.zeros((0, 2))]
+    for closed in (True, False):
+        got = ring_lengths_m(rings, closed)
+        want = [ring_length_m(r, closed) for r in rings]
+        assert got == want
+        for r, n in zip(rings, got):
+            pts = np.vstack([r, r[:1]]) if closed and len(r) > 1 else r
+            assert n == (geod.line_length(pts[:, 0], pts[:, 1])
+                         if len(pts) > 1 else 0.0)
+    assert ring_lengths_m([]) == []

@@ -576,10 +576,11 @@ def test_rings_of_a_huge_polygon_mapped_as_read(tmp_path, vertices):
     assert len(big.holes) > 5
     size = len(big.exterior) + sum(map(len, big.holes))
     pairs = list(_with_lonlat(polys, transform, vertices, huge=size))
-    lazy = [rings for poly, rings in pairs if poly is big]
+    lazy = [rings for poly, rings, _ in pairs if poly is big]
     assert [type(r) for r in lazy] == [LonLatRings]
-    assert all(not isinstance(r, LonLatRings) for p, r in pairs
+    assert all(not isinstance(r, LonLatRings) for p, r, _ in pairs
                if p is not big)
+    assert [n for p, _, n in pairs if p is big] == [None]
     (lazy, ) = lazy
     (held, ) = lonlat_rings([big], transform)
     for _ in range(2):  # read twice, as the measures and GeoJSON do
@@ -651,17 +652,24 @@ def test_polygons_mapped_in_groups_equal_one_by_one(tmp_path, vertices,
     from mmseg_sia.apis.scene import _with_lonlat
     transform = lonlat_transform(georef_of(tmp_path, 120, 90))
     polys = binary_to_polygons(random_mask(3, 120, 90) == 1, 1)
+    from mmseg_sia.apis.prediction import polygon_measures
+    from mmseg_sia.geo import ring_length_m
     seen = []
-    for poly, rings in _with_lonlat(polys, transform, vertices, most):
+    for poly, rings, lengths in _with_lonlat(polys, transform, vertices,
+                                             most):
         seen.append(poly)
-        assert len(rings) == 1 + len(poly.holes)
-        for ring, mapped in zip(poly.rings(), rings):
+        assert len(rings) == len(lengths) == 1 + len(poly.holes)
+        for ring, mapped, n in zip(poly.rings(), rings, lengths):
             np.testing.assert_array_equal(mapped,
                                           transform.pixel_to_lonlat(ring))
+            # Measured with the group, the same float as ring by ring.
+            assert n == ring_length_m(mapped)
+        assert polygon_measures(poly, transform, rings, lengths) == \
+            polygon_measures(poly, transform)
         # Once the caller lets them go, the rings are freed (their base
         # array too, when the polygon was mapped alone).
         ref = weakref.ref(rings[0].base if vertices == 1 else rings[0])
-        rings = mapped = None
+        rings = mapped = lengths = None
         gc.collect()
         assert ref() is None
     assert seen == polys

@@ -1,4 +1,5 @@
 """Mask -> polygons -> mask round trips and mask cleaning."""
+import cv2
 import numpy as np
 import pytest
 
@@ -153,3 +154,46 @@ def test_bad_arguments_raise():
         binary_to_polygons(np.zeros((2, 2)), tolerance=-1)
     with pytest.raises(ValueError, match='min_area'):
         clean_mask(np.zeros((2, 2)), min_area=-1)
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2, 3])
+def test_polygons_from_rings_together_equal_one_by_one(seed):
+    """Rings made canonical together are the arrays polygon_from_rings makes
+    one polygon at a time: GDAL's outlines of speckle and of blobs (pinched
+    holes, diagonal contacts), and rings the batch leaves to the one-ring
+    code (open, repeated vertices, fractional, under 3 corners)."""
+    from mmseg_sia.vectorize import (label_shapes, polygon_from_rings,
+                                     polygons_from_rings)
+    rng = np.random.default_rng(seed)
+    items = []
+    for trial in range(12):
+        h, w = rng.integers(5, 70, 2)
+        mask = (rng.random((h, w)) < rng.uniform(0.2, 0.8)).astype(np.uint8)
+        if trial % 2:
+            mask = cv2.dilate(mask, np.ones((2, 2), np.uint8))
+        items += [g['coordinates'] for _, g in label_shapes(
+            mask, mask.astype(bool), int(rng.integers(0, 5000)))]
+    items += [[[(0, 0), (0, 0), (2, 0), (2, 2), (0, 2), (0, 0)]],
+              [[(0.5, 0), (2, 0), (2, 2), (0, 2), (0.5, 0)]],
+              [[(0, 0), (0, 3), (3, 3), (3, 0)]],
+              [[(0, 0), (2, 0), (0, 0), (0, 0)]],
+              [[(0, 0), (4, 0), (4, 4), (0, 4), (0, 0)],
+               [(2, 2), (3, 2), (3, 3), (2, 3), (2, 2)],
+               [(1, 1), (2, 1), (2, 2), (1, 2), (1, 1)]]]
+    # A ring through its top-left vertex twice, either way round, as an
+    # exterior and as a hole: the first of the two in the final direction.
+    twice = [(0, 0), (4, 0), (4, 1), (0, 0), (1, 3), (-1, 3), (0, 0)]
+    for ring in (twice, twice[::-1]):
+        items += [[ring], [[(-5, -5), (9, -5), (9, 9), (-5, 9), (-5, -5)],
+                           ring]]
+    rng.shuffle(items)
+    together = polygons_from_rings(items, 2)
+    assert len(together) == len(items) > 50
+    for item, got in zip(items, together):
+        want = polygon_from_rings(item, 2)
+        assert got.class_id == want.class_id == 2
+        np.testing.assert_array_equal(got.exterior, want.exterior)
+        assert len(got.holes) == len(want.holes)
+        for a, b in zip(got.holes, want.holes):
+            np.testing.assert_array_equal(a, b)
+    assert polygons_from_rings([], 1) == []

@@ -91,13 +91,18 @@ def _oriented(ring: np.ndarray, positive: bool) -> np.ndarray:
 
 def polygon_measures(poly: MaskPolygon,
                      transform: Optional[GeoTransform],
-                     lonlat: Optional[List[np.ndarray]] = None) -> dict:
+                     lonlat: Optional[List[np.ndarray]] = None,
+                     lengths: Optional[Sequence[float]] = None) -> dict:
     """Area and perimeter of one polygon (see
     :meth:`SIAPrediction.polygon_measures`); ``lonlat``: its rings already
-    mapped by ``transform``."""
+    mapped by ``transform``; ``lengths``: their geodesic lengths, already
+    measured (:func:`mmseg_sia.geo.ring_lengths_m`)."""
     out = dict(area_px=float(poly.area), perimeter_px=float(
         poly.perimeter), area_m2=None, perimeter_m=None)
-    if transform is not None:
+    if transform is not None and lonlat and lengths is not None:
+        out['area_m2'] = polygon_area_m2(lonlat[0], lonlat[1:])
+        out['perimeter_m'] = sum(lengths)
+    elif transform is not None:
         lengths: List[float] = []
 
         def measured(rings):

@@ -31,8 +31,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..geo import ring_lengths_m
 from ..vectorize import (MaskPolygon, label_shapes, polygon_from_rings,
-                         simplify_polygons)
+                         polygons_from_rings, simplify_polygons)
 from .prediction import (GPKG_FIELDS, LonLatRings, _background_index,
                          _skeleton_steps, _steps_length, footprint_geometry,
                          geojson_feature, geojson_head, gpkg_geometry,
@@ -181,9 +182,16 @@ class BandPolygonizer:
     def _finished(self, groups: list) -> List[MaskPolygon]:
         # Each region's pieces are let go once it is merged: a region that
         # spans the scene holds all its holes twice otherwise.
-        polys = []
+        polys, single = [], []
         while groups:
-            polys.append(self._merge(groups.pop()))
+            pieces = groups.pop()
+            if len(pieces) == 1:
+                single.append(pieces[0])
+            else:
+                polys.append(self._merge(pieces))
+        # Regions of one piece (most) are made canonical together.
+        polys += polygons_from_rings(single, self.class_id)
+        del single
         polys.sort(key=lambda p: (p.exterior[0, 1], p.exterior[0, 0]))
         return polys
 
@@ -499,19 +507,21 @@ class _RoadNetwork:
 def _with_lonlat(polys: Sequence[MaskPolygon], transform,
                  vertices: int = 1 << 16, most: int = 256,
                  huge: int = 1 << 20):
-    """Yield each polygon with its rings in lon/lat, mapped a group of
-    polygons at a time (pyproj's cost is mostly per call): up to ``most``
-    polygons and ``vertices`` vertices, a larger polygon alone. A polygon's
-    rings are not held here once yielded, so the caller can let them go.
-    Those of a polygon of ``huge`` vertices or more are a
+    """Yield each polygon with its rings in lon/lat and their geodesic
+    lengths, mapped and measured a group of polygons at a time (pyproj's
+    cost is mostly per call): up to ``most`` polygons and ``vertices``
+    vertices, a larger polygon alone. A polygon's rings are not held here
+    once yielded, so the caller can let them go. Those of a polygon of
+    ``huge`` vertices or more are a
     :class:`~mmseg_sia.apis.prediction.LonLatRings`, mapped a group of
     rings at a time each time they are read (twice: measures, GeoJSON)
-    rather than held: 16 MB per million vertices."""
+    rather than held: 16 MB per million vertices; their lengths are None
+    (measured as the rings are read)."""
     sizes = [len(p.exterior) + sum(map(len, p.holes)) for p in polys]
     i = 0
     while i < len(polys):
         if sizes[i] >= huge:
-            yield polys[i], LonLatRings(polys[i], transform, vertices)
+            yield polys[i], LonLatRings(polys[i], transform, vertices), None
             i += 1
             continue
         j, total = i + 1, sizes[i]
@@ -520,8 +530,12 @@ def _with_lonlat(polys: Sequence[MaskPolygon], transform,
             total += sizes[j]
             j += 1
         mapped = lonlat_rings(polys[i:j], transform)
+        lengths = ring_lengths_m([r for rings in mapped for r in rings])
+        at = 0
         for k in range(j - i):
-            yield polys[i + k], _take(mapped, k)
+            n = len(mapped[k])
+            yield polys[i + k], _take(mapped, k), lengths[at:at + n]
+            at += n
         i = j
 
 
@@ -716,14 +730,15 @@ class SceneWriter:
             self.summary
         # The rings in lon/lat, mapped once for the measures and the GeoJSON.
         pairs = _with_lonlat(polys, self.transform) if measured and \
-            self.transform else ((p, None) for p in polys)
-        for poly, lonlat in pairs:
+            self.transform else ((p, None, None) for p in polys)
+        for poly, lonlat, lengths in pairs:
             c = poly.class_id
             self._count[c] += 1
             if not measured:
                 measures = {}
             else:
-                measures = polygon_measures(poly, self.transform, lonlat)
+                measures = polygon_measures(poly, self.transform, lonlat,
+                                            lengths)
             if measures.get('area_m2') is not None:
                 self._area_m2[c].append(measures['area_m2'])
             if self.geojson is not None:
