@@ -1171,22 +1171,20 @@ def network_geojson(graph: nx.MultiGraph,
     Returns:
         dict: The FeatureCollection.
     """
-    from .geo import _geod
+    from .geo import ring_lengths_m
     features = []
     rows = network_lines(graph, to_lonlat)
     if not rows:
         return {'type': 'FeatureCollection', 'features': features}
     lonlat = shapely.get_coordinates([line for line, _ in rows])
     ends = np.cumsum(shapely.get_num_points([line for line, _ in rows]))
-    # The geodesic length of every segment in one call (those between
-    # consecutive lines are not used); each line's own summed in order,
-    # as pyproj's ``line_length`` sums them (:func:`mmseg_sia.geo.
-    # ring_length_m` of each line).
-    steps = _geod().line_lengths(lonlat[:, 0], lonlat[:, 1]).tolist()
-    for (line, props), a, b in zip(rows, [0] + ends[:-1].tolist(),
-                                   ends.tolist()):
+    # The geodesic lengths of all lines from one pyproj call, each the
+    # float ring_length_m(line, closed=False) gives.
+    lengths = ring_lengths_m(np.split(lonlat, ends[:-1]), closed=False)
+    for (line, props), a, b, length in zip(rows, [0] + ends[:-1].tolist(),
+                                           ends.tolist(), lengths):
         coords = np.round(lonlat[a:b], decimals)
-        props = dict(props, length_m=round(sum(steps[a:b - 1]), 3))
+        props = dict(props, length_m=round(length, 3))
         features.append({
             'type': 'Feature',
             'geometry': {'type': 'LineString',
