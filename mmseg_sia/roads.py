@@ -924,6 +924,7 @@ def _build_network(read: Callable[[int, int], np.ndarray],
 # --------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------
+_DEFAULT_BLOCK = 1024
 _DEFAULT_HALO = 96
 _MAX_HALO = 512
 # The parameters both builders share, written once into both docstrings.
@@ -1003,7 +1004,7 @@ def mask_rows_to_network(read_rows: Callable[[int, int], np.ndarray],
                          width: int,
                          road_class: Optional[int] = None,
                          *,
-                         block: int = 1024,
+                         block: int = _DEFAULT_BLOCK,
                          halo: int = _DEFAULT_HALO,
                          max_halo: int = _MAX_HALO,
                          pixel_size: PixelSize = 0.55,

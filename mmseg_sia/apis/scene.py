@@ -288,14 +288,19 @@ class _GpkgLayers:
 class _Beside:
     """Calls made in order in one thread of their own, at most ``ahead``
     of them waiting; an error in one is raised by the next :meth:`submit`
-    or by :meth:`wait`, with ``what`` in front of it."""
+    or by :meth:`wait`: as it is, or as a RuntimeError with ``what`` in
+    front of it when ``what`` is given."""
 
-    def __init__(self, what: str, ahead: int = 2) -> None:
+    def __init__(self, what: Optional[str] = None, ahead: int = 2,
+                 name: str = 'sia-beside') -> None:
         self.what, self.ahead = what, ahead
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix='sia-beside')
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix=name)
         self.jobs: collections.deque = collections.deque()
 
     def _result(self, job) -> None:
+        if self.what is None:
+            job.result()
+            return
         try:
             job.result()
         except Exception as e:
@@ -431,13 +436,13 @@ class _RoadNetwork:
     """
 
     def __init__(self, height: int, width: int, kwargs: dict) -> None:
-        from ..roads import _DEFAULT_HALO, _MAX_HALO
+        from ..roads import _DEFAULT_BLOCK, _DEFAULT_HALO, _MAX_HALO
         self.height, self.width, self.kwargs = height, width, dict(kwargs)
         # Rows above the one read last that a later read may still ask for
         # (a band read again with more context, the context of the next).
         self.keep = max(self.kwargs.get('halo', _DEFAULT_HALO),
                         self.kwargs.get('max_halo', _MAX_HALO)) + \
-            self.kwargs.get('block', 1024)
+            self.kwargs.get('block', _DEFAULT_BLOCK)
         self.bands: collections.OrderedDict = collections.OrderedDict()
         self.received = 0
         self.stop = False
@@ -944,19 +949,16 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
                              overwrite=overwrite, network=network)
         with writer:
             # The bands are written in a thread of their own, in order, while
-            # the model runs on the next ones (at most two bands wait).
-            pool = ThreadPoolExecutor(1, thread_name_prefix='sia-write')
-            pending: collections.deque = collections.deque()
+            # the model runs on the next ones (at most two bands wait); the
+            # writer's errors reach the caller as they are (a full disk).
+            write = _Beside(ahead=2, name='sia-write')
             try:
                 for y0, rows in iter_segment_rows(
                         model, reader, window=window, stride=stride,
                         overlap=overlap, batch_size=batch_size,
                         progress=progress):
-                    while len(pending) >= 2:
-                        pending.popleft().result()
-                    pending.append(pool.submit(writer.add, y0, rows))
-                while pending:
-                    pending.popleft().result()
+                    write.submit(writer.add, y0, rows)
+                write.wait()
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+                write.close()
     return writer.row
