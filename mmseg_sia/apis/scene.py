@@ -36,7 +36,7 @@ from ..vectorize import (MaskPolygon, label_shapes, polygon_from_rings,
                          polygons_from_rings, simplify_polygons)
 from .prediction import (GPKG_FIELDS, LonLatRings, _background_index,
                          _skeleton_steps, _steps_length, footprint_geometry,
-                         geojson_feature, geojson_head, gpkg_geometry,
+                         geojson_feature, geojson_head, gpkg_wkb,
                          label_feature, label_keys, lonlat_rings,
                          network_pixel_size, now_stamp, polygon_measures,
                          save_network, summary_head)
@@ -249,34 +249,30 @@ class _GpkgLayers:
             self._write(name, [])
 
     def _write(self, name: str, records: list) -> None:
-        import shapely
         from pyogrio.raw import write
 
-        wkb = np.array(shapely.to_wkb(np.asarray(
-            [r[0] for r in records], object)), dtype=object) if records \
-            else np.array([], dtype=object)
+        wkb = np.array([r[0] for r in records], dtype=object)
         data = [np.asarray([r[1][k] for r in records], np.float64)
                 for k in GPKG_FIELDS]
-        # The geometries go before GDAL reads the WKB (a scene's road
-        # region: each a copy of millions of vertices).
+        # The array holds the WKB alone while GDAL copies it (a scene's
+        # road region: a copy of millions of vertices).
         records.clear()
         write(self.path, wkb, data, list(GPKG_FIELDS), layer=name,
               driver='GPKG', geometry_type='Polygon', crs=self.crs,
               append=self.created)
         self.created = True
 
-    def add(self, name: str, geom, fields: dict) -> None:
-        import shapely
+    def add(self, name: str, wkb: bytes, fields: dict) -> None:
+        """Queue a polygon (its WKB, :func:`gpkg_wkb`) and its fields."""
+        self.pending[name].append((wkb, fields))
         # A polygon of many vertices (a road network's region) goes out at
         # once rather than waiting for its batch.
-        big = shapely.get_num_coordinates(geom) >= self.BIG
-        self.pending[name].append((geom, fields))
-        del geom  # held by the batch alone, which the write empties
-        if len(self.pending[name]) >= self.batch or big:
+        if len(self.pending[name]) >= self.batch or len(wkb) >= self.BIG:
             self.flush(name)
 
-    #: Vertices from which a polygon is written without waiting.
-    BIG = 1 << 16
+    #: WKB size (bytes) from which a polygon is written without waiting:
+    #: about 65,000 vertices.
+    BIG = 1 << 20
 
     def flush(self, name: Optional[str] = None) -> None:
         for n in [name] if name else list(self.pending):
@@ -762,8 +758,8 @@ class SceneWriter:
                 fields = dict(measures, class_id=c)
                 fields = {k: np.nan if v is None else v
                           for k, v in fields.items()}
-                self.gpkg.add(self.classes[c],
-                              gpkg_geometry(poly, self.georef), fields)
+                self.gpkg.add(self.classes[c], gpkg_wkb(poly, self.georef),
+                              fields)
 
     def __exit__(self, kind, value, tb) -> bool:
         stack, self._stack = self._stack, None

@@ -86,7 +86,7 @@ FUNCTIONS: Dict[str, List[str]] = {
         *(f'mmseg_sia.apis.prediction.x_{f}__mutmut_*' for f in (
             '_skeleton_length', '_close', '_oriented', 'polygon_measures',
             'footprint_geometry', 'geojson_feature', 'network_pixel_size',
-            'gpkg_geometry', 'summary_head', '_imcoords_pieces',
+            'gpkg_wkb', 'summary_head', '_imcoords_pieces',
             '_rings_pieces', 'label_feature', '_skeleton_steps',
             '_steps_length', '_geojson_ring')),
         *(f'mmseg_sia.apis.prediction.xǁSIAPredictionǁ{f}__mutmut_*'
