@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from ..geo import ring_lengths_m
-from ..vectorize import (MaskPolygon, label_shapes, polygon_from_rings,
+from ..vectorize import (MaskPolygon, _canonical_rings, label_shapes,
                          polygons_from_rings, simplify_polygons)
 from .prediction import (GPKG_FIELDS, LonLatRings, _background_index,
                          _skeleton_steps, _steps_length, footprint_geometry,
@@ -72,17 +72,21 @@ class BandPolygonizer:
         self._ids = 0
         self._seams: List[float] = []  # rows between bands
 
-    def _merge(self, pieces: list) -> MaskPolygon:
-        if len(pieces) == 1:
-            return polygon_from_rings(pieces[0], self.class_id)
+    def _merge(self, shells: list, stores: list) -> MaskPolygon:
+        # shells: the pieces' rings (exterior, then the holes on a band
+        # edge, and the inner holes of a band not yet stored); stores: the
+        # region's inner holes held as _InnerHoles.
+        if len(shells) == 1:
+            return _add_holes(polygons_from_rings(shells, self.class_id)[0],
+                              stores)
         import shapely
 
         # Only the rings on a band edge take part in the union: a hole
         # that does not reach its band's edge lies inside its piece, away
         # from every other band, and stays a hole of the region as it is.
         seams = np.asarray(self._seams)
-        inner, shells = [], []
-        for rings in pieces:
+        inner, pieces = [], []
+        for rings in shells:
             edge = []
             for hole in rings[1:]:
                 ys = hole[:, 1]
@@ -90,21 +94,51 @@ class BandPolygonizer:
                     edge.append(_densify_seams(hole, seams))
                 else:
                     inner.append(hole)
-            shells.append(shapely.Polygon(_densify_seams(rings[0], seams),
+            pieces.append(shapely.Polygon(_densify_seams(rings[0], seams),
                                           edge))
         # The pieces tile the region without overlap; with a vertex at every
         # pixel corner of the band edges, shared edges have the same
         # vertices on both sides, so GEOS' coverage union (linear time)
         # dissolves them exactly.
-        geom = shapely.coverage_union_all(shells)
+        geom = shapely.coverage_union_all(pieces)
         if geom.geom_type != 'Polygon':
             # Pieces are only joined across shared edges, so their union
             # is one polygon; anything else is a bug worth a clear error.
-            raise RuntimeError(f'merging {len(pieces)} pieces of one region '
+            raise RuntimeError(f'merging {len(shells)} pieces of one region '
                                f'gave a {geom.geom_type}')
-        return polygon_from_rings(
-            [geom.exterior.coords] + [r.coords for r in geom.interiors] +
-            inner, self.class_id)
+        return _add_holes(polygons_from_rings(
+            [[geom.exterior.coords] + [r.coords for r in geom.interiors] +
+             inner], self.class_id)[0], stores)
+
+    def _store_inner(self, y0: int, new: list) -> None:
+        # The holes of this band's pieces of still open regions that touch
+        # neither band edge are final: put them in canonical form now, all
+        # together, and hold them as one array per region (_InnerHoles)
+        # rather than an array each. A region spanning the scene (a road
+        # network) gathers hundreds of thousands of holes.
+        new = [(r, rings) for r, rings in new
+               if r in self._open and len(rings) > 1]
+        if not new:
+            return
+        holes = [h for _, rings in new for h in rings[1:]]
+        lens = np.fromiter(map(len, holes), np.int64, len(holes))
+        starts = np.cumsum(lens) - lens
+        ys = np.concatenate(holes)[:, 1]
+        edge = ((np.minimum.reduceat(ys, starts) == y0) |
+                (np.maximum.reduceat(ys, starts) == self.next_row)).tolist()
+        del holes, ys
+        inner: Dict[int, list] = {}
+        at = 0
+        for r, rings in new:
+            flags = edge[at:at + len(rings) - 1]
+            at += len(rings) - 1
+            inner.setdefault(r, []).extend(
+                h for h, e in zip(rings[1:], flags) if not e)
+            rings[1:] = [h for h, e in zip(rings[1:], flags) if e]
+        for r, holes in inner.items():
+            if holes:
+                self._open[r].append(_InnerHoles(_canonical_rings(
+                    holes, np.zeros(len(holes), bool))))
 
     def add(self, y0: int, rows: np.ndarray) -> List[MaskPolygon]:
         """Polygonize the band of rows ``y0:y0 + len(rows)``.
@@ -163,13 +197,18 @@ class BandPolygonizer:
         live = set()
         for old in list(self._open):  # moved: no list keeps them twice
             groups.setdefault(root(old), []).extend(self._open.pop(old))
+        new = []  # (region, rings) of this band's pieces
         for label, geom in label_shapes(labels, binary, y0):
             r = root(label + base)
-            groups.setdefault(r, []).append(
-                [np.asarray(ring, np.float64) for ring in geom['coordinates']])
+            rings = [np.asarray(ring, np.float64)
+                     for ring in geom['coordinates']]
+            groups.setdefault(r, []).append(rings)
+            new.append((r, rings))
             if label in reaches:
                 live.add(r)
         self._open = {r: groups.pop(r) for r in live}
+        self._store_inner(y0, new)
+        del new
         lut = np.zeros(count, np.int64)
         for label in reaches:
             lut[label] = root(label + base)
@@ -185,10 +224,14 @@ class BandPolygonizer:
         polys, single = [], []
         while groups:
             pieces = groups.pop()
-            if len(pieces) == 1:
-                single.append(pieces[0])
+            stores = [p for p in pieces if isinstance(p, _InnerHoles)]
+            shells = [p for p in pieces if not isinstance(p, _InnerHoles)]
+            del pieces
+            if len(shells) == 1 and not stores:
+                single.append(shells[0])
             else:
-                polys.append(self._merge(pieces))
+                polys.append(self._merge(shells, stores))
+            del shells, stores
         # Regions of one piece (most) are made canonical together.
         polys += polygons_from_rings(single, self.class_id)
         del single
@@ -200,6 +243,39 @@ class BandPolygonizer:
         done = list(self._open.values())
         self._open, self._bottom[:] = {}, 0
         return self._finished(done)
+
+
+class _InnerHoles:
+    """Canonical holes of one region from one band, as one array of their
+    vertices (int32 where they fit, as pixel corners do) and their
+    lengths: about a third of the memory of a float64 array per hole."""
+
+    def __init__(self, holes: List[np.ndarray]) -> None:
+        self.lens = np.fromiter(map(len, holes), np.int64, len(holes))
+        pts = np.concatenate(holes)
+        small = pts.astype(np.int32)
+        self.pts = small if np.array_equal(small, pts) else pts
+
+    def holes(self) -> List[np.ndarray]:
+        return np.split(self.pts.astype(np.float64),
+                        np.cumsum(self.lens)[:-1])
+
+
+def _add_holes(poly: MaskPolygon, stores: Sequence[_InnerHoles]
+               ) -> MaskPolygon:
+    # The polygon with the stored holes among its own, all ordered by their
+    # top-left vertex as polygon_from_rings orders them (no two holes of a
+    # region start at the same vertex: it is a corner of the pixel below
+    # and right of it, which is in one hole only).
+    if not stores:
+        return poly
+    holes = list(poly.holes)
+    for store in stores:
+        holes += store.holes()
+    first = np.array([h[0] for h in holes])
+    order = np.lexsort((first[:, 0], first[:, 1]))
+    return MaskPolygon(poly.exterior, [holes[i] for i in order.tolist()],
+                       poly.class_id)
 
 
 def _densify_seams(ring: np.ndarray, seams: Sequence[float]) -> np.ndarray:
