@@ -20,9 +20,9 @@ shapely's ``contains_xy``; goal >= 99.95 % agreement.
     python benchmarks/bench_map_labels.py [--tiles 4] [--repeat 5]
 
 ``--baseline REF`` also times the map-label drawing of another version of
-the plugin, interleaved in the same run (its ``labels``, ``maplabels`` and
-``georef`` modules taken from git revision ``REF`` of this repository), and
-checks that both draw the same maps: ``--baseline main``.
+the plugin, interleaved in the same run (its ``labels``, ``maplabels``,
+``georef`` and ``geo`` modules taken from git revision ``REF`` of this
+repository), and checks that both draw the same maps: ``--baseline main``.
 """
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def load_baseline(ref: str, where: str):
     package = osp.join(where, 'baseline_sia')
     os.makedirs(package)
     open(osp.join(package, '__init__.py'), 'w').close()
-    for name in ('labels', 'maplabels', 'georef'):
+    for name in ('labels', 'maplabels', 'georef', 'geo'):
         text = subprocess.run(
             ['git', '-C', repo, 'show', f'{ref}:mmseg_sia/{name}.py'],
             check=True, capture_output=True).stdout

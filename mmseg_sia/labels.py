@@ -30,7 +30,8 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import (Dict, Iterable, List, Mapping, NamedTuple, Optional,
+                    Sequence, Tuple, Union)
 
 import numpy as np
 
@@ -42,7 +43,7 @@ except ImportError:  # pragma: no cover - orjson is an install requirement
 __all__ = [
     'LabelFileError', 'SIALabelWarning', 'LabelPolygon', 'LabelFile',
     'DEFAULT_CLASS_MAP', 'DEFAULT_PRIORITY', 'MAX_COORDINATE',
-    'parse_imcoords', 'read_label_file', 'polygon_coverage',
+    'parse_imcoords', 'read_label_file', 'PackedPolygons', 'polygon_coverage',
     'rasterize_polygons', 'rasterize_label_files', 'parse_footprint',
     'format_imcoords', 'read_feature_collection', 'describe_features',
     'unusable_message', 'warn_skipped'
@@ -583,12 +584,13 @@ def read_label_file(path: str,
 # and a polygon with more crossings than this on its own is drawn as a
 # parity plane accumulated in chunks of edges.
 _CHUNK = 1 << 18
+# Largest sort key of :meth:`_Edges.spans` numbering every column of every
+# polygon (an int64 then); above it, only the columns each polygon spans.
+_KEY_LIMIT = 2**62
 # Above this magnitude ``(xc - x0) * (y1 - y0)`` could overflow: such edges
 # (only reachable through the array API; the reader stops at
 # ``MAX_COORDINATE``) are intersected in a scaled form instead.
 _SAFE_MAGNITUDE = 1e150
-# Largest sort key of :meth:`_Edges.spans` (its spacing there is ~2e-6 px).
-_KEY_LIMIT = 2.0**33
 
 
 def _rings(polygon) -> list:
@@ -600,6 +602,69 @@ def _rings(polygon) -> list:
     return [polygon]
 
 
+_NO_RING = np.zeros((0, 2))
+
+
+def _usable_rings(packed: PackedPolygons
+                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points, ring sizes and per-polygon ring counts of the rings with 3
+    vertices or more (the others enclose no area); polygons left without a
+    ring are dropped."""
+    sizes = np.asarray(packed.ring_sizes, dtype=np.int64)
+    counts = np.asarray(packed.ring_counts, dtype=np.int64)
+    points = np.asarray(packed.points)
+    if sizes.size and sizes.min() >= 3:
+        return points.astype(np.float64, copy=False), sizes, counts
+    keep = sizes >= 3
+    owner = np.repeat(np.arange(len(counts)), counts)
+    kept = np.bincount(owner[keep], minlength=len(counts))
+    points = points[np.repeat(keep, sizes)].astype(np.float64, copy=False)
+    return points, sizes[keep], kept[kept > 0]
+
+
+def _first_unfinite(packed: PackedPolygons) -> int:
+    """Index of the first polygon with a NaN or infinite coordinate in a
+    ring of 3 vertices or more."""
+    sizes = np.asarray(packed.ring_sizes, dtype=np.int64)
+    finite = np.isfinite(np.asarray(packed.points, np.float64)).all(1)
+    ring_bad = ~np.logical_and.reduceat(finite, np.cumsum(sizes) - sizes) \
+        & (sizes >= 3) if sizes.size else np.zeros(0, bool)
+    owner = np.repeat(np.arange(len(packed.ring_counts)), packed.ring_counts)
+    return int(owner[np.flatnonzero(ring_bad)[0]])
+
+
+class PackedPolygons(NamedTuple):
+    """Many polygons as flat arrays, the rasterizer's input without a Python
+    object per ring (what a label reader that has all its coordinates in one
+    array gives, e.g. :func:`~mmseg_sia.maplabels.rasterize_map_label_files`).
+
+    Attributes:
+        points (np.ndarray): ``(N, 2)`` float vertices ``(x, y)`` of every
+            ring, one after another, each ring open (no repeated first point).
+        ring_sizes (np.ndarray): ``(R,)`` int vertex count of each ring.
+        ring_counts (np.ndarray): ``(P,)`` int ring count of each polygon:
+            polygon ``i`` is the next ``ring_counts[i]`` rings (exterior and
+            holes, filled even-odd together).
+    """
+    points: np.ndarray
+    ring_sizes: np.ndarray
+    ring_counts: np.ndarray
+
+    @classmethod
+    def from_polygons(cls, polygons: Sequence) -> 'PackedPolygons':
+        """Pack polygons given as ``(N, 2)`` rings or lists of rings."""
+        rings = [_rings(p) for p in polygons]
+        # Rings of fewer than 3 vertices enclose nothing: kept as empty
+        # rings (so the polygons keep their indices), whatever their form.
+        flat = [r if len(r) >= 3 else _NO_RING for poly in rings
+                for r in poly]
+        points = np.concatenate(flat).astype(np.float64, copy=False) \
+            if flat else _NO_RING
+        return cls(points,
+                   np.fromiter(map(len, flat), np.int64, len(flat)),
+                   np.fromiter(map(len, rings), np.int64, len(rings)))
+
+
 class _Edges:
     """The edges of a set of polygons and the pixel-centre columns they cross.
 
@@ -609,43 +674,46 @@ class _Edges:
     are exact in floating point for every column of the map.
     """
 
-    def __init__(self, polygons: Sequence[np.ndarray], height: int,
-                 width: int) -> None:
+    def __init__(self, polygons: Union[Sequence[np.ndarray],
+                                       PackedPolygons],
+                 height: int, width: int) -> None:
         self.height, self.width = height, width
         # A polygon is one ring, or a list of rings (exterior and holes)
-        # whose crossings are paired together.
-        if any(isinstance(p, (list, tuple)) for p in polygons):
-            given = [_rings(p) for p in polygons]
-            owner = [i for i, rings in enumerate(given)
-                     if any(len(r) >= 3 for r in rings)]
-            rings = [[r for r in given[i] if len(r) >= 3] for i in owner]
-            flat = [r for poly in rings for r in poly]
+        # whose crossings are paired together; or all of them packed.
+        if isinstance(polygons, PackedPolygons):
+            pts, ring_counts, poly_rings = _usable_rings(polygons)
+            given = polygons
+        elif any(isinstance(p, (list, tuple)) for p in polygons):
+            given = PackedPolygons.from_polygons(polygons)
+            pts, ring_counts, poly_rings = _usable_rings(given)
         else:  # arrays only, one ring each: the common case, kept lean
             flat = [p for p in polygons if len(p) >= 3]
-            rings = None
-        self.num_polys = len(flat) if rings is None else len(rings)
-        if not flat:
+            ring_counts = np.fromiter((len(r) for r in flat),
+                                      dtype=np.int64, count=len(flat))
+            pts = np.concatenate(flat).astype(np.float64, copy=False) \
+                if flat else None
+            poly_rings = None
+            given = None
+        self.num_polys = len(ring_counts) if poly_rings is None else \
+            len(poly_rings)
+        if pts is None or not len(pts):
+            self.num_polys = 0
             self.total = 0
             return
-        ring_counts = np.fromiter((len(r) for r in flat), dtype=np.int64,
-                                  count=len(flat))
-        if rings is None or len(flat) == len(rings):
+        if poly_rings is None or len(poly_rings) == len(ring_counts):
             counts = ring_counts
         else:
-            counts = np.fromiter((sum(len(r) for r in poly)
-                                  for poly in rings),
-                                 dtype=np.int64, count=len(rings))
-        pts = np.concatenate(flat).astype(np.float64, copy=False)
+            ring_ends = np.cumsum(ring_counts)
+            counts = np.diff(ring_ends[np.cumsum(poly_rings) - 1],
+                             prepend=0)
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise ValueError('polygons must be (N, 2) arrays of (x, y)')
         low, high = pts.min(), pts.max()  # NaN propagates
         if not -np.inf < low <= high < np.inf:
-            given = [_rings(p) for p in polygons]
-            bad = next(i for i, poly in enumerate(given) if any(
-                len(r) >= 3 and not np.isfinite(np.asarray(
-                    r, np.float64)).all() for r in poly))
-            raise ValueError(f'polygon {bad} has a NaN or infinite '
-                             'coordinate')
+            if given is None:
+                given = PackedPolygons.from_polygons(polygons)
+            raise ValueError(f'polygon {_first_unfinite(given)} has a NaN '
+                             'or infinite coordinate')
         starts = np.cumsum(counts) - counts
         # Each ring closes on itself.
         ring_starts = starts if counts is ring_counts else \
@@ -742,36 +810,55 @@ class _Edges:
         if edge.size == 0:
             return empty, empty, empty
         height, width = self.height, self.width
-        # Sort by (polygon, column, y) with one float key: a slot per
-        # (polygon, column), ``height + 4`` wide (wider than the clipped
-        # ``ys`` span [-1, height + 1]), plus y.
+        # Pixel r is inside a run when ya <= r + 0.5 < yb: a crossing at y
+        # starts or ends runs at row ceil(y - 0.5). Sorting the crossings of
+        # a (polygon, column) by that row instead of by y pairs the same row
+        # values (the rounding is monotonic; ties pair alike either way), so
+        # one integer key does: a slot per (polygon, column), ``height + 1``
+        # wide, plus the row.
+        rows = np.ceil(ys - 0.5)
+        np.clip(rows, 0, height, out=rows)
         count = last - first
-        if count * width * (height + 4.0) <= _KEY_LIMIT:
-            # Slot polygon * width + column (polygon counted from first).
-            base = np.arange(0, count * width, width)
+        span = height + 1
+        if count * width * span <= _KEY_LIMIT:
+            # Slot polygon * width + column (polygon counted from first):
+            # the key alone gives back column and row, so a plain sort (no
+            # argsort) does, in int32 when the keys fit.
+            dtype = np.int32 if count * width * span < 2**31 else np.int64
+            slot = np.repeat(np.arange(0, count * width, width, dtype=dtype),
+                             self.counts[first:last])[
+                edge - e0 if e0 else edge]
+            slot += cols.astype(dtype, copy=False)
+            key = slot * dtype(span)
+            key += rows.astype(dtype)
+            key.sort()
+            row_a, row_b = key[0::2], key[1::2]
+            cols = row_a // span
+            row_a = row_a - cols * span
+            row_b = row_b % span
+            cols %= width
         else:
-            # So many polygons that such keys would lose precision: number
-            # only the columns each polygon spans (at most half its
-            # crossings), so keys stay below ``crossings * (height + 4)``.
+            # So many polygons that such keys would not fit: number only the
+            # columns each polygon spans (at most half its crossings).
             starts = self.starts[first:last] - e0
             col0 = self.col0[e0:e1]
             low = np.minimum.reduceat(col0, starts)
             high = np.maximum.reduceat(col0 + self.ncols[e0:e1], starts)
             spread = high - low
             base = np.cumsum(spread) - spread - low
-        slot = np.repeat(base, self.counts[first:last])[
-            edge - e0 if e0 else edge]
-        slot += cols
-        key = slot * (height + 4.0)
-        key += ys
-        order = np.argsort(key, kind='stable')
-        ys = ys[order]
-        cols = cols[order][0::2]
-        # Pixel r is inside a run when ya <= r + 0.5 < yb.
-        row_a = np.ceil(ys[0::2] - 0.5).clip(0, height).astype(np.int64)
-        row_b = np.ceil(ys[1::2] - 0.5).clip(0, height).astype(np.int64)
+            slot = np.repeat(base, self.counts[first:last])[
+                edge - e0 if e0 else edge]
+            slot += cols
+            key = slot * span
+            key += rows.astype(np.int64)
+            order = np.argsort(key)
+            rows = key[order] % span
+            cols = cols[order][0::2]
+            row_a, row_b = rows[0::2], rows[1::2]
         keep = row_a < row_b
-        return cols[keep], row_a[keep], row_b[keep]
+        return (cols[keep].astype(np.int64, copy=False),
+                row_a[keep].astype(np.int64, copy=False),
+                row_b[keep].astype(np.int64, copy=False))
 
     def parity(self, index: int) -> np.ndarray:
         """Even-odd coverage of polygon ``index`` alone, in bounded memory.
@@ -965,8 +1052,9 @@ def polygon_coverage(polygons: Sequence[np.ndarray], height: int,
     fixed chunk of crossings, however many vertices the polygons have.
 
     Args:
-        polygons (Sequence): ``(N_i, 2)`` float vertices ``(x, y)`` per
-            polygon, or a list of such rings per polygon.
+        polygons (Sequence | PackedPolygons): ``(N_i, 2)`` float vertices
+            ``(x, y)`` per polygon, or a list of such rings per polygon; or
+            all of them packed in flat arrays.
         height (int): Mask height.
         width (int): Mask width.
 
@@ -979,6 +1067,13 @@ def polygon_coverage(polygons: Sequence[np.ndarray], height: int,
     return _coverage_lanes([polygons], height, width)[0] > 0
 
 
+def _any_polygon(polygons) -> bool:
+    """Whether a class's polygons (a sequence or packed) hold any."""
+    if isinstance(polygons, PackedPolygons):
+        return len(polygons.ring_counts) > 0
+    return bool(polygons)
+
+
 def rasterize_polygons(polygons: Mapping[int, Sequence[np.ndarray]],
                        shape: Tuple[int, int],
                        priority: Optional[Sequence[int]] = None,
@@ -988,7 +1083,7 @@ def rasterize_polygons(polygons: Mapping[int, Sequence[np.ndarray]],
     Args:
         polygons (Mapping[int, Sequence[np.ndarray]]): Class id -> polygons
             (each an ``(N, 2)`` ring or a list of rings, see
-            :func:`polygon_coverage`).
+            :func:`polygon_coverage`), or a :class:`PackedPolygons`.
         shape (tuple[int, int]): ``(height, width)`` of the map.
         priority (Sequence[int], optional): Class ids from highest to lowest
             priority where polygons of different classes overlap. Classes not
@@ -1004,7 +1099,8 @@ def rasterize_polygons(polygons: Mapping[int, Sequence[np.ndarray]],
     priority = list(priority or [])
     rest = sorted((c for c in polygons if c not in priority), reverse=True)
     # From lowest to highest priority: the last one drawn wins.
-    order = [c for c in reversed(priority + rest) if polygons.get(c)]
+    order = [c for c in reversed(priority + rest) if _any_polygon(
+        polygons.get(c))]
     if not order:
         return seg
     depth = _coverage_lanes([polygons[c] for c in order], height, width)

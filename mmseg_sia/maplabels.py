@@ -11,6 +11,7 @@ be drawn is named), maps the polygons to an image's pixel plane through a
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import itertools
 import os
@@ -22,9 +23,9 @@ from typing import (Container, Dict, Iterable, List, Mapping, Optional,
 
 import numpy as np
 
-from .labels import (LabelFileError, SIALabelWarning, describe_features,
-                     rasterize_polygons, read_feature_collection,
-                     unusable_message, warn_skipped)
+from .labels import (LabelFileError, PackedPolygons, SIALabelWarning,
+                     describe_features, rasterize_polygons,
+                     read_feature_collection, unusable_message, warn_skipped)
 
 __all__ = [
     'LANDCOVER_CODES', 'LANDCOVER_BUILDING_ROAD', 'MapPolygon', 'MapLabelFile',
@@ -84,13 +85,50 @@ class MapPolygon:
 
 
 @dataclass
+class _PackedParts:
+    """The polygons of a label file as flat arrays (see
+    :class:`~mmseg_sia.labels.PackedPolygons`), with each polygon's class
+    value, feature and part; what the drawing uses, without a Python object
+    per ring."""
+    points: np.ndarray
+    ring_sizes: np.ndarray
+    ring_counts: np.ndarray
+    values: List[object]
+    features: np.ndarray
+    parts: np.ndarray
+
+    def select(self, keep: np.ndarray) -> PackedPolygons:
+        """The polygons where the ``(P,)`` bool ``keep`` is true, packed."""
+        rings = np.repeat(keep, self.ring_counts)
+        return PackedPolygons(
+            self.points[np.repeat(rings, self.ring_sizes)],
+            self.ring_sizes[rings], self.ring_counts[keep])
+
+    def polygons(self) -> List['MapPolygon']:
+        """One :class:`MapPolygon` per polygon, its rings as views."""
+        ends = np.cumsum(self.ring_sizes).tolist()
+        starts = [0] + ends[:-1]
+        rings = [self.points[a:b] for a, b in zip(starts, ends)]
+        out = []
+        at = 0
+        for n, value, feature, part in zip(self.ring_counts.tolist(),
+                                           self.values,
+                                           self.features.tolist(),
+                                           self.parts.tolist()):
+            out.append(MapPolygon(rings[at:at + n], value, feature, part))
+            at += n
+        return out
+
+
+@dataclass
 class MapLabelFile:
     """The content of one map-coordinate label file.
 
     Attributes:
         path (str): The file read.
         crs (pyproj.CRS | None): From the file's ``crs`` member, if any.
-        polygons (list[MapPolygon]): Every drawable polygon.
+        polygons (list[MapPolygon]): Every drawable polygon (made when first
+            asked for; the drawing reads the packed arrays).
         skipped (list[tuple[int, str]]): ``(feature, reason)`` of the
             features that cannot be drawn.
         num_features (int): Number of features in the file.
@@ -104,12 +142,26 @@ class MapLabelFile:
     """
     path: str
     crs: object = None
-    polygons: List[MapPolygon] = field(default_factory=list)
     skipped: List[Tuple[int, str]] = field(default_factory=list)
     num_features: int = 0
     values: Counter = field(default_factory=Counter)
     unusable: Optional[str] = None
     unread: int = 0
+    packed: Optional[_PackedParts] = field(default=None, repr=False)
+    _polygons: Optional[List['MapPolygon']] = field(default=None,
+                                                    repr=False)
+
+    @property
+    def polygons(self) -> List['MapPolygon']:
+        if self._polygons is None:
+            self._polygons = [] if self.packed is None else \
+                self.packed.polygons()
+        return self._polygons
+
+    @polygons.setter
+    def polygons(self, polygons: Sequence['MapPolygon']) -> None:
+        self._polygons = list(polygons)
+        self.packed = None
 
 
 def class_value(value: object) -> object:
@@ -314,8 +366,10 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
                     parts[owner[r]][0], 'NaN or infinite coordinate'
                     if not finite[r] else
                     f'a ring has fewer than 3 distinct points ({count[r]})')
-        arrays = [points[a:a + n]
-                  for a, n in zip(starts.tolist(), count.tolist())]
+        if closed.any():  # the repeated closing points left out
+            open_ = np.ones(len(points), dtype=bool)
+            open_[ends[closed] - 1] = False
+            points = points[open_]
     else:
         arrays = []
         for ring in rings:
@@ -329,13 +383,20 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
                 if isinstance(ring, str):
                     problems.setdefault(index, ring)
             at += n
-    at = 0
-    polygons = result.polygons
-    for index, value, part, n in parts:
-        if index not in problems:
-            polygons.append(MapPolygon(arrays[at:at + n], value, index, part))
-        at += n
-    result.values.update(p.value for p in polygons)
+        good = [r for r in arrays if not isinstance(r, str)]
+        points = np.concatenate(good) if good else np.zeros((0, 2))
+        count = np.fromiter((len(r) if not isinstance(r, str) else 0
+                             for r in arrays), np.int64, len(arrays))
+    ring_counts = np.fromiter((n for _, _, _, n in parts), np.int64,
+                              len(parts))
+    packed = _PackedParts(
+        points, count, ring_counts, [value for _, value, _, _ in parts],
+        np.fromiter((i for i, _, _, _ in parts), np.int64, len(parts)),
+        np.fromiter((k for _, _, k, _ in parts), np.int64, len(parts)))
+    if problems:  # the polygons of features skipped left out
+        packed = _without_features(packed, problems)
+    result.packed = packed
+    result.values.update(packed.values)
     if problems:
         first = min(problems)
         if strict:
@@ -344,12 +405,25 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
         if warn:
             warn_skipped(path, result.skipped, len(features),
                          SIAMapLabelWarning, stacklevel=3)
-    if features and not result.polygons and not result.unread:
+    if features and not len(packed.values) and not result.unread:
         # Every feature skipped: say what the file holds as well (a
         # first-release file given to the land-cover reader, ...).
         result.unusable = ('has features but no polygon the reader can use '
                            f'({describe_features(features)["summary"]})')
     return result
+
+
+def _without_features(packed: _PackedParts,
+                      features: Container[int]) -> _PackedParts:
+    """``packed`` less the polygons of the given features."""
+    keep = np.fromiter((f not in features for f in packed.features.tolist()),
+                       bool, len(packed.features))
+    rings = np.repeat(keep, packed.ring_counts)
+    return _PackedParts(
+        packed.points[np.repeat(rings, packed.ring_sizes)],
+        packed.ring_sizes[rings], packed.ring_counts[keep],
+        list(itertools.compress(packed.values, keep.tolist())),
+        packed.features[keep], packed.parts[keep])
 
 
 def _warn_unknown(values: Counter, cmap: Mapping, source: str) -> None:
@@ -522,16 +596,43 @@ def rasterize_map_label_files(paths: Iterable[str],
         v for v, c in cmap.items() if c or not skip_zero}
     files += [read_map_label_file(p, attribute, strict, warn, only)
               for p in paths]
-    by_class: Dict[int, List[np.ndarray]] = {}
+    by_class: Dict[int, List[PackedPolygons]] = {}
     for f in files:
         if warn:
             _warn_unknown(f.values, cmap, f.path)
-        for class_id, drawn in map_polygons_by_class(
-                f.polygons, georef, cmap, f.crs or fallback,
-                skip_background=skip_zero, source=f.path,
-                warn=False).items():
-            by_class.setdefault(class_id, []).extend(drawn)
+        if f.packed is None:  # given polygons
+            for class_id, drawn in map_polygons_by_class(
+                    f.polygons, georef, cmap, f.crs or fallback,
+                    skip_background=skip_zero, source=f.path,
+                    warn=False).items():
+                by_class.setdefault(class_id, []).append(
+                    PackedPolygons.from_polygons(drawn))
+            continue
+        # The file's polygons stay packed: their class ids looked up once
+        # per value, every point mapped to pixels in one call.
+        packed = f.packed
+        ids = {v: cmap.get(v, -1) for v in set(packed.values)}
+        if skip_zero:
+            ids = {v: c if c else -1 for v, c in ids.items()}
+        if all(c < 0 for c in ids.values()):
+            continue
+        classes = np.fromiter((ids[v] for v in packed.values), np.int64,
+                              len(packed.values))
+        pixel = dataclasses.replace(packed, points=georef.map_to_pixel(
+            packed.points, f.crs or fallback))
+        for class_id in sorted({c for c in ids.values() if c >= 0}):
+            by_class.setdefault(class_id, []).append(
+                pixel.select(classes == class_id))
+    by_class = {c: _concatenate(packs) for c, packs in by_class.items()}
     return rasterize_polygons(by_class, shape, priority), files
+
+
+def _concatenate(packs: Sequence[PackedPolygons]) -> PackedPolygons:
+    """One :class:`~mmseg_sia.labels.PackedPolygons` of several."""
+    if len(packs) == 1:
+        return packs[0]
+    return PackedPolygons(*(np.concatenate(arrays)
+                            for arrays in zip(*packs)))
 
 
 def draw_map_labels(spec: Mapping,
