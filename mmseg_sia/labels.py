@@ -758,9 +758,11 @@ class _Edges:
         """Crossings of the edges ``first:last`` with the column centres.
 
         Returns:
-            tuple: ``edge``, ``cols`` (int64) and ``ys`` (float64, clipped to
-            ``[-1, height + 1]``, which changes no pixel) of every crossing,
-            edge by edge and column by column.
+            tuple: ``edge``, ``cols`` (int64) and ``rows`` of every crossing,
+            edge by edge and column by column. A crossing at height ``y``
+            starts or ends the runs of its column at row ``ceil(y - 0.5)``
+            (pixel ``r`` is below it when ``y <= r + 0.5``), clipped to
+            ``[0, height]``; ``rows`` holds these whole numbers as float64.
         """
         ncols = self.ncols[first:last]
         edges = np.flatnonzero(ncols > 0)
@@ -769,24 +771,24 @@ class _Edges:
             edges += first
         edge = np.repeat(edges, ncols)
         # Edge k's crossings are columns col0[k], col0[k] + 1, ...
-        cols = np.arange(edge.size) - np.repeat(
-            np.cumsum(ncols) - ncols - self.col0[edges], ncols)
-        xc = cols + 0.5
+        cols = np.arange(edge.size)
+        cols -= np.repeat(np.cumsum(ncols) - ncols - self.col0[edges], ncols)
+        ys = cols + 0.5
         if self.wild is None or not self.wild[first:last].any():
-            ys = _cross_y(xc, self.x0[edge], self.y0[edge], self.dx[edge],
-                          self.dy[edge])
-            np.clip(ys, -1.0, self.height + 1.0, out=ys)
+            _cross_y(ys, self.x0[edge], self.y0[edge], self.dx[edge],
+                     self.dy[edge])
         else:
-            ys = np.empty(edge.size)
             wild = self.wild[edge]
             tame = ~wild
             e = edge[tame]
-            ys[tame] = np.clip(
-                _cross_y(xc[tame], self.x0[e], self.y0[e], self.dx[e],
-                         self.dy[e]), -1.0, self.height + 1.0)
+            ys[tame] = _cross_y(ys[tame], self.x0[e], self.y0[e],
+                                self.dx[e], self.dy[e])
             e = edge[wild]
-            ys[wild] = _cross_y_scaled(xc[wild], self.x0[e], self.y0[e],
+            ys[wild] = _cross_y_scaled(ys[wild], self.x0[e], self.y0[e],
                                        self.x1[e], self.y1[e], self.height)
+        ys -= 0.5
+        np.ceil(ys, out=ys)
+        np.clip(ys, 0, self.height, out=ys)
         return edge, cols, ys
 
     def spans(self, first: int, last: int
@@ -806,7 +808,7 @@ class _Edges:
         if first >= last:
             return empty, empty, empty
         e0, e1 = int(self.starts[first]), int(self.ends[last - 1])
-        edge, cols, ys = self.crossings(e0, e1)
+        edge, cols, rows = self.crossings(e0, e1)
         if edge.size == 0:
             return empty, empty, empty
         height, width = self.height, self.width
@@ -816,8 +818,6 @@ class _Edges:
         # values (the rounding is monotonic; ties pair alike either way), so
         # one integer key does: a slot per (polygon, column), ``height + 1``
         # wide, plus the row.
-        rows = np.ceil(ys - 0.5)
-        np.clip(rows, 0, height, out=rows)
         count = last - first
         span = height + 1
         if count * width * span <= _KEY_LIMIT:
@@ -883,10 +883,10 @@ class _Edges:
         for first, last in zip(bounds[:-1], bounds[1:]):
             if first >= last:
                 continue
-            _, cols, ys = self.crossings(first, last)
-            # Crossing y toggles the pixels whose centre is at or below it:
-            # rows from ceil(y - 0.5) down.
-            rows = np.ceil(ys - 0.5).clip(0, height).astype(np.int64)
+            _, cols, rows = self.crossings(first, last)
+            # A crossing toggles the pixels whose centre is at or below it:
+            # from its row down.
+            rows = rows.astype(np.int64)
             rows *= width
             rows += cols
             np.add.at(toggles, rows, one)
@@ -897,16 +897,22 @@ class _Edges:
 
 def _cross_y(xc: np.ndarray, x0: np.ndarray, y0: np.ndarray, dx: np.ndarray,
              dy: np.ndarray) -> np.ndarray:
-    """``y`` where edges from ``(x0, y0)`` by ``(dx, dy)`` cross ``x = xc``.
+    """``y`` where edges from ``(x0, y0)`` by ``(dx, dy)`` cross ``x = xc``,
+    written over ``xc`` (float64), which is returned.
 
-    Multiplying before dividing keeps crossings that fall exactly on a pixel
-    centre exact for vertices on a fine grid. No floating point error can
-    occur for the edges it is given: ``x0 != x1`` (the edge spans a column),
-    so ``dx = x1 - x0`` is not 0 (gradual underflow); all values are finite
-    and at most ``_SAFE_MAGNITUDE``, so no product or difference overflows.
-    The fuzz test checks that no numpy warning is ever raised.
+    ``y0 + (xc - x0) * dy / dx``: multiplying before dividing keeps
+    crossings that fall exactly on a pixel centre exact for vertices on a
+    fine grid. No floating point error can occur for the edges it is given:
+    ``x0 != x1`` (the edge spans a column), so ``dx = x1 - x0`` is not 0
+    (gradual underflow); all values are finite and at most
+    ``_SAFE_MAGNITUDE``, so no product or difference overflows. The fuzz
+    test checks that no numpy warning is ever raised.
     """
-    return y0 + (xc - x0) * dy / dx
+    xc -= x0
+    xc *= dy
+    xc /= dx
+    xc += y0
+    return xc
 
 
 def _cross_y_scaled(xc: np.ndarray, x0: np.ndarray, y0: np.ndarray,
@@ -1095,27 +1101,28 @@ def rasterize_polygons(polygons: Mapping[int, Sequence[np.ndarray]],
         np.ndarray: ``uint8`` map of the given shape.
     """
     height, width = int(shape[0]), int(shape[1])
-    seg = np.full((height, width), background, dtype=np.uint8)
     priority = list(priority or [])
     rest = sorted((c for c in polygons if c not in priority), reverse=True)
     # From lowest to highest priority: the last one drawn wins.
     order = [c for c in reversed(priority + rest) if _any_polygon(
         polygons.get(c))]
     if not order:
-        return seg
+        return np.full((height, width), background, dtype=np.uint8)
     depth = _coverage_lanes([polygons[c] for c in order], height, width)
     ascending = all(a < b for a, b in zip([background] + order[:-1], order))
-    if ascending and background == 0:
+    if ascending and background == 0 and height and width:
         # Higher priority is a higher id: the class of a pixel is the largest
         # ``class_id * covered`` over the planes, all in cheap uint8 ops.
         for i, (plane, class_id) in enumerate(zip(depth, order)):
             covered = (plane != 0).view(np.uint8)  # 0/1 bytes
-            covered *= np.uint8(class_id)
+            if class_id != 1:
+                covered *= np.uint8(class_id)
             if i == 0:
                 seg = covered
             else:
                 np.maximum(seg, covered, out=seg)
         return seg
+    seg = np.full((height, width), background, dtype=np.uint8)
     for plane, class_id in zip(depth, order):
         np.copyto(seg, class_id, where=plane != 0)
     return seg
