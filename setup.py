@@ -72,6 +72,8 @@ setup(
         'tqdm',
         'scikit-image',
         'orjson',
+        # The polygon rasterizer's inner loops (mmseg_sia._rasterize).
+        'numba',
         'scipy',
         # Georeferenced rasters and vectors (mmseg_sia.georef,
         # mmseg_sia.maplabels, the land-cover and vector datasets, inference

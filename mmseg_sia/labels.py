@@ -35,6 +35,8 @@ from typing import (Dict, Iterable, List, Mapping, NamedTuple, Optional,
 
 import numpy as np
 
+from . import _rasterize
+
 try:  # orjson parses the large label files several times faster.
     import orjson as _orjson
 except ImportError:  # pragma: no cover - orjson is an install requirement
@@ -577,20 +579,11 @@ def read_label_file(path: str,
     return result
 
 
-# Most edge/column crossings worked on at once. It bounds the rasterizer's
-# working memory (~100 bytes a crossing, so ~25 MB) whatever the polygons:
-# a lane whose crossings fit is drawn in one go (every real tile: ~20,000);
-# otherwise its polygons are drawn in groups of at most this many crossings,
-# and a polygon with more crossings than this on its own is drawn as a
-# parity plane accumulated in chunks of edges.
-_CHUNK = 1 << 18
-# Largest sort key of :meth:`_Edges.spans` numbering every column of every
-# polygon (an int64 then); above it, only the columns each polygon spans.
-_KEY_LIMIT = 2**62
-# Above this magnitude ``(xc - x0) * (y1 - y0)`` could overflow: such edges
-# (only reachable through the array API; the reader stops at
-# ``MAX_COORDINATE``) are intersected in a scaled form instead.
-_SAFE_MAGNITUDE = 1e150
+# Most crossings of one polygon drawn through a row buffer (4 bytes each).
+# A polygon with more (a whole scene's road region) is drawn as a parity
+# plane of the map's size instead, so working memory stays bounded whatever
+# the polygons: the planes plus at most this many crossings.
+_CHUNK = 1 << 22
 
 
 def _rings(polygon) -> list:
@@ -720,7 +713,8 @@ class _Edges:
             np.cumsum(ring_counts) - ring_counts
         nxt = np.arange(len(pts)) + 1
         nxt[ring_starts + ring_counts - 1] = ring_starts
-        self.x0, self.y0 = pts[:, 0], pts[:, 1]
+        self.x0 = np.ascontiguousarray(pts[:, 0])
+        self.y0 = np.ascontiguousarray(pts[:, 1])
         self.x1, self.y1 = self.x0[nxt], self.y0[nxt]
         lo = np.minimum(self.x0, self.x1)
         lo -= 0.5
@@ -737,306 +731,70 @@ class _Edges:
         self.starts = starts
         self.ends = starts + counts
         self.total = int(self.ncols.sum())
-        self.wild = None
-        if max(high, -low) > _SAFE_MAGNITUDE:
-            self.wild = np.maximum(
-                np.maximum(np.abs(self.x0), np.abs(self.x1)),
-                np.maximum(np.abs(self.y0), np.abs(self.y1))) > \
-                _SAFE_MAGNITUDE
-            with np.errstate(over='ignore'):  # wild edges: not used
-                self.dx, self.dy = self.x1 - self.x0, self.y1 - self.y0
-        else:
-            self.dx, self.dy = self.x1 - self.x0, self.y1 - self.y0
 
-    def poly_crossings(self) -> np.ndarray:
-        """Number of crossings of each polygon."""
-        csum = np.concatenate([[0], np.cumsum(self.ncols)])
-        return csum[self.ends] - csum[self.starts]
+    def draw(self, steps: np.ndarray, covered: Optional[np.ndarray]) -> None:
+        """Add the runs of the polygons to ``steps``; those with more than
+        ``_CHUNK`` crossings are drawn into ``covered`` (see
+        :func:`mmseg_sia._rasterize.lane_steps`)."""
+        if not self.total:
+            return
+        height = self.height
+        big = covered is not None and self.needs_parity()
+        toggles = np.zeros((height + 1, self.width) if big else (0, 0),
+                           dtype=np.uint8)
+        _rasterize.lane_steps(
+            self.x0, self.y0, self.x1, self.y1, self.col0, self.ncols,
+            self.starts, self.ends, height, _CHUNK, steps, toggles,
+            covered if covered is not None else np.zeros((0, 0), np.uint8))
 
-    def crossings(self, first: int, last: int
-                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Crossings of the edges ``first:last`` with the column centres.
+    def deepest(self) -> int:
+        """Most crossings in one column (twice the most runs, so a bound on
+        the coverage depth)."""
+        if not self.total:
+            return 0
+        crossed = self.ncols > 0
+        counts = np.bincount(self.col0[crossed], minlength=self.width + 1)
+        counts[:self.width + 1] -= np.bincount(
+            (self.col0 + self.ncols)[crossed], minlength=self.width + 1)
+        return int(np.cumsum(counts).max())
 
-        Returns:
-            tuple: ``edge``, ``cols`` (int64) and ``rows`` of every crossing,
-            edge by edge and column by column. A crossing at height ``y``
-            starts or ends the runs of its column at row ``ceil(y - 0.5)``
-            (pixel ``r`` is below it when ``y <= r + 0.5``), clipped to
-            ``[0, height]``; ``rows`` holds these whole numbers as float64.
-        """
-        ncols = self.ncols[first:last]
-        edges = np.flatnonzero(ncols > 0)
-        ncols = ncols[edges]
-        if first:
-            edges += first
-        edge = np.repeat(edges, ncols)
-        # Edge k's crossings are columns col0[k], col0[k] + 1, ...
-        cols = np.arange(edge.size)
-        cols -= np.repeat(np.cumsum(ncols) - ncols - self.col0[edges], ncols)
-        ys = cols + 0.5
-        if self.wild is None or not self.wild[first:last].any():
-            _cross_y(ys, self.x0[edge], self.y0[edge], self.dx[edge],
-                     self.dy[edge])
-        else:
-            wild = self.wild[edge]
-            tame = ~wild
-            e = edge[tame]
-            ys[tame] = _cross_y(ys[tame], self.x0[e], self.y0[e],
-                                self.dx[e], self.dy[e])
-            e = edge[wild]
-            ys[wild] = _cross_y_scaled(ys[wild], self.x0[e], self.y0[e],
-                                       self.x1[e], self.y1[e], self.height)
-        ys -= 0.5
-        np.ceil(ys, out=ys)
-        np.clip(ys, 0, self.height, out=ys)
-        return edge, cols, ys
-
-    def spans(self, first: int, last: int
-              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Vertical runs of pixels inside each of the polygons ``first:last``.
-
-        Within one polygon, crossings are paired in order along the column
-        (the even-odd rule, so a self-crossing ring leaves holes as GeoJSON
-        readers do).
-
-        Returns:
-            tuple: ``cols``, ``row_a``, ``row_b`` (int64): pixel ``(r, c)``
-            is covered by a run when ``row_a <= r < row_b``. Runs are clipped
-            to the map and never empty.
-        """
-        empty = np.zeros(0, dtype=np.int64)
-        if first >= last:
-            return empty, empty, empty
-        e0, e1 = int(self.starts[first]), int(self.ends[last - 1])
-        edge, cols, rows = self.crossings(e0, e1)
-        if edge.size == 0:
-            return empty, empty, empty
-        height, width = self.height, self.width
-        # Pixel r is inside a run when ya <= r + 0.5 < yb: a crossing at y
-        # starts or ends runs at row ceil(y - 0.5). Sorting the crossings of
-        # a (polygon, column) by that row instead of by y pairs the same row
-        # values (the rounding is monotonic; ties pair alike either way), so
-        # one integer key does: a slot per (polygon, column), ``height + 1``
-        # wide, plus the row.
-        count = last - first
-        span = height + 1
-        if count * width * span <= _KEY_LIMIT:
-            # Slot polygon * width + column (polygon counted from first):
-            # the key alone gives back column and row, so a plain sort (no
-            # argsort) does, in int32 when the keys fit.
-            dtype = np.int32 if count * width * span < 2**31 else np.int64
-            slot = np.repeat(np.arange(0, count * width, width, dtype=dtype),
-                             self.counts[first:last])[
-                edge - e0 if e0 else edge]
-            slot += cols.astype(dtype, copy=False)
-            key = slot * dtype(span)
-            key += rows.astype(dtype)
-            key.sort()
-            row_a, row_b = key[0::2], key[1::2]
-            cols = row_a // span
-            row_a = row_a - cols * span
-            row_b = row_b % span
-            cols %= width
-        else:
-            # So many polygons that such keys would not fit: number only the
-            # columns each polygon spans (at most half its crossings).
-            starts = self.starts[first:last] - e0
-            col0 = self.col0[e0:e1]
-            low = np.minimum.reduceat(col0, starts)
-            high = np.maximum.reduceat(col0 + self.ncols[e0:e1], starts)
-            spread = high - low
-            base = np.cumsum(spread) - spread - low
-            slot = np.repeat(base, self.counts[first:last])[
-                edge - e0 if e0 else edge]
-            slot += cols
-            key = slot * span
-            key += rows.astype(np.int64)
-            order = np.argsort(key)
-            rows = key[order] % span
-            cols = cols[order][0::2]
-            row_a, row_b = rows[0::2], rows[1::2]
-        keep = row_a < row_b
-        return (cols[keep].astype(np.int64, copy=False),
-                row_a[keep].astype(np.int64, copy=False),
-                row_b[keep].astype(np.int64, copy=False))
-
-    def parity(self, index: int) -> np.ndarray:
-        """Even-odd coverage of polygon ``index`` alone, in bounded memory.
-
-        Pixel ``(r, c)`` is inside when the number of the polygon's crossings
-        in column ``c`` with ``y <= r + 0.5`` is odd (the same rule as the
-        runs of :meth:`spans`). The crossings are made ``_CHUNK`` at a time
-        and counted into one ``(height + 1) x width`` plane.
-
-        Returns:
-            np.ndarray: ``(height, width)`` bool mask.
-        """
-        height, width = self.height, self.width
-        size = (height + 1) * width
-        toggles = np.zeros(size, dtype=np.uint8)  # counts mod 256
-        one = np.uint8(1)  # same dtype as the array: numpy's fast ufunc.at
-        e0, e1 = int(self.starts[index]), int(self.ends[index])
-        reach = np.cumsum(self.ncols[e0:e1])
-        cuts = np.searchsorted(reach, np.arange(_CHUNK, int(reach[-1]),
-                                                _CHUNK), side='right')
-        bounds = [e0] + (cuts + e0).tolist() + [e1]
-        for first, last in zip(bounds[:-1], bounds[1:]):
-            if first >= last:
-                continue
-            _, cols, rows = self.crossings(first, last)
-            # A crossing toggles the pixels whose centre is at or below it:
-            # from its row down.
-            rows = rows.astype(np.int64)
-            rows *= width
-            rows += cols
-            np.add.at(toggles, rows, one)
-        plane = toggles.reshape(height + 1, width)[:height]
-        np.cumsum(plane, axis=0, dtype=np.uint8, out=plane)
-        return (plane & 1).view(bool)
+    def needs_parity(self) -> bool:
+        """Whether a polygon has more than ``_CHUNK`` crossings."""
+        return bool(self.total > _CHUNK and (
+            np.add.reduceat(self.ncols, self.starts) > _CHUNK).any())
 
 
-def _cross_y(xc: np.ndarray, x0: np.ndarray, y0: np.ndarray, dx: np.ndarray,
-             dy: np.ndarray) -> np.ndarray:
-    """``y`` where edges from ``(x0, y0)`` by ``(dx, dy)`` cross ``x = xc``,
-    written over ``xc`` (float64), which is returned.
+def _draw_lanes(lanes: Sequence, height: int, width: int,
+                classes: Sequence[int], background: int = 0) -> np.ndarray:
+    """Draw several polygon sets into one class map: the last set covering
+    a pixel gives it its class, else ``background``.
 
-    ``y0 + (xc - x0) * dy / dx``: multiplying before dividing keeps
-    crossings that fall exactly on a pixel centre exact for vertices on a
-    fine grid. No floating point error can occur for the edges it is given:
-    ``x0 != x1`` (the edge spans a column), so ``dx = x1 - x0`` is not 0
-    (gradual underflow); all values are finite and at most
-    ``_SAFE_MAGNITUDE``, so no product or difference overflows. The fuzz
-    test checks that no numpy warning is ever raised.
-    """
-    xc -= x0
-    xc *= dy
-    xc /= dx
-    xc += y0
-    return xc
-
-
-def _cross_y_scaled(xc: np.ndarray, x0: np.ndarray, y0: np.ndarray,
-                    x1: np.ndarray, y1: np.ndarray,
-                    height: int) -> np.ndarray:
-    """:func:`_cross_y` for any finite coordinates, clipped to the map.
-
-    Everything is scaled by 1/4 (exact but near underflow, where it moves
-    values by less than 1e-307 px) so no difference can overflow, and
-    the edge is parametrised by ``t = (xc - x0) / (x1 - x0)`` in ``[0, 1]``
-    (rounding is monotonic, so ``t`` cannot leave it), so the interpolated
-    ``y`` stays between the scaled end points.
-    """
-    s = 0.25
-    with np.errstate(over='raise', invalid='raise', divide='raise'):
-        t = (xc * s - x0 * s) / (x1 * s - x0 * s)
-        ys = y0 * s + t * (y1 * s - y0 * s)
-    np.clip(ys, -s, (height + 1.0) * s, out=ys)
-    ys /= s
-    return ys
-
-
-def _running_sum(steps: np.ndarray, block: int) -> None:
-    """Running sum down the rows of ``(lanes, rows, width)`` ``steps``.
-
-    Within every block of rows at once, then each block's last row carried
-    into the next block (numpy's own ``cumsum`` is several times slower
-    along either axis here). ``rows`` is a multiple of ``block``.
-    """
-    nl, rows, width = steps.shape
-    blocks = steps.reshape(nl, rows // block, block, width)
-    for i in range(1, block):
-        np.add(blocks[:, :, i], blocks[:, :, i - 1], out=blocks[:, :, i])
-    for k in range(1, rows // block):
-        np.add(blocks[:, k], blocks[:, k - 1, -1:], out=blocks[:, k])
-
-
-def _add_spans(flat: np.ndarray, base: int, width: int, one,
-               spans: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-    """Write runs as +1/-1 steps into a flattened step plane."""
-    cols, row_a, row_b = spans
-    if cols.size:
-        at = base + cols
-        np.add.at(flat, at + row_a * width, one)
-        # Unsigned wrap-around: the running sums stay exact depths.
-        np.subtract.at(flat, at + row_b * width, one)
-
-
-def _coverage_lanes(lanes: Sequence[Sequence[np.ndarray]], height: int,
-                    width: int) -> np.ndarray:
-    """Coverage depth of several polygon sets at once.
-
-    The runs of every set are written as +1/-1 steps into a plane per set and
-    summed down the columns. The planes use the narrowest unsigned type that
-    cannot overflow: a pixel's depth is at most the number of runs in its
-    column. Working memory is the planes plus at most ``_CHUNK`` crossings,
-    however many vertices the polygons have.
+    The runs of every set are written as +1/-1 steps into a plane per set,
+    summed down the columns by :func:`mmseg_sia._rasterize.assemble`. The
+    planes use the narrowest unsigned type that holds the depth (at most the
+    runs of a column). Working memory is the planes plus at most ``_CHUNK``
+    crossings, however many vertices the polygons have.
 
     Returns:
-        np.ndarray: ``(len(lanes), height, width)`` depth; > 0 means covered.
+        np.ndarray: ``(height, width)`` uint8 map.
     """
-    nl = len(lanes)
-    # Row count padded to whole blocks; row ``height`` takes the run ends.
-    block = 32
-    rows = -(-(height + 1) // block) * block
     if height <= 0 or width <= 0:
-        return np.zeros((nl, max(height, 0), max(width, 0)), dtype=np.uint8)
+        return np.full((max(height, 0), max(width, 0)), background, np.uint8)
     edges = [_Edges(polys, height, width) for polys in lanes]
-    if all(e.total <= _CHUNK for e in edges):
-        # Every real tile: all crossings of a lane at once.
-        spans = [e.spans(0, e.num_polys) for e in edges]
-        del edges  # free the edge tables before the planes are made
-        deepest = max((int(np.bincount(cols, minlength=1).max())
-                       for cols, _, _ in spans if cols.size), default=0)
-        dtype = np.uint8 if deepest < 2**8 else \
-            np.uint16 if deepest < 2**16 else np.uint32
-        steps = np.zeros((nl, rows, width), dtype=dtype)
-        flat = steps.reshape(-1)
-        one = dtype(1)  # same dtype as the array: numpy's fast ufunc.at path
-        for lane, lane_spans in enumerate(spans):
-            _add_spans(flat, lane * rows * width, width, one, lane_spans)
-        _running_sum(steps, block)
-        return steps[:, :height]
-    return _coverage_lanes_chunked(edges, rows, block)
-
-
-def _coverage_lanes_chunked(edges: Sequence[_Edges], rows: int,
-                            block: int) -> np.ndarray:
-    """:func:`_coverage_lanes` for polygons with very many crossings.
-
-    Polygons are drawn in groups of at most ``_CHUNK`` crossings; a polygon
-    with more on its own is drawn by :meth:`_Edges.parity`. Depths count
-    runs (at most half the edges of a lane) plus one where any parity plane
-    covers the pixel, in ``uint32``.
-    """
-    height, width = edges[0].height, edges[0].width
-    nl = len(edges)
-    steps = np.zeros((nl, rows, width), dtype=np.uint32)
-    flat = steps.reshape(-1)
-    one = np.uint32(1)
-    covered = np.zeros((nl, height, width), dtype=bool)
+    deepest = max(e.deepest() for e in edges) // 2
+    dtype = np.uint8 if deepest < 2**8 else \
+        np.uint16 if deepest < 2**16 else np.uint32
+    steps = np.zeros((len(edges), height + 1, width), dtype=dtype)
+    parity = any(e.needs_parity() for e in edges)
+    covered = np.zeros((len(edges), height, width) if parity else (0, 0, 0),
+                       dtype=np.uint8)
     for lane, lane_edges in enumerate(edges):
-        if not lane_edges.num_polys:
-            continue
-        base = lane * rows * width
-        group_start, group_size = 0, 0
-        for index, count in enumerate(lane_edges.poly_crossings().tolist()):
-            if count > _CHUNK:
-                _add_spans(flat, base, width, one,
-                           lane_edges.spans(group_start, index))
-                covered[lane] |= lane_edges.parity(index)
-                group_start, group_size = index + 1, 0
-            elif group_size + count > _CHUNK:
-                _add_spans(flat, base, width, one,
-                           lane_edges.spans(group_start, index))
-                group_start, group_size = index, count
-            else:
-                group_size += count
-        _add_spans(flat, base, width, one,
-                   lane_edges.spans(group_start, lane_edges.num_polys))
-    _running_sum(steps, block)
-    depth = steps[:, :height]
-    depth += covered
-    return depth
+        lane_edges.draw(steps[lane], covered[lane] if parity else None)
+    del edges  # free the edge tables before the map is made
+    seg = np.empty((height, width), dtype=np.uint8)
+    _rasterize.assemble(steps, covered, np.asarray(classes, np.uint8),
+                        background, seg)
+    return seg
 
 
 def polygon_coverage(polygons: Sequence[np.ndarray], height: int,
@@ -1070,7 +828,7 @@ def polygon_coverage(polygons: Sequence[np.ndarray], height: int,
     Raises:
         ValueError: When a polygon has a NaN or infinite coordinate.
     """
-    return _coverage_lanes([polygons], height, width)[0] > 0
+    return _draw_lanes([polygons], height, width, [1]).view(bool)
 
 
 def _any_polygon(polygons) -> bool:
@@ -1108,24 +866,8 @@ def rasterize_polygons(polygons: Mapping[int, Sequence[np.ndarray]],
         polygons.get(c))]
     if not order:
         return np.full((height, width), background, dtype=np.uint8)
-    depth = _coverage_lanes([polygons[c] for c in order], height, width)
-    ascending = all(a < b for a, b in zip([background] + order[:-1], order))
-    if ascending and background == 0 and height and width:
-        # Higher priority is a higher id: the class of a pixel is the largest
-        # ``class_id * covered`` over the planes, all in cheap uint8 ops.
-        for i, (plane, class_id) in enumerate(zip(depth, order)):
-            covered = (plane != 0).view(np.uint8)  # 0/1 bytes
-            if class_id != 1:
-                covered *= np.uint8(class_id)
-            if i == 0:
-                seg = covered
-            else:
-                np.maximum(seg, covered, out=seg)
-        return seg
-    seg = np.full((height, width), background, dtype=np.uint8)
-    for plane, class_id in zip(depth, order):
-        np.copyto(seg, class_id, where=plane != 0)
-    return seg
+    return _draw_lanes([polygons[c] for c in order], height, width, order,
+                       background)
 
 
 def rasterize_label_files(paths: Iterable[str],

@@ -333,11 +333,9 @@ def run_trial(rng: np.random.Generator, folder: str, name: str = 'FUZZ',
             for key, points in got:
                 want_polys[key].append((index, points))
 
-    chunk, key_limit = labels._CHUNK, labels._KEY_LIMIT
-    if rng.random() < 0.3:  # draw through the bounded-memory paths too
+    chunk = labels._CHUNK
+    if rng.random() < 0.3:  # draw through the bounded-memory path too
         labels._CHUNK = int(rng.choice([5, 40, 400]))
-    if rng.random() < 0.3:  # and the compact sort keys of many polygons
-        labels._KEY_LIMIT = 0.0
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
@@ -348,7 +346,7 @@ def run_trial(rng: np.random.Generator, folder: str, name: str = 'FUZZ',
                 k: polygon_coverage([p for _, p in want_polys[k]], height,
                                     width) for k in KEYS}
     finally:
-        labels._CHUNK, labels._KEY_LIMIT = chunk, key_limit
+        labels._CHUNK = chunk
 
     stray = [w for w in caught if not issubclass(w.category, SIALabelWarning)]
     assert not stray, f'warnings not naming the file: {stray[0].message}'
