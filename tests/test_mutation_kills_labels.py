@@ -486,3 +486,41 @@ def test_rasterize_label_files_passes_warn(tmp_path):
                                     'values (3)')]
     assert np.argwhere(seg == 1).tolist() == [[r, c] for r in range(1, 5)
                                               for c in range(1, 5)]
+
+
+def test_packed_polygons_draw_the_pixels_of_the_lists():
+    """The flat-array input (what the map-label reader gives) against the
+    same polygons as lists and against matplotlib: short rings and polygons
+    of none dropped, holes paired with their exterior, classes kept apart."""
+    from mmseg_sia.labels import PackedPolygons
+    polys = polygons_mixed()
+    packed = PackedPolygons.from_polygons(polys)
+    # The stubs (2 points) and the polygon without rings hold empty rings.
+    assert packed.ring_counts.tolist() == [2, 1, 2, 1, 1, 1, 1]
+    assert packed.ring_sizes.tolist() == [4, 4, 3, 4, 0, 0, 0, 4, 4]
+    assert packed.points.shape == (23, 2)
+    np.testing.assert_array_equal(polygon_coverage(packed, 20, 30),
+                                  centre_rule(polys, 20, 30))
+    # Built by hand: a holed square and a triangle, then the same as lists.
+    hand = PackedPolygons(np.concatenate(HOLED + TRIANGLE_RING),
+                          np.array([4, 4, 3]), np.array([2, 1]))
+    seg = rasterize_polygons({1: hand, 2: [INT_SQUARE]}, (20, 30))
+    expected = rasterize_polygons({1: [HOLED, TRIANGLE_RING],
+                                   2: [INT_SQUARE]}, (20, 30))
+    np.testing.assert_array_equal(seg, expected)
+    assert set(np.unique(seg)) == {0, 1, 2}
+    # No polygon at all: the background only.
+    none = PackedPolygons(np.zeros((0, 2)), np.zeros(0, np.int64),
+                          np.zeros(0, np.int64))
+    assert not rasterize_polygons({1: none}, (4, 5), background=0).any()
+    assert (rasterize_polygons({1: none}, (4, 5), background=7) == 7).all()
+
+
+def test_packed_polygons_name_the_polygon_with_a_nan():
+    from mmseg_sia.labels import PackedPolygons
+    tri = np.array([[1.0, 1.0], [5.0, 1.0], [5.0, np.nan]])
+    packed = PackedPolygons.from_polygons([square(0, 0, 2, 2), HOLED,
+                                           [square(4, 4, 6, 6), tri]])
+    with pytest.raises(ValueError, match=r'^polygon 2 has a NaN or infinite '
+                       r'coordinate$'):
+        polygon_coverage(packed, 8, 8)
