@@ -71,9 +71,9 @@ def lane_steps(x0, y0, x1, y1, col0, ncols, poly_starts, poly_ends, height,
             row buffer, so working memory stays bounded.
         steps: ``(height + 1, width)`` unsigned plane: +1 where a run
             starts, -1 (wrapping) where it ends.
-        toggles: ``(height + 1, width)`` uint8 scratch plane of zeros (left
-            zeroed), or empty when no polygon has more than ``chunk``
-            crossings.
+        toggles: ``(height + 1, width)`` uint8 scratch plane of zeros for
+            this lane alone, or empty when no polygon has more than
+            ``chunk`` crossings.
         covered: ``(height, width)`` uint8: set to 1 inside the polygons
             drawn as parity planes.
     """
@@ -108,13 +108,15 @@ def lane_steps(x0, y0, x1, y1, col0, ncols, poly_starts, poly_ends, height,
                            rows, 0)
                 for k in range(n):
                     toggles[rows[k], c0 + k] ^= 1
+            # The toggles of the lane's earlier parity polygons stay: they
+            # only add those polygons' own pixels again (p1 or (p1 xor p2)
+            # is p1 or p2). Row ``height`` (crossings at or below the map's
+            # bottom) is never read.
             par[cmin:cmax] = 0
             for r in range(height):
                 for c in range(cmin, cmax):
                     par[c] ^= toggles[r, c]
-                    toggles[r, c] = 0
                     covered[r, c] |= par[c]
-            toggles[height, cmin:cmax] = 0
             continue
         # Crossings bucketed by column: start[c] is the first slot of
         # column c in ``rows`` (edges add 1 over their columns as a step

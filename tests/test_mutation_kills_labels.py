@@ -524,3 +524,54 @@ def test_packed_polygons_name_the_polygon_with_a_nan():
     with pytest.raises(ValueError, match=r'^polygon 2 has a NaN or infinite '
                        r'coordinate$'):
         polygon_coverage(packed, 8, 8)
+
+
+def exact_centre_rule(polygons, height, width):
+    """The rule in exact rational arithmetic: column ``c`` is crossed by an
+    edge when ``min(x0, x1) <= c + 1/2 < max(x0, x1)``, at the exact ``y``;
+    pixel ``r`` lies below a crossing when ``y <= r + 1/2``; even-odd within
+    a polygon, union over polygons."""
+    from fractions import Fraction
+    half = Fraction(1, 2)
+    union = np.zeros((height, width), bool)
+    for rings in polygons:
+        crossings = [[] for _ in range(width)]
+        for ring in rings:
+            pts = [(Fraction(x), Fraction(y)) for x, y in ring.tolist()]
+            for (ax, ay), (bx, by) in zip(pts, pts[1:] + pts[:1]):
+                for c in range(width):
+                    if min(ax, bx) <= c + half < max(ax, bx):
+                        crossings[c].append(ay + (c + half - ax) *
+                                            (by - ay) / (bx - ax))
+        for c in range(width):
+            for r in range(height):
+                below = sum(y <= r + half for y in crossings[c])
+                union[r, c] |= below % 2 == 1
+    return union
+
+
+def test_centres_on_edges_are_decided_exactly():
+    """Vertices on an eighth-pixel grid put pixel centres exactly on slanted
+    edges: each is decided by the half-open rule as exact arithmetic decides
+    it. The edge (0.125, 0)-(10.875, 7) passes through the centre (5.5, 3.5)
+    and (0.625, 0)-(8.875, 9) through (7.5, 7.5); through a rounded slope
+    their heights come out 3.5000000000000004 and 7.499999999999999, so the
+    height must be rounded once (multiplying before dividing)."""
+    rng = np.random.default_rng(12)
+    height, width = 9, 11
+    polys = [[np.array([[0.125, 0.0], [10.875, 7.0], [0.125, 7.0]])],
+             [np.array([[0.625, 0.0], [8.875, 9.0], [10.5, 0.0]])]]
+    for _ in range(12):
+        n = int(rng.integers(3, 7))
+        polys.append([rng.integers(-8, 8 * 12, (n, 2)) / 8.0])
+    exact = exact_centre_rule(polys, height, width)
+    # The centres on those edges: inside the first (the edge is its upper
+    # boundary, y <= r + 1/2 counts), outside the second (its lower one).
+    assert exact_centre_rule(polys[:1], height, width)[3, 5]
+    assert not exact_centre_rule(polys[1:2], height, width)[7, 7]
+    np.testing.assert_array_equal(polygon_coverage(polys, height, width),
+                                  exact)
+    for poly in polys[:2]:
+        np.testing.assert_array_equal(
+            polygon_coverage([poly], height, width),
+            exact_centre_rule([poly], height, width))
