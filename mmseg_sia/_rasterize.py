@@ -44,13 +44,12 @@ def _edge_rows(ax, ay, bx, by, c0, c1, height, out, at):
     # Scaled by 1/4 (exact, or off by less than 1e-307 px near underflow)
     # so no difference overflows, and parametrised by t = (xc - x0) /
     # (x1 - x0) in [0, 1] (rounding is monotonic), so y stays between the
-    # scaled end points.
+    # scaled end points and y / s between the end points.
     s = 0.25
     for c in range(c0, c1):
         xc = c + 0.5
         t = (xc * s - ax * s) / (bx * s - ax * s)
-        y = ay * s + t * (by * s - ay * s)
-        y = min(max(y, -s), (height + 1.0) * s) / s
+        y = (ay * s + t * (by * s - ay * s)) / s
         r = np.ceil(y - 0.5)
         out[at] = 0 if r < 0.0 else height if r > height else int(r)
         at += 1

@@ -509,6 +509,12 @@ def test_packed_polygons_draw_the_pixels_of_the_lists():
                                    2: [INT_SQUARE]}, (20, 30))
     np.testing.assert_array_equal(seg, expected)
     assert set(np.unique(seg)) == {0, 1, 2}
+    # Polygons left without a ring (stubs only), first and last.
+    for polys in ([STUB_ONLY, HOLED], [HOLED, STUB_ONLY],
+                  [STUB_ONLY, NO_RINGS, TRIANGLE_RING, STUB_ONLY]):
+        np.testing.assert_array_equal(
+            polygon_coverage(PackedPolygons.from_polygons(polys), 20, 30),
+            centre_rule(polys, 20, 30))
     # No polygon at all: the background only.
     none = PackedPolygons(np.zeros((0, 2)), np.zeros(0, np.int64),
                           np.zeros(0, np.int64))
