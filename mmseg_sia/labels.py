@@ -687,10 +687,7 @@ class _Edges:
                 if flat else None
             poly_rings = None
             given = None
-        self.num_polys = len(ring_counts) if poly_rings is None else \
-            len(poly_rings)
         if pts is None or not len(pts):
-            self.num_polys = 0
             self.total = 0
             return
         if poly_rings is None or len(poly_rings) == len(ring_counts):
@@ -727,7 +724,6 @@ class _Edges:
         self.col0 = lo.astype(np.int64)
         self.ncols = hi.astype(np.int64) - self.col0
         # Edge range of each polygon (polygon i owns edges starts[i]:ends[i]).
-        self.counts = counts
         self.starts = starts
         self.ends = starts + counts
         self.total = int(self.ncols.sum())
