@@ -139,6 +139,10 @@ class MapLabelFile:
         unread (int): Features whose coordinates were not read, their class
             being none of ``only`` (:func:`read_map_label_file`); their
             polygons are counted in ``values``.
+        packed: The same polygons as flat arrays (every vertex in one
+            ``(N, 2)`` array, ring sizes, ring counts, and each polygon's
+            class value, feature and part), as the reader made them; None
+            once ``polygons`` is set.
     """
     path: str
     crs: object = None
@@ -153,6 +157,7 @@ class MapLabelFile:
 
     @property
     def polygons(self) -> List['MapPolygon']:
+        """Every drawable polygon, one :class:`MapPolygon` each."""
         if self._polygons is None:
             self._polygons = [] if self.packed is None else \
                 self.packed.polygons()
