@@ -553,6 +553,12 @@ class SIAPrediction:
             ValueError: Without a georeference that has a CRS.
         """
         import shapely
+        return {name: (list(shapely.from_wkb(wkb)) if wkb else [], fields)
+                for name, (wkb, fields) in self._gpkg_wkb_layers().items()}
+
+    def _gpkg_wkb_layers(self) -> Dict[str, tuple]:
+        """:meth:`gpkg_layers` with each polygon as the WKB the GeoPackage
+        stores (:func:`gpkg_wkb`), as :meth:`save_gpkg` writes it."""
         if self.georef is None or self.georef.crs is None:
             raise ValueError(f'{self.image_id}: no CRS, so no GeoPackage')
         self._ensure_polygons()
@@ -562,8 +568,7 @@ class SIAPrediction:
                 continue
             geoms, fields = [], {k: [] for k in GPKG_FIELDS}
             for poly in self.polygons.get(class_id, []):
-                geoms.append(shapely.from_wkb(gpkg_wkb(poly,
-                                                       self.georef)))
+                geoms.append(gpkg_wkb(poly, self.georef))
                 fields['class_id'].append(class_id)
                 for k, v in self.polygon_measures(poly).items():
                     fields[k].append(np.nan if v is None else v)
@@ -572,8 +577,8 @@ class SIAPrediction:
 
     def save_gpkg(self, path: str, overwrite: bool = False) -> str:
         """Write :meth:`gpkg_layers` to a GeoPackage (pyogrio)."""
-        return save_gpkg(path, self.gpkg_layers(), self.georef.crs.to_wkt(),
-                         overwrite)
+        layers = self._gpkg_wkb_layers()
+        return save_gpkg(path, layers, self.georef.crs.to_wkt(), overwrite)
 
     def measures(self) -> dict:
         """Per-image figures for the run summary.

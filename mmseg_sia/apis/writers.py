@@ -88,9 +88,10 @@ def save_gpkg(path: str, layers: Mapping[str, Tuple[Sequence, Mapping]],
 
     Args:
         path (str): Target ``.gpkg``.
-        layers (Mapping[str, tuple]): Layer name -> (shapely polygons,
-            mapping of field name -> sequence of values, one per polygon).
-            Every layer is written, empty ones too.
+        layers (Mapping[str, tuple]): Layer name -> (polygons as shapely
+            geometries or as WKB ``bytes``, mapping of field name ->
+            sequence of values, one per polygon). Every layer is written,
+            empty ones too.
         crs_wkt (str): The CRS of the coordinates, as WKT.
         overwrite (bool): Replace an existing file. Defaults to False.
 
@@ -111,10 +112,12 @@ def save_gpkg(path: str, layers: Mapping[str, Tuple[Sequence, Mapping]],
     try:
         with atomic_output(path, overwrite) as tmp:
             for i, (name, (geoms, fields)) in enumerate(layers.items()):
-                wkb = np.array(shapely.to_wkb(np.asarray(list(geoms),
-                                                         object)),
-                               dtype=object) if len(geoms) else np.array(
-                                   [], dtype=object)
+                geoms = list(geoms)
+                wkb = np.empty(len(geoms), dtype=object)
+                if all(isinstance(g, bytes) for g in geoms):
+                    wkb[:] = geoms
+                elif geoms:
+                    wkb[:] = shapely.to_wkb(np.asarray(geoms, object))
                 names = list(fields)
                 data = [np.asarray(fields[n], dtype=np.float64)
                         for n in names]
