@@ -261,13 +261,14 @@ def _positions(rings: List[list]) -> Optional[np.ndarray]:
     sizes = set(map(len, positions))
     if len(sizes) != 1 or not sizes <= {2, 3}:
         return None
+    size, = sizes
     try:
         # A flat stream of floats: faster than numpy reading nested lists.
         flat = np.fromiter(itertools.chain.from_iterable(positions),
-                           dtype=np.float64)
+                           dtype=np.float64, count=size * len(positions))
     except (ValueError, TypeError):
         return None
-    return flat.reshape(len(positions), -1)[:, :2]
+    return flat.reshape(len(positions), size)[:, :2]
 
 
 def read_map_label_file(path: Union[str, os.PathLike],
@@ -361,7 +362,9 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
         starts = ends - lens
         closed = (lens > 1) & (points[starts] == points[ends - 1]).all(1)
         count = lens - closed
-        finite = np.logical_and.reduceat(np.isfinite(points).all(1), starts)
+        finite = np.isfinite(points)
+        finite = np.ones(len(rings), bool) if finite.all() else \
+            np.logical_and.reduceat(finite.all(1), starts)
         bad = np.flatnonzero(~finite | (count < 3))
         if bad.size:
             owner = np.repeat(np.arange(len(parts)),
