@@ -35,8 +35,6 @@ from typing import (Dict, Iterable, List, Mapping, NamedTuple, Optional,
 
 import numpy as np
 
-from . import _rasterize
-
 try:  # orjson parses the large label files several times faster.
     import orjson as _orjson
 except ImportError:  # pragma: no cover - orjson is an install requirement
@@ -738,6 +736,7 @@ class _Edges:
         big = covered is not None and self.needs_parity()
         toggles = np.zeros((height + 1, self.width) if big else (0, 0),
                            dtype=np.uint8)
+        from . import _rasterize  # numba: imported when first drawing
         _rasterize.lane_steps(
             self.x0, self.y0, self.x1, self.y1, self.col0, self.ncols,
             self.starts, self.ends, height, _CHUNK, steps, toggles,
@@ -788,6 +787,7 @@ def _draw_lanes(lanes: Sequence, height: int, width: int,
         lane_edges.draw(steps[lane], covered[lane] if parity else None)
     del edges  # free the edge tables before the map is made
     seg = np.empty((height, width), dtype=np.uint8)
+    from . import _rasterize
     _rasterize.assemble(steps, covered, np.asarray(classes, np.uint8),
                         background, seg)
     return seg
