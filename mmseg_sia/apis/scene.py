@@ -85,15 +85,18 @@ class BandPolygonizer:
         # that does not reach its band's edge lies inside its piece, away
         # from every other band, and stays a hole of the region as it is.
         seams = np.asarray(self._seams)
+        on_edge = _reach_rows([h for rings in shells for h in rings[1:]],
+                              seams)
         inner, pieces = [], []
+        at = 0
         for rings in shells:
             edge = []
-            for hole in rings[1:]:
-                ys = hole[:, 1]
-                if np.isin((ys.min(), ys.max()), seams).any():
+            for hole, reaches in zip(rings[1:], on_edge[at:]):
+                if reaches:
                     edge.append(_densify_seams(hole, seams))
                 else:
                     inner.append(hole)
+            at += len(rings) - 1
             pieces.append(shapely.Polygon(_densify_seams(rings[0], seams),
                                           edge))
         # The pieces tile the region without overlap; with a vertex at every
@@ -120,13 +123,10 @@ class BandPolygonizer:
                if r in self._open and len(rings) > 1]
         if not new:
             return
-        holes = [h for _, rings in new for h in rings[1:]]
-        lens = np.fromiter(map(len, holes), np.int64, len(holes))
-        starts = np.cumsum(lens) - lens
-        ys = np.concatenate(holes)[:, 1]
-        edge = ((np.minimum.reduceat(ys, starts) == y0) |
-                (np.maximum.reduceat(ys, starts) == self.next_row)).tolist()
-        del holes, ys
+        # The band's holes lie within its rows: only its own edges can be
+        # reached.
+        edge = _reach_rows([h for _, rings in new for h in rings[1:]],
+                           np.array([y0, self.next_row], np.float64))
         inner: Dict[int, list] = {}
         at = 0
         for r, rings in new:
@@ -276,6 +276,20 @@ def _add_holes(poly: MaskPolygon, stores: Sequence[_InnerHoles]
     order = np.lexsort((first[:, 0], first[:, 1]))
     return MaskPolygon(poly.exterior, [holes[i] for i in order.tolist()],
                        poly.class_id)
+
+
+def _reach_rows(holes: Sequence[np.ndarray], rows: np.ndarray
+                ) -> List[bool]:
+    """Whether each hole reaches a band edge: its top or bottom row is one
+    of ``rows`` (the hole then may continue in the next band, and is
+    merged across it; one that does not lies inside its piece for good)."""
+    if not holes:
+        return []
+    lens = np.fromiter(map(len, holes), np.int64, len(holes))
+    starts = np.cumsum(lens) - lens
+    ys = np.concatenate(holes)[:, 1]
+    return (np.isin(np.minimum.reduceat(ys, starts), rows) |
+            np.isin(np.maximum.reduceat(ys, starts), rows)).tolist()
 
 
 def _densify_seams(ring: np.ndarray, seams: Sequence[float]) -> np.ndarray:
