@@ -15,8 +15,13 @@ tiles and rounds; the methods run in turns on each tile):
 
 Goal: LoadPolygonAnnotations / LoadAnnotations <= 1.0. It also times building
 the SIADataset index for many tiles (``--index-tiles``; empty files).
+``--baseline REF`` also times the reading and drawing of another version of
+the plugin in the same turns (its ``labels`` and ``_rasterize`` modules
+taken from git revision ``REF`` of this repository) and checks that both
+draw the same maps.
 
     python benchmarks/bench_load_annotations.py [--tiles 8] [--repeat 5]
+    python benchmarks/bench_load_annotations.py --baseline main
     python benchmarks/bench_load_annotations.py --tiles 2 --repeat 1 \\
         --size 256 --index-tiles 100                    # smoke run
 """
@@ -104,12 +109,19 @@ def main(argv=None) -> None:
     parser.add_argument('--size', type=int, default=1024,
                         help='tile side in pixels (default 1024)')
     parser.add_argument('--index-tiles', type=int, default=50000)
+    parser.add_argument('--baseline', metavar='REF',
+                        help='also time the drawing of git revision REF')
     args = parser.parse_args(argv)
     if args.tiles < 1 or args.repeat < 1:
         parser.error('--tiles and --repeat must be >= 1')
     shape = (args.size, args.size)
 
     with tempfile.TemporaryDirectory() as root:
+        base = None
+        if args.baseline:
+            from revision import import_revision
+            base = import_revision(args.baseline, ('labels', '_rasterize'),
+                                   osp.join(root, 'baseline'))['labels']
         stems = write_dense_tiles(root, args.tiles, size=args.size)
         polygon_loader = LoadPolygonAnnotations()
         png_loader = LoadAnnotations()  # mmseg default: pillow decoding
@@ -121,6 +133,9 @@ def main(argv=None) -> None:
             seg = polygon_loader(dict(label_paths=paths,
                                       ori_shape=shape,
                                       seg_fields=[]))['gt_seg_map']
+            if base is not None and not np.array_equal(
+                    base.rasterize_label_files(paths, shape)[0], seg):
+                raise SystemExit(f'{args.baseline} draws another map')
             png = osp.join(root, stem + '_label.png')
             cv2.imwrite(png, seg)
             samples.append((paths, png))
@@ -135,15 +150,19 @@ def main(argv=None) -> None:
             return png_loader(dict(seg_map_path=png, reduce_zero_label=False,
                                    seg_fields=[]))
 
-        times = {'polygons': [], 'png': [], 'seed': []}
+        times = {'polygons': [], 'png': [], 'seed': [], 'base': []}
         for _ in range(args.repeat):  # interleaved, so load drifts evenly
             for paths, png in samples:
                 times['polygons'].append(time_once(lambda: run_polygons(paths)))
                 times['png'].append(time_once(lambda: run_png(png)))
                 times['seed'].append(
                     time_once(lambda: seed_masking(paths, shape)))
+                if base is not None:
+                    times['base'].append(time_once(
+                        lambda: base.rasterize_label_files(paths, shape)))
 
-        med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+        med = {k: statistics.median(v) * 1e3 for k, v in times.items()
+               if v}
         print(f'{args.tiles} dense {args.size}x{args.size} tiles, '
               f'{n_polys / args.tiles:.0f} buildings per tile on average, '
               f'{args.repeat} rounds; median CPU ms per sample')
@@ -157,6 +176,11 @@ def main(argv=None) -> None:
               f'{med["polygons"] / med["png"]:.2f} (goal <= 1.0)')
         print(f'ratio seed masking / LoadPolygonAnnotations:   '
               f'{med["seed"] / med["polygons"]:.2f}')
+        if 'base' in med:
+            print(f'  {args.baseline} (rasterize_label_files): '
+                  f'{med["base"]:8.2f} ms, ratio '
+                  f'{med["base"] / med["png"]:.2f}; this version / '
+                  f'{args.baseline}: {med["polygons"] / med["base"]:.2f}')
 
     if args.index_tiles:
         elapsed = bench_index(args.index_tiles)

@@ -20,9 +20,10 @@ shapely's ``contains_xy``; goal >= 99.95 % agreement.
     python benchmarks/bench_map_labels.py [--tiles 4] [--repeat 5]
 
 ``--baseline REF`` also times the map-label drawing of another version of
-the plugin, interleaved in the same run (its ``labels``, ``maplabels``,
-``georef`` and ``geo`` modules taken from git revision ``REF`` of this
-repository), and checks that both draw the same maps: ``--baseline main``.
+the plugin, interleaved in the same run (its ``labels``, ``_rasterize``,
+``maplabels``, ``georef`` and ``geo`` modules taken from git revision ``REF``
+of this repository), and checks that both draw the same maps: ``--baseline
+main``.
 """
 from __future__ import annotations
 
@@ -128,25 +129,13 @@ def reference(label: str, origin) -> np.ndarray:
 
 
 def load_baseline(ref: str, where: str):
-    """The ``labels``/``maplabels``/``georef`` modules of git revision
-    ``ref``, imported as a package of their own under ``where``."""
-    import importlib
-    import subprocess
-    import sys
+    """The ``maplabels`` and ``georef`` modules of git revision ``ref``
+    (with the modules they import), as a package of their own."""
+    from revision import import_revision
 
-    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    package = osp.join(where, 'baseline_sia')
-    os.makedirs(package)
-    open(osp.join(package, '__init__.py'), 'w').close()
-    for name in ('labels', 'maplabels', 'georef', 'geo'):
-        text = subprocess.run(
-            ['git', '-C', repo, 'show', f'{ref}:mmseg_sia/{name}.py'],
-            check=True, capture_output=True).stdout
-        with open(osp.join(package, name + '.py'), 'wb') as f:
-            f.write(text)
-    sys.path.insert(0, where)
-    return (importlib.import_module('baseline_sia.maplabels'),
-            importlib.import_module('baseline_sia.georef'))
+    modules = import_revision(ref, ('labels', '_rasterize', 'maplabels',
+                                    'geo', 'georef'), where)
+    return modules['maplabels'], modules['georef']
 
 
 def draw_baseline(base, img: str, label: str, meta: str) -> np.ndarray:
