@@ -20,6 +20,18 @@ pixel centre is decided the same way whatever the machine.
 import numpy as np
 from numba import njit
 
+
+def _compiled(fn):
+    """``fn`` compiled without the GIL, its machine code cached on disk
+    (beside this file, else in the user's cache folder). Where neither can
+    be written (a read-only installation run by a user without a home
+    folder), numba refuses to cache: it is compiled in each process then.
+    """
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(nogil=True)(fn)
+
 # Above this magnitude ``(xc - x0) * (y1 - y0)`` could overflow: such edges
 # (only reachable through the array API; the label readers stop at
 # ``MAX_COORDINATE``) are intersected in a scaled form instead.
@@ -28,7 +40,7 @@ SAFE_MAGNITUDE = 1e150
 _INSERTION = 16
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _edge_rows(ax, ay, bx, by, c0, c1, height, out, at):
     """Rows at which edge ``(ax, ay) -> (bx, by)`` crosses columns
     ``c0 <= c < c1``, written to ``out[at:at + c1 - c0]``."""
@@ -55,7 +67,7 @@ def _edge_rows(ax, ay, bx, by, c0, c1, height, out, at):
         at += 1
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def lane_steps(x0, y0, x1, y1, col0, ncols, poly_starts, poly_ends, height,
                chunk, steps, toggles, covered):
     """Draw the polygons of one lane (united; each even-odd).
@@ -170,7 +182,7 @@ def lane_steps(x0, y0, x1, y1, col0, ncols, poly_starts, poly_ends, height,
             a = b
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def assemble(steps, covered, classes, background, seg):
     """The class map: the last lane (highest priority) covering a pixel
     gives its class, else ``background``.

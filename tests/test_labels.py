@@ -353,3 +353,28 @@ def test_type_errors_are_said_in_json_words(tmp_path):
     top.write_text('[1, 2]')
     with pytest.raises(LabelFileError, match='top level is an array'):
         read_label_file(str(top))
+
+
+def test_rasterizer_works_where_no_cache_can_be_written():
+    """A read-only installation run by a user without a writable home
+    folder: numba finds nowhere to cache the compiled loops (simulated by
+    giving it no cache locator) and refuses ``cache=True``; the rasterizer
+    compiles them in the process instead and draws the same pixels."""
+    import os.path as osp
+    import subprocess
+    import sys
+    code = (
+        'import numba.core.caching as caching\n'
+        'caching.CacheImpl._locator_classes = []\n'
+        'import numpy as np\n'
+        'from mmseg_sia.labels import polygon_coverage\n'
+        'tri = np.array([[0.25, 0.25], [3.75, 0.25], [3.75, 2.75]])\n'
+        'print(np.argwhere(polygon_coverage([tri], 4, 5)).tolist())\n')
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    done = subprocess.run([sys.executable, '-c', code], cwd=repo,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    tri = np.array([[0.25, 0.25], [3.75, 0.25], [3.75, 2.75]])
+    expected = np.argwhere(polygon_coverage([tri], 4, 5)).tolist()
+    assert len(expected) == 6
+    assert done.stdout.strip() == str(expected)
