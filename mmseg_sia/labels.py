@@ -618,10 +618,10 @@ def _first_unfinite(packed: PackedPolygons) -> int:
     ring of 3 vertices or more."""
     sizes = np.asarray(packed.ring_sizes, dtype=np.int64)
     finite = np.isfinite(np.asarray(packed.points, np.float64)).all(1)
-    ring_bad = ~np.logical_and.reduceat(finite, np.cumsum(sizes) - sizes) \
-        & (sizes >= 3) if sizes.size else np.zeros(0, bool)
+    ring = np.repeat(np.arange(len(sizes)), sizes)[~finite]
+    ring = ring[sizes[ring] >= 3].min()
     owner = np.repeat(np.arange(len(packed.ring_counts)), packed.ring_counts)
-    return int(owner[np.flatnonzero(ring_bad)[0]])
+    return int(owner[ring])
 
 
 class PackedPolygons(NamedTuple):

@@ -530,6 +530,14 @@ def test_packed_polygons_name_the_polygon_with_a_nan():
     with pytest.raises(ValueError, match=r'^polygon 2 has a NaN or infinite '
                        r'coordinate$'):
         polygon_coverage(packed, 8, 8)
+    # A ring too short to draw after it, or a NaN in such a ring before it.
+    stub = np.array([[0.0, 0.0], [1.0, 1.0]])
+    for polys, bad in (([[tri, stub]], 0), ([[tri], [stub]], 0),
+                       ([[np.array([[np.nan, 0.0], [1.0, 1.0]])], [tri]], 1)):
+        for given in (polys, PackedPolygons.from_polygons(polys)):
+            with pytest.raises(ValueError, match=rf'^polygon {bad} has a '
+                               r'NaN or infinite coordinate$'):
+                polygon_coverage(given, 8, 8)
 
 
 def exact_centre_rule(polygons, height, width):
