@@ -12,10 +12,10 @@ The rule, for every function here: column ``c`` is crossed by an edge when
 / dx``, and the crossing starts or ends the runs of its column at row
 ``ceil(y - 0.5)`` (clipped to ``[0, height]``). Within one polygon the rows
 of a column are paired in order (the even-odd rule); pixel ``r`` is inside a
-pair ``(a, b)`` when ``a <= r < b``. The arithmetic is that of the numpy
-expressions in the comments, operation for operation (no fused
-multiply-add: numba does not ask LLVM to contract), so a crossing on a
-pixel centre is decided the same way whatever the machine.
+pair ``(a, b)`` when ``a <= r < b``. The crossing height is rounded once,
+after multiplying and dividing in that order (no fused multiply-add: numba
+does not ask LLVM to contract), so a crossing on a pixel centre is decided
+the same way whatever the machine.
 """
 import numpy as np
 from numba import njit
@@ -32,6 +32,7 @@ def _compiled(fn):
     except RuntimeError:  # "cannot cache function ...: no locator available"
         return njit(nogil=True)(fn)
 
+
 # Above this magnitude ``(xc - x0) * (y1 - y0)`` could overflow: such edges
 # (only reachable through the array API; the label readers stop at
 # ``MAX_COORDINATE``) are intersected in a scaled form instead.
@@ -41,9 +42,10 @@ _INSERTION = 16
 
 
 @_compiled
-def _edge_rows(ax, ay, bx, by, c0, c1, height, out, at):
+def _edge_rows(ax, ay, bx, by, c0, c1, height, out):
     """Rows at which edge ``(ax, ay) -> (bx, by)`` crosses columns
-    ``c0 <= c < c1``, written to ``out[at:at + c1 - c0]``."""
+    ``c0 <= c < c1``, written to ``out[:c1 - c0]``."""
+    at = 0
     if max(max(abs(ax), abs(bx)), max(abs(ay), abs(by))) <= SAFE_MAGNITUDE:
         dx = bx - ax
         dy = by - ay
@@ -116,7 +118,7 @@ def lane_steps(x0, y0, x1, y1, col0, ncols, poly_starts, poly_ends, height,
                     rows = np.empty(max(n, 2 * rows.size), np.int32)
                 c0 = col0[e]
                 _edge_rows(x0[e], y0[e], x1[e], y1[e], c0, c0 + n, height,
-                           rows, 0)
+                           rows)
                 for k in range(n):
                     toggles[rows[k], c0 + k] ^= 1
             # The toggles of the lane's earlier parity polygons stay: they
@@ -153,8 +155,7 @@ def lane_steps(x0, y0, x1, y1, col0, ncols, poly_starts, poly_ends, height,
             if n == 0:
                 continue
             c0 = col0[e]
-            _edge_rows(x0[e], y0[e], x1[e], y1[e], c0, c0 + n, height, cross,
-                       0)
+            _edge_rows(x0[e], y0[e], x1[e], y1[e], c0, c0 + n, height, cross)
             for k in range(n):
                 c = c0 + k
                 rows[start[c]] = cross[k]

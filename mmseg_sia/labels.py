@@ -728,19 +728,18 @@ class _Edges:
 
     def draw(self, steps: np.ndarray, covered: Optional[np.ndarray]) -> None:
         """Add the runs of the polygons to ``steps``; those with more than
-        ``_CHUNK`` crossings are drawn into ``covered`` (see
-        :func:`mmseg_sia._rasterize.lane_steps`)."""
+        ``_CHUNK`` crossings are drawn into ``covered``, which is given when
+        :meth:`needs_parity` (see :func:`mmseg_sia._rasterize.lane_steps`).
+        """
         if not self.total:
             return
-        height = self.height
-        big = covered is not None and self.needs_parity()
-        toggles = np.zeros((height + 1, self.width) if big else (0, 0),
-                           dtype=np.uint8)
+        shape = (0, 0) if covered is None else (self.height + 1, self.width)
         from . import _rasterize  # numba: imported when first drawing
         _rasterize.lane_steps(
             self.x0, self.y0, self.x1, self.y1, self.col0, self.ncols,
-            self.starts, self.ends, height, _CHUNK, steps, toggles,
-            covered if covered is not None else np.zeros((0, 0), np.uint8))
+            self.starts, self.ends, self.height, _CHUNK, steps,
+            np.zeros(shape, np.uint8),
+            np.zeros((0, 0), np.uint8) if covered is None else covered)
 
     def deepest(self) -> int:
         """Most crossings in one column (twice the most runs, so a bound on
@@ -749,7 +748,7 @@ class _Edges:
             return 0
         crossed = self.ncols > 0
         counts = np.bincount(self.col0[crossed], minlength=self.width + 1)
-        counts[:self.width + 1] -= np.bincount(
+        counts -= np.bincount(
             (self.col0 + self.ncols)[crossed], minlength=self.width + 1)
         return int(np.cumsum(counts).max())
 
@@ -780,11 +779,11 @@ def _draw_lanes(lanes: Sequence, height: int, width: int,
     dtype = np.uint8 if deepest < 2**8 else \
         np.uint16 if deepest < 2**16 else np.uint32
     steps = np.zeros((len(edges), height + 1, width), dtype=dtype)
-    parity = any(e.needs_parity() for e in edges)
-    covered = np.zeros((len(edges), height, width) if parity else (0, 0, 0),
-                       dtype=np.uint8)
+    parity = [e.needs_parity() for e in edges]
+    covered = np.zeros((len(edges), height, width) if any(parity)
+                       else (0, 0, 0), dtype=np.uint8)
     for lane, lane_edges in enumerate(edges):
-        lane_edges.draw(steps[lane], covered[lane] if parity else None)
+        lane_edges.draw(steps[lane], covered[lane] if parity[lane] else None)
     del edges  # free the edge tables before the map is made
     seg = np.empty((height, width), dtype=np.uint8)
     from . import _rasterize

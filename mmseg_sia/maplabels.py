@@ -97,12 +97,21 @@ class _PackedParts:
     features: np.ndarray
     parts: np.ndarray
 
-    def select(self, keep: np.ndarray) -> PackedPolygons:
-        """The polygons where the ``(P,)`` bool ``keep`` is true, packed."""
+    def take(self, keep: np.ndarray) -> '_PackedParts':
+        """The polygons where the ``(P,)`` bool ``keep`` is true."""
         rings = np.repeat(keep, self.ring_counts)
-        return PackedPolygons(
+        return _PackedParts(
             self.points[np.repeat(rings, self.ring_sizes)],
-            self.ring_sizes[rings], self.ring_counts[keep])
+            self.ring_sizes[rings], self.ring_counts[keep],
+            list(itertools.compress(self.values, keep.tolist())),
+            self.features[keep], self.parts[keep])
+
+    def select(self, keep: np.ndarray) -> PackedPolygons:
+        """The polygons where ``keep`` is true, as the rasterizer takes
+        them."""
+        chosen = self.take(keep)
+        return PackedPolygons(chosen.points, chosen.ring_sizes,
+                              chosen.ring_counts)
 
     def polygons(self) -> List['MapPolygon']:
         """One :class:`MapPolygon` per polygon, its rings as views."""
@@ -402,7 +411,9 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
         np.fromiter((i for i, _, _, _ in parts), np.int64, len(parts)),
         np.fromiter((k for _, _, k, _ in parts), np.int64, len(parts)))
     if problems:  # the polygons of features skipped left out
-        packed = _without_features(packed, problems)
+        packed = packed.take(np.fromiter(
+            (f not in problems for f in packed.features.tolist()), bool,
+            len(packed.features)))
     result.packed = packed
     result.values.update(packed.values)
     if problems:
@@ -419,20 +430,6 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
         result.unusable = ('has features but no polygon the reader can use '
                            f'({describe_features(features)["summary"]})')
     return result
-
-
-def _without_features(packed: _PackedParts,
-                      features: Container[int]) -> _PackedParts:
-    """``packed`` less the polygons of the given features."""
-    keep = np.fromiter((f not in features for f in packed.features.tolist()),
-                       bool, len(packed.features))
-    rings = np.repeat(keep, packed.ring_counts)
-    return _PackedParts(
-        packed.points[np.repeat(rings, packed.ring_sizes)],
-        packed.ring_sizes[rings], packed.ring_counts[keep],
-        list(itertools.compress(packed.values, keep.tolist())),
-        packed.features[keep], packed.parts[keep])
-
 
 def _warn_unknown(values: Counter, cmap: Mapping, source: str) -> None:
     """Warn once about the class values (with their polygon counts) that
