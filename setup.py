@@ -74,6 +74,10 @@ setup(
         'orjson',
         # The polygon rasterizer's inner loops (mmseg_sia._rasterize).
         'numba',
+        # Reading regular GeoJSON label files without a Python object per
+        # number (mmseg_sia._geojson).
+        'msgspec',
+        'pysimdjson',
         'scipy',
         # Georeferenced rasters and vectors (mmseg_sia.georef,
         # mmseg_sia.maplabels, the land-cover and vector datasets, inference

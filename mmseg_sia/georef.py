@@ -125,10 +125,20 @@ def parse_crs(value: object, path: Optional[str] = None,
     if isinstance(value, int) or value.strip().isdigit():
         value = f'EPSG:{int(value)}'
     try:
-        return CRS.from_user_input(value)
+        return _crs_from_text(value)
     except CRSError as e:
         raise GeorefError(path, f'names no known CRS: {given!r} ({e})',
                           field) from None
+
+
+@functools.lru_cache(maxsize=128)
+def _crs_from_text(text: str) -> 'CRS':
+    """pyproj's CRS for a text, made once per process: every label and META
+    file of a dataset names the same few (pyproj's CRS objects keep one
+    PROJ object per thread, so sharing them across threads is safe)."""
+    from pyproj import CRS
+
+    return CRS.from_user_input(text)
 
 
 @functools.lru_cache(maxsize=64)

@@ -267,14 +267,19 @@ def format_imcoords(points: np.ndarray, decimals: int = 4) -> str:
         for v in flat)
 
 
-def _decode(path: str) -> dict:
+def read_label_bytes(path: str) -> bytes:
+    """A label file's content, without a UTF-8 byte-order mark."""
     try:
         with open(path, 'rb') as f:
             raw = f.read()
     except OSError as e:
         raise LabelFileError(path, f'cannot be read ({e.strerror})') from e
-    if raw.startswith(b'\xef\xbb\xbf'):
-        raw = raw[3:]
+    return raw[3:] if raw.startswith(b'\xef\xbb\xbf') else raw
+
+
+def _decode(path: str, raw: Optional[bytes] = None) -> dict:
+    if raw is None:
+        raw = read_label_bytes(path)
     # The document is a tree without reference cycles, freed by reference
     # counting; its thousands of new dicts would otherwise trigger cyclic
     # collections that scan the whole heap of a training process (torch and
@@ -350,7 +355,8 @@ def _json_kind(value: object) -> str:
     return 'null' if value is None else f'a {type(value).__name__}'
 
 
-def read_feature_collection(path: str) -> Tuple[dict, list]:
+def read_feature_collection(path: str, raw: Optional[bytes] = None
+                            ) -> Tuple[dict, list]:
     """Read a file as a GeoJSON-like FeatureCollection.
 
     The one check of both readers (:func:`read_label_file`, and
@@ -358,6 +364,8 @@ def read_feature_collection(path: str) -> Tuple[dict, list]:
 
     Args:
         path (str): The file (UTF-8, with or without a byte-order mark).
+        raw (bytes, optional): Its content as :func:`read_label_bytes`
+            gives it, when already read. Defaults to None (read it).
 
     Returns:
         tuple[dict, list]: The document and its ``features`` list.
@@ -366,7 +374,7 @@ def read_feature_collection(path: str) -> Tuple[dict, list]:
         LabelFileError: When the file cannot be read, is not UTF-8 or JSON,
             is not an object or has no ``features`` array.
     """
-    data = _decode(path)
+    data = _decode(path, raw)
     if not isinstance(data, dict):
         raise LabelFileError(
             path, f'is not a FeatureCollection (top level is '
@@ -609,7 +617,8 @@ def _usable_rings(packed: PackedPolygons
     keep = sizes >= 3
     owner = np.repeat(np.arange(len(counts)), counts)
     kept = np.bincount(owner[keep], minlength=len(counts))
-    points = points[np.repeat(keep, sizes)].astype(np.float64, copy=False)
+    points = np.compress(np.repeat(keep, sizes), points, 0).astype(
+        np.float64, copy=False)
     return points, sizes[keep], kept[kept > 0]
 
 

@@ -25,7 +25,8 @@ import numpy as np
 
 from .labels import (LabelFileError, PackedPolygons, SIALabelWarning,
                      describe_features, rasterize_polygons,
-                     read_feature_collection, unusable_message, warn_skipped)
+                     read_feature_collection, read_label_bytes,
+                     unusable_message, warn_skipped)
 
 __all__ = [
     'LANDCOVER_CODES', 'LANDCOVER_BUILDING_ROAD', 'MapPolygon', 'MapLabelFile',
@@ -59,6 +60,9 @@ LANDCOVER_BUILDING_ROAD: Dict[int, int] = {
 }
 
 _POLYGON_TYPES = ('Polygon', 'MultiPolygon')
+# Stands in for a ring that is not a list of positions (its feature is
+# skipped with the reason): three points, so every ring has a first one.
+_UNREAD_RING = np.zeros((3, 2))
 
 
 class SIAMapLabelWarning(SIALabelWarning):
@@ -100,8 +104,10 @@ class _PackedParts:
     def take(self, keep: np.ndarray) -> '_PackedParts':
         """The polygons where the ``(P,)`` bool ``keep`` is true."""
         rings = np.repeat(keep, self.ring_counts)
+        # np.compress: the rows of a boolean mask, several times faster
+        # than indexing an (N, 2) array with it.
         return _PackedParts(
-            self.points[np.repeat(rings, self.ring_sizes)],
+            np.compress(np.repeat(rings, self.ring_sizes), self.points, 0),
             self.ring_sizes[rings], self.ring_counts[keep],
             list(itertools.compress(self.values, keep.tolist())),
             self.features[keep], self.parts[keep])
@@ -203,17 +209,9 @@ def _ring(coords: object) -> np.ndarray:
         raise ValueError(f'a ring is a {type(coords).__name__}, not a list '
                          'of positions')
     try:
-        pts = np.array([(p[0], p[1]) for p in coords], dtype=np.float64)
+        return np.array([(p[0], p[1]) for p in coords], dtype=np.float64)
     except (TypeError, ValueError, IndexError, KeyError):
         raise ValueError('a ring position is not a list of numbers') from None
-    if pts.size and not np.isfinite(pts).all():
-        raise ValueError('NaN or infinite coordinate')
-    if len(pts) > 1 and (pts[0] == pts[-1]).all():
-        pts = pts[:-1]
-    if len(pts) < 3:
-        raise ValueError(f'a ring has fewer than 3 distinct points '
-                         f'({len(pts)})')
-    return pts
 
 
 def label_crs(data: Mapping, path: str):
@@ -328,10 +326,67 @@ def read_map_label_file(path: Union[str, os.PathLike],
 def _read_map_label_file(path: str, attribute: str, strict: bool,
                          warn: bool, only: Optional[Container]
                          ) -> MapLabelFile:
-    data, features = read_feature_collection(path)
-    result = MapLabelFile(path=path, crs=label_crs(data, path),
-                          num_features=len(features))
+    raw = read_label_bytes(path)
+    fast = _read_regular(raw, attribute, only)
+    features = None
+    if fast is not None:
+        crs, num_features, problems = fast.crs, fast.num_features, \
+            dict(fast.problems)
+        unread, num_unread = Counter(fast.unread), fast.num_unread
+        packed = _PackedParts(fast.points, fast.ring_sizes, fast.ring_counts,
+                              fast.values, fast.features, fast.parts)
+    else:
+        data, features = read_feature_collection(path, raw)
+        crs, num_features = data.get('crs'), len(features)
+        problems, unread, num_unread, packed = _read_features(
+            features, attribute, only)
+    result = MapLabelFile(path=path, crs=label_crs({'crs': crs}, path),
+                          num_features=num_features, unread=num_unread)
+    result.values.update(unread)
+    packed = _checked_rings(packed, problems,
+                            opened=fast is not None and fast.opened)
+    if problems:  # the polygons of features skipped left out
+        packed = packed.take(np.fromiter(
+            (f not in problems for f in packed.features.tolist()), bool,
+            len(packed.features)))
+    result.packed = packed
+    result.values.update(packed.values)
+    if problems:
+        first = min(problems)
+        if strict:
+            raise LabelFileError(path, problems[first], feature=first)
+        result.skipped = sorted(problems.items())
+        if warn:
+            warn_skipped(path, result.skipped, num_features,
+                         SIAMapLabelWarning, stacklevel=3)
+    if num_features and not len(packed.values) and not result.unread:
+        # Every feature skipped: say what the file holds as well (a
+        # first-release file given to the land-cover reader, ...).
+        if features is None:
+            features = read_feature_collection(path, raw)[1]
+        result.unusable = ('has features but no polygon the reader can use '
+                           f'({describe_features(features)["summary"]})')
+    return result
+
+
+def _read_regular(raw: bytes, attribute: str, only: Optional[Container]):
+    """:func:`mmseg_sia._geojson.read_regular`, or None where msgspec,
+    simdjson or numba is missing."""
+    try:
+        from ._geojson import read_regular
+    except ImportError:
+        return None
+    return read_regular(raw, attribute, only, class_value)
+
+
+def _read_features(features: list, attribute: str,
+                   only: Optional[Container]):
+    """The general reader's walk over parsed features: (problems, unread
+    polygons per value, unread features, the polygons packed with their
+    closing positions)."""
     problems: Dict[int, str] = {}
+    unread: Counter = Counter()
+    num_unread = 0
     # Every ring of every usable feature, converted to numbers in one call
     # below; each polygon (part) as (feature, value, part, ring count).
     rings: List[list] = []
@@ -358,8 +413,8 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
         except TypeError:  # a list or object: not hashable
             value = class_value(raw)
         if only is not None and value not in only:
-            result.values[value] += len(polys)
-            result.unread += 1
+            unread[value] += len(polys)
+            num_unread += 1
             continue
         for part, poly in enumerate(polys):
             rings.extend(poly)
@@ -367,27 +422,7 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
     points = _positions(rings) if rings else None
     if points is not None:
         lens = np.fromiter(map(len, rings), dtype=np.int64, count=len(rings))
-        ends = np.cumsum(lens)
-        starts = ends - lens
-        closed = (lens > 1) & (points[starts] == points[ends - 1]).all(1)
-        count = lens - closed
-        finite = np.isfinite(points)
-        finite = np.ones(len(rings), bool) if finite.all() else \
-            np.logical_and.reduceat(finite.all(1), starts)
-        bad = np.flatnonzero(~finite | (count < 3))
-        if bad.size:
-            owner = np.repeat(np.arange(len(parts)),
-                              [n for _, _, _, n in parts])
-            for r in bad.tolist():
-                problems.setdefault(
-                    parts[owner[r]][0], 'NaN or infinite coordinate'
-                    if not finite[r] else
-                    f'a ring has fewer than 3 distinct points ({count[r]})')
-        if closed.any():  # the repeated closing points left out
-            open_ = np.ones(len(points), dtype=bool)
-            open_[ends[closed] - 1] = False
-            points = points[open_]
-    else:
+    else:  # irregular positions: ring by ring, with the reason of each
         arrays = []
         for ring in rings:
             try:
@@ -396,40 +431,56 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
                 arrays.append(str(e))
         at = 0
         for index, _, _, n in parts:
-            for ring in arrays[at:at + n]:
+            for k, ring in enumerate(arrays[at:at + n], at):
                 if isinstance(ring, str):
                     problems.setdefault(index, ring)
+                    arrays[k] = _UNREAD_RING  # its feature is skipped
             at += n
-        good = [r for r in arrays if not isinstance(r, str)]
-        points = np.concatenate(good) if good else np.zeros((0, 2))
-        count = np.fromiter((len(r) if not isinstance(r, str) else 0
-                             for r in arrays), np.int64, len(arrays))
-    ring_counts = np.fromiter((n for _, _, _, n in parts), np.int64,
-                              len(parts))
-    packed = _PackedParts(
-        points, count, ring_counts, [value for _, value, _, _ in parts],
+        points = np.concatenate(arrays) if arrays else np.zeros((0, 2))
+        lens = np.fromiter(map(len, arrays), np.int64, len(arrays))
+    return problems, unread, num_unread, _PackedParts(
+        points, lens, np.fromiter((n for _, _, _, n in parts), np.int64,
+                                  len(parts)),
+        [value for _, value, _, _ in parts],
         np.fromiter((i for i, _, _, _ in parts), np.int64, len(parts)),
         np.fromiter((k for _, _, k, _ in parts), np.int64, len(parts)))
-    if problems:  # the polygons of features skipped left out
-        packed = packed.take(np.fromiter(
-            (f not in problems for f in packed.features.tolist()), bool,
-            len(packed.features)))
-    result.packed = packed
-    result.values.update(packed.values)
-    if problems:
-        first = min(problems)
-        if strict:
-            raise LabelFileError(path, problems[first], feature=first)
-        result.skipped = sorted(problems.items())
-        if warn:
-            warn_skipped(path, result.skipped, len(features),
-                         SIAMapLabelWarning, stacklevel=3)
-    if features and not len(packed.values) and not result.unread:
-        # Every feature skipped: say what the file holds as well (a
-        # first-release file given to the land-cover reader, ...).
-        result.unusable = ('has features but no polygon the reader can use '
-                           f'({describe_features(features)["summary"]})')
-    return result
+
+
+def _checked_rings(packed: _PackedParts, problems: Dict[int, str],
+                   opened: bool = False) -> _PackedParts:
+    """The polygons without the repeated closing positions; rings with a
+    NaN or infinite coordinate, or fewer than 3 distinct points, make
+    their feature a problem. ``opened``: the closing positions are left
+    out already and every coordinate is finite."""
+    points, lens = packed.points, packed.ring_sizes
+    if not len(lens):
+        return packed
+    if opened:
+        for r in np.flatnonzero(lens < 3).tolist():
+            problems.setdefault(
+                int(np.repeat(packed.features, packed.ring_counts)[r]),
+                f'a ring has fewer than 3 distinct points ({lens[r]})')
+        return packed
+    ends = np.cumsum(lens)
+    starts = ends - lens
+    closed = (lens > 1) & (points[starts] == points[ends - 1]).all(1)
+    count = lens - closed
+    finite = np.isfinite(points)
+    finite = np.ones(len(lens), bool) if finite.all() else \
+        np.logical_and.reduceat(finite.all(1), starts)
+    bad = np.flatnonzero(~finite | (count < 3))
+    if bad.size:
+        owner = np.repeat(packed.features, packed.ring_counts)
+        for r in bad.tolist():
+            problems.setdefault(
+                int(owner[r]), 'NaN or infinite coordinate'
+                if not finite[r] else
+                f'a ring has fewer than 3 distinct points ({count[r]})')
+    if closed.any():  # the repeated closing points left out
+        open_ = np.ones(len(points), dtype=bool)
+        open_[ends[closed] - 1] = False
+        points = np.compress(open_, points, 0)
+    return dataclasses.replace(packed, points=points, ring_sizes=count)
 
 def _warn_unknown(values: Counter, cmap: Mapping, source: str) -> None:
     """Warn once about the class values (with their polygon counts) that

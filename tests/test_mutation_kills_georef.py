@@ -10,6 +10,7 @@ import pytest
 from affine import Affine
 from pyproj import CRS, Transformer
 
+from mmseg_sia import georef
 from mmseg_sia.georef import (Georef, GeorefError, parse_crs, read_meta_file,
                               resolve_georef, transform_points)
 
@@ -396,6 +397,7 @@ def test_raster_crs_pyproj_cannot_read_names_the_file(tmp_path, monkeypatch):
         raise CRSError('refused in this test')
 
     monkeypatch.setattr(CRS, 'from_user_input', classmethod(refuse))
+    georef._crs_from_text.cache_clear()  # CRSs read before are kept
     with pytest.raises(GeorefError,
                        match=rf"^{re.escape(tif)}, field 'crs': names no "
                        r"known CRS: '[A-Z]+\[.*Korea.*\(refused in this "
