@@ -21,9 +21,9 @@ shapely's ``contains_xy``; goal >= 99.95 % agreement.
 
 ``--baseline REF`` also times the map-label drawing of another version of
 the plugin, interleaved in the same run (its ``labels``, ``_rasterize``,
-``maplabels``, ``georef`` and ``geo`` modules taken from git revision ``REF``
-of this repository), and checks that both draw the same maps: ``--baseline
-main``.
+``_geojson``, ``maplabels``, ``georef`` and ``geo`` modules taken from git
+revision ``REF`` of this repository), and checks that both draw the same
+maps: ``--baseline main``.
 """
 from __future__ import annotations
 
@@ -133,8 +133,8 @@ def load_baseline(ref: str, where: str):
     (with the modules they import), as a package of their own."""
     from revision import import_revision
 
-    modules = import_revision(ref, ('labels', '_rasterize', 'maplabels',
-                                    'geo', 'georef'), where)
+    modules = import_revision(ref, ('labels', '_rasterize', '_geojson',
+                                    'maplabels', 'geo', 'georef'), where)
     return modules['maplabels'], modules['georef']
 
 

@@ -70,6 +70,47 @@ def _edge_rows(ax, ay, bx, by, c0, c1, height, out):
 
 
 @_compiled
+def edge_table(x0, y0, ring_sizes, width, x1, y1, col0, ncols, depth):
+    """The edges of rings given one after another (vertices ``x0, y0``,
+    ``ring_sizes`` of them per ring, each ring closing on its first vertex):
+    their far ends ``x1, y1``, and the columns each crosses, ``col0 <= c <
+    col0 + ncols`` with ``c`` in ``[0, width)``: ``col0 = ceil(min(x) -
+    0.5)`` and ``col0 + ncols = ceil(max(x) - 0.5)``, both clipped to ``[0,
+    width]``. ``depth`` (``width + 1`` zeros) gets the number of edges
+    crossing each column. Returns the crossings in all and the most in one
+    column. Coordinates are finite (checked by the caller).
+    """
+    at = 0
+    total = 0
+    for n in ring_sizes:
+        end = at + n
+        for k in range(at, end):
+            j = k + 1 if k + 1 < end else at
+            ax = x0[k]
+            bx = x0[j]
+            x1[k] = bx
+            y1[k] = y0[j]
+            lo = np.ceil(min(ax, bx) - 0.5)
+            hi = np.ceil(max(ax, bx) - 0.5)
+            c0 = 0 if lo < 0.0 else width if lo > width else int(lo)
+            c1 = 0 if hi < 0.0 else width if hi > width else int(hi)
+            col0[k] = c0
+            ncols[k] = c1 - c0
+            if c1 > c0:
+                total += c1 - c0
+                depth[c0] += 1
+                depth[c1] -= 1
+        at = end
+    deepest = 0
+    running = 0
+    for c in range(width):
+        running += depth[c]
+        if running > deepest:
+            deepest = running
+    return total, deepest
+
+
+@_compiled
 def lane_steps(x0, y0, x1, y1, col0, ncols, poly_starts, poly_ends, height,
                chunk, steps, toggles, covered):
     """Draw the polygons of one lane (united; each even-odd).

@@ -712,28 +712,19 @@ class _Edges:
             raise ValueError(f'polygon {_first_unfinite(given)} has a NaN '
                              'or infinite coordinate')
         starts = np.cumsum(counts) - counts
-        # Each ring closes on itself.
-        ring_starts = starts if counts is ring_counts else \
-            np.cumsum(ring_counts) - ring_counts
-        nxt = np.arange(len(pts)) + 1
-        nxt[ring_starts + ring_counts - 1] = ring_starts
+        from . import _rasterize  # numba: imported when first drawing
+        n = len(pts)
         self.x0 = np.ascontiguousarray(pts[:, 0])
         self.y0 = np.ascontiguousarray(pts[:, 1])
-        self.x1, self.y1 = self.x0[nxt], self.y0[nxt]
-        lo = np.minimum(self.x0, self.x1)
-        lo -= 0.5
-        np.ceil(lo, out=lo)
-        hi = np.maximum(self.x0, self.x1)
-        hi -= 0.5
-        np.ceil(hi, out=hi)
-        np.clip(lo, 0, width, out=lo)
-        np.clip(hi, 0, width, out=hi)
-        self.col0 = lo.astype(np.int64)
-        self.ncols = hi.astype(np.int64) - self.col0
+        self.x1, self.y1 = np.empty(n), np.empty(n)
+        self.col0 = np.empty(n, np.int64)
+        self.ncols = np.empty(n, np.int64)
+        self.total, self._deepest = _rasterize.edge_table(
+            self.x0, self.y0, ring_counts, width, self.x1, self.y1,
+            self.col0, self.ncols, np.zeros(width + 1, np.int64))
         # Edge range of each polygon (polygon i owns edges starts[i]:ends[i]).
         self.starts = starts
         self.ends = starts + counts
-        self.total = int(self.ncols.sum())
 
     def draw(self, steps: np.ndarray, covered: Optional[np.ndarray]) -> None:
         """Add the runs of the polygons to ``steps``; those with more than
@@ -753,13 +744,7 @@ class _Edges:
     def deepest(self) -> int:
         """Most crossings in one column (twice the most runs, so a bound on
         the coverage depth)."""
-        if not self.total:
-            return 0
-        crossed = self.ncols > 0
-        counts = np.bincount(self.col0[crossed], minlength=self.width + 1)
-        counts -= np.bincount(
-            (self.col0 + self.ncols)[crossed], minlength=self.width + 1)
-        return int(np.cumsum(counts).max())
+        return int(self._deepest) if self.total else 0
 
     def needs_parity(self) -> bool:
         """Whether a polygon has more than ``_CHUNK`` crossings."""
