@@ -54,10 +54,11 @@ RES = 0.25
 CODES = (10, 30, 10, 60, 10, 30, 95, 10)
 
 
-def shapes(rng: np.random.Generator, n: int):
+def shapes(rng: np.random.Generator, n: int, precision: float = 1e-4):
     """``n`` polygons in pixel space, in the tile and across its edges:
     buildings as rotated boxes, roads as long bent bands, fields as blobs;
-    every third with a hole, every fifth a MultiPolygon of two parts."""
+    every third with a hole, every fifth a MultiPolygon of two parts;
+    vertices on a grid of ``precision`` pixels (0: as computed)."""
     out = []
     for i in range(n):
         cx, cy = rng.uniform(-20, SIZE + 20, 2)
@@ -81,11 +82,13 @@ def shapes(rng: np.random.Generator, n: int):
             geom = shapely.MultiPolygon(
                 list(shapely.get_parts(geom)) +
                 list(shapely.get_parts(other.difference(geom))))
-        out.append(shapely.set_precision(geom, 1e-4))
+        out.append(shapely.set_precision(geom, precision) if precision
+                   else geom)
     return out
 
 
-def write_tile(root: str, k: int, rng: np.random.Generator):
+def write_tile(root: str, k: int, rng: np.random.Generator,
+               precision: float = 1e-4):
     stem = f'LC_GS_AP25_3480{k:04d}_006_2019_FGT'
     x0, y0 = 200000.125 + k * 300, 551999.875
     img = os.path.join(root, stem + '.tif')
@@ -100,7 +103,7 @@ def write_tile(root: str, k: int, rng: np.random.Generator):
     # Pixel plane -> map: x = x0 - res/2 + res * px, y = y0 + res/2 - res*py.
     to_map = [RES, 0, 0, -RES, x0 - RES / 2, y0 + RES / 2]
     features = []
-    for i, geom in enumerate(shapes(rng, 300)):
+    for i, geom in enumerate(shapes(rng, 300, precision)):
         g = mapping(affinity.affine_transform(geom, to_map))
         features.append({'type': 'Feature', 'geometry': g, 'properties': {
             'ANN_CD': CODES[i % len(CODES)], 'ANN_NM': ''}})
@@ -159,6 +162,10 @@ def main() -> None:
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--baseline', metavar='REF',
                         help='also time the drawing of git revision REF')
+    parser.add_argument(
+        '--full-digits', action='store_true',
+        help='vertices as computed, so the files hold 16-17 significant '
+        'digits (as Python writes floats) instead of 4 decimals of a pixel')
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     loader = LoadPolygonAnnotations()
@@ -172,7 +179,8 @@ def main() -> None:
         parts = holes = 0
         agree = total = 0
         for k in range(args.tiles):
-            img, label, meta, origin = write_tile(root, k, rng)
+            img, label, meta, origin = write_tile(
+                root, k, rng, 0 if args.full_digits else 1e-4)
             spec = dict(paths=[label], meta_path=meta, attribute='ANN_CD',
                         class_map=LANDCOVER_BUILDING_ROAD, crs=None)
 
@@ -213,10 +221,13 @@ def main() -> None:
                     times['base'].append(time_once(run_base))
         med = {k: statistics.median(v) * 1e3 for k, v in times.items()
                if v}
+        digits = '16-17 significant digits' if args.full_digits else \
+            '4 decimals of a pixel'
         print(f'{args.tiles} tiles of {SIZE}x{SIZE}, 300 features each '
               f'({parts / args.tiles:.0f} polygon parts, '
               f'{holes / args.tiles:.0f} holes per tile), EPSG:5186 via a '
-              f'META file; {args.repeat} rounds, median CPU ms per sample')
+              f'META file, coordinates with {digits}; {args.repeat} rounds, '
+              'median CPU ms per sample')
         print(f'  LoadPolygonAnnotations (map coordinates): '
               f'{med["map"]:8.2f} ms')
         print(f'  LoadAnnotations (same map as PNG):        '

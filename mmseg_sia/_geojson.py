@@ -122,7 +122,7 @@ def _number(text, i, end, powers):
 
 @_compiled
 def _scan(text, starts, ends, depths, wanted, part_counts, ring_counts,
-          ring_sizes, open_sizes, values, powers):
+          ring_sizes, values, powers):
     """Check, count and convert the coordinates of features ``f``, each the
     JSON text ``text[starts[f]:ends[f]]`` with positions at nesting depth
     ``depths[f]`` (3 for a Polygon, 4 for a MultiPolygon).
@@ -130,9 +130,7 @@ def _scan(text, starts, ends, depths, wanted, part_counts, ring_counts,
     Writes each feature's polygon count to ``part_counts``, each polygon's
     ring count to ``ring_counts``, each ring's position count to
     ``ring_sizes`` (in order), and the numbers of the features ``wanted``
-    to ``values``, each ring's repeated closing position left out (its
-    count without it in ``open_sizes``; valid where all numbers are
-    exact). Returns ``(polygons, rings, dims, numbers, exact)``:
+    to ``values``. Returns ``(polygons, rings, dims, numbers, exact)``:
     dims the numbers per position, ``exact`` False when some number was not
     converted (see :func:`_number`); ``polygons`` is -1 when a text is not
     such a nesting of numbers. ``text`` is valid JSON (msgspec checked it),
@@ -143,7 +141,6 @@ def _scan(text, starts, ends, depths, wanted, part_counts, ring_counts,
     rings = 0
     dims = 0
     numbers = 0
-    ring_first = 0
     exact = True
     for f in range(len(starts)):
         top = depths[f]
@@ -159,8 +156,6 @@ def _scan(text, starts, ends, depths, wanted, part_counts, ring_counts,
                     return -1, 0, 0, 0, False
                 depth += 1
                 count[depth] = 0
-                if depth == top - 1:
-                    ring_first = numbers
                 i += 1
             elif ch == _BRACKET_CLOSE:
                 n = count[depth]
@@ -174,13 +169,6 @@ def _scan(text, starts, ends, depths, wanted, part_counts, ring_counts,
                     return -1, 0, 0, 0, False
                 elif depth == top - 1:
                     ring_sizes[rings] = n
-                    last = numbers - dims
-                    if convert and n > 1 and \
-                            values[ring_first] == values[last] and \
-                            values[ring_first + 1] == values[last + 1]:
-                        numbers = last
-                        n -= 1
-                    open_sizes[rings] = n
                     rings += 1
                 elif depth == top - 2:
                     ring_counts[parts] = n
@@ -192,11 +180,10 @@ def _scan(text, starts, ends, depths, wanted, part_counts, ring_counts,
                 if depth != top:  # a number where a list belongs
                     return -1, 0, 0, 0, False
                 count[depth] += 1
-                if convert:
-                    value, i, ok = _number(text, i, end, powers)
+                if convert and exact:  # (once inexact, simdjson converts)
+                    value, i, exact = _number(text, i, end, powers)
                     values[numbers] = value
                     numbers += 1
-                    exact = exact and ok
                 else:
                     i += 1
                     while i < end:
@@ -258,6 +245,29 @@ def _sort_features(features: List[_Feature], attribute: str, normalise,
     return chosen, values, texts, depths
 
 
+@_compiled
+def _open_rings(numbers, ring_sizes, dims, points, open_sizes):
+    """The ``(x, y)`` of the positions (``dims`` numbers each, ``ring_sizes``
+    per ring) into ``points``, a ring's last position left out where it
+    repeats its first (x and y equal); each ring's count then into
+    ``open_sizes``. Returns the number of points written."""
+    at = 0
+    put = 0
+    for r in range(len(ring_sizes)):
+        n = ring_sizes[r]
+        last = at + (n - 1) * dims
+        if n > 1 and numbers[at] == numbers[last] and \
+                numbers[at + 1] == numbers[last + 1]:
+            n -= 1
+        for k in range(n):
+            points[put, 0] = numbers[at + k * dims]
+            points[put, 1] = numbers[at + k * dims + 1]
+            put += 1
+        open_sizes[r] = n
+        at += ring_sizes[r] * dims
+    return put
+
+
 class FastFeatures(NamedTuple):
     """What :func:`read_regular` read.
 
@@ -270,15 +280,18 @@ class FastFeatures(NamedTuple):
         unread (dict): Class value -> polygons of the features not drawn
             (their value not in ``only``).
         num_unread (int): Number of those features.
-        points (np.ndarray): ``(N, 2)`` float64, every position of the
-            drawn features, closing positions included.
-        ring_sizes (np.ndarray): ``(R,)`` positions per ring.
+        points (np.ndarray): ``(N, 2)`` float64 ``(x, y)``, every position
+            of the drawn features but the rings' repeated closing ones
+            (every number finite: JSON has no NaN, and numbers beyond the
+            float range are left to the general reader).
+        ring_sizes (np.ndarray): ``(R,)`` positions per ring, without the
+            closing one.
         ring_counts (np.ndarray): ``(P,)`` rings per polygon.
         values (list): Class value of each polygon.
         features (np.ndarray): ``(P,)`` feature index of each polygon.
         parts (np.ndarray): ``(P,)`` part index of each polygon.
-        opened (bool): The rings' repeated closing positions are left out
-            already (and every number is finite).
+        converted (bool): Whether the scan converted the numbers (else
+            simdjson did).
     """
     crs: Any
     num_features: int
@@ -291,7 +304,7 @@ class FastFeatures(NamedTuple):
     values: list
     features: np.ndarray
     parts: np.ndarray
-    opened: bool
+    converted: bool
 
 
 def read_regular(raw: bytes, attribute: str, only: Optional[Container],
@@ -346,18 +359,16 @@ def read_regular(raw: bytes, attribute: str, only: Optional[Container],
     part_counts = np.empty(len(texts), np.int64)
     ring_counts = np.empty(room, np.int64)
     ring_sizes = np.empty(room, np.int64)
-    open_sizes = np.empty(room, np.int64)
     numbers = np.empty(room, np.float64)
     parts, rings, dims, total, exact = _scan(
         np.frombuffer(joined, np.uint8), starts, ends,
         np.array(depths, np.int64),
         np.ones(len(texts), bool) if drawn is None else np.array(drawn),
-        part_counts, ring_counts, ring_sizes, open_sizes, numbers, _POWERS)
+        part_counts, ring_counts, ring_sizes, numbers, _POWERS)
     if parts < 0:
         return None
     ring_counts = ring_counts[:parts]
-    # Exact numbers: the scan left out the closing positions already.
-    ring_sizes = (open_sizes if exact else ring_sizes)[:rings]
+    ring_sizes = ring_sizes[:rings]
     unread: Dict[object, int] = {}
     num_unread = 0
     if drawn is not None and not all(drawn):
@@ -391,7 +402,10 @@ def read_regular(raw: bytes, attribute: str, only: Optional[Container],
             return None
         if len(numbers) != total:
             return None
-    points = numbers.reshape(-1, dims)[:, :2] if total else np.zeros((0, 2))
+    points = np.empty((len(numbers) // max(dims, 1), 2))
+    open_sizes = np.empty_like(ring_sizes)
+    points = points[:_open_rings(numbers, ring_sizes, dims, points,
+                                 open_sizes)]
     return FastFeatures(doc.crs, len(features), problems, unread, num_unread,
-                        points, ring_sizes, ring_counts, part_values, owner,
+                        points, open_sizes, ring_counts, part_values, owner,
                         part_index, exact)

@@ -343,8 +343,7 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
     result = MapLabelFile(path=path, crs=label_crs({'crs': crs}, path),
                           num_features=num_features, unread=num_unread)
     result.values.update(unread)
-    packed = _checked_rings(packed, problems,
-                            opened=fast is not None and fast.opened)
+    packed = _checked_rings(packed, problems, opened=fast is not None)
     if problems:  # the polygons of features skipped left out
         packed = packed.take(np.fromiter(
             (f not in problems for f in packed.features.tolist()), bool,

@@ -113,8 +113,8 @@ def test_fast_reader_reads_what_the_general_reader_reads(tmp_path,
         fast = _geojson.read_regular(raw, 'ANN_CD', None, class_value)
         assert fast is not None, options  # the fast path was taken
         # Numbers of 17 digits are left to simdjson; the others are
-        # converted in the scan, closing positions dropped there.
-        assert fast.opened == ('repr' not in options.get('styles', ())), \
+        # converted in the scan.
+        assert fast.converted == ('repr' not in options.get('styles', ())), \
             options
         for only in (None, {10, 30}, {60}, set()):
             kwargs = dict(only=only, warn=False)
@@ -217,5 +217,5 @@ def test_numbers_left_to_simdjson_are_exact_too(tmp_path):
     raw = json.dumps({'type': 'FeatureCollection',
                       'features': features}).encode()
     fast = _geojson.read_regular(raw, 'ANN_CD', None, class_value)
-    assert fast is not None and not fast.opened
+    assert fast is not None and not fast.converted
     np.testing.assert_array_equal(fast.points, np.concatenate(rings))
