@@ -17,7 +17,7 @@ independent reference, its centre taken to map coordinates (META origin
 plus ``(c, -r) * resolution``) and tested against the polygons with
 shapely's ``contains_xy``; goal >= 99.95 % agreement.
 
-    python benchmarks/bench_map_labels.py [--tiles 4] [--repeat 5]
+    python benchmarks/bench_map_labels.py [--tiles 4] [--repeat 5] [--seed 0]
 
 ``--baseline REF`` also times the map-label drawing of another version of
 the plugin, interleaved in the same run (its ``labels``, ``_rasterize``,
@@ -47,7 +47,8 @@ from shapely.geometry import mapping, shape  # noqa: E402
 import mmseg_sia  # noqa: E402,F401
 from mmseg.datasets.transforms import LoadAnnotations  # noqa: E402
 from mmseg_sia.datasets import LoadPolygonAnnotations  # noqa: E402
-from mmseg_sia.maplabels import LANDCOVER_BUILDING_ROAD  # noqa: E402
+from mmseg_sia.maplabels import (LANDCOVER_BUILDING_ROAD,  # noqa: E402
+                                 LANDCOVER_CODES)
 
 SIZE = 1024
 RES = 0.25
@@ -106,7 +107,8 @@ def write_tile(root: str, k: int, rng: np.random.Generator,
     for i, geom in enumerate(shapes(rng, 300, precision)):
         g = mapping(affinity.affine_transform(geom, to_map))
         features.append({'type': 'Feature', 'geometry': g, 'properties': {
-            'ANN_CD': CODES[i % len(CODES)], 'ANN_NM': ''}})
+            'ANN_CD': CODES[i % len(CODES)],
+            'ANN_NM': LANDCOVER_CODES[CODES[i % len(CODES)]][0]}})
     label = os.path.join(root, stem + '.json')
     with open(label, 'w', encoding='utf-8') as f:
         json.dump({'type': 'FeatureCollection', 'crs': {
@@ -160,6 +162,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--tiles', type=int, default=4)
     parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the generated tiles')
     parser.add_argument('--baseline', metavar='REF',
                         help='also time the drawing of git revision REF')
     parser.add_argument(
@@ -167,7 +171,7 @@ def main() -> None:
         help='vertices as computed, so the files hold 16-17 significant '
         'digits (as Python writes floats) instead of 4 decimals of a pixel')
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(args.seed)
     loader = LoadPolygonAnnotations()
     png_loader = LoadAnnotations()
 

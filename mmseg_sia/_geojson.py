@@ -325,8 +325,13 @@ def read_regular(raw: bytes, attribute: str, only: Optional[Container],
         anything irregular, or no feature could be drawn.
     """
     try:
+        # msgspec checks the UTF-8 of the strings it decodes, not of those
+        # it skips (members nothing reads): the general reader refuses a
+        # file with any byte that is not UTF-8, and so must this one.
+        if not raw.isascii():
+            raw.decode('utf-8')
         doc = _DECODER.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         return None
     features = doc.features
     problems: Dict[int, str] = {}

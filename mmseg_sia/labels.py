@@ -277,6 +277,15 @@ def read_label_bytes(path: str) -> bytes:
     return raw[3:] if raw.startswith(b'\xef\xbb\xbf') else raw
 
 
+def _refuse_constant(name: str) -> None:
+    raise json.JSONDecodeError(f'{name} is not JSON', name, 0)
+
+
+def _json_loads(text: str) -> object:
+    """The json module's reading, without its NaN and Infinity extension."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
 def _decode(path: str, raw: Optional[bytes] = None) -> dict:
     if raw is None:
         raw = read_label_bytes(path)
@@ -288,8 +297,18 @@ def _decode(path: str, raw: Optional[bytes] = None) -> dict:
     gc.disable()
     try:
         # orjson reads bytes directly (and checks they are UTF-8).
-        return _orjson.loads(raw) if _orjson is not None else json.loads(
-            raw.decode('utf-8'))
+        try:
+            return _orjson.loads(raw) if _orjson is not None else \
+                _json_loads(raw.decode('utf-8'))
+        except json.JSONDecodeError as e:
+            if 'infinity' not in e.msg:
+                raise
+            # orjson refuses a number beyond the float range (JSON sets no
+            # range); the json module reads it as infinite, which the
+            # readers report for the feature holding it (or ignore where
+            # nothing reads it), as the fast reader of mmseg_sia._geojson
+            # does.
+            return _json_loads(raw.decode('utf-8'))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         try:
             raw.decode('utf-8')

@@ -210,6 +210,8 @@ def _ring(coords: object) -> np.ndarray:
                          'of positions')
     try:
         return np.array([(p[0], p[1]) for p in coords], dtype=np.float64)
+    except OverflowError:  # an integer beyond the float range
+        raise ValueError('NaN or infinite coordinate') from None
     except (TypeError, ValueError, IndexError, KeyError):
         raise ValueError('a ring position is not a list of numbers') from None
 
@@ -273,7 +275,7 @@ def _positions(rings: List[list]) -> Optional[np.ndarray]:
         # A flat stream of floats: faster than numpy reading nested lists.
         flat = np.fromiter(itertools.chain.from_iterable(positions),
                            dtype=np.float64, count=size * len(positions))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
     return flat.reshape(len(positions), size)[:, :2]
 

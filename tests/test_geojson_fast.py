@@ -219,3 +219,75 @@ def test_numbers_left_to_simdjson_are_exact_too(tmp_path):
     fast = _geojson.read_regular(raw, 'ANN_CD', None, class_value)
     assert fast is not None and not fast.converted
     np.testing.assert_array_equal(fast.points, np.concatenate(rings))
+
+
+def test_mutated_files_read_alike_or_go_to_the_general_reader(
+        tmp_path, monkeypatch):
+    """Single-character edits of a regular file (brackets, separators,
+    digits, signs, letters, quotes): the fast reader either declines the
+    result or reads what the general reader reads."""
+    from mmseg_sia.labels import LabelFileError
+
+    rng = np.random.default_rng(11)
+    path = write_collection(tmp_path / 'x.json', rng, styles=('fixed', 'exp'))
+    original = path.read_bytes()
+    start = original.index(b'"features"')
+    alphabet = b'[]{},-+.0123456789eE "tnx'
+    declined = 0
+    for trial in range(600):
+        at = int(rng.integers(start, len(original)))
+        edit = rng.integers(3)
+        char = alphabet[rng.integers(len(alphabet)):][:1]
+        text = original[:at] + (char if edit == 0 else b'') + \
+            original[at + (edit != 1):]  # insert, delete or replace
+        mutated = tmp_path / f'm{trial}.json'
+        mutated.write_bytes(text)
+        declined += _geojson.read_regular(text, 'ANN_CD', {10, 30},
+                                          class_value) is None
+        try:
+            expected = general(monkeypatch, str(mutated), only={10, 30},
+                               warn=False)
+        except LabelFileError as e:
+            with pytest.raises(LabelFileError) as got:
+                read_map_label_file(str(mutated), only={10, 30}, warn=False)
+            assert str(got.value) == str(e)
+            continue
+        same_result(read_map_label_file(str(mutated), only={10, 30},
+                                        warn=False), expected)
+    assert 0 < declined < 600  # both outcomes were exercised
+
+
+@pytest.mark.parametrize('far', ['1e999', '-2E+400', '1' + '0' * 400])
+def test_numbers_beyond_the_float_range(tmp_path, monkeypatch, far):
+    """JSON sets no range; orjson refuses such a number, and the readers
+    then take the json module's reading (infinite): the feature holding it
+    is skipped and named, a member nothing reads does not matter."""
+    def feature(code, ring, bbox='[0, 0, 1, 1]'):
+        return (f'{{"type": "Feature", "bbox": {bbox}, "properties": '
+                f'{{"ANN_CD": {code}}}, "geometry": {{"type": "Polygon", '
+                f'"coordinates": [{ring}]}}}}')
+
+    good = '[[0, 0], [4, 0], [4, 4]]'
+    bad = f'[[0, 0], [4, 0], [4, {far}]]'
+    cases = {
+        'drawn': (feature(10, good), feature(30, bad)),
+        'not drawn': (feature(10, good), feature(60, bad)),
+        'bbox': (feature(10, good, f'[0, 0, {far}, 1]'), feature(30, good)),
+    }
+    for case, features in cases.items():
+        path = tmp_path / 'x.json'
+        path.write_text('{"type": "FeatureCollection", "features": [' +
+                        ','.join(features) + ']}')
+        fast = _geojson.read_regular(path.read_bytes(), 'ANN_CD', {10, 30},
+                                     class_value)
+        assert (fast is None) == (case == 'drawn'), case
+        label = read_map_label_file(str(path), only={10, 30}, warn=False)
+        same_result(label, general(monkeypatch, str(path), only={10, 30},
+                                   warn=False))
+        assert [p.feature for p in label.polygons] == \
+            ([0] if case == 'drawn' else [0, 1] if case == 'bbox' else [0])
+    with pytest.warns(maplabels.SIAMapLabelWarning,
+                      match=r'feature 1: NaN or infinite coordinate'):
+        path.write_text('{"type": "FeatureCollection", "features": [' +
+                        ','.join(cases['drawn']) + ']}')
+        read_map_label_file(str(path))
