@@ -10,19 +10,22 @@ libraries and one compiled loop:
 * msgspec decodes the document into typed records, keeping each geometry's
   ``coordinates`` as the raw JSON text it was written as;
 * :func:`_scan` (compiled with numba) checks that text's nesting (a list of
-  rings, each a non-empty list of positions of the same 2 or 3 numbers;
-  one level more for a MultiPolygon) and counts parts, rings and positions;
-* simdjson converts the numbers of the features drawn into one float64
-  array (its conversion is exact, as orjson's is). simdjson alone would
-  flatten any nesting, ``[3, [4]]`` as readily as ``[3, 4]``: the scan is
-  what makes the flat numbers trustworthy.
+  rings, each a non-empty list of positions of 2 or more numbers, as many
+  in every position; one level more for a MultiPolygon), counts parts,
+  rings and positions, and converts the numbers of the features drawn where
+  that is exact in one step (:func:`_number`);
+* where some number is not (more than 2**53 in its digits, or a power of
+  ten beyond 1e22), simdjson converts them all, exactly as orjson would.
+  simdjson alone would flatten any nesting, ``[3, [4]]`` as readily as
+  ``[3, 4]``: the scan is what makes its flat numbers trustworthy.
 
 Hand-written is only the scan: no JSON library reports the shape of nested
-number arrays without building them. A file this path does not take (a
-feature that is not an object, a coordinate that is not a plain number, an
-empty ring, positions of mixed sizes, ...) gives None, and the general
-reader reads it and names what is wrong; both give the same polygons for
-every file this path takes (tested on generated files and on mutations).
+number arrays without building them as Python lists, which is what costs.
+A file this path does not take (a feature that is not an object, a
+coordinate that is not a plain number, an empty ring, positions of mixed
+sizes, a byte that is not UTF-8, ...) gives None, and the general reader
+reads it and names what is wrong; both give the same polygons for every
+file this path takes (tested on generated files and on mutated ones).
 """
 from __future__ import annotations
 
@@ -152,8 +155,8 @@ def _scan(text, starts, ends, depths, wanted, part_counts, ring_counts,
         while i < end:
             ch = text[i]
             if ch == _BRACKET_OPEN:
-                if depth == top:  # an array inside a position
-                    return -1, 0, 0, 0, False
+                if depth == top:  # an array inside a position (this
+                    return -1, 0, 0, 0, False  # also keeps depth < 8)
                 depth += 1
                 count[depth] = 0
                 i += 1
@@ -161,7 +164,7 @@ def _scan(text, starts, ends, depths, wanted, part_counts, ring_counts,
                 n = count[depth]
                 if depth == top:
                     if n != dims:
-                        if dims == 0 and (n == 2 or n == 3):
+                        if dims == 0 and n >= 2:
                             dims = n
                         else:
                             return -1, 0, 0, 0, False
@@ -198,8 +201,6 @@ def _scan(text, starts, ends, depths, wanted, part_counts, ring_counts,
                 i += 1
             else:  # a string, object, true, false or null
                 return -1, 0, 0, 0, False
-        if depth != 0 or parts == first:
-            return -1, 0, 0, 0, False
         part_counts[f] = parts - first
     return parts, rings, dims, numbers, exact
 
@@ -231,15 +232,8 @@ def _sort_features(features: List[_Feature], attribute: str, normalise,
             problems[index] = (f'geometry type {geometry.type!r} is not '
                                'Polygon or MultiPolygon')
             continue
-        raw_value = props[attribute]
-        try:
-            value = normalised[raw_value]
-        except KeyError:
-            value = normalised[raw_value] = normalise(raw_value)
-        except TypeError:  # a list or object: not hashable
-            value = normalise(raw_value)
         chosen.append(index)
-        values.append(value)
+        values.append(normalise(normalised, props[attribute]))
         texts.append(geometry.coordinates)
         depths.append(depth)
     return chosen, values, texts, depths
@@ -317,8 +311,8 @@ def read_regular(raw: bytes, attribute: str, only: Optional[Container],
         attribute (str): The class property.
         only (Container, optional): Class values whose coordinates are
             read (the others' polygons only counted); None for all.
-        normalise: The class value normaliser
-            (:func:`mmseg_sia.maplabels.class_value`).
+        normalise: ``normalise(cache, value)``, the class value normalised
+            (:func:`mmseg_sia.maplabels._cached_class_value`).
 
     Returns:
         FastFeatures | None: None when msgspec, the scan or simdjson find
@@ -341,12 +335,7 @@ def read_regular(raw: bytes, attribute: str, only: Optional[Container],
         texts = [g.coordinates for g in geometries]
         kinds = [g.type for g in geometries]
         given = [f.properties[attribute] for f in features]
-        if not set(kinds) <= _POLYGON_DEPTHS.keys():
-            raise KeyError
-        for raw_value in given:
-            if raw_value not in normalised:
-                normalised[raw_value] = normalise(raw_value)
-        values = list(map(normalised.__getitem__, given))
+        values = [normalise(normalised, v) for v in given]
         depths = list(map(_POLYGON_DEPTHS.__getitem__, kinds))
         chosen = list(range(len(features)))
     except (AttributeError, KeyError, TypeError):

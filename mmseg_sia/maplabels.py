@@ -370,6 +370,17 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
     return result
 
 
+def _cached_class_value(cache: Dict[object, object], raw: object) -> object:
+    """:func:`class_value`, once per distinct value of a file."""
+    try:
+        return cache[raw]
+    except KeyError:
+        value = cache[raw] = class_value(raw)
+        return value
+    except TypeError:  # a list or object: not hashable
+        return class_value(raw)
+
+
 def _read_regular(raw: bytes, attribute: str, only: Optional[Container]):
     """:func:`mmseg_sia._geojson.read_regular`, or None where msgspec,
     simdjson or numba is missing."""
@@ -377,7 +388,7 @@ def _read_regular(raw: bytes, attribute: str, only: Optional[Container]):
         from ._geojson import read_regular
     except ImportError:
         return None
-    return read_regular(raw, attribute, only, class_value)
+    return read_regular(raw, attribute, only, _cached_class_value)
 
 
 def _read_features(features: list, attribute: str,
@@ -406,13 +417,7 @@ def _read_features(features: list, attribute: str,
         except ValueError as e:
             problems[index] = str(e)
             continue
-        raw = props[attribute]
-        try:
-            value = normalised[raw]
-        except KeyError:
-            value = normalised[raw] = class_value(raw)
-        except TypeError:  # a list or object: not hashable
-            value = class_value(raw)
+        value = _cached_class_value(normalised, props[attribute])
         if only is not None and value not in only:
             unread[value] += len(polys)
             num_unread += 1
