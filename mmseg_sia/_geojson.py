@@ -239,29 +239,6 @@ def _sort_features(features: List[_Feature], attribute: str, normalise,
     return chosen, values, texts, depths
 
 
-@_compiled
-def _open_rings(numbers, ring_sizes, dims, points, open_sizes):
-    """The ``(x, y)`` of the positions (``dims`` numbers each, ``ring_sizes``
-    per ring) into ``points``, a ring's last position left out where it
-    repeats its first (x and y equal); each ring's count then into
-    ``open_sizes``. Returns the number of points written."""
-    at = 0
-    put = 0
-    for r in range(len(ring_sizes)):
-        n = ring_sizes[r]
-        last = at + (n - 1) * dims
-        if n > 1 and numbers[at] == numbers[last] and \
-                numbers[at + 1] == numbers[last + 1]:
-            n -= 1
-        for k in range(n):
-            points[put, 0] = numbers[at + k * dims]
-            points[put, 1] = numbers[at + k * dims + 1]
-            put += 1
-        open_sizes[r] = n
-        at += ring_sizes[r] * dims
-    return put
-
-
 class FastFeatures(NamedTuple):
     """What :func:`read_regular` read.
 
@@ -275,11 +252,8 @@ class FastFeatures(NamedTuple):
             (their value not in ``only``).
         num_unread (int): Number of those features.
         points (np.ndarray): ``(N, 2)`` float64 ``(x, y)``, every position
-            of the drawn features but the rings' repeated closing ones
-            (every number finite: JSON has no NaN, and numbers beyond the
-            float range are left to the general reader).
-        ring_sizes (np.ndarray): ``(R,)`` positions per ring, without the
-            closing one.
+            of the drawn features, closing ones included.
+        ring_sizes (np.ndarray): ``(R,)`` positions per ring.
         ring_counts (np.ndarray): ``(P,)`` rings per polygon.
         values (list): Class value of each polygon.
         features (np.ndarray): ``(P,)`` feature index of each polygon.
@@ -335,7 +309,8 @@ def read_regular(raw: bytes, attribute: str, only: Optional[Container],
         texts = [g.coordinates for g in geometries]
         kinds = [g.type for g in geometries]
         given = [f.properties[attribute] for f in features]
-        values = [normalise(normalised, v) for v in given]
+        values = [normalised[v] if v in normalised else
+                  normalise(normalised, v) for v in given]
         depths = list(map(_POLYGON_DEPTHS.__getitem__, kinds))
         chosen = list(range(len(features)))
     except (AttributeError, KeyError, TypeError):
@@ -396,10 +371,8 @@ def read_regular(raw: bytes, attribute: str, only: Optional[Container],
             return None
         if len(numbers) != total:
             return None
-    points = np.empty((len(numbers) // max(dims, 1), 2))
-    open_sizes = np.empty_like(ring_sizes)
-    points = points[:_open_rings(numbers, ring_sizes, dims, points,
-                                 open_sizes)]
+    points = numbers.reshape(-1, dims)[:, :2] if dims else \
+        np.zeros((0, 2))
     return FastFeatures(doc.crs, len(features), problems, unread, num_unread,
-                        points, open_sizes, ring_counts, part_values, owner,
+                        points, ring_sizes, ring_counts, part_values, owner,
                         part_index, exact)

@@ -70,6 +70,30 @@ def _edge_rows(ax, ay, bx, by, c0, c1, height, out):
 
 
 @_compiled
+def open_rings(positions, ring_sizes, points, open_sizes):
+    """Rings given one after another (``positions`` ``(N, k)``, k >= 2,
+    ``ring_sizes`` per ring) copied to ``points`` as ``(x, y)``, a ring's
+    last position left out where it repeats its first (x and y equal, so
+    never for NaN); each ring's count then into ``open_sizes``. Returns the
+    number of points written."""
+    at = 0
+    put = 0
+    for r in range(len(ring_sizes)):
+        n = ring_sizes[r]
+        last = at + n - 1
+        if n > 1 and positions[at, 0] == positions[last, 0] and \
+                positions[at, 1] == positions[last, 1]:
+            n -= 1
+        for k in range(at, at + n):
+            points[put, 0] = positions[k, 0]
+            points[put, 1] = positions[k, 1]
+            put += 1
+        open_sizes[r] = n
+        at += ring_sizes[r]
+    return put
+
+
+@_compiled
 def edge_table(x0, y0, ring_sizes, width, x1, y1, col0, ncols, depth):
     """The edges of rings given one after another (vertices ``x0, y0``,
     ``ring_sizes`` of them per ring, each ring closing on its first vertex):

@@ -59,7 +59,6 @@ LANDCOVER_BUILDING_ROAD: Dict[int, int] = {
     code: {10: 1, 30: 2}.get(code, 0) for code in LANDCOVER_CODES
 }
 
-_POLYGON_TYPES = ('Polygon', 'MultiPolygon')
 # Stands in for a ring that is not a list of positions (its feature is
 # skipped with the reason): three points, so every ring has a first one.
 _UNREAD_RING = np.zeros((3, 2))
@@ -345,7 +344,7 @@ def _read_map_label_file(path: str, attribute: str, strict: bool,
     result = MapLabelFile(path=path, crs=label_crs({'crs': crs}, path),
                           num_features=num_features, unread=num_unread)
     result.values.update(unread)
-    packed = _checked_rings(packed, problems, opened=fast is not None)
+    packed = _checked_rings(packed, problems)
     if problems:  # the polygons of features skipped left out
         packed = packed.take(np.fromiter(
             (f not in problems for f in packed.features.tolist()), bool,
@@ -452,28 +451,22 @@ def _read_features(features: list, attribute: str,
         np.fromiter((k for _, _, k, _ in parts), np.int64, len(parts)))
 
 
-def _checked_rings(packed: _PackedParts, problems: Dict[int, str],
-                   opened: bool = False) -> _PackedParts:
+def _checked_rings(packed: _PackedParts, problems: Dict[int, str]
+                   ) -> _PackedParts:
     """The polygons without the repeated closing positions; rings with a
     NaN or infinite coordinate, or fewer than 3 distinct points, make
-    their feature a problem. ``opened``: the closing positions are left
-    out already and every coordinate is finite."""
+    their feature a problem."""
+    from ._rasterize import open_rings  # numba: imported when first read
+
     points, lens = packed.points, packed.ring_sizes
     if not len(lens):
         return packed
-    if opened:
-        for r in np.flatnonzero(lens < 3).tolist():
-            problems.setdefault(
-                int(np.repeat(packed.features, packed.ring_counts)[r]),
-                f'a ring has fewer than 3 distinct points ({lens[r]})')
-        return packed
-    ends = np.cumsum(lens)
-    starts = ends - lens
-    closed = (lens > 1) & (points[starts] == points[ends - 1]).all(1)
-    count = lens - closed
+    opened = np.empty((len(points), 2))
+    count = np.empty_like(lens)
+    opened = opened[:open_rings(points, lens, opened, count)]
     finite = np.isfinite(points)
     finite = np.ones(len(lens), bool) if finite.all() else \
-        np.logical_and.reduceat(finite.all(1), starts)
+        np.logical_and.reduceat(finite.all(1), np.cumsum(lens) - lens)
     bad = np.flatnonzero(~finite | (count < 3))
     if bad.size:
         owner = np.repeat(packed.features, packed.ring_counts)
@@ -482,11 +475,8 @@ def _checked_rings(packed: _PackedParts, problems: Dict[int, str],
                 int(owner[r]), 'NaN or infinite coordinate'
                 if not finite[r] else
                 f'a ring has fewer than 3 distinct points ({count[r]})')
-    if closed.any():  # the repeated closing points left out
-        open_ = np.ones(len(points), dtype=bool)
-        open_[ends[closed] - 1] = False
-        points = np.compress(open_, points, 0)
-    return dataclasses.replace(packed, points=points, ring_sizes=count)
+    return dataclasses.replace(packed, points=opened, ring_sizes=count)
+
 
 def _warn_unknown(values: Counter, cmap: Mapping, source: str) -> None:
     """Warn once about the class values (with their polygon counts) that
