@@ -5,9 +5,15 @@ For each ``--sizes`` value the benchmark writes a tiled 4-band uint16
 GeoTIFF (EPSG:32652, 0.55 m pixels, a nodata border an eighth of the side
 wide on the left and top, written block by block), then runs
 ``tools/infer.py`` on it in a subprocess (mask COG, GeoPackage, GeoJSON and
-summary) with randomly initialised weights of the sample model at a quarter
-of its width (speed and memory do not depend on training). Printed side by
-side, one row per size:
+summary). By default (``--content blocks``) the scene is a plain town:
+flat ground, about 300 buildings per megapixel and a street grid connected
+across the scene (one road region with a city block in each mesh), and the
+model is the sample model's FPN R18 (11.7 M parameters) trained for 200
+steps on another such scene, so its mask is a trained model's (about 0.92
+IoU for both classes, printed after each size) and so is the work after
+it. ``--model quarter`` takes a quarter of its width; ``--content noise``
+random values, on which the random model's mask is speckle (the writer's
+worst case). Printed side by side, one row per size:
 
 * peak RSS of the whole ``infer.py`` process (``wait4``'s ``ru_maxrss``);
 * its wall time per megapixel of the scene;
@@ -36,7 +42,9 @@ cost (issue 13's goal: at most 1.2 times the run without them).
 
     python benchmarks/bench_geotiff_scene.py --sizes 2048,4096,5000
     python benchmarks/bench_geotiff_scene.py --sizes 5000,10000,20000 \
-        --repeats 1
+        --repeats 1 --network-regularize
+    python benchmarks/bench_geotiff_scene.py --sizes 5000 --model quarter \
+        --content noise --train 0
 """
 from __future__ import annotations
 
@@ -60,11 +68,35 @@ SLIDE = "\nmodel['test_cfg'] = dict(mode='slide', crop_size=({w}, {w}), " \
     'stride=({s}, {s}))\n'
 
 
-def blocks_block(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """``(4, h, w)`` uint16 of a plain scene: flat ground with mild noise,
-    about 300 rectangles per megapixel (buildings, 6-40 pixels) and a few
-    bands 6-16 pixels wide (roads), so that a model's mask has regions of
-    about the density of labelled tiles, not speckle."""
+def road_lines(rng: np.random.Generator, size: int) -> list:
+    """A street grid across a scene of ``size`` pixels a side, in scene
+    coordinates: ``(x0, y0, x1, y1, width)`` per road. Slightly tilted
+    streets every 250-600 pixels both ways (6-16 pixels wide) and one
+    diagonal avenue (16-24 pixels) per 2,000 pixels of side: one road
+    network connected across the whole scene, about a tenth of its
+    pixels, with a city block in every mesh."""
+    lines = []
+    for axis in (0, 1):
+        at = int(rng.integers(100, 400))
+        while at < size:
+            a, b = at + rng.integers(-60, 61, 2)
+            width = int(rng.integers(6, 17))
+            lines.append((0, int(a), size, int(b), width) if axis else
+                         (int(a), 0, int(b), size, width))
+            at += int(rng.integers(250, 601))
+    for _ in range(max(1, size // 2000)):
+        a, b = rng.integers(0, size, 2)
+        lines.append((0, int(a), size, int(b), int(rng.integers(16, 25))))
+    return lines
+
+
+def blocks_block(rng: np.random.Generator, y: int, x: int, h: int, w: int,
+                 roads: list) -> np.ndarray:
+    """``(4, h, w)`` uint16 of the block at ``(y, x)`` of a plain scene:
+    flat ground with mild noise, about 300 rectangles per megapixel
+    (buildings, 6-40 pixels) and the parts of the scene's ``roads`` (see
+    :func:`road_lines`) that cross the block, so that a model's mask has
+    regions of about the density of labelled tiles, not speckle."""
     import cv2
     block = np.empty((4, h, w), np.uint16)
     ground = rng.integers(900, 1100, (h, w)).astype(np.uint16)
@@ -74,10 +106,13 @@ def blocks_block(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         block[:, a:a + int(rng.integers(6, 40)),
               b:b + int(rng.integers(6, 40))] = rng.integers(1800, 3000)
     plane = np.zeros((h, w), np.uint8)
-    for _ in range(2):
-        p = rng.integers(0, [w, h], size=(2, 2)).tolist()
-        cv2.line(plane, tuple(p[0]), tuple(p[1]), 1,
-                 int(rng.integers(6, 17)))
+    for x0, y0, x1, y1, width in roads:
+        # Drawn in scene coordinates shifted to the block: the same pixels
+        # whichever block draws them, so the roads meet across blocks.
+        if min(x0, x1) - width > x + w or max(x0, x1) + width < x or \
+                min(y0, y1) - width > y + h or max(y0, y1) + width < y:
+            continue
+        cv2.line(plane, (x0 - x, y0 - y), (x1 - x, y1 - y), 1, width)
     block[:, plane == 1] = 400
     return block
 
@@ -93,6 +128,7 @@ def write_scene(path: str, size: int, seed: int = 0,
 
     rng = np.random.default_rng(seed)
     border = size // 8
+    roads = road_lines(rng, size) if content == 'blocks' else []
     profile = dict(driver='GTiff', width=size, height=size, count=4,
                    dtype='uint16', nodata=0, tiled=True, blockxsize=512,
                    blockysize=512, compress='deflate', crs='EPSG:32652',
@@ -102,7 +138,7 @@ def write_scene(path: str, size: int, seed: int = 0,
             for x in range(0, size, 512):
                 h, w = min(512, size - y), min(512, size - x)
                 if content == 'blocks':
-                    block = blocks_block(rng, h, w)
+                    block = blocks_block(rng, y, x, h, w, roads)
                 else:
                     block = rng.integers(200, 3000, (4, h, w),
                                          dtype=np.uint16)
@@ -144,24 +180,114 @@ def calibrate(model, scene: str, window: int) -> None:
     model.eval()
 
 
+def blocks_truth(block: np.ndarray) -> np.ndarray:
+    """The classes :func:`blocks_block` drew, from its values: 1 building
+    (the rectangles, 1800-2999), 2 road (the bands, 400), 0 elsewhere
+    (ground 900-1099 and the nodata border)."""
+    truth = np.zeros(block.shape[-2:], np.uint8)
+    truth[block[0] >= 1800] = 1
+    truth[block[0] == 400] = 2
+    return truth
+
+
+def train(model, scene: str, iters: int, crop: int = 256, batch: int = 4,
+          seed: int = 0) -> float:
+    """Train ``model`` for ``iters`` steps (AdamW) on random crops of a
+    blocks ``scene`` read as ``infer.py`` reads it (default bands and
+    stretch), against :func:`blocks_truth`; returns the seconds taken. A
+    random model's mask of such a scene is mostly one class in blobs (the
+    road network of a blocks scene was 58 % of it), nothing like a trained
+    model's; 200 steps give about 0.95 building and 0.8 road IoU."""
+    import rasterio
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    from mmseg_sia.apis.raster import RasterReader
+    from mmseg_sia.apis.segment import _preprocess
+
+    with RasterReader(scene) as reader:
+        bgr, _ = reader.read_rows(0, reader.height)
+    with rasterio.open(scene) as ds:
+        truth = blocks_truth(ds.read(1)[None]).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    meta = dict(img_shape=(crop, crop), pad_shape=(crop, crop),
+                ori_shape=(crop, crop))
+    t0 = time.perf_counter()
+    model.train()
+    for _ in range(iters):
+        ys = rng.integers(0, bgr.shape[0] - crop, batch)
+        xs = rng.integers(0, bgr.shape[1] - crop, batch)
+        inputs, _ = _preprocess(model, np.stack(
+            [bgr[y:y + crop, x:x + crop] for y, x in zip(ys, xs)]), 'cpu')
+        samples = []
+        for y, x in zip(ys, xs):
+            sample = SegDataSample(metainfo=meta)
+            sample.gt_sem_seg = PixelData(data=torch.from_numpy(
+                truth[None, y:y + crop, x:x + crop]))
+            samples.append(sample)
+        losses = model.loss(inputs, samples)
+        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return time.perf_counter() - t0
+
+
+def mask_iou(mask_path: str, scene: str) -> str:
+    """Building and road IoU of a run's mask against the blocks scene's
+    truth (valid pixels), read a row of blocks at a time."""
+    import rasterio
+    from rasterio.windows import Window
+
+    inter = np.zeros(3)
+    union = np.zeros(3)
+    with rasterio.open(mask_path) as m, rasterio.open(scene) as s:
+        for y in range(0, s.height, 512):
+            win = Window(0, y, s.width, min(512, s.height - y))
+            pred, block = m.read(1, window=win), s.read(1, window=win)
+            truth, valid = blocks_truth(block[None]), block > 0
+            for c in (1, 2):
+                p, t = (pred == c) & valid, (truth == c) & valid
+                inter[c] += np.count_nonzero(p & t)
+                union[c] += np.count_nonzero(p | t)
+    return ', '.join(f'{name} {inter[c] / max(union[c], 1):.3f}'
+                     for c, name in ((1, 'building'), (2, 'road')))
+
+
+#: Model widths: the sample model (FPN R18, 11.7 M parameters, what
+#: ``configs/sia/fpn_r18_sia-sample.py`` builds) and a quarter of it (0.7 M).
+WIDTHS = {'sample': 1, 'quarter': 4}
+
+
 def make_model(root: str, window: int, stride: int,
-               calibrate_on: str | None = None):
+               calibrate_on: str | None = None, width: str = 'quarter',
+               train_on: str | None = None, iters: int = 0):
     import torch
 
     import mmseg_sia  # noqa: F401  (first: mmseg imports with mmcv-lite)
     from mmengine.registry import DefaultScope
     from mmseg.apis import init_model
 
-    cfg = osp.join(root, 'quarter.py')
+    tag = f'{width}_trained{iters}' if train_on and iters else width
+    cfg = osp.join(root, f'{tag}.py')
     with open(cfg, 'w') as f:
-        f.write(FALLBACK_CONFIG.format(w=4) + SLIDE.format(w=window,
-                                                           s=stride))
+        f.write(FALLBACK_CONFIG.format(w=WIDTHS[width]) +
+                SLIDE.format(w=window, s=stride))
+    ckpt = osp.join(root, f'{tag}.pth')
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmseg'):
-        model = init_model(cfg, None, device='cpu')
-    if calibrate_on:
+        model = init_model(cfg, ckpt if train_on and iters and
+                           osp.exists(ckpt) else None, device='cpu')
+    if train_on and iters:
+        if not osp.exists(ckpt):
+            took = train(model, train_on, iters)
+            print(f'trained the {width} model for {iters} steps on '
+                  f'{osp.basename(train_on)} in {took:.0f} s', flush=True)
+    elif calibrate_on:
         calibrate(model, calibrate_on, window)
-    ckpt = osp.join(root, 'quarter.pth')
     meta = dict(dataset_meta=dict(
         classes=('background', 'building', 'road'),
         palette=[[0, 0, 0], [128, 128, 0], [128, 64, 128]]))
@@ -257,19 +383,36 @@ def main() -> None:
     parser.add_argument('--keep', default=None,
                         help='folder to keep the scenes and outputs in')
     parser.add_argument('--content', choices=('noise', 'blocks'),
-                        default='noise',
-                        help="scene content: random values, whose mask "
-                        "from the random model is speckle (thousands of "
-                        "polygons per MP), or 'blocks': flat ground, "
-                        "rectangles and bands, with the model's batch norm "
-                        "calibrated on the scene (hundreds per MP, as "
-                        "labelled tiles have)")
+                        default='blocks',
+                        help="scene content: 'blocks' (default): flat "
+                        "ground, rectangles (buildings) and bands (roads), "
+                        "segmented by a model trained on another blocks "
+                        "scene (see --train); or 'noise': random values, "
+                        "whose mask from the random model is speckle "
+                        "(over a thousand polygons per MP, one region "
+                        "across the scene: the writer's worst case)")
+    parser.add_argument('--model', choices=tuple(WIDTHS), default='sample',
+                        help="'sample' (default): FPN R18, the sample "
+                        "model's size (11.7 M parameters); 'quarter': at a "
+                        "quarter of its width (0.7 M)")
+    parser.add_argument('--train', type=int, default=200, metavar='STEPS',
+                        help='blocks content: train the model this many '
+                        'steps (batches of 4 crops of 256^2) on a blocks '
+                        'scene of another seed first (kept with --keep); '
+                        '0: random weights with the batch norm calibrated '
+                        'on the scene (default 200)')
     parser.add_argument('--network-regularize', action='store_true',
                         help='also run each size with the road network '
                         '(network,network_gpkg) and --regularize, runs '
                         'interleaved, and print what they add to the run '
                         '(issue 13)')
     args = parser.parse_args()
+    # The forward passes timed here run under the allocator settings
+    # infer.py runs them under (glibc's defaults map and unmap a model's
+    # large tensors, which costs the kernel a zeroed page per 4 KB each
+    # time: 0.1-0.2 s/MP more for the sample model on the test machine).
+    from mmseg_sia.apis.scene import tune_malloc
+    tune_malloc()
     sizes = [int(s) for s in args.sizes.split(',')]
     root = args.keep or tempfile.mkdtemp(prefix='bench_geotiff_')
     os.makedirs(root, exist_ok=True)
@@ -282,15 +425,22 @@ def main() -> None:
     big = osp.join(root, f'scene{tag}_{max(sizes)}.tif')
     if args.content == 'blocks' and not osp.exists(big):
         write_scene(big, max(sizes), content=args.content)
+    trained = args.content == 'blocks' and args.train > 0
+    train_scene = osp.join(root, 'train_blocks_2048.tif')
+    if trained and not osp.exists(train_scene):
+        write_scene(train_scene, 2048, seed=1, content='blocks')
     cfg, ckpt, model = make_model(
         root, args.window, args.stride,
-        big if args.content == 'blocks' else None)
+        big if args.content == 'blocks' else None, args.model,
+        train_scene if trained else None, args.train)
     fixed, rss0, fixed_cpu = run_infer(cfg, ckpt, small,
                                        osp.join(root, 'out_fixed'),
                                        args.batch_size)
     print(f'{args.window}^2 windows at stride {args.stride}, batch '
           f'{args.batch_size}, {args.repeats} run(s) per size, formats '
-          f'{args.formats}, content {args.content}; a run on one window: '
+          f'{args.formats}, content {args.content}, {args.model} model '
+          f'({"trained %d steps" % args.train if trained else "random"}); '
+          'a run on one window: '
           f'{fixed:.1f} s, peak RSS {rss0:.0f} MiB (start-up, imports, '
           'model)')
     print(f'{"size":>7} {"MP":>6} {"windows":>8} {"load":>5} '
@@ -332,6 +482,10 @@ def main() -> None:
               f'{net / mp:>16.3f} {fwd / mp:>13.3f} {net / fwd:>6.2f} '
               f'{(cpu - fixed_cpu) / fwd_cpu:>9.2f} '
               f'{polygons_written(out) / mp:>12.0f}', flush=True)
+        if args.content == 'blocks':
+            print(f'{"":>7} mask IoU against the scene\'s truth: '
+                  f'{mask_iou(osp.join(out, osp.basename(scene)[:-4] + "_mask.tif"), scene)}',
+                  flush=True)
         if added:
             more_wall = median([a[0] for a in added])
             more_cpu = median([a[2] for a in added])

@@ -139,13 +139,18 @@ def test_bench_geotiff_scene_smoke():
     with its ratios is printed (they mean nothing at this size)."""
     out = run_benchmark('bench_geotiff_scene.py', '--sizes', '256',
                         '--window', '128', '--stride', '96', '--repeats', '1',
-                        '--content', 'blocks')
+                        '--content', 'blocks', '--model', 'quarter',
+                        '--train', '3')
+    assert 'trained the quarter model for 3 steps' in out, out
     row = ratios(r'^ +256 +0\.1 +9 +\d+\.\d+ +\d+ +\d+\.\d+ +\d+\.\d+ '
                  r'+-?\d+\.\d+ +\d+\.\d+ +-?\d+\.\d+ +-?\d+\.\d+ +(\d+)$',
                  out)
-    # The calibrated random model's regions: polygons were written and
-    # counted.
+    # The model's regions: polygons were written and counted, and the mask
+    # was compared with the scene's truth.
     assert int(row[0]) > 0
+    iou = re.search(r"mask IoU against the scene's truth: building "
+                    r'(\d\.\d{3}), road (\d\.\d{3})$', out, re.MULTILINE)
+    assert iou and all(0 <= float(v) <= 1 for v in iou.groups()), out
 
 
 def test_bench_infer_memory_outputs_smoke():

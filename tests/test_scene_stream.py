@@ -8,6 +8,10 @@ mask whole, and against the mask itself (rasterio's ``rasterize``).
 """
 import json
 import os
+import os.path as osp
+import platform
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -23,6 +27,8 @@ from mmseg_sia.apis.segment import iter_segment_rows
 from mmseg_sia.georef import lonlat_transform, read_raster_georef
 from mmseg_sia.vectorize import binary_to_polygons
 from test_inference import blocks_image, model, tiny  # noqa: F401
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 CLASSES = ('background', 'building', 'road')
 PALETTE = [[0, 0, 0], [128, 128, 0], [128, 64, 128]]
@@ -643,14 +649,43 @@ def test_label_ring_streamed_in_pieces_equals_the_whole(monkeypatch, chunk):
                                                 for h in big.holes)
 
 
-def test_trim_freed_memory_sets_glibc_threshold(monkeypatch):
-    import platform
+_MALLOC_PROBE = """
+import ctypes, sys
+import numpy as np
+from mmseg_sia.apis.scene import tune_malloc
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',
+        'fsmblks', 'uordblks', 'fordblks', 'keepcost')]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+tuned = tune_malloc() if sys.argv[1] == 'tune' else None
+blocks = []
+for _ in range(3):  # a 64 MB block made and let go, as a model's tensors
+    before = libc.mallinfo2().hblks
+    blocks.append(np.ones(64 << 20, np.uint8))
+    mapped = libc.mallinfo2().hblks - before
+    blocks.clear()
+print(tuned, mapped, libc.mallinfo2().fordblks >= 64 << 20)
+"""
 
-    from mmseg_sia.apis.scene import trim_freed_memory
-    monkeypatch.setenv('MALLOC_MMAP_THRESHOLD_', '65536')
-    assert trim_freed_memory() is False  # the user's setting decides
-    monkeypatch.delenv('MALLOC_MMAP_THRESHOLD_')
-    assert trim_freed_memory() is (platform.libc_ver()[0] == 'glibc')
+
+@pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason='glibc only')
+@pytest.mark.parametrize('how,env,expect', [
+    ('plain', {}, 'None 1 False'),  # glibc maps a 64 MB block, unmaps it
+    ('tune', {}, 'True 0 True'),  # heap memory, kept for the next one
+    ('tune', {'MALLOC_ARENA_MAX': '2'}, 'False 1 False'),  # user's choice
+])
+def test_tune_malloc_reuses_large_blocks(how, env, expect):
+    """After tune_malloc, a large block comes from the heap (no mapped
+    chunk) and stays there for reuse once freed; with a MALLOC_ variable
+    set it changes nothing. Run in a child: the setting is process-wide."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith('MALLOC_')} | env | {'PYTHONPATH': REPO}
+    out = subprocess.run([sys.executable, '-c', _MALLOC_PROBE, how],
+                         env=env, capture_output=True, text=True,
+                         check=True).stdout.split('\n')
+    assert out[-2] == expect, out
 
 
 @pytest.mark.parametrize('vertices,most', [(1, 256), (40, 3), (1 << 16, 256)])

@@ -284,8 +284,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if value is not None and value < 1:
             return fail(f'--{name.replace("_", "-")} must be >= 1')
     summary_path = osp.join(args.out_dir, 'summary.csv')
-    from mmseg_sia.apis.scene import trim_freed_memory
-    trim_freed_memory()  # freed strips and bands go back to the system
+    from mmseg_sia.apis.scene import tune_malloc
+    tune_malloc()  # freed blocks are reused, not mapped anew
     try:
         from mmseg_sia.apis.raster import parse_bands, parse_stretch
         bands = parse_bands(args.bands)
