@@ -22,6 +22,18 @@ def sia_root() -> str:
     return DATA_ROOT
 
 
+@pytest.fixture
+def free_port() -> str:
+    """A TCP port free now, for a torchrun rendezvous: two-process tests
+    run side by side on the two xdist workers, and with one fixed port the
+    second run's processes joined the first run's store and process group
+    (gloo aborted one of them at exit, exit code -6)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return str(s.getsockname()[1])
+
+
 @pytest.fixture(autouse=True)
 def mmseg_scope():
     """Build registry objects in mmseg's scope, as mmseg's Runner does."""

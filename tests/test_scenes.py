@@ -273,7 +273,8 @@ def test_unwritable_output_folder(tiny, tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ['a_file', 'good.tif']
 
 
-def test_two_process_dist_infer_equals_single_process(tiny, tmp_path):
+def test_two_process_dist_infer_equals_single_process(tiny, tmp_path,
+                                                    free_port):
     """tools/dist_infer.sh with 2 CPU processes (gloo): the same files, byte
     for byte (label JSON apart from its ingest_time stamp), one summary."""
     import json
@@ -292,7 +293,7 @@ def test_two_process_dist_infer_equals_single_process(tiny, tmp_path):
     single = tmp_path / 'single'
     assert run_tool(tiny, [src], single) == 1
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
-               PYTHONPATH=repo, PYTHON=sys.executable, PORT='29517')
+               PYTHONPATH=repo, PYTHON=sys.executable, PORT=free_port)
     proc = subprocess.run(
         ['bash', osp.join(repo, 'tools', 'dist_infer.sh'), tiny['config'],
          tiny['checkpoint'], '2', str(src), '--out-dir',

@@ -163,10 +163,10 @@ def test_checkpoint_loads_in_mmseg_apis(trained):
     assert pred.shape == (256, 256)
 
 
-def test_two_process_training_on_cpu(tmp_path):
+def test_two_process_training_on_cpu(tmp_path, free_port):
     out = run(['bash', 'tools/dist_train.sh', SAMPLE_CFG, '2', '--work-dir',
                str(tmp_path), '--cfg-options', *SHORT],
-              env=dict(PYTHON=sys.executable, PORT='29517'))
+              env=dict(PYTHON=sys.executable, PORT=free_port))
     assert 'Distributed training: True' in out
     assert re.search(r"backend': 'gloo'|backend='gloo'", out)
     assert osp.isfile(tmp_path / 'iter_2.pth')
