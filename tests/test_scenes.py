@@ -485,6 +485,11 @@ def test_class_ids_equal_argmax_with_ties_and_nan():
         assert _class_ids(logits)[4, 5] == channels - 1
         assert torch.equal(_class_ids(logits),
                            logits.argmax(dim=0).to(torch.uint8))
+        # In column chunks (23 = 5 + 5 + 5 + 5 + 3): the same, the NaN in
+        # one chunk only.
+        for chunk in (1, 5, 23, 64):
+            assert torch.equal(_class_ids(logits, chunk),
+                               logits.argmax(dim=0).to(torch.uint8)), chunk
 
 
 @pytest.mark.parametrize('where', ['read', 'write'])

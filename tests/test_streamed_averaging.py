@@ -90,3 +90,22 @@ def test_three_class_model_equals_mmseg_slide(three_class_model, tmp_path,
     np.testing.assert_array_equal(ours, ref)
     assert len(np.unique(ours)) > 1
 
+
+
+def test_windows_overlapping_by_more_than_half_equal_mmseg_slide(
+        three_class_model, tmp_path):
+    """Stride 12 under 48-pixel windows: the logits rows kept for the next
+    band overlap the rows they move to (the other branch of the shift)."""
+    from mmengine.config import ConfigDict
+    model = three_class_model
+    old = model.test_cfg
+    model.test_cfg = ConfigDict(mode='slide', crop_size=(48, 48),
+                                stride=(12, 12))
+    try:
+        img = blocks_image(100, 130, seed=5)
+        ours = segment_image(model, img, batch_size=3)
+        ref = mmseg_slide(model, img, tmp_path)
+    finally:
+        model.test_cfg = old
+    np.testing.assert_array_equal(ours, ref)
+    assert len(np.unique(ours)) > 1

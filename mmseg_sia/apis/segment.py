@@ -187,7 +187,7 @@ def _preprocess(model, batch: np.ndarray, device) -> Tuple[torch.Tensor,
     return x, (int(h), int(w))
 
 
-def _class_ids(logits: torch.Tensor) -> torch.Tensor:
+def _class_ids(logits: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     """``logits.argmax(dim=0)`` as ``uint8``, computed plane by plane.
 
     torch reduces over the leading dimension of a ``(C, H, W)`` tensor with
@@ -195,15 +195,21 @@ def _class_ids(logits: torch.Tensor) -> torch.Tensor:
     the ``C`` contiguous planes in turn (1.5 s against 0.08 s for a band of
     384 x 20,000 pixels and 3 classes). The first maximum wins, as with
     ``argmax``; a NaN logit (which ``argmax`` takes as the maximum) sends
-    the block to ``argmax`` itself.
+    the columns that hold it to ``argmax`` itself. Done ``chunk`` columns
+    at a time, so the running maximum is a float plane of that width, not
+    of the scene's (31 MB for 384 x 20,000 pixels, made for every band).
     """
-    best = logits[0].clone()
-    ids = torch.zeros(best.shape, dtype=torch.uint8, device=logits.device)
-    for c in range(1, logits.shape[0]):
-        ids.masked_fill_(logits[c] > best, c)
-        torch.maximum(best, logits[c], out=best)
-    if torch.isnan(best).any():
-        return logits.argmax(dim=0).to(torch.uint8)
+    ids = torch.zeros(logits.shape[1:], dtype=torch.uint8,
+                      device=logits.device)
+    for x0 in range(0, logits.shape[2], chunk):
+        part = logits[:, :, x0:x0 + chunk]
+        out = ids[:, x0:x0 + chunk]
+        best = part[0].clone()
+        for c in range(1, part.shape[0]):
+            out.masked_fill_(part[c] > best, c)
+            torch.maximum(best, part[c], out=best)
+        if torch.isnan(best).any():
+            out.copy_(part.argmax(dim=0))
     return ids
 
 
@@ -354,8 +360,10 @@ def iter_segment_rows(model: torch.nn.Module,
             # Nodata, masked and transparent pixels: the ignore index.
             out[~valid[:rows]] = 255
         keep = wh - rows
-        if keep > 0:
+        if keep > rows:  # the rows kept overlap the rows they move to
             acc[:, :keep] = acc[:, rows:].clone()
+        elif keep > 0:  # no overlap: moved without a copy of them
+            acc[:, :keep].copy_(acc[:, rows:])
         acc[:, keep:] = 0
         base += rows
         return out
