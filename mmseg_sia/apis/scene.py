@@ -923,14 +923,15 @@ def tune_malloc(keep: int = 128 << 20) -> bool:
     fresh zeroed page per 4 KB. On the 2-core test machine a 4,096-pixel
     scene through the sample model took 16.5 s wall with glibc's defaults
     (6.8 s of it system time), 23.9 s with a fixed 4 MB mmap threshold
-    (18.3 s system; what ``tools/infer.py`` set before), and 13.9 s (2.3 s
-    system) with the settings made here: no mapped blocks (``M_MMAP_MAX``
-    0), freed memory at the top of the heap kept up to ``keep`` bytes
-    (``M_TRIM_THRESHOLD``), and one arena for all threads (``M_ARENA_MAX``
-    1; with an arena per thread the reader's, writer's and model's freed
-    blocks are kept apart, about 110 MB more at the peak). Keeping 256 MB
-    saved another second there and cost 70 MB more at 20,000 pixels (1,567
-    against 1,497 MiB); 64 MB cost 1.6 s more. Process-wide, so it is for
+    (18.3 s system; what ``tools/infer.py`` set before), and 13.8-14.4 s
+    (2.3-2.5 s system) with the settings made here: no mapped blocks
+    (``M_MMAP_MAX`` 0), freed memory at the top of the heap kept up to
+    ``keep`` bytes (``M_TRIM_THRESHOLD``), and one arena for all threads
+    (``M_ARENA_MAX`` 1; with an arena per thread the reader's, writer's and
+    model's freed blocks are kept apart, about 105 MiB more at the peak).
+    Keeping 256 MB saved another second there and cost 70 MiB more at
+    20,000 pixels (1,567 against 1,497 MiB); 64 MB cost 1.5 s more.
+    Process-wide, so it is for
     command-line tools (``tools/infer.py`` calls it first), not libraries;
     nothing is changed when any of the ``MALLOC_*`` variables of these
     settings is set (the user's choice).
