@@ -273,21 +273,25 @@ def make_model(root: str, window: int, stride: int,
     from mmengine.registry import DefaultScope
     from mmseg.apis import init_model
 
-    tag = f'{width}_trained{iters}' if train_on and iters else width
+    trained = bool(train_on and iters)
+    tag = f'{width}_trained{iters}' if trained else width
     cfg = osp.join(root, f'{tag}.py')
     with open(cfg, 'w') as f:
         f.write(FALLBACK_CONFIG.format(w=WIDTHS[width]) +
                 SLIDE.format(w=window, s=stride))
     ckpt = osp.join(root, f'{tag}.pth')
+    # A model trained in an earlier run with --keep is loaded, not trained
+    # (nor saved) again.
+    kept = trained and osp.exists(ckpt)
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmseg'):
-        model = init_model(cfg, ckpt if train_on and iters and
-                           osp.exists(ckpt) else None, device='cpu')
-    if train_on and iters:
-        if not osp.exists(ckpt):
-            took = train(model, train_on, iters)
-            print(f'trained the {width} model for {iters} steps on '
-                  f'{osp.basename(train_on)} in {took:.0f} s', flush=True)
+        model = init_model(cfg, ckpt if kept else None, device='cpu')
+    if kept:
+        return cfg, ckpt, model.eval()
+    if trained:
+        took = train(model, train_on, iters)
+        print(f'trained the {width} model for {iters} steps on '
+              f'{osp.basename(train_on)} in {took:.0f} s', flush=True)
     elif calibrate_on:
         calibrate(model, calibrate_on, window)
     meta = dict(dataset_meta=dict(

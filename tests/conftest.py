@@ -26,8 +26,8 @@ def sia_root() -> str:
 def free_port() -> str:
     """A TCP port free now, for a torchrun rendezvous: two-process tests
     run side by side on the two xdist workers, and with one fixed port the
-    second run's processes joined the first run's store and process group
-    (gloo aborted one of them at exit, exit code -6)."""
+    second run could not bind it (EADDRINUSE; an intermittent exit code -6
+    of the training test at exit was probably the same collision)."""
     import socket
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))

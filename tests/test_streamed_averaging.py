@@ -91,7 +91,6 @@ def test_three_class_model_equals_mmseg_slide(three_class_model, tmp_path,
     assert len(np.unique(ours)) > 1
 
 
-
 def test_windows_overlapping_by_more_than_half_equal_mmseg_slide(
         three_class_model, tmp_path):
     """Stride 12 under 48-pixel windows: the logits rows kept for the next

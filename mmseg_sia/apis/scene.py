@@ -931,10 +931,9 @@ def tune_malloc(keep: int = 128 << 20) -> bool:
     model's freed blocks are kept apart, about 105 MiB more at the peak).
     Keeping 256 MB saved another second there and cost 70 MiB more at
     20,000 pixels (1,567 against 1,497 MiB); 64 MB cost 1.5 s more.
-    Process-wide, so it is for
-    command-line tools (``tools/infer.py`` calls it first), not libraries;
-    nothing is changed when any of the ``MALLOC_*`` variables of these
-    settings is set (the user's choice).
+    Process-wide, so it is for command-line tools (``tools/infer.py`` calls
+    it first), not libraries; nothing is changed when any of the
+    ``MALLOC_*`` variables of these settings is set (the user's choice).
 
     Args:
         keep (int): Bytes of freed memory at the top of the heap kept for
