@@ -227,6 +227,56 @@ def test_bands_and_stretch_options(tiny, model, tmp_path):
         RasterReader(grey)
 
 
+@pytest.mark.parametrize('dtype,count,nodata,interleave,bands,mask', [
+    ('uint8', 3, 0, 'pixel', None, None),
+    ('uint16', 4, 0, 'pixel', None, None),
+    ('uint16', 4, 0, 'band', [3, 2, 1], None),
+    ('int16', 4, -9999, 'pixel', [1, 1, 1], None),
+    ('uint16', 2, 65535, 'pixel', [2, 1, 2], None),
+    ('uint8', 5, 0, 'band', [5, 1, 3], None),  # five bands: GDAL's mask
+    ('float32', 3, 0, 'pixel', None, None),  # float: GDAL's mask
+    ('uint16', 3, None, 'pixel', None, None),  # no mask at all
+    ('uint8', 3, None, 'pixel', None, 'internal'),  # an internal mask
+])
+def test_validity_is_gdal_dataset_mask(tmp_path, dtype, count, nodata,
+                                       interleave, bands, mask):
+    """The reader's valid pixels are rasterio's ``dataset_mask`` (which
+    integer nodata rasters get without it, from the bands read), however
+    the strips fall on the raster's blocks; the BGR values too."""
+    rng = np.random.default_rng(count)
+    h, w = 150, 170
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        data = rng.integers(0, 4, (count, h, w)).astype(dtype)
+    else:
+        data = rng.random((count, h, w)).astype(dtype)
+    if nodata is not None:
+        # A nodata border in every band, and nodata in one band or another
+        # here and there (valid: any band with data).
+        data[:, :20] = nodata
+        data[:, :, :12] = nodata
+        data[rng.integers(0, count, (h, w)), np.arange(h)[:, None],
+             np.arange(w)] = nodata
+    path = str(tmp_path / 'v.tif')
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(
+            path, 'w', driver='GTiff', height=h, width=w, count=count,
+            dtype=dtype, nodata=nodata, tiled=True, blockxsize=64,
+            blockysize=64, interleave=interleave,
+            transform=TRANSFORMS['EPSG:32652'], crs='EPSG:32652') as ds:
+        ds.write(data)
+        if mask:
+            ds.write_mask((rng.random((h, w)) < 0.7).astype(np.uint8) * 255)
+    with rasterio.open(path) as ds:
+        want = ds.dataset_mask() > 0
+        rgb = ds.read(bands or [1, 2, 3])
+    assert 0 < want.mean() <= 1
+    with RasterReader(path, bands, stretch='none') as r:
+        got = [r.read_rows(y, min(h, y + 48)) for y in range(0, h - 12, 36)]
+    for y, (bgr, ok) in zip(range(0, h - 12, 36), got):
+        np.testing.assert_array_equal(ok, want[y:y + 48])
+        ref = np.clip(np.rint(rgb[::-1, y:y + 48]), 0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(bgr, ref.transpose(1, 2, 0))
+
+
 def test_bad_scenes_reported_and_the_run_goes_on(tiny, tmp_path, capsys):
     good = write_rgb(tmp_path / 'good.tif')
     broken = tmp_path / 'broken.tif'

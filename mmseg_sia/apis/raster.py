@@ -169,6 +169,7 @@ class RasterReader:
                     'percent', (2.0, 98.0))
             self.stretch = kind
             self.ranges = self._ranges(kind, params)
+            self._validity = self._validity_rule()
             self._last = None  # the strip read last: (y0, y1, bgr, valid)
         except Exception:
             ds.close()
@@ -320,17 +321,57 @@ class RasterReader:
         self._last = (y0, y1, bgr, valid)
         return bgr, valid
 
+    def _validity_rule(self):
+        """How :meth:`_read_into` finds the valid pixels: ``'all'`` (no
+        mask, nodata or alpha: every pixel), ``(rgb, nodata)`` (integer
+        bands whose only mask is a nodata value: a pixel is valid where any
+        band differs from its nodata value, read with the bands) or None
+        (anything else: GDAL's dataset mask).
+
+        The second is what ``dataset_mask`` computes for such rasters (the
+        union of the bands' nodata masks), without reading every band a
+        second time for it: on a 4-band uint16 GeoTIFF that read cost
+        nearly three times the bands' own (0.014 against 0.005 CPU s/MP).
+        Float bands keep GDAL's rule (its nodata comparison has a
+        tolerance, and NaN), and so do rasters of more than four bands
+        (every band would be read into memory with each chunk).
+        """
+        from rasterio.enums import MaskFlags
+
+        ds = self.ds
+        flags = ds.mask_flag_enums
+        if all(list(f) == [MaskFlags.all_valid] for f in flags):
+            return 'all'
+        if ds.count <= 4 and all(
+                list(f) == [MaskFlags.nodata] for f in flags) and all(
+                np.issubdtype(np.dtype(t), np.integer) for t in ds.dtypes):
+            return [b - 1 for b in self.bands], list(ds.nodatavals)
+        return None
+
     def _read_into(self, y0: int, y1: int, bgr: np.ndarray,
                    valid: np.ndarray) -> None:
         from rasterio.windows import Window
 
         width, step = self.width, self._chunk
+        rule = self._validity
         for x0 in range(0, width, step):
             win = Window(x0, y0, min(step, width - x0), y1 - y0)
-            data = self.to_uint8(self.ds.read(self.bands, window=win))
             cols = slice(x0, x0 + win.width)
-            bgr[:, cols] = data[::-1].transpose(1, 2, 0)
-            valid[:, cols] = self.ds.dataset_mask(window=win) > 0
+            if isinstance(rule, tuple):
+                rgb, nodata = rule
+                data = self.ds.read(window=win)  # every band, once
+                ok = valid[:, cols]
+                ok[:] = False
+                for band, value in zip(data, nodata):
+                    ok |= band != value
+                data = data[rgb]
+            else:
+                data = self.ds.read(self.bands, window=win)
+                if rule == 'all':
+                    valid[:, cols] = True
+                else:
+                    valid[:, cols] = self.ds.dataset_mask(window=win) > 0
+            bgr[:, cols] = self.to_uint8(data)[::-1].transpose(1, 2, 0)
 
 
 #: Columns read at a time by :meth:`RasterReader.read_rows` (rounded down to
