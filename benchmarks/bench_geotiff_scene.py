@@ -24,7 +24,11 @@ worst case). Printed side by side, one row per size:
   measured on a scene of one window), and its ratio to the forward time
   (goal: at most 1.1; the rest is reading, stretching, stitching,
   polygonizing and writing). The forward time is measured in this process
-  just before each run, with the batches that run makes;
+  just before and just after each run and the two averaged (its speed
+  drifts on a shared machine), on ``--forward-sample`` of the batches
+  that run makes, scaled to all of them; under OpenMP's default wait
+  policy, the model's fastest alone (``infer.py`` lets OpenMP threads
+  sleep, which made the forward alone 5-10 % slower and the run faster);
 * the process' CPU time (user + system) per megapixel next to the wall
   time, and the load average of the machine before each size (on a shared
   machine the wall times move with the load); "CPU ratio" is the CPU time
@@ -301,17 +305,23 @@ def make_model(root: str, window: int, stride: int,
     return cfg, ckpt, model.eval()
 
 
-def forward_seconds(model, window: int, batches: list) -> float:
+def forward_seconds(model, window: int, batches: list,
+                    sample: int = 0) -> float:
     """Wall and CPU time of ``encode_decode`` on batches of the given sizes
     of random uint8 windows (normalised as ``infer.py`` does), one warm-up
-    first."""
+    first. With ``sample``, only that many batches, evenly spread, are run
+    and the times scaled to all the windows."""
     import torch
 
     from mmseg_sia.apis.segment import _preprocess
     rng = np.random.default_rng(0)
     total = cpu = 0.0
+    run = list(batches)
+    if 0 < sample < len(run):
+        run = [run[i] for i in np.linspace(0, len(run) - 1, sample,
+                                           dtype=int)]
     with torch.no_grad():
-        for i, batch in enumerate([batches[0]] + list(batches)):
+        for i, batch in enumerate([run[0]] + run):
             x = rng.integers(0, 256, (batch, window, window, 3),
                              dtype=np.uint8)
             metas = [dict(img_shape=(window, window),
@@ -323,7 +333,8 @@ def forward_seconds(model, window: int, batches: list) -> float:
             if i:  # the first is the warm-up
                 total += time.perf_counter() - t0
                 cpu += time.process_time() - c0
-    return total, cpu
+    scale = sum(batches) / sum(run)
+    return total * scale, cpu * scale
 
 
 def batches_run(size: int, window: int, stride: int, batch: int) -> list:
@@ -407,6 +418,12 @@ def main() -> None:
                         'scene of another seed first (kept with --keep); '
                         '0: random weights with the batch norm calibrated '
                         'on the scene (default 200)')
+    parser.add_argument('--forward-sample', type=int, default=64,
+                        metavar='BATCHES',
+                        help='batches the forward is timed on before and '
+                        'after each run, evenly spread over the run\'s '
+                        'batches and scaled to all (0: every batch; '
+                        'default 64)')
     parser.add_argument('--network-regularize', action='store_true',
                         help='also run each size with the road network '
                         '(network,network_gpkg) and --regularize, runs '
@@ -464,11 +481,17 @@ def main() -> None:
         walls, rsss, cpus, fwds, fwd_cpus = [], [], [], [], []
         added = []
         for _ in range(args.repeats):
-            fwd, fwd_cpu = forward_seconds(model, args.window, batches)
-            fwds.append(fwd)
-            fwd_cpus.append(fwd_cpu)
+            # The forward is timed just before and just after the run, and
+            # the two averaged: on a shared machine its speed drifts by
+            # 10 % and more over the minutes a large scene takes.
+            before = forward_seconds(model, args.window, batches,
+                                     args.forward_sample)
             wall, rss, cpu = run_infer(cfg, ckpt, scene, out,
                                        args.batch_size, args.formats)
+            after = forward_seconds(model, args.window, batches,
+                                    args.forward_sample)
+            fwds.append((before[0] + after[0]) / 2)
+            fwd_cpus.append((before[1] + after[1]) / 2)
             walls.append(wall)
             rsss.append(rss)
             cpus.append(cpu)
