@@ -375,6 +375,48 @@ def median(values):
     return float(np.median(values))
 
 
+def stage_seconds(scene: str, mask_path: str, formats: str, window: int,
+                  stride: int) -> tuple:
+    """CPU seconds of the two stages beside the model, each alone in this
+    process: reading the scene in the strips ``infer.py`` reads
+    (:class:`mmseg_sia.apis.raster.RasterReader`, default bands and
+    stretch), and writing the run's outputs of ``formats`` (but the
+    summary file) from its mask, in bands of ``stride`` rows
+    (:class:`mmseg_sia.apis.scene.SceneWriter`, its threads included)."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from mmseg_sia.apis.raster import RasterReader
+    from mmseg_sia.apis.scene import SceneWriter
+    from mmseg_sia.apis.segment import window_grid
+    from mmseg_sia.georef import lonlat_transform, read_raster_georef
+
+    c0 = time.process_time()
+    with RasterReader(scene) as reader, \
+            rasterio.Env(GDAL_CACHEMAX=reader.cache_mb):
+        height = reader.height
+        for y in window_grid(height, window, stride):
+            reader.read_rows(y, min(y + window, height))
+    read = time.process_time() - c0
+    kinds = [f for f in formats.split(',') if f != 'summary']
+    georef = read_raster_georef(scene)
+    with tempfile.TemporaryDirectory() as tmp, \
+            rasterio.open(mask_path) as mask:
+        paths = {f: osp.join(tmp, f'out.{f}') for f in kinds}
+        c0 = time.process_time()
+        with SceneWriter(paths, mask.height, mask.width,
+                         ('background', 'building', 'road'),
+                         [[0, 0, 0], [128, 128, 0], [128, 64, 128]], scene,
+                         georef=georef, transform=lonlat_transform(georef),
+                         summary='summary' in formats) as writer:
+            for y in range(0, mask.height, stride):
+                rows = min(stride, mask.height - y)
+                writer.add(y, mask.read(1, window=Window(0, y, mask.width,
+                                                         rows)))
+        write = time.process_time() - c0
+    return read, write
+
+
 def polygons_written(out: str) -> int:
     """Building and road polygons of a run, from its summary.csv (the
     post-processing cost is per polygon: read it with the ratio)."""
@@ -424,6 +466,11 @@ def main() -> None:
                         'after each run, evenly spread over the run\'s '
                         'batches and scaled to all (0: every batch; '
                         'default 64)')
+    parser.add_argument('--stages', action='store_true',
+                        help='after each size, time reading the scene and '
+                        'writing the outputs from the run\'s mask, each '
+                        'alone in this process (CPU s/MP), to show what the '
+                        'ratio is made of')
     parser.add_argument('--network-regularize', action='store_true',
                         help='also run each size with the road network '
                         '(network,network_gpkg) and --regularize, runs '
@@ -516,6 +563,15 @@ def main() -> None:
                             '_mask.tif')
             print(f'{"":>7} mask IoU against the scene\'s truth: '
                   f'{mask_iou(mask, scene)}', flush=True)
+        if args.stages:
+            mask = osp.join(out, osp.splitext(osp.basename(scene))[0] +
+                            '_mask.tif')
+            read, write = stage_seconds(scene, mask, args.formats,
+                                        args.window, args.stride)
+            print(f'{"":>7} alone in this process: reading '
+                  f'{read / mp:.3f} CPU s/MP, writing {write / mp:.3f} CPU '
+                  f's/MP ({(read + write) / fwd:.2f} of the forward\'s wall '
+                  'time)', flush=True)
         if added:
             more_wall = median([a[0] for a in added])
             more_cpu = median([a[2] for a in added])
