@@ -675,8 +675,9 @@ print(tuned, mapped, libc.mallinfo2().fordblks >= size)
 @pytest.mark.parametrize('how,mb,env,expect', [
     ('plain', 64, {}, 'None 1 False'),  # glibc maps a 64 MB block, unmaps it
     ('tune', 64, {}, 'True 0 True'),  # heap memory, kept for the next one
-    # A model's working set of a few hundred MB stays too (a batch's
-    # activations; given back after each, the next faulted them in again).
+    # A model's working set of a few hundred MB stays too (keeping 128 MB,
+    # a batch's activations went back after it and the next faulted them
+    # in again).
     ('tune', 400, {}, 'True 0 True'),
     ('tune', 64, {'MALLOC_ARENA_MAX': '2'}, 'False 1 False'),  # user's
 ])

@@ -934,9 +934,9 @@ def tune_malloc(keep: int = 512 << 20) -> bool:
     one 70 s (11.8 s system) keeping 128 MB and 62.6-64.3 s (1.2 s
     system) keeping 512 MB. Below the model's working set the heap's top is
     given back after a batch and faulted in again for the next. The peak
-    RSS was the same within run-to-run noise (1,116-1,230 against
-    1,148-1,200 MiB at 10,000, 1,426 against 1,459 MiB at 20,000 pixels):
-    the memory kept is reused, not added.
+    RSS was the same within run-to-run noise (keeping 128 MB: 1,148-1,200
+    MiB at 10,000 and 1,459 MiB at 20,000 pixels; keeping 512 MB:
+    1,116-1,230 and 1,426 MiB): the memory kept is reused, not added.
 
     Process-wide, so it is for command-line tools (``tools/infer.py`` calls
     it first), not libraries; nothing is changed when any of the
