@@ -298,15 +298,14 @@ def make_model(root: str, window: int, stride: int,
               f'{osp.basename(train_on)} in {took:.0f} s', flush=True)
     elif calibrate_on:
         calibrate(model, calibrate_on, window)
-    meta = dict(dataset_meta=dict(
-        classes=('background', 'building', 'road'),
-        palette=[[0, 0, 0], [128, 128, 0], [128, 64, 128]]))
+    from mmseg_sia import SIADataset
+    meta = dict(dataset_meta=dict(SIADataset.METAINFO))
     torch.save(dict(state_dict=model.state_dict(), meta=meta), ckpt)
     return cfg, ckpt, model.eval()
 
 
 def forward_seconds(model, window: int, batches: list,
-                    sample: int = 0) -> float:
+                    sample: int = 0) -> tuple:
     """Wall and CPU time of ``encode_decode`` on batches of the given sizes
     of random uint8 windows (normalised as ``infer.py`` does), one warm-up
     first. With ``sample``, only that many batches, evenly spread, are run
@@ -386,6 +385,7 @@ def stage_seconds(scene: str, mask_path: str, formats: str, window: int,
     import rasterio
     from rasterio.windows import Window
 
+    from mmseg_sia import SIADataset
     from mmseg_sia.apis.raster import RasterReader
     from mmseg_sia.apis.scene import SceneWriter
     from mmseg_sia.apis.segment import window_grid
@@ -405,8 +405,8 @@ def stage_seconds(scene: str, mask_path: str, formats: str, window: int,
         paths = {f: osp.join(tmp, f'out.{f}') for f in kinds}
         c0 = time.process_time()
         with SceneWriter(paths, mask.height, mask.width,
-                         ('background', 'building', 'road'),
-                         [[0, 0, 0], [128, 128, 0], [128, 64, 128]], scene,
+                         SIADataset.METAINFO['classes'],
+                         SIADataset.METAINFO['palette'], scene,
                          georef=georef, transform=lonlat_transform(georef),
                          summary='summary' in formats) as writer:
             for y in range(0, mask.height, stride):
@@ -558,14 +558,12 @@ def main() -> None:
               f'{net / mp:>16.3f} {fwd / mp:>13.3f} {net / fwd:>6.2f} '
               f'{(cpu - fixed_cpu) / fwd_cpu:>9.2f} '
               f'{polygons_written(out) / mp:>12.0f}', flush=True)
+        mask = osp.join(out, osp.splitext(osp.basename(scene))[0] +
+                        '_mask.tif')
         if args.content == 'blocks':
-            mask = osp.join(out, osp.splitext(osp.basename(scene))[0] +
-                            '_mask.tif')
             print(f'{"":>7} mask IoU against the scene\'s truth: '
                   f'{mask_iou(mask, scene)}', flush=True)
         if args.stages:
-            mask = osp.join(out, osp.splitext(osp.basename(scene))[0] +
-                            '_mask.tif')
             read, write = stage_seconds(scene, mask, args.formats,
                                         args.window, args.stride)
             print(f'{"":>7} alone in this process: reading '

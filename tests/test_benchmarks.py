@@ -140,7 +140,7 @@ def test_bench_geotiff_scene_smoke():
     out = run_benchmark('bench_geotiff_scene.py', '--sizes', '256',
                         '--window', '128', '--stride', '96', '--repeats', '1',
                         '--content', 'blocks', '--model', 'quarter',
-                        '--train', '3')
+                        '--train', '3', '--stages')
     assert 'trained the quarter model for 3 steps' in out, out
     row = ratios(r'^ +256 +0\.1 +9 +\d+\.\d+ +\d+ +\d+\.\d+ +\d+\.\d+ '
                  r'+-?\d+\.\d+ +\d+\.\d+ +-?\d+\.\d+ +-?\d+\.\d+ +(\d+)$',
@@ -151,6 +151,9 @@ def test_bench_geotiff_scene_smoke():
     iou = re.search(r"mask IoU against the scene's truth: building "
                     r'(\d\.\d{3}), road (\d\.\d{3})$', out, re.MULTILINE)
     assert iou and all(0 <= float(v) <= 1 for v in iou.groups()), out
+    stages = re.search(r'alone in this process: reading (\d+\.\d+) CPU '
+                       r's/MP, writing (\d+\.\d+) CPU s/MP', out)
+    assert stages and float(stages.group(2)) > 0, out
 
 
 def test_bench_infer_memory_outputs_smoke():
