@@ -144,6 +144,7 @@ def outputs_only(size: int) -> None:
     import warnings
     warnings.simplefilter('ignore')
     sys.path.insert(0, REPO)
+    from mmseg_sia import SIADataset
     from mmseg_sia.apis import SIAPrediction, footprint_transform
     from mmseg_sia.datasets.sia import index_label_files
     from mmseg_sia.labels import rasterize_label_files
@@ -176,9 +177,8 @@ def outputs_only(size: int) -> None:
         for formats in ('mask', 'overlay', 'json', 'geojson', 'summary'):
             res = SIAPrediction(
                 mask=mask, polygons={}, transform=transform,
-                classes=('background', 'building', 'road'),
-                palette=[[0, 0, 0], [128, 128, 0], [128, 64, 128]],
-                image=image)
+                classes=SIADataset.METAINFO['classes'],
+                palette=SIADataset.METAINFO['palette'], image=image)
             tracemalloc.start()
             if formats == 'summary':
                 res.measures()
@@ -205,8 +205,8 @@ def outputs_only(size: int) -> None:
             out = osp.join(tmp, 'scene' + str(summary))
             tracemalloc.start()
             with SceneWriter({k: osp.join(out, v) for k, v in names.items()},
-                             size, size, ('background', 'building', 'road'),
-                             [[0, 0, 0], [128, 128, 0], [128, 64, 128]],
+                             size, size, SIADataset.METAINFO['classes'],
+                             SIADataset.METAINFO['palette'],
                              'scene.tif', georef=georef,
                              transform=lonlat_transform(georef),
                              summary=summary) as writer:
