@@ -400,6 +400,55 @@ def test_mask_cog_has_overviews_palette_and_the_mask(tmp_path):
         save_mask_cog(path, rows, 700, 1100, ref, [[0, 0, 0]])
 
 
+def test_mask_cog_bytes_do_not_depend_on_the_scratch_codec(tmp_path,
+                                                           monkeypatch):
+    # The scratch GeoTIFF is ZSTD; where GDAL lacks the codec it is DEFLATE
+    # (a missing codec is simulated with JPEG XL, which no bundled GDAL
+    # writes to a 1-band uint8 GeoTIFF). The COG is DEFLATE either way, its
+    # tiles compressed on every core: the same bytes as one uncompressed
+    # scratch file copied on one core gives.
+    import rasterio.shutil
+    from rasterio.enums import Compression
+
+    from mmseg_sia.apis import raster
+    from mmseg_sia.georef import Georef
+    rng = np.random.default_rng(3)
+    mask = (rng.random((900, 1300)) < 0.3).astype(np.uint8)
+    mask[rng.random(mask.shape) < 0.05] = 2
+    mask[:, :40] = 255
+    ref = Georef(CRS.from_epsg(5186), TRANSFORMS['EPSG:5186'], 1300, 900,
+                 'raster', 'x.tif')
+    palette = [[0, 0, 0], [128, 128, 0], [128, 64, 128]]
+    copies = []
+    real_copy = rasterio.shutil.copy
+
+    def copy(src, dst, **options):
+        with rasterio.open(src) as ds:
+            copies.append((ds.compression, options.get('NUM_THREADS')))
+        if len(copies) == 3:  # the reference: one thread
+            options.pop('NUM_THREADS')
+        return real_copy(src, dst, **options)
+
+    monkeypatch.setattr(rasterio.shutil, 'copy', copy)
+    made = {}
+    for name, codec in (('zstd', raster.SCRATCH_COMPRESSION),
+                        ('missing', dict(compress='jxl')),
+                        ('none', dict(compress='none'))):
+        monkeypatch.setattr(raster, 'SCRATCH_COMPRESSION', codec)
+        path = str(tmp_path / f'{name}_mask.tif')
+        raster.save_mask_cog(path, lambda a, b: mask[a:b], 900, 1300, ref,
+                             palette)
+        with open(path, 'rb') as f:
+            made[name] = f.read()
+    assert [c[0] for c in copies] == [Compression.zstd, Compression.deflate,
+                                      None]
+    assert copies[0][1] == copies[1][1] == 'ALL_CPUS'
+    assert made['zstd'] == made['missing'] == made['none']
+    with rasterio.open(tmp_path / 'zstd_mask.tif') as ds:
+        assert ds.compression == Compression.deflate
+        np.testing.assert_array_equal(ds.read(1), mask)
+
+
 def test_reading_is_windowed_and_stretch_uses_overviews(model, tmp_path):
     tif, data, valid = write_uint16(tmp_path / 'k.tif')
     with rasterio.open(tif, 'r+') as ds:
