@@ -336,6 +336,38 @@ def forward_seconds(model, window: int, batches: list,
     return total * scale, cpu * scale
 
 
+def contention(model, window: int, batch: int, share: float,
+               batches: int = 6) -> tuple:
+    """Seconds per batch of the forward alone, then beside a thread that
+    keeps one core ``share`` busy with work that releases the GIL (numpy
+    sorts, each followed by a sleep), and the share of a core that thread
+    took: what CPU work beside the model (a scene's reading and writing)
+    costs the model's wall time, GIL apart."""
+    import threading
+
+    big = np.random.default_rng(1).random(1 << 21)
+    stop = threading.Event()
+    used = [0.0]
+
+    def load() -> None:
+        while not stop.is_set():
+            t0, c0 = time.perf_counter(), time.thread_time()
+            np.sort(big)
+            took = time.perf_counter() - t0
+            used[0] += time.thread_time() - c0
+            stop.wait(took * (1 - share) / share)
+
+    sizes = [batch] * batches
+    alone = forward_seconds(model, window, sizes)[0] / batches
+    thread = threading.Thread(target=load, daemon=True)
+    t0 = time.perf_counter()
+    thread.start()
+    beside = forward_seconds(model, window, sizes)[0] / batches
+    stop.set()
+    thread.join()
+    return alone, beside, used[0] / (time.perf_counter() - t0)
+
+
 def batches_run(size: int, window: int, stride: int, batch: int) -> list:
     """The batch sizes ``infer.py`` runs: per row of windows, the windows
     holding a valid pixel (past the nodata border), ``batch`` at a time."""
@@ -471,6 +503,13 @@ def main() -> None:
                         'writing the outputs from the run\'s mask, each '
                         'alone in this process (CPU s/MP), to show what the '
                         'ratio is made of')
+    parser.add_argument('--contention', type=float, default=0,
+                        metavar='SHARE',
+                        help='first time the forward alone and beside a '
+                        'thread that keeps SHARE of one core busy without '
+                        'the GIL (e.g. 0.1), and print the slowdown against '
+                        'the share taken: what the reading and writing '
+                        'threads cost the model on this machine')
     parser.add_argument('--network-regularize', action='store_true',
                         help='also run each size with the road network '
                         '(network,network_gpkg) and --regularize, runs '
@@ -503,6 +542,14 @@ def main() -> None:
         root, args.window, args.stride,
         big if args.content == 'blocks' else None, args.model,
         train_scene if trained else None, args.train)
+    if args.contention > 0:
+        for _ in range(2):
+            alone, beside, took = contention(model, args.window,
+                                             args.batch_size, args.contention)
+            print(f'forward alone {alone:.3f} s/batch; beside a thread '
+                  f'taking {took:.0%} of one core (GIL released) '
+                  f'{beside:.3f} s/batch: {beside / alone - 1:+.0%}',
+                  flush=True)
     fixed, rss0, fixed_cpu = run_infer(cfg, ckpt, small,
                                        osp.join(root, 'out_fixed'),
                                        args.batch_size)

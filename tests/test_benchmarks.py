@@ -140,8 +140,12 @@ def test_bench_geotiff_scene_smoke():
     out = run_benchmark('bench_geotiff_scene.py', '--sizes', '256',
                         '--window', '128', '--stride', '96', '--repeats', '1',
                         '--content', 'blocks', '--model', 'quarter',
-                        '--train', '3', '--stages')
+                        '--train', '3', '--stages', '--contention', '0.5')
     assert 'trained the quarter model for 3 steps' in out, out
+    beside = re.findall(r'^forward alone (\d+\.\d+) s/batch; beside a thread '
+                        r'taking (\d+)% of one core \(GIL released\) '
+                        r'(\d+\.\d+) s/batch: [+-]\d+%$', out, re.MULTILINE)
+    assert len(beside) == 2 and all(0 < int(b[1]) <= 100 for b in beside), out
     row = ratios(r'^ +256 +0\.1 +9 +\d+\.\d+ +\d+ +\d+\.\d+ +\d+\.\d+ '
                  r'+-?\d+\.\d+ +\d+\.\d+ +-?\d+\.\d+ +-?\d+\.\d+ +(\d+)$',
                  out)
