@@ -76,6 +76,38 @@ def test_band_polygons_equal_the_whole_mask(seed, band):
         assert all(p.class_id == c for p in got)
 
 
+@pytest.mark.parametrize('seed', range(6))
+def test_one_pass_pieces_equal_each_class_alone(seed):
+    # band_pieces polygonizes all classes of a band at once (what
+    # SceneWriter does); each class gets what its own binary band gives,
+    # and the polygons streamed from those pieces are the whole mask's.
+    from mmseg_sia.apis.scene import band_pieces
+    from mmseg_sia.vectorize import label_shapes
+    mask = random_mask(seed, 53, 71)
+    rng = np.random.default_rng(seed)
+    mask[rng.random(mask.shape) < 0.08] = 3  # a class not asked for
+    mask[:, :3] = 255  # nodata
+    pieces = band_pieces(mask[8:40], [1, 2], 8)
+    assert sorted(pieces) == [1, 2]
+    for c in (1, 2):
+        binary = mask[8:40] == c
+        alone = [[np.asarray(r, np.float64) for r in g['coordinates']]
+                 for _, g in label_shapes(binary.view(np.uint8), binary, 8)]
+        assert sorted(shapely.Polygon(p[0], p[1:]).normalize().wkt
+                      for p in pieces[c]) == \
+            sorted(shapely.Polygon(p[0], p[1:]).normalize().wkt
+                   for p in alone)
+    makers = {c: BandPolygonizer(c, mask.shape[1]) for c in (1, 2)}
+    out = {1: [], 2: []}
+    for y in range(0, mask.shape[0], 9):
+        got = band_pieces(mask[y:y + 9], [1, 2], y)
+        for c, maker in makers.items():
+            out[c] += maker.add(y, mask[y:y + 9], got[c])
+    for c, maker in makers.items():
+        assert shapely_set(out[c] + maker.finish()) == \
+            shapely_set(binary_to_polygons(mask == c, c))
+
+
 def test_inner_holes_of_open_regions_held_compactly():
     """Holes of a region still open that touch no band edge are stored in
     canonical form, one array per region and band, and come back in their

@@ -42,7 +42,7 @@ from .prediction import (GPKG_FIELDS, LonLatRings, _background_index,
                          save_network, summary_head)
 from .writers import GPKG_DATE, FeatureStream
 
-__all__ = ['BandPolygonizer', 'SceneWriter', 'predict_scene',
+__all__ = ['BandPolygonizer', 'SceneWriter', 'band_pieces', 'predict_scene',
            'tune_malloc']
 
 
@@ -140,13 +140,17 @@ class BandPolygonizer:
                 self._open[r].append(_InnerHoles(_canonical_rings(
                     holes, np.zeros(len(holes), bool))))
 
-    def add(self, y0: int, rows: np.ndarray) -> List[MaskPolygon]:
+    def add(self, y0: int, rows: np.ndarray,
+            pieces: Optional[List[list]] = None) -> List[MaskPolygon]:
         """Polygonize the band of rows ``y0:y0 + len(rows)``.
 
         Args:
             y0 (int): Image row of ``rows[0]``; the bands must follow each
                 other without gap.
             rows (np.ndarray): ``(n, width)`` class ids.
+            pieces (list, optional): This class's pieces of the band as
+                :func:`band_pieces` gives them (polygonized together with
+                other classes'); None polygonizes the band here.
 
         Returns:
             list[MaskPolygon]: The regions completed by this band.
@@ -198,14 +202,12 @@ class BandPolygonizer:
         for old in list(self._open):  # moved: no list keeps them twice
             groups.setdefault(root(old), []).extend(self._open.pop(old))
         new = []  # (region, rings) of this band's pieces
-        # GDAL polygonizes the binary band (uint8: a quarter of the data of
-        # the labels, 0.020 against 0.025 CPU s/MP), the same 4-connected
-        # pieces as the labels. A piece's label is that of its first pixel
-        # in row order, whose top-left corner is the exterior's first vertex
-        # by row, then column.
-        for _, geom in label_shapes(binary.view(np.uint8), binary, y0):
-            rings = [np.asarray(ring, np.float64)
-                     for ring in geom['coordinates']]
+        if pieces is None:
+            pieces = band_pieces(rows, [self.class_id], y0)[self.class_id]
+        # A piece's label is that of its first pixel in row order, whose
+        # top-left corner is the exterior's first vertex by row, then
+        # column.
+        for rings in pieces:
             x, y = rings[0][np.lexsort(rings[0].T)[0]]
             label = int(labels[int(y) - y0, int(x)])
             r = root(label + base)
@@ -250,6 +252,35 @@ class BandPolygonizer:
         done = list(self._open.values())
         self._open, self._bottom[:] = {}, 0
         return self._finished(done)
+
+
+def band_pieces(rows: np.ndarray, class_ids: Sequence[int], y0: int = 0
+                ) -> Dict[int, List[List[np.ndarray]]]:
+    """GDAL's polygons of every class of a band of class ids, in one pass.
+
+    Polygonizing the band once for all classes, its pixels of other values
+    masked, gives each class the pieces that polygonizing its own binary
+    band gives (the 4-connected runs of its value), in about half the time
+    of a pass per class (0.011 against 0.019 CPU s/MP for buildings and
+    roads on a town scene's mask).
+
+    Args:
+        rows (np.ndarray): ``(n, width)`` class ids (uint8).
+        class_ids (Sequence[int]): The classes polygonized.
+        y0 (int): Image row of ``rows[0]``. Defaults to 0.
+
+    Returns:
+        dict[int, list]: Class id -> its pieces, each a list of rings
+        (``(k, 2)`` float64 pixel-corner coordinates, exterior first).
+    """
+    rows = np.ascontiguousarray(rows, np.uint8)
+    out: Dict[int, List[List[np.ndarray]]] = {int(c): [] for c in class_ids}
+    inside = np.isin(rows, list(out))
+    if inside.any():
+        for value, geom in label_shapes(rows, inside, y0):
+            out[value].append([np.asarray(ring, np.float64)
+                               for ring in geom['coordinates']])
+    return out
 
 
 class _InnerHoles:
@@ -803,9 +834,10 @@ class SceneWriter:
                 self._beside.submit(self._road.add_road, road)
             if self._roads is not None:
                 self._roads.write(y0, road)
+        pieces = band_pieces(rows, self.class_ids, y0)
         done: List[MaskPolygon] = []
         for maker in self._makers:
-            done += maker.add(y0, rows)
+            done += maker.add(y0, rows, pieces.pop(maker.class_id))
         self._polygons(done)
 
     def _polygons(self, polys: List[MaskPolygon]) -> None:
