@@ -531,14 +531,14 @@ def test_lazy_features_write_the_same_bytes(tmp_path, monkeypatch, chunk):
         'Polygon'
 
 
-@pytest.mark.parametrize('chunk', [1, 2, 4096])
+@pytest.mark.parametrize('chunk', [1, 2, 7, 4096])
 def test_gpkg_wkb_is_shapelys_wkb_of_the_mapped_polygon(tmp_path,
                                                        monkeypatch, chunk):
     """The WKB made with numpy, a chunk of rings at a time, is byte for
     byte what shapely writes for the polygon of the mapped rings: traced,
     simplified and regularized outlines, and a ring given closed."""
     from mmseg_sia.apis import prediction
-    from mmseg_sia.apis.prediction import gpkg_wkb
+    from mmseg_sia.apis.prediction import gpkg_wkb, gpkg_wkbs
     from mmseg_sia.regularize import regularize_polygons
     from mmseg_sia.vectorize import MaskPolygon, simplify_polygons
     monkeypatch.setattr(prediction, '_RING_CHUNK', chunk)
@@ -550,11 +550,13 @@ def test_gpkg_wkb_is_shapelys_wkb_of_the_mapped_polygon(tmp_path,
     polys += [r.polygon for r in regularize_polygons(polys[:10])]
     polys.append(MaskPolygon(np.array([[0, 0], [5, 0], [5, 5], [0, 0]],
                                       np.float64), [], 1))
+    together = list(gpkg_wkbs(polys, georef))
+    assert len(together) == len(polys)
     for i, p in enumerate(polys):
         rings = [georef.pixel_to_map(r) for r in p.rings()]
         want = shapely.Polygon(rings[0], rings[1:])
         got = gpkg_wkb(p, georef)
-        assert got == shapely.to_wkb(want)
+        assert got == shapely.to_wkb(want) == together[i]
         assert i >= traced or shapely.from_wkb(got).is_valid
 
 

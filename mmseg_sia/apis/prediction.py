@@ -323,41 +323,74 @@ GPKG_FIELDS = ('class_id', 'area_m2', 'perimeter_m', 'area_px',
 
 def gpkg_wkb(poly: MaskPolygon, georef) -> bytes:
     """The polygon in the raster's CRS as WKB: the bytes ``shapely.to_wkb``
-    gives for it (little-endian, 2D, rings closed).
-
-    Made with numpy, a few thousand rings at a time, not through a shapely
-    Polygon: GEOS keeps three doubles per vertex and an object per ring,
-    and its WKB writer grows a stream that is then copied twice. For the
-    road region of the 20,000² benchmark scene (462,000 holes, 5.8 million
-    vertices) that took the peak 696 MiB above the polygon; this, 203 MiB
-    (the WKB and its parts).
+    gives for it (little-endian, 2D, rings closed); see :func:`gpkg_wkbs`.
     """
-    rings = poly.rings()
-    parts = [struct.pack('<BII', 1, 3, len(rings))]  # Polygon, ring count
-    for i in range(0, len(rings), _RING_CHUNK):
-        part = rings[i:i + _RING_CHUNK]
-        n = np.fromiter(map(len, part), np.int64, len(part))
-        xy = georef.pixel_to_map(np.concatenate(part))
-        start = np.cumsum(n) - n
-        first = xy[start]
-        # Close the rings that are open (as shapely does, on the mapped
-        # points).
-        shut = (first == xy[start + n - 1]).all(axis=1)
-        xy = np.insert(xy, (start + n)[~shut], first[~shut], axis=0)
-        n += ~shut
-        # Each ring: its point count (uint32), then its points (2 doubles).
-        # Both come in 4-byte words, so the chunk is one uint32 array.
-        words = np.empty(len(part) + 4 * len(xy), '<u4')
-        head = np.arange(len(part)) + 4 * (np.cumsum(n) - n)
-        words[head] = n
-        points = np.ones(len(words), bool)
-        points[head] = False
-        words[points] = np.ascontiguousarray(xy, '<f8').view('<u4').ravel()
-        parts.append(words.tobytes())
-    return b''.join(parts)
+    return next(gpkg_wkbs([poly], georef))
 
 
-#: Rings mapped at a time by :func:`gpkg_wkb`.
+def gpkg_wkbs(polys: Sequence[MaskPolygon], georef) -> Iterator[bytes]:
+    """:func:`gpkg_wkb` of each polygon, in order, made together.
+
+    Made with numpy, :data:`_RING_CHUNK` rings at a time whichever
+    polygons they belong to, not through shapely Polygons: GEOS keeps three
+    doubles per vertex and an object per ring, and its WKB writer grows a
+    stream that is then copied twice. For the road region of the 20,000²
+    benchmark scene (462,000 holes, 5.8 million vertices) that took the
+    peak 696 MiB above the polygon; this, 203 MiB (the WKB and its parts).
+    The small polygons of a band share one mapping of their vertices (a
+    call of the transform per polygon cost 0.008 CPU s/MP on a town scene).
+    """
+    parts: Dict[int, List[bytes]] = {}
+    chunk: List[np.ndarray] = []
+    owners: List[int] = []
+    done = 0  # polygons yielded
+    for k, poly in enumerate(polys):
+        rings = poly.rings()
+        parts[k] = [struct.pack('<BII', 1, 3, len(rings))]  # Polygon, rings
+        for ring in rings:
+            chunk.append(ring)
+            owners.append(k)
+            if len(chunk) == _RING_CHUNK:
+                _wkb_rings(chunk, owners, parts, georef)
+                chunk, owners = [], []
+        # Every ring of the polygons before the chunk's first is written.
+        while done < (owners[0] if owners else k + 1):
+            yield b''.join(parts.pop(done))
+            done += 1
+    if chunk:
+        _wkb_rings(chunk, owners, parts, georef)
+    while parts:
+        yield b''.join(parts.pop(done))
+        done += 1
+
+
+def _wkb_rings(rings: List[np.ndarray], owners: List[int],
+               parts: Dict[int, List[bytes]], georef) -> None:
+    # The WKB of pixel rings mapped to the raster's CRS, appended to their
+    # owners' parts: each ring its point count (uint32), then its points
+    # (2 doubles), all 4-byte words, so the chunk is one uint32 array.
+    n = np.fromiter(map(len, rings), np.int64, len(rings))
+    xy = georef.pixel_to_map(np.concatenate(rings))
+    start = np.cumsum(n) - n
+    first = xy[start]
+    # Close the rings that are open (as shapely does, on the mapped points).
+    shut = (first == xy[start + n - 1]).all(axis=1)
+    xy = np.insert(xy, (start + n)[~shut], first[~shut], axis=0)
+    n += ~shut
+    words = np.empty(len(rings) + 4 * len(xy), '<u4')
+    head = np.arange(len(rings)) + 4 * (np.cumsum(n) - n)
+    words[head] = n
+    points = np.ones(len(words), bool)
+    points[head] = False
+    words[points] = np.ascontiguousarray(xy, '<f8').view('<u4').ravel()
+    end = head + 1 + 4 * n
+    owners = np.asarray(owners)
+    cut = np.flatnonzero(owners[1:] != owners[:-1]) + 1
+    for a, b in zip(np.r_[0, cut], np.r_[cut, len(owners)]):
+        parts[int(owners[a])].append(words[head[a]:end[b - 1]].tobytes())
+
+
+#: Rings mapped at a time by :func:`gpkg_wkbs`.
 _RING_CHUNK = 4096
 
 
@@ -558,7 +591,7 @@ class SIAPrediction:
 
     def _gpkg_wkb_layers(self) -> Dict[str, tuple]:
         """:meth:`gpkg_layers` with each polygon as the WKB the GeoPackage
-        stores (:func:`gpkg_wkb`), as :meth:`save_gpkg` writes it."""
+        stores (:func:`gpkg_wkbs`), as :meth:`save_gpkg` writes it."""
         if self.georef is None or self.georef.crs is None:
             raise ValueError(f'{self.image_id}: no CRS, so no GeoPackage')
         self._ensure_polygons()
@@ -566,9 +599,10 @@ class SIAPrediction:
         for class_id, name in enumerate(self.classes):
             if class_id == self.background:
                 continue
-            geoms, fields = [], {k: [] for k in GPKG_FIELDS}
-            for poly in self.polygons.get(class_id, []):
-                geoms.append(gpkg_wkb(poly, self.georef))
+            polys = self.polygons.get(class_id, [])
+            geoms = list(gpkg_wkbs(polys, self.georef))
+            fields = {k: [] for k in GPKG_FIELDS}
+            for poly in polys:
                 fields['class_id'].append(class_id)
                 for k, v in self.polygon_measures(poly).items():
                     fields[k].append(np.nan if v is None else v)

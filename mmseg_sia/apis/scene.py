@@ -36,7 +36,7 @@ from ..vectorize import (MaskPolygon, _canonical_rings, label_shapes,
                          polygons_from_rings, simplify_polygons)
 from .prediction import (GPKG_FIELDS, LonLatRings, _background_index,
                          _skeleton_steps, _steps_length, footprint_geometry,
-                         geojson_feature, geojson_head, gpkg_wkb,
+                         geojson_feature, geojson_head, gpkg_wkbs,
                          label_feature, label_keys, lonlat_rings,
                          network_pixel_size, now_stamp, polygon_measures,
                          save_network, summary_head)
@@ -391,7 +391,7 @@ class _GpkgLayers:
         self.created = True
 
     def add(self, name: str, wkb: bytes, fields: dict) -> None:
-        """Queue a polygon (its WKB, :func:`gpkg_wkb`) and its fields."""
+        """Queue a polygon (its WKB, :func:`gpkg_wkbs`) and its fields."""
         self.pending[name].append((wkb, fields))
         # A polygon of many vertices (a road network's region) goes out at
         # once rather than waiting for its batch.
@@ -861,6 +861,8 @@ class SceneWriter:
         # The rings in lon/lat, mapped once for the measures and the GeoJSON.
         pairs = _with_lonlat(polys, self.transform) if measured and \
             self.transform else ((p, None, None) for p in polys)
+        wkbs = gpkg_wkbs(polys, self.georef) if self.gpkg is not None \
+            else None
         for poly, lonlat, lengths in pairs:
             c = poly.class_id
             self._count[c] += 1
@@ -887,8 +889,7 @@ class SceneWriter:
                 fields = dict(measures, class_id=c)
                 fields = {k: np.nan if v is None else v
                           for k, v in fields.items()}
-                self.gpkg.add(self.classes[c], gpkg_wkb(poly, self.georef),
-                              fields)
+                self.gpkg.add(self.classes[c], next(wkbs), fields)
 
     def __exit__(self, kind, value, tb) -> bool:
         stack, self._stack = self._stack, None
