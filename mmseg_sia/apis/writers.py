@@ -372,28 +372,25 @@ class LazyJSON:
         return b''.join(self.pieces())
 
 
-def _lazy_values(value, found: list, tag: str):
-    """``value`` with each :class:`LazyJSON` in it replaced by a marker
-    (``tag`` makes the markers differ from the document's own strings).
-    Only dicts are searched (a feature's geometry and properties), not
-    lists, which may hold a polygon's coordinates."""
-    if isinstance(value, LazyJSON):
-        found.append(value)
-        return f'\ue000{tag}{len(found) - 1}\ue001'
-    if isinstance(value, dict):
-        return {k: _lazy_values(v, found, tag) for k, v in value.items()}
-    return value
-
-
 def dumps_pieces(value, indent: Optional[int] = None) -> Iterator[bytes]:
     """The bytes of :func:`_dumps` of ``value``, in pieces, each
-    :class:`LazyJSON` in it (as a value of a dict, at any depth of dicts)
-    written from its own pieces (compact JSON;
+    :class:`LazyJSON` in it written from its own pieces (compact JSON;
     with ``indent``, a lazy value is written whole, not indented)."""
     tag = ''
     while True:
         found: list = []
-        text = _dumps(_lazy_values(value, found, tag), indent)
+
+        def mark(obj, found=found, tag=tag) -> str:
+            # json calls this for what it cannot write: each LazyJSON, in
+            # document order, becomes a marker string.
+            if not isinstance(obj, LazyJSON):
+                raise TypeError(f'Object of type {type(obj).__name__} is '
+                                'not JSON serializable')
+            found.append(obj)
+            return f'\ue000{tag}{len(found) - 1}\ue001'
+
+        text = json.dumps(value, ensure_ascii=False, indent=indent,
+                          allow_nan=False, default=mark).encode('utf-8')
         if not found:
             yield text
             return
