@@ -64,9 +64,16 @@ def test_overlaps_are_averaged_not_summed(binary_model, tmp_path):
                                   np.zeros((100, 130), np.uint8))
 
 
+# The sums kept for the next row of windows are held in blocks of
+# SUM_BLOCK columns: 4,096 (one block here) and 7 (blocks that windows,
+# batches and closed columns straddle).
+@pytest.mark.parametrize('block', [4096, 7])
 @pytest.mark.parametrize('shape,batch', [((100, 130), 3), ((70, 49), 1)])
 def test_binary_threshold_model_equals_mmseg_slide(binary_model, tmp_path,
-                                                   shape, batch):
+                                                   shape, batch, block,
+                                                   monkeypatch):
+    from mmseg_sia.apis import segment
+    monkeypatch.setattr(segment, 'SUM_BLOCK', block)
     model = binary_model
     torch.manual_seed(1)
     torch.nn.init.normal_(model.decode_head.conv_seg.weight, std=0.3)
@@ -80,9 +87,13 @@ def test_binary_threshold_model_equals_mmseg_slide(binary_model, tmp_path,
     assert 0.05 < ours.mean() < 0.95
 
 
+@pytest.mark.parametrize('block', [4096, 7])
 @pytest.mark.parametrize('shape,batch', [((100, 130), 3), ((70, 49), 1)])
 def test_three_class_model_equals_mmseg_slide(three_class_model, tmp_path,
-                                              shape, batch):
+                                              shape, batch, block,
+                                              monkeypatch):
+    from mmseg_sia.apis import segment
+    monkeypatch.setattr(segment, 'SUM_BLOCK', block)
     model = three_class_model
     img = blocks_image(*shape, seed=shape[0])
     ours = segment_image(model, img, batch_size=batch)
@@ -91,11 +102,15 @@ def test_three_class_model_equals_mmseg_slide(three_class_model, tmp_path,
     assert len(np.unique(ours)) > 1
 
 
+@pytest.mark.parametrize('block', [4096, 5])
 def test_windows_overlapping_by_more_than_half_equal_mmseg_slide(
-        three_class_model, tmp_path):
-    """Stride 12 under 48-pixel windows: the logits rows kept for the next
-    band overlap the rows they move to (the other branch of the shift)."""
+        three_class_model, tmp_path, block, monkeypatch):
+    """Stride 12 under 48-pixel windows: the sums kept for the next row of
+    windows (36 rows) start below rows the row before kept too."""
     from mmengine.config import ConfigDict
+
+    from mmseg_sia.apis import segment
+    monkeypatch.setattr(segment, 'SUM_BLOCK', block)
     model = three_class_model
     old = model.test_cfg
     model.test_cfg = ConfigDict(mode='slide', crop_size=(48, 48),
@@ -108,3 +123,40 @@ def test_windows_overlapping_by_more_than_half_equal_mmseg_slide(
         model.test_cfg = old
     np.testing.assert_array_equal(ours, ref)
     assert len(np.unique(ours)) > 1
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_row_sums_equal_a_whole_plane_of_sums(seed, monkeypatch):
+    """_RowSums against summing every window into one plane of the image's
+    size (what mmseg does), on random logits: the same class ids, bit for
+    bit, with windows skipped, batches of any size, grids whose last step
+    is short, and blocks of kept sums that columns straddle."""
+    from mmseg_sia.apis import segment
+    rng = np.random.default_rng(seed)
+    height, width = rng.integers(30, 90, 2)
+    wh, ww = rng.integers(8, 30, 2)
+    sh, sw = rng.integers(3, wh + 1), rng.integers(3, ww + 1)
+    monkeypatch.setattr(segment, 'SUM_BLOCK', int(rng.integers(3, 40)))
+    ys = window_grid(height, wh, sh)
+    xs = window_grid(width, ww, sw)
+    wh, ww = min(wh, height), min(ww, width)
+    plane = torch.zeros((3, height, width))
+    got = np.empty((height, width), np.uint8)
+    sums = segment._RowSums(
+        3, wh, width, 'cpu', lambda block, y, a, b: segment._class_ids(block))
+    batch = int(rng.integers(1, 5))
+    for i, y in enumerate(ys):
+        sums.start(y, (ys[i + 1] if i + 1 < len(ys) else height) - y)
+        run = [x for x in xs if rng.random() < 0.7]  # the others skipped
+        for j in range(0, len(run), batch):
+            starts = run[j:j + batch]
+            logits = torch.from_numpy(
+                rng.normal(size=(len(starts), 3, wh, ww)).astype(np.float32))
+            for k, x in enumerate(starts):
+                plane[:, y:y + wh, x:x + ww] += logits[k]
+            sums.add(starts, logits)
+            sums.close(run[j + batch] if j + batch < len(run) else width)
+        sums.close(width)
+        rows = sums.finish()
+        got[y:y + len(rows)] = rows
+    np.testing.assert_array_equal(got, plane.argmax(0).numpy())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import os.path as osp
-from typing import (Callable, Iterator, List, Optional, Sequence, Tuple,
+from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
                     Union)
 
 import cv2
@@ -213,6 +213,121 @@ def _class_ids(logits: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     return ids
 
 
+class _RowSums:
+    """The windows' logits summed one row of windows at a time.
+
+    mmseg's slide inference sums every window's logits into a plane of the
+    image's size. Here a row of windows (image rows ``y:y + window``) is
+    summed as its windows come, left to right: the columns no later window
+    of the row reaches are closed at once, their rows above the next row of
+    windows reduced to class ids, and the rows the next row of windows
+    covers too kept as sums, in blocks of :data:`SUM_BLOCK` columns (a
+    block of the earlier rows' sums is let go once closed). So the floats
+    held are the rows kept (``window - stride``, at most ``window``) across
+    the width and a window-high band of the columns still open, not a
+    window-high band of the width (123 MB for 3 classes and 512-pixel
+    windows at 20,000 pixels wide). Each pixel's sum is made by the same
+    additions in the same order as in a whole-width plane: the same floats.
+
+    Args:
+        channels (int): Logit channels.
+        window (int): Window height.
+        width (int): Image width.
+        device: Where the sums are made.
+        class_ids (Callable): ``(sums, y, a, b) -> ids`` of image rows
+            ``y:y + len`` and columns ``a:b``.
+    """
+
+    def __init__(self, channels: int, window: int, width: int, device,
+                 class_ids) -> None:
+        self.channels, self.window, self.width = channels, window, width
+        self.device, self.class_ids = device, class_ids
+        self.kept: Dict[int, torch.Tensor] = {}  # block -> rows' sums
+        self.rows_kept = 0  # rows y:y + rows_kept of the row are in kept
+
+    def start(self, y: int, step: int) -> None:
+        """Begin the row of windows at image row ``y``, of which ``step``
+        rows are finished by it (the rest the next row covers too)."""
+        self.y, self.step = y, step
+        self.keep = self.window - step
+        self.ids = torch.empty((step, self.width), dtype=torch.uint8,
+                               device=self.device)
+        self.next_kept: Dict[int, torch.Tensor] = {}
+        self.open = None  # sums of columns lo:hi
+        self.lo = self.hi = 0
+
+    def _fresh(self, a: int, b: int) -> torch.Tensor:
+        # Columns a:b before this row's windows: the kept rows' sums above
+        # zeros.
+        out = torch.zeros((self.channels, self.window, b - a),
+                          dtype=torch.float32, device=self.device)
+        k = self.rows_kept
+        for j in range(a // SUM_BLOCK, (b - 1) // SUM_BLOCK + 1):
+            first = j * SUM_BLOCK
+            s0, s1 = max(a, first), min(b, first + SUM_BLOCK)
+            if k:
+                out[:, :k, s0 - a:s1 - a] = \
+                    self.kept[j][:, :, s0 - first:s1 - first]
+        return out
+
+    def add(self, starts: Sequence[int], logits: torch.Tensor) -> None:
+        """Add the logits ``(B, C, window, w)`` of windows at columns
+        ``starts`` (ascending, right of the columns closed)."""
+        hi = starts[-1] + logits.shape[-1]
+        if hi > self.hi:
+            more = self._fresh(self.hi, hi)
+            self.open = more if self.open is None else torch.cat(
+                [self.open, more], dim=2)
+            self.hi = hi
+        for k, x in enumerate(starts):
+            self.open[:, :, x - self.lo:x - self.lo + logits.shape[-1]] += \
+                logits[k]
+
+    def close(self, upto: int) -> None:
+        """Close the columns left of ``upto``: no more windows reach them."""
+        while self.lo < upto:
+            # A piece within one block of the kept sums.
+            b = min(upto, (self.lo // SUM_BLOCK + 1) * SUM_BLOCK)
+            if self.lo < self.hi:
+                b = min(b, self.hi)
+                part = self.open[:, :, :b - self.lo]
+            else:
+                part = self._fresh(self.lo, b)
+            self.ids[:, self.lo:b] = self.class_ids(
+                part[:, :self.step], self.y, self.lo, b).to(torch.uint8)
+            if self.keep > 0:
+                j = self.lo // SUM_BLOCK
+                if j not in self.next_kept:
+                    self.next_kept[j] = torch.empty(
+                        (self.channels, self.keep,
+                         min(SUM_BLOCK, self.width - j * SUM_BLOCK)),
+                        dtype=torch.float32, device=self.device)
+                first = j * SUM_BLOCK
+                self.next_kept[j][:, :, self.lo - first:b - first] = \
+                    part[:, self.step:]
+            if self.lo < self.hi:
+                self.open = self.open[:, :, b - self.lo:] \
+                    if b < self.hi else None
+            self.lo = b
+            self.hi = max(self.hi, b)
+            # The earlier rows' sums of the blocks closed are not needed.
+            for j in [j for j in self.kept
+                      if (j + 1) * SUM_BLOCK <= self.lo]:
+                del self.kept[j]
+
+    def finish(self) -> np.ndarray:
+        """The finished rows' class ids (every column closed); what the
+        next row of windows covers too is kept."""
+        self.kept, self.next_kept = self.next_kept, {}
+        self.rows_kept = max(self.keep, 0)
+        self.open = None
+        return self.ids.cpu().numpy()
+
+
+#: Columns of a block of the sums :class:`_RowSums` keeps for the next row.
+SUM_BLOCK = 4096
+
+
 def segment_image(model: torch.nn.Module,
                   image: ImageInput,
                   window: Optional[Union[int, Sequence[int]]] = None,
@@ -270,8 +385,10 @@ def iter_segment_rows(model: torch.nn.Module,
     accumulated only for the rows the current band still covers; finished
     rows are reduced to class ids at once and yielded, top to bottom, in
     bands of about one stride of rows. Memory is the uint8 image plus
-    ``num_classes x window_h x width`` floats; a raster scene is never held
-    whole (one strip of ``window_h`` rows at a time), nor is its mask.
+    ``num_classes x (window_h - stride_h) x width`` floats (the sums of the
+    rows the next row of windows covers too, see :class:`_RowSums`); a
+    raster scene is never held whole (one strip of ``window_h`` rows at a
+    time), nor is its mask.
 
     Args:
         model (torch.nn.Module): An mmseg segmentor (``encode_decode``).
@@ -333,40 +450,24 @@ def iter_segment_rows(model: torch.nn.Module,
     for x in xs:
         col_count[x:x + ww] += 1
     col_count_t = torch.from_numpy(col_count).to(device)
+    row_count_t = torch.from_numpy(row_count).to(device)
 
-    acc = torch.zeros((channels, wh, width), dtype=torch.float32,
-                      device=device)
-    base = 0  # image row of acc[:, 0]
-    strip = valid = None  # rows base:base + wh of the image (raster input)
+    def class_ids(block: torch.Tensor, y: int, a: int, b: int
+                  ) -> torch.Tensor:
+        # Class ids of image rows y:y + n, columns a:b, from their sums.
+        if channels > 1:
+            return _class_ids(block)
+        count = row_count_t[y:y + block.shape[1], None] * \
+            col_count_t[None, a:b]
+        return (block[0] / count).sigmoid() > threshold
+
+    sums = _RowSums(channels, wh, width, device, class_ids)
+    strip = valid = None  # rows y:y + wh of the image (raster input)
     total = len(ys) * len(xs)
     report = progress if callable(progress) else None
     bar = tqdm(total=total, desc='windows', unit='win', leave=False,
                disable=report is not None or not progress)
     done = 0
-
-    def finish(rows: int) -> Optional[np.ndarray]:
-        nonlocal base
-        if rows <= 0:
-            return None
-        block = acc[:, :rows]
-        if channels > 1:
-            ids = _class_ids(block)
-        else:
-            count = torch.from_numpy(row_count[base:base + rows]).to(
-                device)[:, None] * col_count_t[None, :]
-            ids = ((block[0] / count).sigmoid() > threshold)
-        out = ids.to(torch.uint8).cpu().numpy()
-        if valid is not None:
-            # Nodata, masked and transparent pixels: the ignore index.
-            out[~valid[:rows]] = 255
-        keep = wh - rows
-        if keep > rows:  # the rows kept overlap the rows they move to
-            acc[:, :keep] = acc[:, rows:].clone()
-        elif keep > 0:  # no overlap: moved without a copy of them
-            acc[:, :keep].copy_(acc[:, rows:])
-        acc[:, keep:] = 0
-        base += rows
-        return out
 
     pool = ahead = None
     if reader is not None:
@@ -377,10 +478,6 @@ def iter_segment_rows(model: torch.nn.Module,
         ahead = pool.submit(reader.read_rows, ys[0], ys[0] + wh)
     try:
         for i, y in enumerate(ys):
-            first = base
-            rows = finish(y - base)
-            if rows is not None:
-                yield first, rows
             if reader is None:
                 strip = img[y:y + wh]
             else:
@@ -390,29 +487,37 @@ def iter_segment_rows(model: torch.nn.Module,
                 if i + 1 < len(ys):
                     ahead = pool.submit(reader.read_rows, ys[i + 1],
                                         ys[i + 1] + wh)
+            # This row of windows finishes the image rows above the next.
+            sums.start(y, (ys[i + 1] if i + 1 < len(ys) else height) - y)
             run = [x for x in xs
                    if valid is None or valid[:, x:x + ww].any()]
             if len(run) < len(xs):
                 bar.update(len(xs) - len(run))
                 done += len(xs) - len(run)
-            for i in range(0, len(run), batch_size):
-                starts = run[i:i + batch_size]
+            for j in range(0, len(run), batch_size):
+                starts = run[j:j + batch_size]
                 batch = np.stack([strip[:, x:x + ww] for x in starts])
                 inputs, (h, w) = _preprocess(model, batch, device)
                 ph, pw = inputs.shape[2:]
                 metas = [dict(img_shape=(ph, pw), pad_shape=(ph, pw),
                               ori_shape=(ph, pw))] * len(starts)
                 logits = model.encode_decode(inputs, metas)[:, :, :h, :w]
-                for k, x in enumerate(starts):
-                    acc[:, :, x:x + w] += logits[k]
+                sums.add(starts, logits)
+                # No later window of the row reaches left of the next one.
+                sums.close(run[j + batch_size] if j + batch_size < len(run)
+                           else width)
                 bar.update(len(starts))
                 done += len(starts)
                 if report is not None:
                     report(done, total)
-        first = base
-        rows = finish(height - base)
-        if rows is not None:
-            yield first, rows
+            sums.close(width)
+            rows = sums.finish()
+            if len(rows):
+                if valid is not None:
+                    # Nodata, masked and transparent pixels: the ignore
+                    # index.
+                    rows[~valid[:len(rows)]] = 255
+                yield y, rows
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
