@@ -479,6 +479,24 @@ def test_streamed_road_length_equals_the_whole_mask(seed):
             assert got == pytest.approx(want, rel=0, abs=1e-9), (block, band)
 
 
+def test_streamed_road_length_of_a_road_over_255_pixels_from_its_edge():
+    """The road's reach from its edge is measured in 8 bits, which stops at
+    255: a block of road 1,200 pixels wide (reach 600) is measured again
+    in floats, so its context is wide enough and the length is the whole
+    mask's (with the reach taken as 255, the context is too short, and
+    the length came out 118.7 pixels instead of 401.8)."""
+    from mmseg_sia.apis.prediction import _skeleton_length
+    from mmseg_sia.apis.scene import _RoadLength
+    mask = np.zeros((1800, 1300), np.uint8)
+    mask[100:1700, 50:1250] = 2
+    length = _RoadLength(2, mask.shape[1], block=256)
+    length.retain = 1800  # keep every row (the block needs ~1,200)
+    for y in range(0, len(mask), 384):
+        length.add(y, mask[y:y + 384])
+    assert length.result(None)[1] == _skeleton_length(mask == 2)
+    assert not length.warned
+
+
 def test_streamed_road_length_holds_a_band_not_the_scene():
     """Thin roads on a tall scene: the rows kept stay a band and its
     context however many rows have gone by."""

@@ -275,7 +275,11 @@ def band_pieces(rows: np.ndarray, class_ids: Sequence[int], y0: int = 0
     """
     rows = np.ascontiguousarray(rows, np.uint8)
     out: Dict[int, List[List[np.ndarray]]] = {int(c): [] for c in class_ids}
-    inside = np.isin(rows, list(out))
+    # Compared value by value: np.isin would compare int64 copies of the
+    # band (61 MB for 384 x 20,000 pixels).
+    inside = np.zeros(rows.shape, bool)
+    for c in out:
+        inside |= rows == np.uint8(c)
     if inside.any():
         for value, geom in label_shapes(rows, inside, y0):
             out[value].append([np.asarray(ring, np.float64)
@@ -508,9 +512,17 @@ class _RoadLength:
             window = self.rows[a - self.top:b - self.top]
             # The distance to the nearest 0 inside the array: pad with one,
             # so that the window's edges count as the road's edge. OpenCV's
-            # L1 transform is exact (as scipy's taxicab one) and 3-5x faster.
-            reach = int(cv2.distanceTransform(
-                np.pad(window, 1).view(np.uint8), cv2.DIST_L1, 3).max())
+            # L1 transform is exact (as scipy's taxicab one) and 3-5x faster;
+            # in 8 bits (exact below 255) it takes a quarter of the memory
+            # of floats and a sixth of the time (a window of 560 x 20,000
+            # pixels: 21 against 54 MB, 0.013 against 0.084 s).
+            padded = np.pad(window, 1).view(np.uint8)
+            reach = int(cv2.distanceTransform(padded, cv2.DIST_L1, 3,
+                                              dstType=cv2.CV_8U).max())
+            if reach >= 255:  # saturated: the exact distance in floats
+                reach = int(cv2.distanceTransform(padded, cv2.DIST_L1,
+                                                  3).max())
+            del padded
             need = 2 * reach + self.MARGIN
             if need > halo:
                 halo = need
@@ -825,9 +837,10 @@ class SceneWriter:
         if self.mask is not None:
             self.mask.write(rows)
         if self.summary:
-            counts = np.bincount(rows.ravel(), minlength=256)
+            # Counted class by class: np.bincount would count an int64 copy
+            # of the band (61 MB for 384 x 20,000 pixels).
             for c in self.class_ids:
-                self._area_px[c] += int(counts[c])
+                self._area_px[c] += int(np.count_nonzero(rows == c))
         if self._road is not None or self._roads is not None:
             road = rows == self.classes.index('road')
             if self._road is not None:
