@@ -108,6 +108,19 @@ def test_one_pass_pieces_equal_each_class_alone(seed):
             shapely_set(binary_to_polygons(mask == c, c))
 
 
+def test_band_of_more_regions_than_16_bit_labels_hold():
+    """Bands are labelled in 16 bits, and in 32 where OpenCV says 16 do not
+    suffice: a band of 90,000 single pixels and one of 22,500 pairs."""
+    mask = np.zeros((900, 600), np.uint8)
+    mask[:600:2, ::2] = 1  # 90,000 regions in the first band
+    mask[600::4, ::2] = mask[601::4, ::2] = 1  # pairs across rows
+    maker = BandPolygonizer(1, 600)
+    got = maker.add(0, mask[:600]) + maker.add(600, mask[600:]) + \
+        maker.finish()
+    assert len(got) == 90000 + 22500
+    assert shapely_set(got) == shapely_set(binary_to_polygons(mask == 1, 1))
+
+
 def test_inner_holes_of_open_regions_held_compactly():
     """Holes of a region still open that touch no band edge are stored in
     canonical form, one array per region and band, and come back in their
