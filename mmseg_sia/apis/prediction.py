@@ -337,8 +337,9 @@ def gpkg_wkbs(polys: Sequence[MaskPolygon], georef) -> Iterator[bytes]:
     stream that is then copied twice. For the road region of the 20,000²
     benchmark scene (462,000 holes, 5.8 million vertices) that took the
     peak 696 MiB above the polygon; this, 203 MiB (the WKB and its parts).
-    The small polygons of a band share one mapping of their vertices (a
-    call of the transform per polygon cost 0.008 CPU s/MP on a town scene).
+    The small polygons of a band share one mapping of their vertices and
+    one array of words (made one polygon at a time, the WKB cost 0.008 CPU
+    s/MP on a town scene's mask, most of it per call).
     """
     parts: Dict[int, List[bytes]] = {}
     chunk: List[np.ndarray] = []
