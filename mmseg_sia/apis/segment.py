@@ -262,12 +262,13 @@ class _RowSums:
         out = torch.zeros((self.channels, self.window, b - a),
                           dtype=torch.float32, device=self.device)
         k = self.rows_kept
+        if not k:
+            return out
         for j in range(a // SUM_BLOCK, (b - 1) // SUM_BLOCK + 1):
             first = j * SUM_BLOCK
             s0, s1 = max(a, first), min(b, first + SUM_BLOCK)
-            if k:
-                out[:, :k, s0 - a:s1 - a] = \
-                    self.kept[j][:, :, s0 - first:s1 - first]
+            out[:, :k, s0 - a:s1 - a] = \
+                self.kept[j][:, :, s0 - first:s1 - first]
         return out
 
     def add(self, starts: Sequence[int], logits: torch.Tensor) -> None:

@@ -315,9 +315,9 @@ def save_overlay_png(path: str,
     return path
 
 
-def _dumps(value, indent: Optional[int] = None) -> bytes:
+def _dumps(value, indent: Optional[int] = None, default=None) -> bytes:
     return json.dumps(value, ensure_ascii=False, indent=indent,
-                      allow_nan=False).encode('utf-8')
+                      allow_nan=False, default=default).encode('utf-8')
 
 
 def dumps_numbers(array: np.ndarray) -> bytes:
@@ -389,8 +389,7 @@ def dumps_pieces(value, indent: Optional[int] = None) -> Iterator[bytes]:
             found.append(obj)
             return f'\ue000{tag}{len(found) - 1}\ue001'
 
-        text = json.dumps(value, ensure_ascii=False, indent=indent,
-                          allow_nan=False, default=mark).encode('utf-8')
+        text = _dumps(value, indent, default=mark)
         if not found:
             yield text
             return
