@@ -425,7 +425,7 @@ def stage_seconds(scene: str, mask_path: str, formats: str, window: int,
 
     c0 = time.process_time()
     with RasterReader(scene) as reader, \
-            rasterio.Env(GDAL_CACHEMAX=reader.cache_mb):
+            reader.gdal_env():
         height = reader.height
         for y in window_grid(height, window, stride):
             reader.read_rows(y, min(y + window, height))

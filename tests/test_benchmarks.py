@@ -166,3 +166,12 @@ def test_bench_infer_memory_outputs_smoke():
     for output in ('mask', 'overlay', 'json', 'geojson', 'summary',
                    'scene, all but summary', 'scene, all \\+ summary'):
         ratios(rf'^\| 256 x 256 \| {output} \| \d+ \| {RATIO} \|$', out)
+
+
+def test_bench_raster_read_smoke():
+    out = run_benchmark('bench_raster_read.py', '--size', '700', '--chunks',
+                        '512')
+    for fmt in ('gtiff', 'jp2'):
+        line = ratios(rf'^ratio {fmt} before / now: {RATIO} \(CPU\), '
+                      rf'{RATIO} \(wall\); strips identical: (\w+)$', out)
+        assert line[0][2] == 'yes'

@@ -534,8 +534,10 @@ def test_streamed_scene_equals_the_whole_mask_run(tiny, model, tmp_path):
 def test_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch):
     """Overlapping strips, read as RasterReader does (rows of the previous
     strip copied, new rows one row of blocks at a time, in column chunks, a
-    width that is not a whole number of chunks), equal each strip read at
-    once with rasterio and stretched the same way."""
+    width that is not a whole number of chunks, the rest of a row of blocks
+    kept for the next strip), equal each strip read at once with rasterio
+    and stretched the same way; strips read top to bottom decode each row
+    of blocks once."""
     from rasterio.io import DatasetReader
     from rasterio.windows import Window
 
@@ -550,7 +552,10 @@ def test_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch):
         return read(self, *args, **kwargs)
 
     monkeypatch.setattr(DatasetReader, 'read', spy)
+    # Top to bottom, then back up (nothing kept is used), then a strip
+    # whose first rows are neither kept nor in the previous strip.
     strips = [(0, 37), (20, 57), (43, 80), (10, 30), (60, 80)]
+    decoded = []
     with RasterReader(tif) as reader, rasterio.open(tif) as ds:
         for y0, y1 in strips:
             windows.clear()
@@ -560,13 +565,99 @@ def test_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch):
             np.testing.assert_array_equal(bgr, rgb[::-1].transpose(1, 2, 0))
             np.testing.assert_array_equal(ok, valid[y0:y1])
             # Never more than a chunk of one row of blocks at a time.
-            assert windows and all(
-                w.width in (64, 32) and w.row_off // 32 ==
-                (w.row_off + w.height - 1) // 32 for w in windows)
+            assert all(w.width in (64, 32) and w.row_off // 32 ==
+                       (w.row_off + w.height - 1) // 32 for w in windows)
             rows = {(w.row_off, w.height) for w in windows}
+            decoded.append(rows)
             assert sum(h for _, h in rows) == {
-                (0, 37): 37, (20, 57): 20, (43, 80): 23,
-                (10, 30): 20, (60, 80): 20}[(y0, y1)]
+                (0, 37): 64, (20, 57): 0, (43, 80): 16,
+                (10, 30): 22, (60, 80): 20}[(y0, y1)]
+    # The first three strips: rows 0..80 decoded once each.
+    top_down = sorted(r for rows in decoded[:3] for r in rows)
+    assert top_down == [(0, 32), (32, 32), (64, 16)]
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_strips_in_any_order_equal_one_read(tmp_path, monkeypatch, seed):
+    """Strips of random heights and starts (down, up, inside the rows kept
+    for the next strip, past them), blocks of another size, and blocks
+    taller than RasterReader decodes whole: each strip equals rasterio's
+    read of its window."""
+    from rasterio.windows import Window
+
+    from mmseg_sia.apis import raster
+    rng = np.random.default_rng(seed)
+    h, w = 150, 70
+    data = rng.integers(1, 4000, (4, h, w)).astype(np.uint16)
+    data[:, :, :9] = 0
+    tif = str(tmp_path / 'r.tif')
+    block = (16, 48, 64)[seed]
+    with rasterio.open(tif, 'w', driver='GTiff', height=h, width=w, count=4,
+                       dtype='uint16', nodata=0, tiled=True,
+                       blockxsize=16, blockysize=block) as ds:
+        ds.write(data)
+    monkeypatch.setattr(raster, 'READ_CHUNK', 32)
+    if seed == 2:
+        monkeypatch.setattr(raster, 'WHOLE_BLOCK_ROWS', 32)
+    y = 0
+    strips = []
+    for _ in range(25):
+        if rng.random() < 0.7:  # the next overlapping strip
+            y0 = min(y + int(rng.integers(0, 30)), h - 1)
+        else:
+            y0 = int(rng.integers(0, h))
+        y1 = min(h, y0 + int(rng.integers(1, 60)))
+        strips.append((y0, y1))
+        y = y0
+    with RasterReader(tif, stretch='minmax') as reader, \
+            rasterio.open(tif) as ds, reader.gdal_env():
+        for y0, y1 in strips:
+            bgr, ok = reader.read_rows(y0, y1)
+            win = Window(0, y0, w, y1 - y0)
+            want = reader.to_uint8(ds.read([1, 2, 3], window=win))
+            np.testing.assert_array_equal(bgr,
+                                          want[::-1].transpose(1, 2, 0))
+            np.testing.assert_array_equal(
+                ok, ds.dataset_mask(window=win) > 0)
+
+
+def test_gdal_cache_is_set_in_bytes_while_a_scene_is_read(model, tmp_path,
+                                                           monkeypatch):
+    """rasterio passes GDAL_CACHEMAX to GDALSetCacheMax64 in bytes: the
+    cache in force while predict_scene reads strips is the reader's (a few
+    MB, not a few bytes), the mask writer inside the run leaves it alone,
+    and the writer alone limits it to GDAL_CACHE_MB megabytes."""
+    from rasterio.env import get_gdal_config
+
+    from mmseg_sia.apis import raster, scene
+    tif, _, _ = write_uint16(tmp_path / 'g.tif')
+    seen = {'read': [], 'write': []}
+    read_rows, flush = raster.RasterReader.read_rows, \
+        raster.MaskCogWriter._flush
+
+    def spy_read(self, *args):
+        seen['read'].append((get_gdal_config('GDAL_CACHEMAX'),
+                             self.cache_bytes))
+        return read_rows(self, *args)
+
+    def spy_flush(self, *args):
+        seen['write'].append(get_gdal_config('GDAL_CACHEMAX'))
+        return flush(self, *args)
+
+    monkeypatch.setattr(raster.RasterReader, 'read_rows', spy_read)
+    monkeypatch.setattr(raster.MaskCogWriter, '_flush', spy_flush)
+    out = tmp_path / 'out'
+    scene.predict_scene(model, tif, dict(mask=str(out / 'g_mask.tif')),
+                        georef='auto')
+    assert seen['read'] and seen['write']
+    for cache, need in seen['read']:
+        assert cache == need and cache >= 1 << 20
+    assert set(seen['write']) == {seen['read'][0][0]}
+    seen['write'].clear()
+    raster.save_mask_cog(str(tmp_path / 'alone.tif'),
+                         lambda a, b: np.zeros((b - a, 40), np.uint8),
+                         70, 40, None, [[0, 0, 0]])
+    assert set(seen['write']) == {raster.GDAL_CACHE_MB << 20}
 
 
 def test_class_ids_equal_argmax_with_ties_and_nan():

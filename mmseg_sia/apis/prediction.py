@@ -846,9 +846,8 @@ def predict(model,
         path = os.fspath(image)
         if not osp.isfile(path):
             raise FileNotFoundError(f'image {path} does not exist')
-        import rasterio
         with RasterReader(path, bands, stretch) as reader, \
-                rasterio.Env(GDAL_CACHEMAX=reader.cache_mb):
+                reader.gdal_env():
             mask = segment_image(model, reader, window=window, stride=stride,
                                  overlap=overlap, batch_size=batch_size,
                                  progress=progress)

@@ -171,6 +171,9 @@ class RasterReader:
             self.ranges = self._ranges(kind, params)
             self._validity = self._validity_rule()
             self._last = None  # the strip read last: (y0, y1, bgr, valid)
+            # Rows decoded beyond the last strip, with their row of blocks:
+            # (first row, bgr, valid).
+            self._spare = None
         except Exception:
             ds.close()
             raise
@@ -198,17 +201,40 @@ class RasterReader:
         return max(block_w, READ_CHUNK // block_w * block_w)
 
     @property
-    def cache_mb(self) -> int:
-        """GDAL block cache (MB) for reading the raster strip by strip: one
-        row of its blocks (:meth:`read_rows` finishes a row of blocks
-        before it starts the next) and a chunk more, within 64..512. Run the
-        reads under ``rasterio.Env(GDAL_CACHEMAX=...)``: GDAL's default (5 %
-        of the machine's memory) keeps every block read until it is full,
-        so memory would grow with the scene."""
+    def _whole(self) -> bool:
+        """Whether rows of blocks are decoded whole, once (blocks of at
+        most :data:`WHOLE_BLOCK_ROWS` rows), rather than only the rows a
+        strip needs (taller blocks: a striped file of one strip)."""
+        return self._block[0] <= WHOLE_BLOCK_ROWS
+
+    @property
+    def cache_bytes(self) -> int:
+        """GDAL block cache (bytes) for reading the raster strip by strip.
+
+        When rows of blocks are decoded whole (:meth:`read_rows`), one
+        chunk of them: GDAL decodes a pixel-interleaved block for every
+        band at once and keeps the other bands' parts in its cache until
+        they are read, within one read. Otherwise one row of blocks and a
+        chunk more, within 64..512 MB, as a row of blocks is then read
+        over several strips. Run the reads under :meth:`gdal_env`: GDAL's
+        default (5 % of the machine's memory) keeps every block read until
+        it is full, so memory would grow with the scene.
+        """
         pixel = sum(np.dtype(t).itemsize for t in self.ds.dtypes)
-        need = self._block[0] * (self.ds.width + self._chunk) * pixel / \
-            2**20 + 16
-        return int(min(max(need, GDAL_CACHE_MB), 512))
+        rows = self._block[0]
+        if self._whole:
+            return rows * self._chunk * pixel + (4 << 20)
+        need = rows * (self.ds.width + self._chunk) * pixel + (16 << 20)
+        return int(min(max(need, GDAL_CACHE_MB << 20), 512 << 20))
+
+    def gdal_env(self):
+        """A ``rasterio.Env`` with GDAL's block cache at
+        :attr:`cache_bytes`. rasterio hands ``GDAL_CACHEMAX`` to
+        ``GDALSetCacheMax64``, which takes bytes (not GDAL's megabytes of
+        the environment variable): ``GDAL_CACHEMAX=110`` there is 110
+        bytes, no cache at all."""
+        import rasterio
+        return rasterio.Env(GDAL_CACHEMAX=self.cache_bytes)
 
     def close(self) -> None:
         """Close the dataset."""
@@ -265,7 +291,7 @@ class RasterReader:
             return [tuple(p) for p in params]
         # Each sampled block is read once: a small GDAL cache (the default,
         # 5 % of the machine's memory, would keep them all).
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB << 20):
             sample = self._sample()
         if sample.shape[1] == 0:
             return [(0.0, 255.0)] * 3
@@ -297,10 +323,14 @@ class RasterReader:
         Strips are read top to bottom, as sliding windows overlap: rows the
         previous call returned are copied from it, and only the new ones
         are read, one row of the raster's blocks after the other and in
-        column chunks of :data:`READ_CHUNK` pixels (whole blocks). GDAL then
-        decodes each block once with a cache of one row of blocks
-        (:attr:`cache_mb`), and the raw values and their float copy are
-        held for a chunk, not for the scene's width.
+        column chunks of :data:`READ_CHUNK` pixels (whole blocks). A row of
+        blocks that reaches below ``y1`` is decoded whole all the same and
+        its rows below ``y1`` kept, stretched, for the next call: GDAL
+        decodes each block once with a cache of one chunk
+        (:attr:`cache_bytes`), and what is held for the next strip is 8-bit
+        (4 bytes a pixel against 8 for 4-band uint16 blocks). Blocks of
+        more than :data:`WHOLE_BLOCK_ROWS` rows are read as far as ``y1``
+        only, with a cache of one row of blocks.
         """
         rows, width = y1 - y0, self.width
         bgr = np.empty((rows, width, 3), np.uint8)
@@ -312,12 +342,30 @@ class RasterReader:
             bgr[:kept] = last[2][y0 - last[0]:]
             valid[:kept] = last[3][y0 - last[0]:]
             start = last[1]
+        spare, self._spare = self._spare, None
+        if spare is not None and spare[0] <= start < spare[0] + len(
+                spare[1]):
+            s0, s_bgr, s_valid = spare
+            stop = min(y1, s0 + len(s_bgr))
+            bgr[start - y0:stop - y0] = s_bgr[start - s0:stop - s0]
+            valid[start - y0:stop - y0] = s_valid[start - s0:stop - s0]
+            start = stop
+            if stop < s0 + len(s_bgr):  # a strip shorter than the spare
+                self._spare = spare
+        del spare
         block_h = self._block[0]
         while start < y1:
-            stop = min(y1, (start // block_h + 1) * block_h)
-            self._read_into(start, stop, bgr[start - y0:stop - y0],
-                            valid[start - y0:stop - y0])
-            start = stop
+            end = min(self.height, (start // block_h + 1) * block_h)
+            outs = [(bgr[start - y0:min(end, y1) - y0],
+                     valid[start - y0:min(end, y1) - y0])]
+            if end > y1 and self._whole:
+                self._spare = (y1, np.empty((end - y1, width, 3), np.uint8),
+                               np.empty((end - y1, width), bool))
+                outs.append(self._spare[1:])
+            else:
+                end = min(end, y1)
+            self._read_into(start, end, outs)
+            start = end
         self._last = (y0, y1, bgr, valid)
         return bgr, valid
 
@@ -348,8 +396,9 @@ class RasterReader:
             return [b - 1 for b in self.bands], list(ds.nodatavals)
         return None
 
-    def _read_into(self, y0: int, y1: int, bgr: np.ndarray,
-                   valid: np.ndarray) -> None:
+    def _read_into(self, y0: int, y1: int, outs: list) -> None:
+        """Decode rows ``y0:y1`` into ``outs``: ``(bgr, valid)`` pairs
+        that take those rows in order, one after the other."""
         from rasterio.windows import Window
 
         width, step = self.width, self._chunk
@@ -360,31 +409,43 @@ class RasterReader:
             if isinstance(rule, tuple):
                 rgb, nodata = rule
                 data = self.ds.read(window=win)  # every band, once
-                ok = valid[:, cols]
-                ok[:] = False
+                ok = np.zeros((win.height, win.width), bool)
                 for band, value in zip(data, nodata):
                     ok |= band != value
                 data = data[rgb]
             else:
                 data = self.ds.read(self.bands, window=win)
-                if rule == 'all':
-                    valid[:, cols] = True
-                else:
-                    valid[:, cols] = self.ds.dataset_mask(window=win) > 0
-            bgr[:, cols] = self.to_uint8(data)[::-1].transpose(1, 2, 0)
+                ok = True if rule == 'all' else \
+                    self.ds.dataset_mask(window=win) > 0
+            pixels = self.to_uint8(data)[::-1].transpose(1, 2, 0)
+            del data
+            at = 0
+            for bgr, valid in outs:
+                n = len(bgr)
+                bgr[:, cols] = pixels[at:at + n]
+                valid[:, cols] = ok if ok is True else ok[at:at + n]
+                at += n
 
 
 #: Columns read at a time by :meth:`RasterReader.read_rows` (rounded down to
-#: whole blocks of the raster).
-READ_CHUNK = 4096
+#: whole blocks of the raster). Against 4,096 columns, 1,024 read a 20,000²
+#: 4-band uint16 GeoTIFF in strips with the same CPU time or less and hold
+#: 60 MB less (a smaller chunk, its float copies and GDAL's cache):
+#: ``benchmarks/bench_raster_read.py --chunks``.
+READ_CHUNK = 1024
+
+#: Blocks of at most this many rows are decoded a whole row of blocks at a
+#: time (see :meth:`RasterReader.read_rows`).
+WHOLE_BLOCK_ROWS = 1024
 
 
 #: Creation options of the scratch GeoTIFF a mask COG is copied from.
 SCRATCH_COMPRESSION = dict(compress='zstd', zstd_level=1)
 
 
-#: GDAL block cache while writing a mask (MB): the writes go strip by strip,
-#: so a small cache keeps memory flat whatever the scene size.
+#: GDAL block cache while writing a mask or sampling a raster (MB): the
+#: writes go strip by strip, so a small cache keeps memory flat whatever the
+#: scene size. (rasterio takes ``GDAL_CACHEMAX`` in bytes.)
 GDAL_CACHE_MB = 64
 
 
@@ -454,7 +515,15 @@ class MaskCogWriter:
         try:
             self.tmp = stack.enter_context(
                 atomic_output(self.path, self.overwrite))
-            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
+            # Whole rows of blocks are written at a time, so a small cache
+            # does; GDAL's default (5 % of the machine's memory) would hold
+            # the written blocks. A run that reads a scene sets the cache for
+            # both (RasterReader.gdal_env): it is one setting of the
+            # process, and the larger of the two would fill.
+            from rasterio.env import getenv, hasenv
+            if not (hasenv() and 'GDAL_CACHEMAX' in getenv()):
+                stack.enter_context(
+                    rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB << 20))
             # The plain tiled GeoTIFF is scratch next to the COG (same
             # private folder, removed with it).
             self.plain = osp.join(osp.dirname(self.tmp), 'plain.tif')

@@ -1094,9 +1094,8 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
     classes = tuple(meta['classes'])
     palette = [list(p) for p in (meta.get('palette') or
                                  _default_meta(len(classes))['palette'])]
-    import rasterio
     with RasterReader(path, bands, stretch) as reader, \
-            rasterio.Env(GDAL_CACHEMAX=reader.cache_mb):
+            reader.gdal_env():
         if georef is not None and georef.shape != (reader.height,
                                                    reader.width):
             from ..georef import GeorefError

@@ -1,0 +1,175 @@
+#!/usr/bin/env python
+"""Reading a scene strip by strip: GDAL's block cache, measured side by side.
+
+``tools/infer.py`` reads a raster in strips of window rows that overlap
+(512 rows every 384 by default). For each format below the benchmark writes
+a ``--size``-square 4-band uint16 scene (random values: every block costs
+the same to decode) and reads all its strips three ways, in one run:
+
+* **now**: :class:`mmseg_sia.apis.raster.RasterReader` as the scene runs use
+  it: a row of blocks that reaches below a strip is decoded whole and its
+  spare rows kept (8-bit) for the next strip, under
+  :meth:`~mmseg_sia.apis.raster.RasterReader.gdal_env` (a cache of one chunk
+  of a row of blocks, in bytes);
+* **before**: the rows a strip needs only, with ``rasterio.Env(GDAL_CACHEMAX=
+  <megabytes>)`` as the code had it. rasterio passes the value to
+  ``GDALSetCacheMax64``, which counts bytes: the cache was a few hundred
+  bytes, so every block shared by two strips was decoded twice, and a block
+  of a pixel-interleaved file once per band;
+* **a row of blocks cached**: the rows a strip needs only, with the cache of
+  one row of blocks that the code meant (in bytes this time).
+
+Printed per format: CPU and wall seconds per megapixel, the growth of the
+process' RSS while reading (what the reading holds: strips, spare rows,
+GDAL's cache) and the ratio of "before" to "now". The strips of the three
+ways are compared byte for byte.
+
+    python benchmarks/bench_raster_read.py --size 8192
+    python benchmarks/bench_raster_read.py --size 4096 --formats gtiff,jp2
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os.path as osp
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+
+def rss_mib() -> float:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def write_scene(path: str, fmt: str, size: int, seed: int = 0) -> None:
+    """A 4-band uint16 scene with a nodata border, written in bands of rows
+    (never whole): a DEFLATE GeoTIFF in 512-pixel blocks, or a lossless
+    JPEG 2000 in 1,024-pixel tiles (via a GeoTIFF, copied by GDAL)."""
+    import rasterio
+    import rasterio.shutil
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    rng = np.random.default_rng(seed)
+    tif = path if fmt == 'gtiff' else path + '.src.tif'
+    profile = dict(driver='GTiff', height=size, width=size, count=4,
+                   dtype='uint16', nodata=0, crs='EPSG:32652',
+                   transform=from_origin(300000, 4000000, 0.55, 0.55),
+                   tiled=True, blockxsize=512, blockysize=512,
+                   compress='deflate')
+    border = size // 8
+    with rasterio.open(tif, 'w', **profile) as ds:
+        for y in range(0, size, 512):
+            rows = min(512, size - y)
+            data = rng.integers(200, 1200, (4, rows, size), dtype=np.uint16)
+            data[:, :, :border] = 0
+            if y < border:
+                data[:, :border - y] = 0
+            ds.write(data, window=Window(0, y, size, rows))
+    if fmt == 'jp2':
+        rasterio.shutil.copy(tif, path, driver='JP2OpenJPEG',
+                             REVERSIBLE='YES', QUALITY='100',
+                             BLOCKXSIZE='1024', BLOCKYSIZE='1024')
+
+
+def read_all(path: str, way: str, window: int, stride: int,
+             chunk: int) -> tuple:
+    """CPU s, wall s, RSS growth (MiB) and a digest of every strip, read in
+    column chunks of ``chunk``."""
+    import rasterio
+
+    from mmseg_sia.apis import raster
+    from mmseg_sia.apis.segment import window_grid
+
+    digest = hashlib.sha1()
+    old = raster.WHOLE_BLOCK_ROWS, raster.READ_CHUNK
+    raster.READ_CHUNK = chunk
+    if way != 'now':  # the rows a strip needs only
+        raster.WHOLE_BLOCK_ROWS = 0
+    try:
+        with raster.RasterReader(path) as reader:
+            if way == 'now':
+                env = reader.gdal_env()
+            else:
+                # A row of blocks and a chunk (the cache meant before).
+                need = reader.cache_bytes
+                env = rasterio.Env(GDAL_CACHEMAX=need >> 20 if
+                                   way == 'before' else need)
+            base = peak = rss_mib()
+            c0, t0 = time.process_time(), time.perf_counter()
+            with env:
+                for y in window_grid(reader.height, window, stride):
+                    bgr, ok = reader.read_rows(
+                        y, min(y + window, reader.height))
+                    peak = max(peak, rss_mib())
+                    digest.update(bgr.tobytes())
+                    digest.update(ok.tobytes())
+                    del bgr, ok
+            return (time.process_time() - c0, time.perf_counter() - t0,
+                    peak - base, digest.hexdigest())
+    finally:
+        raster.WHOLE_BLOCK_ROWS, raster.READ_CHUNK = old
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--size', type=int, default=8192)
+    parser.add_argument('--formats', default='gtiff,jp2',
+                        help='comma-separated: gtiff, jp2')
+    parser.add_argument('--window', type=int, default=512)
+    parser.add_argument('--stride', type=int, default=384)
+    parser.add_argument('--chunks', default='',
+                        help='more column chunks to read "now" with, '
+                        'comma-separated (e.g. 2048,4096)')
+    parser.add_argument('--keep', help='folder to keep the scenes in')
+    args = parser.parse_args()
+    import rasterio
+
+    from mmseg_sia.apis import raster
+
+    root = args.keep or tempfile.mkdtemp(prefix='bench_read_')
+    # "before" and "a row of blocks cached" in the chunks of 4,096 columns
+    # the code had then.
+    ways = [('now', raster.READ_CHUNK)] + [
+        ('now', int(c)) for c in args.chunks.split(',') if c] + [
+            ('before', 4096), ('a row of blocks cached', 4096)]
+    print(f'{args.size}^2 4-band uint16 scenes, strips of {args.window} '
+          f'rows every {args.stride}; "now" in column chunks of '
+          f'{raster.READ_CHUNK} (READ_CHUNK) unless said; rasterio '
+          f'{rasterio.__version__}, GDAL {rasterio.__gdal_version__}',
+          flush=True)
+    print(f'{"format":>7} {"way":>24} {"CPU s/MP":>9} {"wall s/MP":>10} '
+          f'{"RSS growth MiB":>15}', flush=True)
+    mp = args.size ** 2 / 1e6
+    for fmt in args.formats.split(','):
+        suffix = 'tif' if fmt == 'gtiff' else fmt
+        path = osp.join(root, f'scene_{args.size}.{suffix}')
+        if not osp.exists(path):
+            write_scene(path, fmt, args.size)
+        read_all(path, 'now', args.window, args.stride, 1024)  # warm-up
+        got = {}
+        for i, (way, chunk) in enumerate(ways):
+            cpu, wall, grown, digest = read_all(path, way, args.window,
+                                                args.stride, chunk)
+            name = way if i == 0 or way != 'now' else f'now, chunk {chunk}'
+            got[name] = (cpu, wall, digest)
+            print(f'{fmt:>7} {name:>24} {cpu / mp:>9.4f} {wall / mp:>10.4f} '
+                  f'{grown:>15.0f}', flush=True)
+        same = len({d for _, _, d in got.values()}) == 1
+        before, now = got['before'], got['now']
+        print(f'ratio {fmt} before / now: {before[0] / now[0]:.2f} (CPU), '
+              f'{before[1] / now[1]:.2f} (wall); strips identical: '
+              f'{"yes" if same else "NO"}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
