@@ -4,7 +4,8 @@
 ``tools/infer.py`` reads a raster in strips of window rows that overlap
 (512 rows every 384 by default). For each format below the benchmark writes
 a ``--size``-square 4-band uint16 scene (random values: every block costs
-the same to decode) and reads all its strips three ways, in one run:
+the same to decode) and reads all its strips three ways, in one run
+(``--scene`` adds rasters of your own):
 
 * **now**: :class:`mmseg_sia.apis.raster.RasterReader` as the scene runs use
   it: a row of blocks that reaches below a strip is decoded whole and its
@@ -20,12 +21,12 @@ the same to decode) and reads all its strips three ways, in one run:
   one row of blocks that the code meant (in bytes this time).
 
 Printed per format: CPU and wall seconds per megapixel, the growth of the
-process' RSS while reading (what the reading holds: strips, spare rows,
-GDAL's cache) and the ratio of "before" to "now". The strips of the three
-ways are compared byte for byte.
+RSS while reading (each way in a fresh process: what the reading holds,
+strips, spare rows, GDAL's cache) and the ratio of "before" to "now". The
+strips of all the ways are compared byte for byte.
 
     python benchmarks/bench_raster_read.py --size 8192
-    python benchmarks/bench_raster_read.py --size 4096 --formats gtiff,jp2
+    python benchmarks/bench_raster_read.py --size 4096 --chunks 4096
 """
 from __future__ import annotations
 
@@ -83,41 +84,53 @@ def write_scene(path: str, fmt: str, size: int, seed: int = 0) -> None:
 
 def read_all(path: str, way: str, window: int, stride: int,
              chunk: int) -> tuple:
-    """CPU s, wall s, RSS growth (MiB) and a digest of every strip, read in
-    column chunks of ``chunk``."""
+    """CPU s, wall s, RSS growth (MiB: the process' peak while reading less
+    its RSS before) and a digest of every strip, read in column chunks of
+    ``chunk``. Run in a fresh process (:func:`measured`)."""
     import rasterio
 
     from mmseg_sia.apis import raster
     from mmseg_sia.apis.segment import window_grid
 
     digest = hashlib.sha1()
-    old = raster.WHOLE_BLOCK_ROWS, raster.READ_CHUNK
     raster.READ_CHUNK = chunk
     if way != 'now':  # the rows a strip needs only
         raster.WHOLE_BLOCK_ROWS = 0
-    try:
-        with raster.RasterReader(path) as reader:
-            if way == 'now':
-                env = reader.gdal_env()
-            else:
-                # A row of blocks and a chunk (the cache meant before).
-                need = reader.cache_bytes
-                env = rasterio.Env(GDAL_CACHEMAX=need >> 20 if
-                                   way == 'before' else need)
-            base = peak = rss_mib()
-            c0, t0 = time.process_time(), time.perf_counter()
-            with env:
-                for y in window_grid(reader.height, window, stride):
-                    bgr, ok = reader.read_rows(
-                        y, min(y + window, reader.height))
-                    peak = max(peak, rss_mib())
-                    digest.update(bgr.tobytes())
-                    digest.update(ok.tobytes())
-                    del bgr, ok
-            return (time.process_time() - c0, time.perf_counter() - t0,
-                    peak - base, digest.hexdigest())
-    finally:
-        raster.WHOLE_BLOCK_ROWS, raster.READ_CHUNK = old
+    with raster.RasterReader(path) as reader:
+        # Warm-up (GDAL's driver, numpy's functions): one pixel.
+        from rasterio.windows import Window
+        reader.to_uint8(reader.ds.read(reader.bands,
+                                       window=Window(0, 0, 1, 1)))
+        if way == 'now':
+            env = reader.gdal_env()
+        else:
+            # A row of blocks and a chunk (the cache meant before).
+            need = reader.cache_bytes
+            env = rasterio.Env(GDAL_CACHEMAX=need >> 20 if
+                               way == 'before' else need)
+        base = peak = rss_mib()
+        c0, t0 = time.process_time(), time.perf_counter()
+        with env:
+            for y in window_grid(reader.height, window, stride):
+                bgr, ok = reader.read_rows(y,
+                                           min(y + window, reader.height))
+                peak = max(peak, rss_mib())
+                digest.update(bgr.tobytes())
+                digest.update(ok.tobytes())
+                del bgr, ok
+        return (time.process_time() - c0, time.perf_counter() - t0,
+                peak - base, digest.hexdigest())
+
+
+def measured(*args) -> tuple:
+    """:func:`read_all` in a process of its own (spawned): its memory is
+    not the heap that earlier reads left behind."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context('spawn')) as pool:
+        return pool.submit(read_all, *args).result()
 
 
 def main() -> None:
@@ -131,6 +144,9 @@ def main() -> None:
                         help='more column chunks to read "now" with, '
                         'comma-separated (e.g. 2048,4096)')
     parser.add_argument('--keep', help='folder to keep the scenes in')
+    parser.add_argument('--scene', action='append', default=[],
+                        help='read this raster too (any GDAL format); '
+                        'repeatable')
     args = parser.parse_args()
     import rasterio
 
@@ -142,28 +158,31 @@ def main() -> None:
     ways = [('now', raster.READ_CHUNK)] + [
         ('now', int(c)) for c in args.chunks.split(',') if c] + [
             ('before', 4096), ('a row of blocks cached', 4096)]
-    print(f'{args.size}^2 4-band uint16 scenes, strips of {args.window} '
-          f'rows every {args.stride}; "now" in column chunks of '
+    print(f'{args.size}^2 4-band uint16 scenes (or --scene), strips of '
+          f'{args.window} rows every {args.stride}; "now" in column chunks of '
           f'{raster.READ_CHUNK} (READ_CHUNK) unless said; rasterio '
           f'{rasterio.__version__}, GDAL {rasterio.__gdal_version__}',
           flush=True)
     print(f'{"format":>7} {"way":>24} {"CPU s/MP":>9} {"wall s/MP":>10} '
           f'{"RSS growth MiB":>15}', flush=True)
-    mp = args.size ** 2 / 1e6
-    for fmt in args.formats.split(','):
-        suffix = 'tif' if fmt == 'gtiff' else fmt
-        path = osp.join(root, f'scene_{args.size}.{suffix}')
-        if not osp.exists(path):
-            write_scene(path, fmt, args.size)
-        read_all(path, 'now', args.window, args.stride, 1024)  # warm-up
+    jobs = [(fmt, None) for fmt in args.formats.split(',') if fmt] + [
+        (osp.basename(p), p) for p in args.scene]
+    for fmt, path in jobs:
+        if path is None:
+            suffix = 'tif' if fmt == 'gtiff' else fmt
+            path = osp.join(root, f'scene_{args.size}.{suffix}')
+            if not osp.exists(path):
+                write_scene(path, fmt, args.size)
+        with rasterio.open(path) as ds:
+            mp = ds.width * ds.height / 1e6
         got = {}
         for i, (way, chunk) in enumerate(ways):
-            cpu, wall, grown, digest = read_all(path, way, args.window,
+            cpu, wall, grown, digest = measured(path, way, args.window,
                                                 args.stride, chunk)
             name = way if i == 0 or way != 'now' else f'now, chunk {chunk}'
             got[name] = (cpu, wall, digest)
-            print(f'{fmt:>7} {name:>24} {cpu / mp:>9.4f} {wall / mp:>10.4f} '
-                  f'{grown:>15.0f}', flush=True)
+            print(f'{fmt[:24]:>7} {name:>24} {cpu / mp:>9.4f} '
+                  f'{wall / mp:>10.4f} {grown:>15.0f}', flush=True)
         same = len({d for _, _, d in got.values()}) == 1
         before, now = got['before'], got['now']
         print(f'ratio {fmt} before / now: {before[0] / now[0]:.2f} (CPU), '
