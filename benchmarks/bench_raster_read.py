@@ -53,8 +53,9 @@ def rss_mib() -> float:
 
 def write_scene(path: str, fmt: str, size: int, seed: int = 0) -> None:
     """A 4-band uint16 scene with a nodata border, written in bands of rows
-    (never whole): a DEFLATE GeoTIFF in 512-pixel blocks, or a lossless
-    JPEG 2000 in 1,024-pixel tiles (via a GeoTIFF, copied by GDAL)."""
+    (never whole): a DEFLATE GeoTIFF in 512-pixel blocks, a lossless JPEG
+    2000 in 1,024-pixel tiles (via a GeoTIFF, copied by GDAL) or a VRT
+    mosaic of four GeoTIFFs."""
     import rasterio
     import rasterio.shutil
     from rasterio.transform import from_origin
@@ -80,6 +81,49 @@ def write_scene(path: str, fmt: str, size: int, seed: int = 0) -> None:
         rasterio.shutil.copy(tif, path, driver='JP2OpenJPEG',
                              REVERSIBLE='YES', QUALITY='100',
                              BLOCKXSIZE='1024', BLOCKYSIZE='1024')
+    elif fmt == 'vrt':
+        write_mosaic(path, tif)
+
+
+def write_mosaic(path: str, tif: str) -> None:
+    """A VRT of the scene cut in 2 x 2 GeoTIFFs (512-pixel blocks), the
+    way a product delivered in tiles is mosaicked (GDAL's VRT: blocks of
+    128 rows whatever the sources')."""
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(tif) as ds:
+        profile, size, t = ds.profile, ds.width, ds.transform
+        half = [(0, size // 2), (size // 2, size - size // 2)]
+        sources = {b: [] for b in range(1, 5)}
+        for i, (y, h) in enumerate(half):
+            for j, (x, w) in enumerate(half):
+                win = Window(x, y, w, h)
+                name = f'{osp.basename(path)}_{i}{j}.tif'
+                part = dict(profile, width=w, height=h,
+                            transform=ds.window_transform(win))
+                with rasterio.open(osp.join(osp.dirname(path), name), 'w',
+                                   **part) as out:
+                    for r in range(0, h, 512):
+                        rows = Window(x, y + r, w, min(512, h - r))
+                        out.write(ds.read(window=rows), window=Window(
+                            0, r, w, rows.height))
+                for b in sources:
+                    sources[b].append(
+                        f'<ComplexSource><SourceFilename relativeToVRT="1">'
+                        f'{name}</SourceFilename><SourceBand>{b}'
+                        f'</SourceBand><SrcRect xOff="0" yOff="0" '
+                        f'xSize="{w}" ySize="{h}"/><DstRect xOff="{x}" '
+                        f'yOff="{y}" xSize="{w}" ySize="{h}"/><NODATA>0'
+                        '</NODATA></ComplexSource>')
+    bands = ''.join(
+        f'<VRTRasterBand dataType="UInt16" band="{b}"><NoDataValue>0'
+        f'</NoDataValue>{"".join(parts)}</VRTRasterBand>'
+        for b, parts in sources.items())
+    with open(path, 'w') as f:
+        f.write(f'<VRTDataset rasterXSize="{size}" rasterYSize="{size}">'
+                f'<SRS>EPSG:32652</SRS><GeoTransform>{t.c}, {t.a}, {t.b}, '
+                f'{t.f}, {t.d}, {t.e}</GeoTransform>{bands}</VRTDataset>')
 
 
 def read_all(path: str, way: str, window: int, stride: int,
@@ -136,8 +180,8 @@ def measured(*args) -> tuple:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--size', type=int, default=8192)
-    parser.add_argument('--formats', default='gtiff,jp2',
-                        help='comma-separated: gtiff, jp2')
+    parser.add_argument('--formats', default='gtiff,jp2,vrt',
+                        help='comma-separated: gtiff, jp2, vrt')
     parser.add_argument('--window', type=int, default=512)
     parser.add_argument('--stride', type=int, default=384)
     parser.add_argument('--chunks', default='',

@@ -171,7 +171,7 @@ def test_bench_infer_memory_outputs_smoke():
 def test_bench_raster_read_smoke():
     out = run_benchmark('bench_raster_read.py', '--size', '700', '--chunks',
                         '512')
-    for fmt in ('gtiff', 'jp2'):
+    for fmt in ('gtiff', 'jp2', 'vrt'):
         line = ratios(rf'^ratio {fmt} before / now: {RATIO} \(CPU\), '
                       rf'{RATIO} \(wall\); strips identical: (\w+)$', out)
         assert line[0][2] == 'yes'

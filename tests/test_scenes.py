@@ -544,6 +544,7 @@ def test_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch):
     from mmseg_sia.apis import raster
     tif, _, valid = write_uint16(tmp_path / 'c.tif')  # blocks of 32 x 32
     monkeypatch.setattr(raster, 'READ_CHUNK', 64)  # 2 blocks; W = 96
+    monkeypatch.setattr(raster, 'READ_ROWS', 32)  # one row of blocks
     windows = []
     read = DatasetReader.read
 
@@ -580,9 +581,9 @@ def test_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch):
 @pytest.mark.parametrize('seed', [0, 1, 2])
 def test_strips_in_any_order_equal_one_read(tmp_path, monkeypatch, seed):
     """Strips of random heights and starts (down, up, inside the rows kept
-    for the next strip, past them), blocks of another size, and blocks
-    taller than RasterReader decodes whole: each strip equals rasterio's
-    read of its window."""
+    for the next strip, past them), blocks of another size, rows of blocks
+    decoded several at a time, and blocks taller than RasterReader decodes
+    whole: each strip equals rasterio's read of its window."""
     from rasterio.windows import Window
 
     from mmseg_sia.apis import raster
@@ -594,9 +595,12 @@ def test_strips_in_any_order_equal_one_read(tmp_path, monkeypatch, seed):
     block = (16, 48, 64)[seed]
     with rasterio.open(tif, 'w', driver='GTiff', height=h, width=w, count=4,
                        dtype='uint16', nodata=0, tiled=True,
-                       blockxsize=16, blockysize=block) as ds:
+                       blockxsize=16, blockysize=block, crs='EPSG:32652',
+                       transform=TRANSFORMS['EPSG:32652']) as ds:
         ds.write(data)
     monkeypatch.setattr(raster, 'READ_CHUNK', 32)
+    # Rows of blocks decoded one, three (16 -> 48 rows) or all at a time.
+    monkeypatch.setattr(raster, 'READ_ROWS', (1, 40, 512)[seed])
     if seed == 2:
         monkeypatch.setattr(raster, 'WHOLE_BLOCK_ROWS', 32)
     y = 0
@@ -621,8 +625,8 @@ def test_strips_in_any_order_equal_one_read(tmp_path, monkeypatch, seed):
                 ok, ds.dataset_mask(window=win) > 0)
 
 
-def test_gdal_cache_is_set_in_bytes_while_a_scene_is_read(model, tmp_path,
-                                                           monkeypatch):
+def test_gdal_cache_is_set_in_bytes_while_a_scene_is_read(
+        model, tmp_path, monkeypatch):
     """rasterio passes GDAL_CACHEMAX to GDALSetCacheMax64 in bytes: the
     cache in force while predict_scene reads strips is the reader's (a few
     MB, not a few bytes), the mask writer inside the run leaves it alone,
@@ -731,3 +735,61 @@ def test_rgb_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch,
             rgb = ds.read([1, 2, 3], window=Window(0, y0, W, y1 - y0))
             np.testing.assert_array_equal(bgr, rgb[::-1].transpose(1, 2, 0))
             assert ok.all()
+
+
+def test_vrt_mosaic_strips_equal_one_read(tmp_path, monkeypatch):
+    """A VRT mosaic of two GeoTIFFs (blocks of 32 rows; the VRT's own are
+    128 rows): RasterReader decodes two of the VRT's rows of blocks at a
+    time (READ_ROWS 256), and the strips a run reads equal rasterio's
+    reads of their windows, under the reader's cache (in bytes)."""
+    from rasterio.env import get_gdal_config
+    from rasterio.windows import Window
+
+    from mmseg_sia.apis import raster
+    from mmseg_sia.apis.segment import window_grid
+    rng = np.random.default_rng(4)
+    h, w = 400, 64
+    data = rng.integers(1, 4000, (4, h, w)).astype(np.uint16)
+    t = TRANSFORMS['EPSG:32652']
+    sources = {b: '' for b in range(1, 5)}
+    for k, x in enumerate((0, 32)):
+        name = f'part{k}.tif'
+        with rasterio.open(tmp_path / name, 'w', driver='GTiff', height=h,
+                           width=32, count=4, dtype='uint16', nodata=0,
+                           tiled=True, blockxsize=32, blockysize=32,
+                           compress='deflate', crs='EPSG:32652',
+                           transform=t * Affine.translation(x, 0)) as ds:
+            ds.write(data[:, :, x:x + 32])
+        for b in sources:
+            sources[b] += (
+                f'<SimpleSource><SourceFilename relativeToVRT="1">{name}'
+                f'</SourceFilename><SourceBand>{b}</SourceBand><SrcRect '
+                f'xOff="0" yOff="0" xSize="32" ySize="{h}"/><DstRect '
+                f'xOff="{x}" yOff="0" xSize="32" ySize="{h}"/>'
+                '</SimpleSource>')
+    vrt = tmp_path / 'mosaic.vrt'
+    vrt.write_text(
+        f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}"><SRS>EPSG:32652'
+        f'</SRS><GeoTransform>{t.c}, {t.a}, {t.b}, {t.f}, {t.d}, {t.e}'
+        '</GeoTransform>' + ''.join(
+            f'<VRTRasterBand dataType="UInt16" band="{b}"><NoDataValue>0'
+            f'</NoDataValue>{srcs}</VRTRasterBand>'
+            for b, srcs in sources.items()) + '</VRTDataset>')
+    monkeypatch.setattr(raster, 'READ_CHUNK', 32)
+    monkeypatch.setattr(raster, 'READ_ROWS', 256)
+    with RasterReader(vrt, stretch='none') as reader, \
+            rasterio.open(vrt) as ds:
+        assert reader._block[0] == 128 and reader._rows == 256
+        with reader.gdal_env():
+            # A chunk: one block (64 columns) of 256 rows, 4 x 2 bytes.
+            assert get_gdal_config('GDAL_CACHEMAX') == \
+                256 * 64 * 8 + (4 << 20)
+            for y in window_grid(h, 100, 70):
+                bgr, ok = reader.read_rows(y, min(h, y + 100))
+                want = ds.read([1, 2, 3], window=Window(0, y, w, len(bgr)))
+                np.testing.assert_array_equal(
+                    bgr, np.clip(want, 0, 255).astype(np.uint8)[::-1]
+                    .transpose(1, 2, 0))
+                np.testing.assert_array_equal(
+                    ok, ds.dataset_mask(window=Window(0, y, w, len(bgr)))
+                    > 0)

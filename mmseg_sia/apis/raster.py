@@ -208,6 +208,16 @@ class RasterReader:
         return self._block[0] <= WHOLE_BLOCK_ROWS
 
     @property
+    def _rows(self) -> int:
+        """Rows decoded together: a row of blocks, or as many rows of
+        blocks as make :data:`READ_ROWS` rows. A VRT mosaic has blocks of
+        128 rows, whatever its sources' (GeoTIFFs of 512-row blocks, say):
+        its rows of blocks one by one would decode each source block four
+        times over with a cache of one chunk."""
+        rows = self._block[0]
+        return rows if rows >= READ_ROWS else -(-READ_ROWS // rows) * rows
+
+    @property
     def cache_bytes(self) -> int:
         """GDAL block cache (bytes) for reading the raster strip by strip.
 
@@ -223,7 +233,7 @@ class RasterReader:
         pixel = sum(np.dtype(t).itemsize for t in self.ds.dtypes)
         rows = self._block[0]
         if self._whole:
-            return rows * self._chunk * pixel + (4 << 20)
+            return self._rows * self._chunk * pixel + (4 << 20)
         need = rows * (self.ds.width + self._chunk) * pixel + (16 << 20)
         return int(min(max(need, GDAL_CACHE_MB << 20), 512 << 20))
 
@@ -323,9 +333,10 @@ class RasterReader:
         Strips are read top to bottom, as sliding windows overlap: rows the
         previous call returned are copied from it, and only the new ones
         are read, one row of the raster's blocks after the other and in
-        column chunks of :data:`READ_CHUNK` pixels (whole blocks). A row of
-        blocks that reaches below ``y1`` is decoded whole all the same and
-        its rows below ``y1`` kept, stretched, for the next call: GDAL
+        column chunks of :data:`READ_CHUNK` pixels (whole blocks; blocks of
+        fewer than :data:`READ_ROWS` rows that many rows at a time). A row
+        of blocks that reaches below ``y1`` is decoded whole all the same
+        and its rows below ``y1`` kept, stretched, for the next call: GDAL
         decodes each block once with a cache of one chunk
         (:attr:`cache_bytes`), and what is held for the next strip is 8-bit
         (4 bytes a pixel against 8 for 4-band uint16 blocks). Blocks of
@@ -353,9 +364,9 @@ class RasterReader:
             if stop < s0 + len(s_bgr):  # a strip shorter than the spare
                 self._spare = spare
         del spare
-        block_h = self._block[0]
+        unit = self._rows if self._whole else self._block[0]
         while start < y1:
-            end = min(self.height, (start // block_h + 1) * block_h)
+            end = min(self.height, (start // unit + 1) * unit)
             outs = [(bgr[start - y0:min(end, y1) - y0],
                      valid[start - y0:min(end, y1) - y0])]
             if end > y1 and self._whole:
@@ -437,6 +448,10 @@ READ_CHUNK = 1024
 #: Blocks of at most this many rows are decoded a whole row of blocks at a
 #: time (see :meth:`RasterReader.read_rows`).
 WHOLE_BLOCK_ROWS = 1024
+
+#: Blocks of fewer rows are decoded this many rows at a time (rounded up to
+#: whole blocks).
+READ_ROWS = 512
 
 
 #: Creation options of the scratch GeoTIFF a mask COG is copied from.
