@@ -449,7 +449,12 @@ def test_mask_cog_bytes_do_not_depend_on_the_scratch_codec(tmp_path,
         np.testing.assert_array_equal(ds.read(1), mask)
 
 
-def test_reading_is_windowed_and_stretch_uses_overviews(model, tmp_path):
+def test_reading_is_windowed_and_stretch_uses_overviews(model, tmp_path,
+                                                        monkeypatch):
+    from mmseg_sia.apis import raster
+    # Rows of blocks decoded one at a time (512 rows would be the whole of
+    # this small scene).
+    monkeypatch.setattr(raster, 'READ_ROWS', 32)
     tif, data, valid = write_uint16(tmp_path / 'k.tif')
     with rasterio.open(tif, 'r+') as ds:
         ds.build_overviews([2], rasterio.enums.Resampling.nearest)
