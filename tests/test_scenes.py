@@ -798,3 +798,42 @@ def test_vrt_mosaic_strips_equal_one_read(tmp_path, monkeypatch):
                 np.testing.assert_array_equal(
                     ok, ds.dataset_mask(window=Window(0, y, w, len(bgr)))
                     > 0)
+
+
+@pytest.mark.parametrize('rows_per_strip', [1, 16])
+def test_striped_raster_reads_bounded_rows_at_a_time(tmp_path, monkeypatch,
+                                                     rows_per_strip):
+    """A striped (untiled) raster: its rows of blocks span the width, so
+    they are grouped only while a chunk of them holds READ_BYTES at most;
+    the strips still equal rasterio's reads."""
+    from rasterio.io import DatasetReader
+
+    from mmseg_sia.apis import raster
+    rng = np.random.default_rng(rows_per_strip)
+    h, w = 200, 300
+    data = rng.integers(0, 256, (3, h, w)).astype(np.uint8)
+    tif = str(tmp_path / 'striped.tif')
+    with rasterio.open(tif, 'w', driver='GTiff', height=h, width=w, count=3,
+                       dtype='uint8', crs='EPSG:32652', compress='deflate',
+                       blockysize=rows_per_strip,
+                       transform=TRANSFORMS['EPSG:32652']) as ds:
+        ds.write(data)
+    budget = 40 * w * 3  # bytes of 40 rows of all bands
+    monkeypatch.setattr(raster, 'READ_BYTES', budget)
+    heights = []
+    read = DatasetReader.read
+
+    def spy(self, *args, **kwargs):
+        heights.append(kwargs['window'].height)
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(DatasetReader, 'read', spy)
+    with RasterReader(tif) as reader:
+        assert reader._block == (rows_per_strip, w)
+        assert reader._rows == rows_per_strip * max(1, 40 // rows_per_strip)
+        for y in range(0, h, 45):
+            bgr, ok = reader.read_rows(y, min(h, y + 60))
+            want = data[:, y:y + 60]
+            np.testing.assert_array_equal(bgr, want[::-1].transpose(1, 2, 0))
+            assert ok.all()
+    assert max(heights) <= 40

@@ -196,9 +196,9 @@ class RasterReader:
     @property
     def _chunk(self) -> int:
         """Columns read at a time: :data:`READ_CHUNK` rounded down to whole
-        blocks, one block at least."""
+        blocks, one block at least, the width at most."""
         block_w = self._block[1]
-        return max(block_w, READ_CHUNK // block_w * block_w)
+        return min(self.width, max(block_w, READ_CHUNK // block_w * block_w))
 
     @property
     def _whole(self) -> bool:
@@ -208,14 +208,24 @@ class RasterReader:
         return self._block[0] <= WHOLE_BLOCK_ROWS
 
     @property
+    def _pixel(self) -> int:
+        """Bytes of one pixel of all the bands."""
+        return sum(np.dtype(t).itemsize for t in self.ds.dtypes)
+
+    @property
     def _rows(self) -> int:
         """Rows decoded together: a row of blocks, or as many rows of
-        blocks as make :data:`READ_ROWS` rows. A VRT mosaic has blocks of
-        128 rows, whatever its sources' (GeoTIFFs of 512-row blocks, say):
-        its rows of blocks one by one would decode each source block four
-        times over with a cache of one chunk."""
+        blocks as make :data:`READ_ROWS` rows while a chunk of them holds
+        :data:`READ_BYTES` at most (a striped file's rows of blocks span
+        the width). A VRT mosaic has blocks of 128 rows, whatever its
+        sources' (GeoTIFFs of 512-row blocks, say): its rows of blocks one
+        by one would decode each source block four times over with a cache
+        of one chunk."""
         rows = self._block[0]
-        return rows if rows >= READ_ROWS else -(-READ_ROWS // rows) * rows
+        if rows >= READ_ROWS:
+            return rows
+        fit = READ_BYTES // (rows * self._chunk * self._pixel)
+        return rows * max(1, min(-(-READ_ROWS // rows), fit))
 
     @property
     def cache_bytes(self) -> int:
@@ -230,7 +240,7 @@ class RasterReader:
         default (5 % of the machine's memory) keeps every block read until
         it is full, so memory would grow with the scene.
         """
-        pixel = sum(np.dtype(t).itemsize for t in self.ds.dtypes)
+        pixel = self._pixel
         rows = self._block[0]
         if self._whole:
             return self._rows * self._chunk * pixel + (4 << 20)
@@ -441,7 +451,7 @@ class RasterReader:
 #: Columns read at a time by :meth:`RasterReader.read_rows` (rounded down to
 #: whole blocks of the raster). Against 4,096 columns, 1,024 read a 20,000²
 #: 4-band uint16 GeoTIFF in strips with the same CPU time or less and hold
-#: 60 MB less (a smaller chunk, its float copies and GDAL's cache):
+#: about 55 MiB less (a smaller chunk, its float copies, GDAL's cache):
 #: ``benchmarks/bench_raster_read.py --chunks``.
 READ_CHUNK = 1024
 
@@ -450,8 +460,10 @@ READ_CHUNK = 1024
 WHOLE_BLOCK_ROWS = 1024
 
 #: Blocks of fewer rows are decoded this many rows at a time (rounded up to
-#: whole blocks).
+#: whole blocks), as long as a chunk of them holds :data:`READ_BYTES` at
+#: most.
 READ_ROWS = 512
+READ_BYTES = 16 << 20
 
 
 #: Creation options of the scratch GeoTIFF a mask COG is copied from.
