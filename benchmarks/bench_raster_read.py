@@ -15,10 +15,13 @@ the same to decode) and reads all its strips three ways, in one run
 * **before**: the rows a strip needs only, with ``rasterio.Env(GDAL_CACHEMAX=
   <megabytes>)`` as the code had it. rasterio passes the value to
   ``GDALSetCacheMax64``, which counts bytes: the cache was a few hundred
-  bytes, so every block shared by two strips was decoded twice, and a block
-  of a pixel-interleaved file once per band;
+  bytes, so every block shared by two strips was decoded twice (a JPEG
+  2000 tile or a VRT's source block many times);
 * **a row of blocks cached**: the rows a strip needs only, with the cache of
   one row of blocks that the code meant (in bytes this time).
+
+"before" and "a row of blocks cached" read in the column chunks of 4,096
+the code had then; ``--chunks`` adds "now" in other chunk widths.
 
 Printed per format: CPU and wall seconds per megapixel, the growth of the
 RSS while reading (each way in a fresh process: what the reading holds,
