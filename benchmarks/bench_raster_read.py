@@ -3,9 +3,10 @@
 
 ``tools/infer.py`` reads a raster in strips of window rows that overlap
 (512 rows every 384 by default). For each format below the benchmark writes
-a ``--size``-square 4-band uint16 scene (random values: every block costs
-the same to decode) and reads all its strips three ways, in one run
-(``--scene`` adds rasters of your own):
+a ``--size``-square 4-band uint16 scene (``bench_geotiff_scene.py``'s
+noise scene: random values, every block costs about the same to decode)
+and reads all its strips three ways, in one run (``--scene`` adds rasters
+of your own):
 
 * **now**: :class:`mmseg_sia.apis.raster.RasterReader` as the scene runs use
   it: a row of blocks that reaches below a strip is decoded whole and its
@@ -40,46 +41,24 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
+sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+sys.path.insert(1, REPO)
+
+from bench_geotiff_scene import write_scene as write_geotiff  # noqa: E402
+from bench_scene_inference import rss_now_mb  # noqa: E402
 
 
-def rss_mib() -> float:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def write_scene(path: str, fmt: str, size: int, seed: int = 0) -> None:
-    """A 4-band uint16 scene with a nodata border, written in bands of rows
-    (never whole): a DEFLATE GeoTIFF in 512-pixel blocks, a lossless JPEG
-    2000 in 1,024-pixel tiles (via a GeoTIFF, copied by GDAL) or a VRT
-    mosaic of four GeoTIFFs."""
-    import rasterio
+def write_scene(path: str, fmt: str, size: int) -> None:
+    """A 4-band uint16 scene with a nodata border, written block by block
+    (never whole): ``bench_geotiff_scene.py``'s noise scene (a DEFLATE
+    GeoTIFF in 512-pixel blocks), as it is, as a lossless JPEG 2000 in
+    1,024-pixel tiles (copied by GDAL) or as a VRT mosaic of four
+    GeoTIFFs."""
     import rasterio.shutil
-    from rasterio.transform import from_origin
-    from rasterio.windows import Window
 
-    rng = np.random.default_rng(seed)
     tif = path if fmt == 'gtiff' else path + '.src.tif'
-    profile = dict(driver='GTiff', height=size, width=size, count=4,
-                   dtype='uint16', nodata=0, crs='EPSG:32652',
-                   transform=from_origin(300000, 4000000, 0.55, 0.55),
-                   tiled=True, blockxsize=512, blockysize=512,
-                   compress='deflate')
-    border = size // 8
-    with rasterio.open(tif, 'w', **profile) as ds:
-        for y in range(0, size, 512):
-            rows = min(512, size - y)
-            data = rng.integers(200, 1200, (4, rows, size), dtype=np.uint16)
-            data[:, :, :border] = 0
-            if y < border:
-                data[:, :border - y] = 0
-            ds.write(data, window=Window(0, y, size, rows))
+    write_geotiff(tif, size, content='noise')
     if fmt == 'jp2':
         rasterio.shutil.copy(tif, path, driver='JP2OpenJPEG',
                              REVERSIBLE='YES', QUALITY='100',
@@ -155,13 +134,13 @@ def read_all(path: str, way: str, window: int, stride: int,
             need = reader.cache_bytes
             env = rasterio.Env(GDAL_CACHEMAX=need >> 20 if
                                way == 'before' else need)
-        base = peak = rss_mib()
+        base = peak = rss_now_mb()
         c0, t0 = time.process_time(), time.perf_counter()
         with env:
             for y in window_grid(reader.height, window, stride):
                 bgr, ok = reader.read_rows(y,
                                            min(y + window, reader.height))
-                peak = max(peak, rss_mib())
+                peak = max(peak, rss_now_mb())
                 digest.update(bgr.tobytes())
                 digest.update(ok.tobytes())
                 del bgr, ok
