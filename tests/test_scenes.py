@@ -583,6 +583,32 @@ def test_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch):
     assert top_down == [(0, 32), (32, 32), (64, 16)]
 
 
+def test_rows_kept_for_the_next_strip_are_let_go_before_new_ones(
+        tmp_path, monkeypatch):
+    """A strip that uses up the rows kept from a row of blocks lets them go
+    before it decodes the next row of blocks and keeps its own: two sets of
+    them (at 20,000 pixels wide up to 31 MB each) are never held at once."""
+    import weakref
+
+    from mmseg_sia.apis import raster
+    tif, _, _ = write_uint16(tmp_path / 'c.tif')  # blocks of 32 x 32
+    monkeypatch.setattr(raster, 'READ_ROWS', 32)
+    with RasterReader(tif) as reader:
+        reader.read_rows(0, 20)  # rows 20..32 kept
+        old = [weakref.ref(a) for a in reader._spare[1:]]
+        seen = []
+        read_into = reader._read_into
+
+        def spy(y0, y1, outs):
+            seen.append([r() is None for r in old])
+            return read_into(y0, y1, outs)
+
+        monkeypatch.setattr(reader, '_read_into', spy)
+        bgr, _ = reader.read_rows(10, 40)  # rows 20..32 from them, 32..64
+        assert seen == [[True, True]]
+        assert reader._spare[0] == 40 and len(reader._spare[1]) == 24
+
+
 @pytest.mark.parametrize('seed', [0, 1, 2])
 def test_strips_in_any_order_equal_one_read(tmp_path, monkeypatch, seed):
     """Strips of random heights and starts (down, up, inside the rows kept
