@@ -583,30 +583,103 @@ def test_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch):
     assert top_down == [(0, 32), (32, 32), (64, 16)]
 
 
-def test_rows_kept_for_the_next_strip_are_let_go_before_new_ones(
-        tmp_path, monkeypatch):
-    """A strip that uses up the rows kept from a row of blocks lets them go
-    before it decodes the next row of blocks and keeps its own: two sets of
-    them (at 20,000 pixels wide up to 31 MB each) are never held at once."""
-    import weakref
+def test_rows_kept_for_the_next_strip_stay_in_one_buffer(tmp_path,
+                                                        monkeypatch):
+    """The rows of a row of blocks kept for the next strip go to one buffer
+    reused from strip to strip (it grows to what a strip leaves, then
+    stays): two sets of them (at 20,000 pixels wide up to 31 MB each) are
+    not held at once."""
+    from rasterio.windows import Window
 
     from mmseg_sia.apis import raster
     tif, _, _ = write_uint16(tmp_path / 'c.tif')  # blocks of 32 x 32
     monkeypatch.setattr(raster, 'READ_ROWS', 32)
+    held = []
+    with RasterReader(tif) as reader, rasterio.open(tif) as ds:
+        for y in range(0, H - 16, 12):  # strips of 16 rows every 12
+            bgr, _ = reader.read_rows(y, y + 16)
+            rgb = reader.to_uint8(ds.read(reader.bands, window=Window(
+                0, y, W, 16)))
+            np.testing.assert_array_equal(bgr, rgb[::-1].transpose(1, 2, 0))
+            if reader._spare_rows is not None:
+                held.append(reader._spare_rows[0])
+    sizes = [len(a) for a in held]
+    assert max(sizes) < 32 and sizes == sorted(sizes)  # < a row of blocks
+    assert len({id(a) for a in held}) == len(set(sizes))
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_strip_filled_into_the_last_ones_buffers_column_by_column(
+        tmp_path, monkeypatch, seed):
+    """A strip read into the buffers of the one before, with ``ready``
+    (how the scene inference reads the next strip while the model still
+    runs on the last one): nothing is written into columns at or right of
+    ``x`` before ``ready(x)`` has returned, ``x`` grows to the width, and
+    the strip equals rasterio's read of its window."""
+    from rasterio.windows import Window
+
+    from mmseg_sia.apis import raster
+    tif, _, valid = write_uint16(tmp_path / 'c.tif')  # blocks of 32 x 32
+    monkeypatch.setattr(raster, 'READ_CHUNK', 32)  # three chunks; W = 96
+    monkeypatch.setattr(raster, 'READ_ROWS', (32, 64)[seed])
+    rows = (37, 48)[seed]
+    out = (np.zeros((rows, W, 3), np.uint8), np.zeros((rows, W), bool))
+    with RasterReader(tif) as reader, rasterio.open(tif) as ds:
+        for y in range(0, H - rows + 1, (29, 20)[seed]):
+            before = (out[0].copy(), out[1].copy())
+            calls = []
+
+            def ready(x):
+                done = calls[-1] if calls else 0
+                assert x > done
+                np.testing.assert_array_equal(out[0][:, done:],
+                                              before[0][:, done:])
+                np.testing.assert_array_equal(out[1][:, done:],
+                                              before[1][:, done:])
+                calls.append(x)
+
+            bgr, ok = reader.read_rows(y, y + rows, out, ready)
+            assert calls[-1] == W and np.shares_memory(bgr, out[0])
+            rgb = reader.to_uint8(ds.read(reader.bands, window=Window(
+                0, y, W, rows)))
+            np.testing.assert_array_equal(bgr, rgb[::-1].transpose(1, 2, 0))
+            np.testing.assert_array_equal(ok, valid[y:y + rows])
+    with RasterReader(tif) as reader, pytest.raises(ValueError,
+                                                    match='c.tif: buffers'):
+        reader.read_rows(0, rows + 1, out)
+
+
+@pytest.mark.parametrize('batch,window,stride', [(1, 24, 16), (2, 32, 20),
+                                                  (3, 16, 16)])
+def test_scene_read_into_one_strip_buffer_equals_the_array_run(
+        model, tmp_path, monkeypatch, batch, window, stride):
+    """Windows run on a raster whose next strip is read into the buffers of
+    the strip the model is on, column chunk by column chunk as the model
+    lets them go (chunks of 32 columns here: three a strip): the mask
+    equals the one the model gives the whole stretched array, with 255 on
+    nodata, and every strip was filled through the gate."""
+    from mmseg_sia.apis import raster, segment
+    tif, data, valid = write_uint16(tmp_path / 'g.tif')
+    monkeypatch.setattr(raster, 'READ_CHUNK', 32)
+    waits = []
+    wait = segment._Columns.wait
+
+    def spy(self, x):
+        waits.append(x)
+        return wait(self, x)
+
+    monkeypatch.setattr(segment._Columns, 'wait', spy)
     with RasterReader(tif) as reader:
-        reader.read_rows(0, 20)  # rows 20..32 kept
-        old = [weakref.ref(a) for a in reader._spare[1:]]
-        seen = []
-        read_into = reader._read_into
-
-        def spy(y0, y1, outs):
-            seen.append([r() is None for r in old])
-            return read_into(y0, y1, outs)
-
-        monkeypatch.setattr(reader, '_read_into', spy)
-        bgr, _ = reader.read_rows(10, 40)  # rows 20..32 from them, 32..64
-        assert seen == [[True, True]]
-        assert reader._spare[0] == 40 and len(reader._spare[1]) == 24
+        got = segment_image(model, reader, window=window, stride=stride,
+                            batch_size=batch)
+        rgb = reader.to_uint8(data[[2, 1, 0]]).transpose(1, 2, 0)
+    expected = segment_image(model, np.ascontiguousarray(rgb),
+                             window=window, stride=stride, batch_size=batch,
+                             channel_order='rgb')
+    expected[~valid] = 255
+    np.testing.assert_array_equal(got, expected)
+    strips = len(segment.window_grid(H, window, stride))
+    assert waits == [32, 64, 96] * strips
 
 
 @pytest.mark.parametrize('seed', [0, 1, 2])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import os.path as osp
 import warnings
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -172,8 +172,10 @@ class RasterReader:
             self._validity = self._validity_rule()
             self._last = None  # the strip read last: (y0, y1, bgr, valid)
             # Rows decoded beyond the last strip, with their row of blocks:
-            # (first row, bgr, valid).
+            # (first row, count), held in the first rows of _spare_rows
+            # (bgr, valid).
             self._spare = None
+            self._spare_rows = None
         except Exception:
             ds.close()
             raise
@@ -336,60 +338,112 @@ class RasterReader:
             out[i] = band.astype(np.uint8)
         return out
 
-    def read_rows(self, y0: int, y1: int) -> Tuple[np.ndarray, np.ndarray]:
+    def read_rows(self, y0: int, y1: int,
+                  out: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+                  ready: Optional[Callable[[int], None]] = None
+                  ) -> Tuple[np.ndarray, np.ndarray]:
         """Rows ``y0:y1`` as ``(rows, W, 3)`` uint8 BGR and ``(rows, W)``
         validity (False for nodata, masked or transparent pixels).
 
         Strips are read top to bottom, as sliding windows overlap: rows the
         previous call returned are copied from it, and only the new ones
-        are read, one row of the raster's blocks after the other and in
-        column chunks of :data:`READ_CHUNK` pixels (whole blocks; blocks of
-        fewer than :data:`READ_ROWS` rows that many rows at a time). A row
-        of blocks that reaches below ``y1`` is decoded whole all the same
-        and its rows below ``y1`` kept, stretched, for the next call: GDAL
-        decodes each block once with a cache of one chunk
-        (:attr:`cache_bytes`), and what is held for the next strip is 8-bit
-        (4 bytes a pixel against 8 for 4-band uint16 blocks). Blocks of
-        more than :data:`WHOLE_BLOCK_ROWS` rows are read as far as ``y1``
-        only, with a cache of one row of blocks.
+        are read, one row of the raster's blocks after the other (blocks of
+        fewer than :data:`READ_ROWS` rows that many rows at a time), in
+        column chunks of :data:`READ_CHUNK` pixels (whole blocks), chunk
+        after chunk. A row of blocks that reaches below ``y1`` is decoded
+        whole all the same and its rows below ``y1`` kept, stretched, for
+        the next call: GDAL decodes each block once with a cache of one
+        chunk (:attr:`cache_bytes`), and what is held for the next strip is
+        8-bit (4 bytes a pixel against 8 for 4-band uint16 blocks), in one
+        buffer reused from strip to strip. Blocks of more than
+        :data:`WHOLE_BLOCK_ROWS` rows are read as far as ``y1`` only, with
+        a cache of one row of blocks.
+
+        Args:
+            y0 (int): First row.
+            y1 (int): Row after the last.
+            out (tuple, optional): ``(bgr, valid)`` buffers of at least
+                ``y1 - y0`` rows to fill instead of new arrays. Passing the
+                buffers of the previous call reads a strip into the memory
+                of the last one: the rows it shares with it move up within
+                them, column chunk by column chunk.
+            ready (Callable[[int], None], optional): Called with ``x`` before
+                anything is written into columns below ``x``; returns when
+                the caller is done with them (so a strip can be filled
+                while the previous one, in the same buffers, is still being
+                used further right).
+
+        Returns:
+            tuple[np.ndarray, np.ndarray]: The rows (views of ``out`` when
+            given).
         """
         rows, width = y1 - y0, self.width
-        bgr = np.empty((rows, width, 3), np.uint8)
-        valid = np.empty((rows, width), bool)
+        if out is None:
+            bgr = np.empty((rows, width, 3), np.uint8)
+            valid = np.empty((rows, width), bool)
+        else:
+            bgr, valid = out[0][:rows], out[1][:rows]
+            if bgr.shape != (rows, width, 3) or valid.shape != (rows, width):
+                raise ValueError(
+                    f'{self.path}: buffers of shape {out[0].shape} and '
+                    f'{out[1].shape} cannot take rows {y0}:{y1} of a raster '
+                    f'{width} pixels wide')
+        # Where the rows come from, the same in every column chunk.
         start = y0
-        last = self._last
+        last, self._last = self._last, None
+        kept = None
         if last is not None and last[0] <= y0 < last[1] <= y1:
-            kept = last[1] - y0
-            bgr[:kept] = last[2][y0 - last[0]:]
-            valid[:kept] = last[3][y0 - last[0]:]
+            kept = (y0 - last[0], last[1] - y0, last[2], last[3])
             start = last[1]
-        spare, self._spare = self._spare, None
-        if spare is not None and spare[0] <= start < spare[0] + len(
-                spare[1]):
-            s0, s_bgr, s_valid = spare
-            stop = min(y1, s0 + len(s_bgr))
-            bgr[start - y0:stop - y0] = s_bgr[start - s0:stop - s0]
-            valid[start - y0:stop - y0] = s_valid[start - s0:stop - s0]
+        spare, source = self._spare, self._spare_rows
+        use = None  # rows start:stop from the spare rows
+        if spare is not None and spare[0] <= start < spare[0] + spare[1]:
+            stop = min(y1, spare[0] + spare[1])
+            use = (start, stop, start - spare[0])
             start = stop
-            if stop < s0 + len(s_bgr):  # a strip shorter than the spare
-                self._spare = spare
-            # Let the spare go before the next row of blocks makes its own
-            # (at 20,000 wide they are up to 31 MB each).
-            del s_bgr, s_valid
-        del spare
         unit = self._rows if self._whole else self._block[0]
+        groups = []  # (first row, end, rows kept below y1)
         while start < y1:
             end = min(self.height, (start // unit + 1) * unit)
-            outs = [(bgr[start - y0:min(end, y1) - y0],
-                     valid[start - y0:min(end, y1) - y0])]
-            if end > y1 and self._whole:
-                self._spare = (y1, np.empty((end - y1, width, 3), np.uint8),
-                               np.empty((end - y1, width), bool))
-                outs.append(self._spare[1:])
-            else:
-                end = min(end, y1)
-            self._read_into(start, end, outs)
+            below = end - y1 if end > y1 and self._whole else 0
+            groups.append((start, min(end, y1), below))
             start = end
+        below = groups[-1][2] if groups else 0
+        if groups:
+            # New rows are decoded: what was spare is used now or never.
+            self._spare = None
+        if below and (source is None or len(source[0]) < below):
+            # The rows below y1 go to the spare buffer, in each chunk after
+            # its rows used above are copied out; it grows (the strip's
+            # first rows of blocks reach further and further below it)
+            # until it holds as many as a strip can leave.
+            self._spare_rows = None
+            if use is None:
+                source = None
+            self._spare_rows = (np.empty((below, width, 3), np.uint8),
+                                np.empty((below, width), bool))
+        step = self._chunk
+        for x0 in range(0, width, step):
+            x1 = min(width, x0 + step)
+            if ready is not None:
+                ready(x1)
+            cols = slice(x0, x1)
+            if kept is not None:
+                at, n, src_bgr, src_valid = kept
+                bgr[:n, cols] = src_bgr[at:at + n, cols]
+                valid[:n, cols] = src_valid[at:at + n, cols]
+            if use is not None:
+                a, b, at = use
+                bgr[a - y0:b - y0, cols] = source[0][at:at + b - a, cols]
+                valid[a - y0:b - y0, cols] = source[1][at:at + b - a, cols]
+            for a, b, n in groups:
+                outs = [(bgr[a - y0:b - y0], valid[a - y0:b - y0])]
+                if n:
+                    outs.append((self._spare_rows[0][:n],
+                                 self._spare_rows[1][:n]))
+                self._read_into(a, b + n, outs, x0, x1)
+        if below:
+            self._spare = (y1, below)
         self._last = (y0, y1, bgr, valid)
         return bgr, valid
 
@@ -420,14 +474,16 @@ class RasterReader:
             return [b - 1 for b in self.bands], list(ds.nodatavals)
         return None
 
-    def _read_into(self, y0: int, y1: int, outs: list) -> None:
-        """Decode rows ``y0:y1`` into ``outs``: ``(bgr, valid)`` pairs
-        that take those rows in order, one after the other."""
+    def _read_into(self, y0: int, y1: int, outs: list, x0: int = 0,
+                   x1: Optional[int] = None) -> None:
+        """Decode rows ``y0:y1``, columns ``x0:x1`` (whole chunks; the
+        width by default) into ``outs``: ``(bgr, valid)`` pairs that take
+        those rows in order, one after the other."""
         from rasterio.windows import Window
 
-        width, step = self.width, self._chunk
+        width, step = self.width if x1 is None else x1, self._chunk
         rule = self._validity
-        for x0 in range(0, width, step):
+        for x0 in range(x0, width, step):
             win = Window(x0, y0, min(step, width - x0), y1 - y0)
             cols = slice(x0, x0 + win.width)
             if isinstance(rule, tuple):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import os.path as osp
+import threading
 from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
                     Union)
 
@@ -457,10 +458,18 @@ def iter_segment_rows(model: torch.nn.Module,
                   ) -> torch.Tensor:
         # Class ids of image rows y:y + n, columns a:b, from their sums.
         if channels > 1:
-            return _class_ids(block)
-        count = row_count_t[y:y + block.shape[1], None] * \
-            col_count_t[None, a:b]
-        return (block[0] / count).sigmoid() > threshold
+            ids = _class_ids(block)
+        else:
+            count = row_count_t[y:y + block.shape[1], None] * \
+                col_count_t[None, a:b]
+            ids = ((block[0] / count).sigmoid() > threshold).to(torch.uint8)
+        if valid is not None:
+            # Nodata, masked and transparent pixels: the ignore index. Set
+            # as the columns close: the next strip is read into the same
+            # buffers as they are let go.
+            ids[torch.from_numpy(~valid[:len(ids), a:b]).to(ids.device)] = \
+                255
+        return ids
 
     sums = _RowSums(channels, wh, width, device, class_ids)
     strip = valid = None  # rows y:y + wh of the image (raster input)
@@ -470,13 +479,19 @@ def iter_segment_rows(model: torch.nn.Module,
                disable=report is not None or not progress)
     done = 0
 
-    pool = ahead = None
+    pool = ahead = gate = None
     if reader is not None:
         # The next strip is read (GDAL decodes without the GIL) while the
-        # model runs on this one.
+        # model runs on this one, into the same buffers: column by column,
+        # as the model lets them go (one strip held, not two: 41 MB at
+        # 20,000 pixels wide).
         from concurrent.futures import ThreadPoolExecutor
         pool = ThreadPoolExecutor(1, thread_name_prefix='sia-read')
-        ahead = pool.submit(reader.read_rows, ys[0], ys[0] + wh)
+        buffers = (np.empty((wh, width, 3), np.uint8),
+                   np.empty((wh, width), bool))
+        gate = _Columns(width)
+        ahead = pool.submit(reader.read_rows, ys[0], ys[0] + wh, buffers,
+                            gate.wait)
     try:
         for i, y in enumerate(ys):
             if reader is None:
@@ -485,9 +500,10 @@ def iter_segment_rows(model: torch.nn.Module,
                 # One strip of window rows, read once for all its windows;
                 # windows with no valid pixel are not run.
                 strip, valid = ahead.result()
+                gate.reset()
                 if i + 1 < len(ys):
                     ahead = pool.submit(reader.read_rows, ys[i + 1],
-                                        ys[i + 1] + wh)
+                                        ys[i + 1] + wh, buffers, gate.wait)
             # This row of windows finishes the image rows above the next.
             sums.start(y, (ys[i + 1] if i + 1 < len(ys) else height) - y)
             run = [x for x in xs
@@ -505,21 +521,61 @@ def iter_segment_rows(model: torch.nn.Module,
                 logits = model.encode_decode(inputs, metas)[:, :, :h, :w]
                 sums.add(starts, logits)
                 # No later window of the row reaches left of the next one.
-                sums.close(run[j + batch_size] if j + batch_size < len(run)
-                           else width)
+                upto = run[j + batch_size] if j + batch_size < len(run) \
+                    else width
+                sums.close(upto)
+                if gate is not None:
+                    gate.release(upto)
                 bar.update(len(starts))
                 done += len(starts)
                 if report is not None:
                     report(done, total)
             sums.close(width)
+            if gate is not None:
+                gate.release(width)
             rows = sums.finish()
             if len(rows):
-                if valid is not None:
-                    # Nodata, masked and transparent pixels: the ignore
-                    # index.
-                    rows[~valid[:len(rows)]] = 255
                 yield y, rows
     finally:
+        if gate is not None:
+            gate.stop()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
+
+
+class _Stopped(Exception):
+    """The strips' consumer stopped (an error, or it was closed)."""
+
+
+class _Columns:
+    """How far left the model is done with the strip in the buffers: the
+    reader waits (:meth:`wait`) before writing the next strip's columns
+    into them until the model has let those go (:meth:`release`)."""
+
+    def __init__(self, width: int) -> None:
+        self.cond = threading.Condition()
+        self.upto, self.stopped = width, False  # nothing held at first
+
+    def reset(self) -> None:
+        """A strip is taken from the buffers: none of it is let go."""
+        with self.cond:
+            self.upto = 0
+
+    def release(self, x: int) -> None:
+        """Columns left of ``x`` are no longer needed."""
+        with self.cond:
+            self.upto = max(self.upto, x)
+            self.cond.notify_all()
+
+    def wait(self, x: int) -> None:
+        """Return once columns left of ``x`` are let go."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.upto >= x or self.stopped)
+            if self.stopped:
+                raise _Stopped
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopped = True
+            self.cond.notify_all()
