@@ -463,16 +463,17 @@ def iter_segment_rows(model: torch.nn.Module,
             count = row_count_t[y:y + block.shape[1], None] * \
                 col_count_t[None, a:b]
             ids = ((block[0] / count).sigmoid() > threshold).to(torch.uint8)
-        if valid is not None:
-            # Nodata, masked and transparent pixels: the ignore index. Set
-            # as the columns close: the next strip is read into the same
-            # buffers as they are let go.
-            ids[torch.from_numpy(~valid[:len(ids), a:b]).to(ids.device)] = \
-                255
+        if holes is not None:
+            # Nodata, masked and transparent pixels: the ignore index.
+            off = a % 8
+            part = np.unpackbits(holes[:, a // 8:(b + 7) // 8], axis=1)
+            ids[torch.from_numpy(part[:, off:off + b - a].view(bool)).to(
+                ids.device)] = 255
         return ids
 
     sums = _RowSums(channels, wh, width, device, class_ids)
     strip = valid = None  # rows y:y + wh of the image (raster input)
+    holes = None  # the invalid pixels of the rows a row of windows finishes
     total = len(ys) * len(xs)
     report = progress if callable(progress) else None
     bar = tqdm(total=total, desc='windows', unit='win', leave=False,
@@ -505,27 +506,35 @@ def iter_segment_rows(model: torch.nn.Module,
                     ahead = pool.submit(reader.read_rows, ys[i + 1],
                                         ys[i + 1] + wh, buffers, gate.wait)
             # This row of windows finishes the image rows above the next.
-            sums.start(y, (ys[i + 1] if i + 1 < len(ys) else height) - y)
+            step = (ys[i + 1] if i + 1 < len(ys) else height) - y
+            sums.start(y, step)
             run = [x for x in xs
                    if valid is None or valid[:, x:x + ww].any()]
+            holes = None
+            if valid is not None and not valid[:step].all():
+                # Kept as bits (an eighth of the rows' size): the strip's
+                # buffers take the next strip while these rows close.
+                holes = np.invert(np.packbits(valid[:step], axis=1))
             if len(run) < len(xs):
                 bar.update(len(xs) - len(run))
                 done += len(xs) - len(run)
             for j in range(0, len(run), batch_size):
                 starts = run[j:j + batch_size]
                 batch = np.stack([strip[:, x:x + ww] for x in starts])
+                # No later window of the row reaches left of the next one:
+                # the reader may fill the next strip up to there while the
+                # model runs.
+                upto = run[j + batch_size] if j + batch_size < len(run) \
+                    else width
+                if gate is not None:
+                    gate.release(upto)
                 inputs, (h, w) = _preprocess(model, batch, device)
                 ph, pw = inputs.shape[2:]
                 metas = [dict(img_shape=(ph, pw), pad_shape=(ph, pw),
                               ori_shape=(ph, pw))] * len(starts)
                 logits = model.encode_decode(inputs, metas)[:, :, :h, :w]
                 sums.add(starts, logits)
-                # No later window of the row reaches left of the next one.
-                upto = run[j + batch_size] if j + batch_size < len(run) \
-                    else width
                 sums.close(upto)
-                if gate is not None:
-                    gate.release(upto)
                 bar.update(len(starts))
                 done += len(starts)
                 if report is not None:
