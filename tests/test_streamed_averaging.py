@@ -156,6 +156,11 @@ def test_row_sums_equal_a_whole_plane_of_sums(seed, monkeypatch):
                 plane[:, y:y + wh, x:x + ww] += logits[k]
             sums.add(starts, logits)
             sums.close(run[j + batch] if j + batch < len(run) else width)
+            # The row before's sums are let go block by block once the
+            # open sums (or the closed columns) hold them.
+            block = segment.SUM_BLOCK
+            assert all((k + 1) * block > max(sums.hi, sums.lo)
+                       for k in sums.kept)
         sums.close(width)
         rows = sums.finish()
         got[y:y + len(rows)] = rows

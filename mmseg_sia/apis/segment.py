@@ -281,6 +281,7 @@ class _RowSums:
             self.open = more if self.open is None else torch.cat(
                 [self.open, more], dim=2)
             self.hi = hi
+            self._let_go()
         for k, x in enumerate(starts):
             self.open[:, :, x - self.lo:x - self.lo + logits.shape[-1]] += \
                 logits[k]
@@ -312,10 +313,14 @@ class _RowSums:
                     if b < self.hi else None
             self.lo = b
             self.hi = max(self.hi, b)
-            # The earlier rows' sums of the blocks closed are not needed.
-            for j in [j for j in self.kept
-                      if (j + 1) * SUM_BLOCK <= self.lo]:
-                del self.kept[j]
+            self._let_go()
+
+    def _let_go(self) -> None:
+        # The earlier rows' sums of the blocks whose columns are all in the
+        # open sums (or closed) are not needed: columns left of hi are
+        # never made fresh again.
+        for j in [j for j in self.kept if (j + 1) * SUM_BLOCK <= self.hi]:
+            del self.kept[j]
 
     def finish(self) -> np.ndarray:
         """The finished rows' class ids (every column closed); what the
