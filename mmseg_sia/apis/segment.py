@@ -223,12 +223,13 @@ class _RowSums:
     of the row reaches are closed at once, their rows above the next row of
     windows reduced to class ids, and the rows the next row of windows
     covers too kept as sums, in blocks of :data:`SUM_BLOCK` columns (a
-    block of the earlier rows' sums is let go once closed). So the floats
-    held are the rows kept (``window - stride``, at most ``window``) across
-    the width and a window-high band of the columns still open, not a
-    window-high band of the width (123 MB for 3 classes and 512-pixel
-    windows at 20,000 pixels wide). Each pixel's sum is made by the same
-    additions in the same order as in a whole-width plane: the same floats.
+    block of the earlier rows' sums is let go once the open sums hold it).
+    So the floats held are the rows kept (``window - stride``, at most
+    ``window``) across the width and a window-high band of the columns
+    still open, not a window-high band of the width (123 MB for 3 classes
+    and 512-pixel windows at 20,000 pixels wide). Each pixel's sum is made
+    by the same additions in the same order as in a whole-width plane: the
+    same floats.
 
     Args:
         channels (int): Logit channels.
