@@ -416,7 +416,8 @@ class RasterReader:
             # The rows below y1 go to the spare buffer, in each chunk after
             # its rows used above are copied out; it grows (the strip's
             # first rows of blocks reach further and further below it)
-            # until it holds as many as a strip can leave.
+            # until it holds as many as a strip can leave. The smaller one
+            # is let go first unless this strip copies rows from it.
             self._spare_rows = None
             if use is None:
                 source = None
@@ -441,7 +442,7 @@ class RasterReader:
                 if n:
                     outs.append((self._spare_rows[0][:n],
                                  self._spare_rows[1][:n]))
-                self._read_into(a, b + n, outs, x0, x1)
+                self._read_into(a, b + n, x0, x1, outs)
         if below:
             self._spare = (y1, below)
         self._last = (y0, y1, bgr, valid)
@@ -474,37 +475,35 @@ class RasterReader:
             return [b - 1 for b in self.bands], list(ds.nodatavals)
         return None
 
-    def _read_into(self, y0: int, y1: int, outs: list, x0: int = 0,
-                   x1: Optional[int] = None) -> None:
-        """Decode rows ``y0:y1``, columns ``x0:x1`` (whole chunks; the
-        width by default) into ``outs``: ``(bgr, valid)`` pairs that take
-        those rows in order, one after the other."""
+    def _read_into(self, y0: int, y1: int, x0: int, x1: int,
+                   outs: list) -> None:
+        """Decode rows ``y0:y1``, columns ``x0:x1`` (one chunk) into
+        ``outs``: ``(bgr, valid)`` pairs that take those rows in order, one
+        after the other."""
         from rasterio.windows import Window
 
-        width, step = self.width if x1 is None else x1, self._chunk
+        win = Window(x0, y0, x1 - x0, y1 - y0)
+        cols = slice(x0, x1)
         rule = self._validity
-        for x0 in range(x0, width, step):
-            win = Window(x0, y0, min(step, width - x0), y1 - y0)
-            cols = slice(x0, x0 + win.width)
-            if isinstance(rule, tuple):
-                rgb, nodata = rule
-                data = self.ds.read(window=win)  # every band, once
-                ok = np.zeros((win.height, win.width), bool)
-                for band, value in zip(data, nodata):
-                    ok |= band != value
-                data = data[rgb]
-            else:
-                data = self.ds.read(self.bands, window=win)
-                ok = True if rule == 'all' else \
-                    self.ds.dataset_mask(window=win) > 0
-            pixels = self.to_uint8(data)[::-1].transpose(1, 2, 0)
-            del data
-            at = 0
-            for bgr, valid in outs:
-                n = len(bgr)
-                bgr[:, cols] = pixels[at:at + n]
-                valid[:, cols] = ok if ok is True else ok[at:at + n]
-                at += n
+        if isinstance(rule, tuple):
+            rgb, nodata = rule
+            data = self.ds.read(window=win)  # every band, once
+            ok = np.zeros((y1 - y0, x1 - x0), bool)
+            for band, value in zip(data, nodata):
+                ok |= band != value
+            data = data[rgb]
+        else:
+            data = self.ds.read(self.bands, window=win)
+            ok = True if rule == 'all' else \
+                self.ds.dataset_mask(window=win) > 0
+        pixels = self.to_uint8(data)[::-1].transpose(1, 2, 0)
+        del data
+        at = 0
+        for bgr, valid in outs:
+            n = len(bgr)
+            bgr[:, cols] = pixels[at:at + n]
+            valid[:, cols] = ok if ok is True else ok[at:at + n]
+            at += n
 
 
 #: Columns read at a time by :meth:`RasterReader.read_rows` (rounded down to
