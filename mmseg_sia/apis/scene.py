@@ -40,6 +40,7 @@ from .prediction import (GPKG_FIELDS, LonLatRings, _background_index,
                          label_feature, label_keys, lonlat_rings,
                          network_pixel_size, now_stamp, polygon_measures,
                          save_network, summary_head)
+from .segment import _bit_columns
 from .writers import GPKG_DATE, FeatureStream
 
 __all__ = ['BandPolygonizer', 'SceneWriter', 'band_pieces', 'predict_scene',
@@ -512,9 +513,7 @@ class _RoadLength:
 
     def _road(self, a: int, b: int, c0: int, c1: int) -> np.ndarray:
         """Road pixels of image rows ``a:b``, columns ``c0:c1`` (bool)."""
-        part = self.rows[a - self.top:b - self.top, c0 // 8:(c1 + 7) // 8]
-        off = c0 % 8
-        return np.unpackbits(part, axis=1)[:, off:off + c1 - c0].view(bool)
+        return _bit_columns(self.rows[a - self.top:b - self.top], c0, c1)
 
     def _reach(self, a: int, b: int) -> int:
         """The largest taxicab distance from a road pixel of rows ``a:b`` to

@@ -214,6 +214,14 @@ def _class_ids(logits: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     return ids
 
 
+def _bit_columns(packed: np.ndarray, c0: int, c1: int) -> np.ndarray:
+    """Columns ``c0:c1`` (bool) of rows packed by ``np.packbits(rows,
+    axis=1)``, unpacking only the bytes that hold them."""
+    off = c0 % 8
+    part = np.unpackbits(packed[:, c0 // 8:(c1 + 7) // 8], axis=1)
+    return part[:, off:off + c1 - c0].view(bool)
+
+
 class _RowSums:
     """The windows' logits summed one row of windows at a time.
 
@@ -471,9 +479,7 @@ def iter_segment_rows(model: torch.nn.Module,
             ids = ((block[0] / count).sigmoid() > threshold).to(torch.uint8)
         if holes is not None:
             # Nodata, masked and transparent pixels: the ignore index.
-            off = a % 8
-            part = np.unpackbits(holes[:, a // 8:(b + 7) // 8], axis=1)
-            ids[torch.from_numpy(part[:, off:off + b - a].view(bool)).to(
+            ids[torch.from_numpy(_bit_columns(holes, a, b)).to(
                 ids.device)] = 255
         return ids
 
