@@ -147,6 +147,67 @@ def test_preprocessing_as_the_data_preprocessor_by_hand():
     assert x.shape == (1, 1, 2, 2) and (x == 9).all()
 
 
+@pytest.mark.parametrize('seed', range(12))
+def test_numpy_batches_are_the_torch_preprocessing_bit_for_bit(seed):
+    """On the CPU the batches are made in numpy beside the model
+    (_prepare): every float equals _preprocess' on stacked windows, for
+    random statistics, channel conversion or not, normalising or not,
+    padding to a divisor or a test size, and windows at any column."""
+    import torch
+
+    from mmseg_sia.apis.segment import _numpy_stats, _prepare, _preprocess
+    rng = np.random.default_rng(seed)
+    mean = torch.tensor(rng.uniform(0, 200, 3).astype(np.float32))
+    std = torch.tensor(rng.uniform(0.3, 90, 3).astype(np.float32))
+    dp = dict(channel_conversion=bool(seed % 2),
+              _enable_normalize=seed % 4 != 3,
+              mean=mean.view(-1, 1, 1), std=std.view(-1, 1, 1),
+              test_cfg=[None, dict(size_divisor=32),
+                        dict(size=(70, 90))][seed % 3],
+              pad_val=int(rng.integers(0, 256)))
+    model = _with_params(fake_model(**dp))
+    stats = _numpy_stats(model)
+    assert stats is not None
+    h, width = int(rng.integers(5, 80)), int(rng.integers(60, 300))
+    ww = int(rng.integers(1, 64))
+    strip = rng.integers(0, 256, (h, width, 3), dtype=np.uint8)
+    starts = sorted(rng.integers(0, width - ww + 1,
+                                 int(rng.integers(1, 5))).tolist())
+    want, size = _preprocess(
+        model, np.stack([strip[:, x:x + ww] for x in starts]),
+        torch.device('cpu'))
+    got, got_size = _prepare(model.data_preprocessor, stats, strip, starts,
+                             ww)
+    assert got_size == size == (h, ww)
+    assert got.dtype == np.float32 and got.shape == tuple(want.shape)
+    assert torch.equal(torch.from_numpy(got), want)
+
+
+def test_numpy_batches_only_for_float32_statistics_on_the_cpu():
+    import torch
+
+    from mmseg_sia.apis.segment import _numpy_stats
+    mean, std = _numpy_stats(_with_params(fake_model()))
+    assert mean.tolist() == [[[1.0]], [[2.0]], [[3.0]]]
+    assert std.dtype == np.float32 and std.shape == (3, 1, 1)
+    assert _numpy_stats(_with_params(fake_model(_enable_normalize=False))
+                        ) == (None, None)
+    # float64 statistics make float64 batches in torch: left to torch.
+    model64 = _with_params(fake_model(mean=torch.zeros(3, 1, 1,
+                                                       dtype=torch.float64)))
+    assert _numpy_stats(model64) is None
+    # A model off the CPU: the uint8 batch goes to the device.
+    off = fake_model()
+    off.parameters = torch.nn.Linear(1, 1, device='meta').parameters
+    assert _numpy_stats(off) is None
+
+
+def _with_params(model):
+    import torch
+    model.parameters = torch.nn.Linear(1, 1).parameters
+    return model
+
+
 def test_batch_size_must_be_positive():
     from mmseg_sia.apis.segment import segment_image
     segmentor = SimpleNamespace(encode_decode=None)

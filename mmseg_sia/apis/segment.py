@@ -155,6 +155,21 @@ def _resolve_windows(model, window, stride, overlap):
     return window, stride
 
 
+def _padded_size(dp, h: int, w: int) -> Tuple[int, int]:
+    # The data_preprocessor's test padding: to at least its test size, then
+    # to a multiple of its size divisor.
+    test_cfg = getattr(dp, 'test_cfg', None) or {}
+    divisor = test_cfg.get('size_divisor')
+    size = test_cfg.get('size')
+    ph, pw = h, w
+    if size:
+        ph, pw = max(ph, size[0]), max(pw, size[1])
+    if divisor:
+        ph = int(math.ceil(ph / divisor)) * divisor
+        pw = int(math.ceil(pw / divisor)) * divisor
+    return ph, pw
+
+
 def _preprocess(model, batch: np.ndarray, device) -> Tuple[torch.Tensor,
                                                            Tuple[int, int]]:
     """Normalise a ``(B, h, w, 3)`` uint8 BGR batch as the data_preprocessor.
@@ -173,19 +188,68 @@ def _preprocess(model, batch: np.ndarray, device) -> Tuple[torch.Tensor,
     if getattr(dp, '_enable_normalize', False):
         x = (x - dp.mean.view(1, -1, 1, 1)) / dp.std.view(1, -1, 1, 1)
     h, w = x.shape[2:]
-    test_cfg = getattr(dp, 'test_cfg', None) or {}
-    divisor = test_cfg.get('size_divisor')
-    size = test_cfg.get('size')
-    ph, pw = h, w
-    if size:
-        ph, pw = max(ph, size[0]), max(pw, size[1])
-    if divisor:
-        ph = int(math.ceil(ph / divisor)) * divisor
-        pw = int(math.ceil(pw / divisor)) * divisor
+    ph, pw = _padded_size(dp, h, w)
     if (ph, pw) != (h, w):
         x = torch.nn.functional.pad(x, (0, pw - w, 0, ph - h),
                                     value=float(getattr(dp, 'pad_val', 0)))
     return x, (int(h), int(w))
+
+
+def _numpy_stats(model) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """The data_preprocessor's mean and std as ``(C, 1, 1)`` float32 arrays
+    for :func:`_prepare` (``(None, None)`` when it does not normalise), or
+    None where :func:`_preprocess` has to make the batches: a model off
+    the CPU (the batch goes to the device as uint8, a quarter of the
+    floats), or statistics that are not float32 CPU tensors."""
+    if next(model.parameters()).device.type != 'cpu':
+        return None
+    dp = model.data_preprocessor
+    if not getattr(dp, '_enable_normalize', False):
+        return None, None
+    mean, std = getattr(dp, 'mean', None), getattr(dp, 'std', None)
+    if not all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 and
+               t.device.type == 'cpu' for t in (mean, std)):
+        return None
+    return (mean.numpy().reshape(-1, 1, 1).copy(),
+            std.numpy().reshape(-1, 1, 1).copy())
+
+
+def _prepare(dp, stats, strip: np.ndarray, starts: Sequence[int],
+             ww: int) -> Tuple[np.ndarray, Tuple[int, int]]:
+    """:func:`_preprocess` of the windows ``strip[:, x:x + ww]`` (``x`` in
+    ``starts``) in numpy, for a model on the CPU: the same float32 values
+    (a uint8 is exact as a float, and ``(x - mean) / std`` is one rounded
+    float32 subtraction and one division in both), made without torch, so
+    in a thread beside the model without taking its OpenMP threads.
+
+    Args:
+        dp: The model's data_preprocessor (channel conversion, padding).
+        stats (tuple): ``(mean, std)`` from :func:`_numpy_stats`.
+        strip (np.ndarray): ``(h, W, C)`` uint8 rows of the image, BGR.
+        starts (Sequence[int]): The windows' first columns.
+        ww (int): Window width.
+
+    Returns:
+        tuple: The ``(B, C, ph, pw)`` float32 batch and its unpadded
+        ``(h, w)``.
+    """
+    h, channels = strip.shape[0], strip.shape[2]
+    ph, pw = _padded_size(dp, h, ww)
+    out = np.empty((len(starts), channels, ph, pw), np.float32)
+    if (ph, pw) != (h, ww):
+        out.fill(float(getattr(dp, 'pad_val', 0)))
+    order = range(channels)[::-1] if getattr(
+        dp, 'channel_conversion', False) and channels == 3 else \
+        range(channels)
+    mean, std = stats
+    for k, x in enumerate(starts):
+        for c, src in enumerate(order):
+            out[k, c, :h, :ww] = strip[:, x:x + ww, src]
+        if mean is not None:
+            part = out[k, :, :h, :ww]
+            np.subtract(part, mean, out=part)
+            np.divide(part, std, out=part)
+    return out, (h, ww)
 
 
 def _class_ids(logits: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
@@ -492,7 +556,11 @@ def iter_segment_rows(model: torch.nn.Module,
                disable=report is not None or not progress)
     done = 0
 
-    pool = ahead = gate = None
+    pool = ahead = gate = prep = None
+    stats = _numpy_stats(model)
+    if stats is not None:
+        from concurrent.futures import ThreadPoolExecutor
+        prep = ThreadPoolExecutor(1, thread_name_prefix='sia-batch')
     if reader is not None:
         # The next strip is read (GDAL decodes without the GIL) while the
         # model runs on this one, into the same buffers: column by column,
@@ -530,21 +598,44 @@ def iter_segment_rows(model: torch.nn.Module,
             if len(run) < len(xs):
                 bar.update(len(xs) - len(run))
                 done += len(xs) - len(run)
-            for j in range(0, len(run), batch_size):
-                starts = run[j:j + batch_size]
-                batch = np.stack([strip[:, x:x + ww] for x in starts])
-                # No later window of the row reaches left of the next one:
-                # the reader may fill the next strip up to there while the
-                # model runs.
-                upto = run[j + batch_size] if j + batch_size < len(run) \
-                    else width
+            batches = [run[j:j + batch_size]
+                       for j in range(0, len(run), batch_size)]
+
+            def make(j: int, strip=strip, batches=batches
+                     ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+                starts = batches[j]
+                if stats is None:
+                    batch = np.stack([strip[:, x:x + ww] for x in starts])
+                else:
+                    batch, size = _prepare(model.data_preprocessor, stats,
+                                           strip, starts, ww)
+                # No later window of the row reaches left of the next
+                # batch's first: the reader may fill the next strip up to
+                # there while the model runs.
                 if gate is not None:
-                    gate.release(upto)
-                inputs, (h, w) = _preprocess(model, batch, device)
+                    gate.release(batches[j + 1][0] if j + 1 < len(batches)
+                                 else width)
+                if stats is None:
+                    return _preprocess(model, batch, device)
+                return torch.from_numpy(batch), size
+
+            # On the CPU the next batch is made (in numpy) while the model
+            # runs on this one.
+            made = None if prep is None or not batches else \
+                prep.submit(make, 0)
+            for j, starts in enumerate(batches):
+                if made is None:
+                    inputs, (h, w) = make(j)
+                else:
+                    inputs, (h, w) = made.result()
+                    made = prep.submit(make, j + 1) \
+                        if j + 1 < len(batches) else None
+                upto = batches[j + 1][0] if j + 1 < len(batches) else width
                 ph, pw = inputs.shape[2:]
                 metas = [dict(img_shape=(ph, pw), pad_shape=(ph, pw),
                               ori_shape=(ph, pw))] * len(starts)
                 logits = model.encode_decode(inputs, metas)[:, :, :h, :w]
+                del inputs
                 sums.add(starts, logits)
                 sums.close(upto)
                 bar.update(len(starts))
@@ -560,6 +651,8 @@ def iter_segment_rows(model: torch.nn.Module,
     finally:
         if gate is not None:
             gate.stop()
+        if prep is not None:
+            prep.shutdown(wait=True, cancel_futures=True)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
