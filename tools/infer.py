@@ -495,10 +495,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    # OpenMP threads that wait for work sleep instead of spinning (set
-    # before torch starts OpenMP; the user's own setting wins): on a CPU
-    # the model's threads share the cores with the writer and road threads
-    # of a scene, and spinning took CPU from them (a 4,096² scene: 41 to 24
-    # s of user CPU, 22-27 to 21-22 s wall; README, "Whole scenes").
-    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+    # OpenMP's own wait policy is left as it is (torch's threads spin a
+    # short while, then sleep). Setting OMP_WAIT_POLICY=PASSIVE helped
+    # while the batches were normalised with torch on the model's thread;
+    # with them made in numpy beside the model it made a 10,000² scene
+    # slower (README, "Whole scenes").
     sys.exit(main())

@@ -1084,11 +1084,12 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
     RasterReader`), segmented with mmseg's 'slide' windows
     (:func:`mmseg_sia.apis.segment.iter_segment_rows`) and each band of
     finished rows goes to a :class:`SceneWriter`: peak memory does not
-    depend on the scene size (but see :class:`_RoadLength`). Three things
-    run at once: the next strip is read in one thread, the model runs on
-    the current one, and the finished bands are written, in order, in a
-    third (at most two bands wait for it). An error in any of them stops
-    the run and leaves no output file.
+    depend on the scene size (but see :class:`_RoadLength`). Several
+    things run at once: the next strip is read in one thread, the model
+    runs on the current one (on a CPU, the next batch of its windows is
+    normalised in another thread meanwhile), and the finished bands are
+    written, in order, in a third (at most two bands wait for it). An
+    error in any of them stops the run and leaves no output file.
 
     Args:
         model: An mmseg segmentor (e.g. from :func:`init_segmentor`).
