@@ -649,18 +649,31 @@ def test_strip_filled_into_the_last_ones_buffers_column_by_column(
         reader.read_rows(0, rows + 1, out)
 
 
-@pytest.mark.parametrize('batch,window,stride', [(1, 24, 16), (2, 32, 20),
-                                                  (3, 16, 16)])
+@pytest.mark.parametrize('batch,window,stride,numpy_batches',
+                         [(1, 24, 16, True), (2, 32, 20, True),
+                          (3, 16, 16, True), (2, 32, 20, False)])
 def test_scene_read_into_one_strip_buffer_equals_the_array_run(
-        model, tmp_path, monkeypatch, batch, window, stride):
+        model, tmp_path, monkeypatch, batch, window, stride, numpy_batches):
     """Windows run on a raster whose next strip is read into the buffers of
     the strip the model is on, column chunk by column chunk as the model
     lets them go (chunks of 32 columns here: three a strip): the mask
     equals the one the model gives the whole stretched array, with 255 on
-    nodata, and every strip was filled through the gate."""
+    nodata, and every strip was filled through the gate; with the batches
+    made in numpy beside the model (a model on the CPU) or by torch on the
+    model's thread (what a model on a GPU gets)."""
     from mmseg_sia.apis import raster, segment
     tif, data, valid = write_uint16(tmp_path / 'g.tif')
     monkeypatch.setattr(raster, 'READ_CHUNK', 32)
+    made = []
+    prepare = segment._prepare
+
+    def count(*args):
+        made.append(len(args[3]))
+        return prepare(*args)
+
+    monkeypatch.setattr(segment, '_prepare', count)
+    if not numpy_batches:
+        monkeypatch.setattr(segment, '_numpy_stats', lambda model: None)
     waits = []
     wait = segment._Columns.wait
 
@@ -680,6 +693,10 @@ def test_scene_read_into_one_strip_buffer_equals_the_array_run(
     np.testing.assert_array_equal(got, expected)
     strips = len(segment.window_grid(H, window, stride))
     assert waits == [32, 64, 96] * strips
+    # The array run made all its windows' batches in numpy and the raster
+    # run some, or neither did.
+    grid = strips * len(segment.window_grid(W, window, stride))
+    assert sum(made) > grid if numpy_batches else made == []
 
 
 @pytest.mark.parametrize('seed', [0, 1, 2])
