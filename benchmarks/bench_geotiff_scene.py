@@ -27,8 +27,9 @@ worst case). Printed side by side, one row per size:
   just before and just after each run and the two averaged (its speed
   drifts on a shared machine), on ``--forward-sample`` of the batches
   that run makes, scaled to all of them; under OpenMP's default wait
-  policy, the model's fastest alone (``infer.py`` lets OpenMP threads
-  sleep, which made the forward alone 5-10 % slower and the run faster);
+  policy, as ``infer.py`` runs it (it set ``OMP_WAIT_POLICY=PASSIVE``
+  until the batches were normalised beside the model: that made the
+  forward alone 5-10 % slower and, then, the run faster);
 * the process' CPU time (user + system) per megapixel next to the wall
   time, and the load average of the machine before each size (on a shared
   machine the wall times move with the load); "CPU ratio" is the CPU time
