@@ -604,8 +604,12 @@ def iter_segment_rows(model: torch.nn.Module,
                 done += len(xs) - len(run)
             batches = [run[j:j + batch_size]
                        for j in range(0, len(run), batch_size)]
+            # No later window of the row reaches left of the next batch's
+            # first: the reader may fill the next strip up to there, and
+            # the columns left of it close, once a batch is made.
+            uptos = [b[0] for b in batches[1:]] + [width]
 
-            def make(j: int, strip=strip, batches=batches
+            def make(j: int, strip=strip, batches=batches, uptos=uptos
                      ) -> Tuple[torch.Tensor, Tuple[int, int]]:
                 starts = batches[j]
                 if stats is None:
@@ -613,12 +617,8 @@ def iter_segment_rows(model: torch.nn.Module,
                 else:
                     batch, size = _prepare(model.data_preprocessor, stats,
                                            strip, starts, ww)
-                # No later window of the row reaches left of the next
-                # batch's first: the reader may fill the next strip up to
-                # there while the model runs.
                 if gate is not None:
-                    gate.release(batches[j + 1][0] if j + 1 < len(batches)
-                                 else width)
+                    gate.release(uptos[j])
                 if stats is None:
                     return _preprocess(model, batch, device)
                 return torch.from_numpy(batch), size
@@ -634,14 +634,13 @@ def iter_segment_rows(model: torch.nn.Module,
                     inputs, (h, w) = made.result()
                     made = prep.submit(make, j + 1) \
                         if j + 1 < len(batches) else None
-                upto = batches[j + 1][0] if j + 1 < len(batches) else width
                 ph, pw = inputs.shape[2:]
                 metas = [dict(img_shape=(ph, pw), pad_shape=(ph, pw),
                               ori_shape=(ph, pw))] * len(starts)
                 logits = model.encode_decode(inputs, metas)[:, :, :h, :w]
                 del inputs
                 sums.add(starts, logits)
-                sums.close(upto)
+                sums.close(uptos[j])
                 bar.update(len(starts))
                 done += len(starts)
                 if report is not None:
