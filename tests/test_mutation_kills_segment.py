@@ -165,8 +165,8 @@ def test_numpy_batches_are_the_torch_preprocessing_bit_for_bit(seed):
               test_cfg=[None, dict(size_divisor=32),
                         dict(size=(70, 90))][seed % 3],
               pad_val=int(rng.integers(0, 256)))
-    model = _with_params(fake_model(**dp))
-    stats = _numpy_stats(model)
+    model = fake_model(**dp)
+    stats = _numpy_stats(model.data_preprocessor, torch.device('cpu'))
     assert stats is not None
     h, width = int(rng.integers(5, 80)), int(rng.integers(60, 300))
     ww = int(rng.integers(1, 64))
@@ -187,25 +187,18 @@ def test_numpy_batches_only_for_float32_statistics_on_the_cpu():
     import torch
 
     from mmseg_sia.apis.segment import _numpy_stats
-    mean, std = _numpy_stats(_with_params(fake_model()))
+    cpu = torch.device('cpu')
+    mean, std = _numpy_stats(fake_model().data_preprocessor, cpu)
     assert mean.tolist() == [[[1.0]], [[2.0]], [[3.0]]]
     assert std.dtype == np.float32 and std.shape == (3, 1, 1)
-    assert _numpy_stats(_with_params(fake_model(_enable_normalize=False))
-                        ) == (None, None)
+    assert _numpy_stats(fake_model(_enable_normalize=False)
+                        .data_preprocessor, cpu) == (None, None)
     # float64 statistics make float64 batches in torch: left to torch.
-    model64 = _with_params(fake_model(mean=torch.zeros(3, 1, 1,
-                                                       dtype=torch.float64)))
-    assert _numpy_stats(model64) is None
+    model64 = fake_model(mean=torch.zeros(3, 1, 1, dtype=torch.float64))
+    assert _numpy_stats(model64.data_preprocessor, cpu) is None
     # A model off the CPU: the uint8 batch goes to the device.
-    off = fake_model()
-    off.parameters = torch.nn.Linear(1, 1, device='meta').parameters
-    assert _numpy_stats(off) is None
-
-
-def _with_params(model):
-    import torch
-    model.parameters = torch.nn.Linear(1, 1).parameters
-    return model
+    assert _numpy_stats(fake_model().data_preprocessor,
+                        torch.device('meta')) is None
 
 
 def test_batch_size_must_be_positive():

@@ -673,7 +673,8 @@ def test_scene_read_into_one_strip_buffer_equals_the_array_run(
 
     monkeypatch.setattr(segment, '_prepare', count)
     if not numpy_batches:
-        monkeypatch.setattr(segment, '_numpy_stats', lambda model: None)
+        monkeypatch.setattr(segment, '_numpy_stats',
+                            lambda dp, device: None)
     waits = []
     wait = segment._Columns.wait
 

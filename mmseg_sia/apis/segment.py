@@ -195,15 +195,15 @@ def _preprocess(model, batch: np.ndarray, device) -> Tuple[torch.Tensor,
     return x, (int(h), int(w))
 
 
-def _numpy_stats(model) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """The data_preprocessor's mean and std as ``(C, 1, 1)`` float32 arrays
-    for :func:`_prepare` (``(None, None)`` when it does not normalise), or
-    None where :func:`_preprocess` has to make the batches: a model off
-    the CPU (the batch goes to the device as uint8, a quarter of the
-    floats), or statistics that are not float32 CPU tensors."""
-    if next(model.parameters()).device.type != 'cpu':
+def _numpy_stats(dp, device) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """The data_preprocessor ``dp``'s mean and std as ``(C, 1, 1)`` float32
+    arrays for :func:`_prepare` (``(None, None)`` when it does not
+    normalise), or None where :func:`_preprocess` has to make the batches:
+    a model on another ``device`` than the CPU (the batch goes there as
+    uint8, a quarter of the floats), or statistics that are not float32
+    CPU tensors."""
+    if torch.device(device).type != 'cpu':
         return None
-    dp = model.data_preprocessor
     if not getattr(dp, '_enable_normalize', False):
         return None, None
     mean, std = getattr(dp, 'mean', None), getattr(dp, 'std', None)
@@ -561,7 +561,7 @@ def iter_segment_rows(model: torch.nn.Module,
     done = 0
 
     pool = ahead = gate = prep = None
-    stats = _numpy_stats(model)
+    stats = _numpy_stats(model.data_preprocessor, device)
     if stats is not None:
         from concurrent.futures import ThreadPoolExecutor
         prep = ThreadPoolExecutor(1, thread_name_prefix='sia-batch')
