@@ -143,3 +143,54 @@ def atomic_write_text(path: str, text: str, overwrite: bool = False) -> None:
         FileExistsError: When ``path`` exists and ``overwrite`` is False.
     """
     atomic_write_bytes(path, text.encode('utf-8'), overwrite=overwrite)
+
+
+class SpillFile:
+    """An unnamed temporary file (``tempfile``'s folder: ``TMPDIR``) that
+    holds arrays between the moments they are made and used, at offsets
+    the caller chooses, so that the process does not hold them in memory
+    (the system may keep the pages in its cache, which it can reclaim).
+    The bytes come back as written.
+
+    Args:
+        what (str): What the file holds, for error messages.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.file = tempfile.TemporaryFile(prefix='sia-spill-')
+
+    def _error(self, e: OSError, doing: str) -> OSError:
+        return OSError(e.errno, f'could not {doing} {self.what} in a '
+                       f'temporary file in {tempfile.gettempdir()}: '
+                       f'{e.strerror}')
+
+    def write(self, offset: int, array) -> None:
+        """Write the bytes of a C-contiguous ``array`` at ``offset``."""
+        view = memoryview(array).cast('B')
+        try:
+            while len(view):
+                done = os.pwrite(self.file.fileno(), view, offset)
+                view, offset = view[done:], offset + done
+        except OSError as e:
+            raise self._error(e, 'keep') from e
+
+    def read_into(self, offset: int, array) -> None:
+        """Fill the C-contiguous ``array`` from the bytes at ``offset``."""
+        view = memoryview(array).cast('B')
+        try:
+            while len(view):
+                done = os.preadv(self.file.fileno(), [view], offset)
+                if done <= 0:
+                    raise OSError(errno.EIO, 'the file ended early')
+                view, offset = view[done:], offset + done
+        except OSError as e:
+            raise self._error(e, 'read back') from e
+
+    @property
+    def size(self) -> int:
+        """Bytes in the file."""
+        return os.fstat(self.file.fileno()).st_size
+
+    def close(self) -> None:
+        self.file.close()

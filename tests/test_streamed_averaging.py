@@ -8,6 +8,8 @@ sum of -1.0 where two windows overlap gives sigmoid(-1) = 0.269 < 0.3.
 The masks are compared with mmseg's own ``mode='slide'`` inference for
 exact equality.
 """
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -64,9 +66,8 @@ def test_overlaps_are_averaged_not_summed(binary_model, tmp_path):
                                   np.zeros((100, 130), np.uint8))
 
 
-# The sums kept for the next row of windows are held in blocks of
-# SUM_BLOCK columns: 4,096 (one block here) and 7 (blocks that windows,
-# batches and closed columns straddle).
+# Columns are closed SUM_BLOCK at a time: 4,096 (all at once here) and 7
+# (pieces that windows and batches straddle).
 @pytest.mark.parametrize('block', [4096, 7])
 @pytest.mark.parametrize('shape,batch', [((100, 130), 3), ((70, 49), 1)])
 def test_binary_threshold_model_equals_mmseg_slide(binary_model, tmp_path,
@@ -125,12 +126,14 @@ def test_windows_overlapping_by_more_than_half_equal_mmseg_slide(
     assert len(np.unique(ours)) > 1
 
 
+@pytest.mark.parametrize('in_file', [True, False])
 @pytest.mark.parametrize('seed', range(4))
-def test_row_sums_equal_a_whole_plane_of_sums(seed, monkeypatch):
+def test_row_sums_equal_a_whole_plane_of_sums(seed, in_file, monkeypatch):
     """_RowSums against summing every window into one plane of the image's
     size (what mmseg does), on random logits: the same class ids, bit for
     bit, with windows skipped, batches of any size, grids whose last step
-    is short, and blocks of kept sums that columns straddle."""
+    is short, and pieces of closed columns that batches straddle; the sums
+    kept for the next row in a file (the CPU's way) or in one tensor."""
     from mmseg_sia.apis import segment
     rng = np.random.default_rng(seed)
     height, width = rng.integers(30, 90, 2)
@@ -142,8 +145,11 @@ def test_row_sums_equal_a_whole_plane_of_sums(seed, monkeypatch):
     wh, ww = min(wh, height), min(ww, width)
     plane = torch.zeros((3, height, width))
     got = np.empty((height, width), np.uint8)
+    shared = max([wh - (b - a) for a, b in zip(ys, ys[1:])], default=0)
     sums = segment._RowSums(
-        3, wh, width, 'cpu', lambda block, y, a, b: segment._class_ids(block))
+        3, wh, width, 'cpu', lambda block, y, a, b: segment._class_ids(block),
+        rows=shared, in_file=in_file)
+    assert (sums.kept.file is not None) == in_file
     batch = int(rng.integers(1, 5))
     for i, y in enumerate(ys):
         sums.start(y, (ys[i + 1] if i + 1 < len(ys) else height) - y)
@@ -156,12 +162,80 @@ def test_row_sums_equal_a_whole_plane_of_sums(seed, monkeypatch):
                 plane[:, y:y + wh, x:x + ww] += logits[k]
             sums.add(starts, logits)
             sums.close(run[j + batch] if j + batch < len(run) else width)
-            # The row before's sums are let go block by block once the
-            # open sums (or the closed columns) hold them.
-            block = segment.SUM_BLOCK
-            assert all((k + 1) * block > max(sums.hi, sums.lo)
-                       for k in sums.kept)
         sums.close(width)
         rows = sums.finish()
         got[y:y + len(rows)] = rows
+    sums.release()
     np.testing.assert_array_equal(got, plane.argmax(0).numpy())
+
+
+def _held_bytes(sums):
+    # The floats _RowSums holds in memory: its open columns' sums (their
+    # whole storage, views included) and a plane of kept sums, if any.
+    held = 0
+    if sums.open is not None:
+        held += sums.open.untyped_storage().nbytes()
+    if sums.kept.plane is not None:
+        held += sums.kept.plane.untyped_storage().nbytes()
+    return held
+
+
+@pytest.mark.parametrize('in_file', [True, False])
+def test_row_sums_hold_no_floats_of_the_width_on_the_cpu(in_file):
+    """On the CPU the sums kept for the next row go to a file: what is held
+    in memory is the same at 3,000 and 12,000 columns (a window-high band
+    of the open columns); kept in a tensor, it grows with the width."""
+    from mmseg_sia.apis import segment
+    rng = np.random.default_rng(7)
+    wh, sh, batch = 32, 24, 4
+    most = {}
+    for width in (3000, 12000):
+        ys, xs = window_grid(80, wh, sh), window_grid(width, wh, sh)
+        sums = segment._RowSums(3, wh, width, 'cpu',
+                                lambda s, y, a, b: segment._class_ids(s),
+                                rows=wh - sh, in_file=in_file)
+        held = 0
+        for i, y in enumerate(ys):
+            sums.start(y, (ys[i + 1] if i + 1 < len(ys) else 80) - y)
+            for j in range(0, len(xs), batch):
+                starts = xs[j:j + batch]
+                logits = torch.from_numpy(rng.normal(
+                    size=(len(starts), 3, wh, wh)).astype(np.float32))
+                sums.add(starts, logits)
+                held = max(held, _held_bytes(sums))
+                sums.close(xs[j + batch] if j + batch < len(xs) else width)
+                held = max(held, _held_bytes(sums))
+            sums.close(width)
+            sums.finish()
+        if in_file:
+            # One record of 3 x 8 floats a column.
+            assert sums.kept.file.size == \
+                width * 3 * (wh - sh) * 4
+        sums.release()
+        most[width] = held
+    if in_file:
+        assert most[12000] == most[3000]
+        # A window-high band of a batch's columns and the next, at most.
+        assert most[3000] <= 3 * wh * 2 * (wh + (batch - 1) * sh) * 4
+    else:
+        assert most[12000] - most[3000] == 3 * (wh - sh) * 9000 * 4
+
+
+def test_a_full_disk_while_keeping_sums_says_what_failed(monkeypatch):
+    import errno
+
+    from mmseg_sia.apis import segment
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(os, 'pwrite', full)
+    sums = segment._RowSums(3, 8, 50, 'cpu',
+                            lambda s, y, a, b: segment._class_ids(s), rows=4)
+    sums.start(0, 4)
+    sums.add([0], torch.zeros((1, 3, 8, 8)))
+    with pytest.raises(OSError, match='could not keep the sums kept .* '
+                       'temporary file in .*No space left') as info:
+        sums.close(50)
+    assert info.value.errno == errno.ENOSPC
+    sums.release()

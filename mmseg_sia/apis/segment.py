@@ -286,6 +286,67 @@ def _bit_columns(packed: np.ndarray, c0: int, c1: int) -> np.ndarray:
     return part[:, off:off + c1 - c0].view(bool)
 
 
+class _KeptSums:
+    """The sums of the rows two rows of windows share, across the width.
+
+    A row of windows reads the sums the row before left for a column
+    (:meth:`read`) before it leaves its own there (:meth:`write`), so one
+    set serves both rows. On the CPU they wait in a temporary file
+    (:class:`~mmseg_sia.fileio.SpillFile`), one record of ``channels x
+    rows`` floats per column, and only the columns being summed are in
+    memory: the process holds no float of the scene's width (31 MB at
+    20,000 wide for 3 classes and 128 rows). Elsewhere (a GPU) they stay in
+    one tensor on the device.
+
+    Args:
+        channels (int): Logit channels.
+        rows (int): Most rows kept.
+        width (int): Image width.
+        device: Where the sums are made.
+        in_file (bool, optional): Keep them in a file. Defaults to True on
+            the CPU.
+    """
+
+    def __init__(self, channels: int, rows: int, width: int, device,
+                 in_file: Optional[bool] = None) -> None:
+        self.channels, self.rows, self.width = channels, max(rows, 1), width
+        self.device = torch.device(device)
+        if in_file is None:
+            in_file = self.device.type == 'cpu'
+        self.file = self.plane = None
+        if in_file:
+            from ..fileio import SpillFile
+            self.file = SpillFile('the sums kept for the next row of '
+                                  'windows')
+        else:
+            self.plane = torch.empty((channels, self.rows, width),
+                                     dtype=torch.float32, device=device)
+
+    def read(self, a: int, b: int, k: int) -> torch.Tensor:
+        """The first ``k`` rows' sums of columns ``a:b``, ``(C, k, b - a)``."""
+        if self.plane is not None:
+            return self.plane[:, :k, a:b]
+        buf = np.empty((b - a, self.channels, self.rows), np.float32)
+        self.file.read_into(a * buf[0].nbytes, buf)
+        return torch.from_numpy(buf).permute(1, 2, 0)[:, :k]
+
+    def write(self, a: int, sums: torch.Tensor) -> None:
+        """Keep ``sums`` ``(C, k, n)`` as the first ``k`` rows of columns
+        ``a:a + n``."""
+        k, n = sums.shape[1:]
+        if self.plane is not None:
+            self.plane[:, :k, a:a + n] = sums
+            return
+        buf = np.empty((n, self.channels, self.rows), np.float32)
+        torch.from_numpy(buf).permute(1, 2, 0)[:, :k] = sums
+        self.file.write(a * buf[0].nbytes, buf)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.file = self.plane = None
+
+
 class _RowSums:
     """The windows' logits summed one row of windows at a time.
 
@@ -294,14 +355,13 @@ class _RowSums:
     summed as its windows come, left to right: the columns no later window
     of the row reaches are closed at once, their rows above the next row of
     windows reduced to class ids, and the rows the next row of windows
-    covers too kept as sums, in blocks of :data:`SUM_BLOCK` columns (a
-    block of the earlier rows' sums is let go once the open sums hold it).
-    So the floats held are the rows kept (``window - stride``, at most
-    ``window``) across the width and a window-high band of the columns
-    still open, not a window-high band of the width (123 MB for 3 classes
-    and 512-pixel windows at 20,000 pixels wide). Each pixel's sum is made
-    by the same additions in the same order as in a whole-width plane: the
-    same floats.
+    covers too left in :class:`_KeptSums` (a file, on the CPU), in pieces
+    of at most :data:`SUM_BLOCK` columns. So the floats held in memory are
+    a window-high band of the columns still open (and, off the CPU, the
+    rows kept across the width), not a window-high band of the width (123
+    MB for 3 classes and 512-pixel windows at 20,000 pixels wide). Each
+    pixel's sum is made by the same additions in the same order as in a
+    whole-width plane: the same floats.
 
     Args:
         channels (int): Logit channels.
@@ -310,39 +370,42 @@ class _RowSums:
         device: Where the sums are made.
         class_ids (Callable): ``(sums, y, a, b) -> ids`` of image rows
             ``y:y + len`` and columns ``a:b``.
+        rows (int, optional): Most rows a row of windows shares with the
+            next. Defaults to ``window - 1``.
+        in_file (bool, optional): See :class:`_KeptSums`.
     """
 
     def __init__(self, channels: int, window: int, width: int, device,
-                 class_ids) -> None:
+                 class_ids, rows: Optional[int] = None,
+                 in_file: Optional[bool] = None) -> None:
         self.channels, self.window, self.width = channels, window, width
         self.device, self.class_ids = device, class_ids
-        self.kept: Dict[int, torch.Tensor] = {}  # block -> rows' sums
-        self.rows_kept = 0  # rows y:y + rows_kept of the row are in kept
+        self.kept = _KeptSums(channels, window - 1 if rows is None else rows,
+                              width, device, in_file)
+        self.rows_kept = 0  # rows y:y + rows_kept of the row are kept
 
     def start(self, y: int, step: int) -> None:
         """Begin the row of windows at image row ``y``, of which ``step``
         rows are finished by it (the rest the next row covers too)."""
         self.y, self.step = y, step
         self.keep = self.window - step
+        if self.keep > self.kept.rows:
+            raise ValueError(f'{self.keep} rows to keep, room for '
+                             f'{self.kept.rows}')
         self.ids = torch.empty((step, self.width), dtype=torch.uint8,
                                device=self.device)
-        self.next_kept: Dict[int, torch.Tensor] = {}
         self.open = None  # sums of columns lo:hi
         self.lo = self.hi = 0
 
     def _fresh(self, a: int, b: int) -> torch.Tensor:
         # Columns a:b before this row's windows: the kept rows' sums above
-        # zeros.
+        # zeros. (Each column is read here once a row, before close()
+        # keeps the next row's sums in its place.)
         out = torch.zeros((self.channels, self.window, b - a),
                           dtype=torch.float32, device=self.device)
         k = self.rows_kept
-        if not k:
-            return out
-        for j in range(a // SUM_BLOCK, (b - 1) // SUM_BLOCK + 1):
-            first = j * SUM_BLOCK
-            s0, s1 = max(a, first), min(b, first + SUM_BLOCK)
-            out[:, :k, s0 - a:s1 - a] = \
-                self.kept[j][:, :, s0 - first:s1 - first]
+        if k:
+            out[:, :k] = self.kept.read(a, b, k)
         return out
 
     def add(self, starts: Sequence[int], logits: torch.Tensor) -> None:
@@ -354,7 +417,6 @@ class _RowSums:
             self.open = more if self.open is None else torch.cat(
                 [self.open, more], dim=2)
             self.hi = hi
-            self._let_go()
         for k, x in enumerate(starts):
             self.open[:, :, x - self.lo:x - self.lo + logits.shape[-1]] += \
                 logits[k]
@@ -362,8 +424,9 @@ class _RowSums:
     def close(self, upto: int) -> None:
         """Close the columns left of ``upto``: no more windows reach them."""
         while self.lo < upto:
-            # A piece within one block of the kept sums.
-            b = min(upto, (self.lo // SUM_BLOCK + 1) * SUM_BLOCK)
+            # At most SUM_BLOCK columns at a time (a row with no window
+            # run makes its sums here).
+            b = min(upto, self.lo + SUM_BLOCK)
             if self.lo < self.hi:
                 b = min(b, self.hi)
                 part = self.open[:, :, :b - self.lo]
@@ -372,39 +435,26 @@ class _RowSums:
             self.ids[:, self.lo:b] = self.class_ids(
                 part[:, :self.step], self.y, self.lo, b).to(torch.uint8)
             if self.keep > 0:
-                j = self.lo // SUM_BLOCK
-                if j not in self.next_kept:
-                    self.next_kept[j] = torch.empty(
-                        (self.channels, self.keep,
-                         min(SUM_BLOCK, self.width - j * SUM_BLOCK)),
-                        dtype=torch.float32, device=self.device)
-                first = j * SUM_BLOCK
-                self.next_kept[j][:, :, self.lo - first:b - first] = \
-                    part[:, self.step:]
+                self.kept.write(self.lo, part[:, self.step:])
             if self.lo < self.hi:
                 self.open = self.open[:, :, b - self.lo:] \
                     if b < self.hi else None
             self.lo = b
             self.hi = max(self.hi, b)
-            self._let_go()
-
-    def _let_go(self) -> None:
-        # The earlier rows' sums of the blocks whose columns are all in the
-        # open sums (or closed) are not needed: columns left of hi are
-        # never made fresh again.
-        for j in [j for j in self.kept if (j + 1) * SUM_BLOCK <= self.hi]:
-            del self.kept[j]
 
     def finish(self) -> np.ndarray:
         """The finished rows' class ids (every column closed); what the
         next row of windows covers too is kept."""
-        self.kept, self.next_kept = self.next_kept, {}
         self.rows_kept = max(self.keep, 0)
         self.open = None
         return self.ids.cpu().numpy()
 
+    def release(self) -> None:
+        """Let the kept sums (and their file) go."""
+        self.kept.close()
 
-#: Columns of a block of the sums :class:`_RowSums` keeps for the next row.
+
+#: Most columns :class:`_RowSums` closes (or makes fresh) at a time.
 SUM_BLOCK = 4096
 
 
@@ -464,10 +514,10 @@ def iter_segment_rows(model: torch.nn.Module,
     rows at a time, ``batch_size`` windows per forward pass, and logits are
     accumulated only for the rows the current band still covers; finished
     rows are reduced to class ids at once and yielded, top to bottom, in
-    bands of about one stride of rows. Memory is the uint8 image plus
-    ``num_classes x (window_h - stride_h) x width`` floats (the sums of the
-    rows the next row of windows covers too, see :class:`_RowSums`); a
-    raster scene is never held whole (one strip of ``window_h`` rows at a
+    bands of about one stride of rows. The sums of the rows the next row of
+    windows covers too (``num_classes x (window_h - stride_h) x width``
+    floats) wait in a temporary file on the CPU, in device memory elsewhere
+    (see :class:`_RowSums`); a raster scene is never held whole (one strip of ``window_h`` rows at a
     time), nor is its mask. With the model on the CPU, each batch is
     normalised in numpy in a thread of its own while the model runs on the
     batch before (:func:`_prepare`, the same floats as the
@@ -551,7 +601,9 @@ def iter_segment_rows(model: torch.nn.Module,
                 ids.device)] = 255
         return ids
 
-    sums = _RowSums(channels, wh, width, device, class_ids)
+    # Rows a row of windows shares with the next (stride under window).
+    shared = max([wh - (b - a) for a, b in zip(ys, ys[1:])], default=0)
+    sums = _RowSums(channels, wh, width, device, class_ids, rows=shared)
     strip = valid = None  # rows y:y + wh of the image (raster input)
     holes = None  # the invalid pixels of the rows a row of windows finishes
     total = len(ys) * len(xs)
@@ -652,6 +704,7 @@ def iter_segment_rows(model: torch.nn.Module,
             if len(rows):
                 yield y, rows
     finally:
+        sums.release()
         if gate is not None:
             gate.stop()
         if prep is not None:
