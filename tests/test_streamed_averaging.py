@@ -19,6 +19,7 @@ from mmseg_sia.apis import segment_image, window_grid
 from mmseg_sia.testing import (blocks_image, calibrated_tiny_model,
                                tiny_segmentor_config)
 
+
 def build(tmp_path, binary, seed=0):
     cfg = tmp_path / ('binary.py' if binary else 'three.py')
     cfg.write_text(tiny_segmentor_config(2, threshold=0.3) if binary else

@@ -12,7 +12,7 @@ import math
 import os
 import os.path as osp
 import threading
-from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
+from typing import (Callable, Iterator, List, Optional, Sequence, Tuple,
                     Union)
 
 import cv2
@@ -517,12 +517,12 @@ def iter_segment_rows(model: torch.nn.Module,
     bands of about one stride of rows. The sums of the rows the next row of
     windows covers too (``num_classes x (window_h - stride_h) x width``
     floats) wait in a temporary file on the CPU, in device memory elsewhere
-    (see :class:`_RowSums`); a raster scene is never held whole (one strip of ``window_h`` rows at a
-    time), nor is its mask. With the model on the CPU, each batch is
-    normalised in numpy in a thread of its own while the model runs on the
-    batch before (:func:`_prepare`, the same floats as the
-    data_preprocessor's), not with torch on the model's own thread, whose
-    OpenMP threads would wait for it.
+    (see :class:`_RowSums`); a raster scene is never held whole (one strip
+    of ``window_h`` rows at a time), nor is its mask. With the model on
+    the CPU, each batch is normalised in numpy in a thread of its own while
+    the model runs on the batch before (:func:`_prepare`, the same floats as
+    the data_preprocessor's), not with torch on the model's own thread,
+    whose OpenMP threads would wait for it.
 
     Args:
         model (torch.nn.Module): An mmseg segmentor (``encode_decode``).
