@@ -167,6 +167,8 @@ class SpillFile:
 
     def write(self, offset: int, array) -> None:
         """Write the bytes of a C-contiguous ``array`` at ``offset``."""
+        if not array.nbytes:
+            return
         view = memoryview(array).cast('B')
         try:
             while len(view):
@@ -177,6 +179,8 @@ class SpillFile:
 
     def read_into(self, offset: int, array) -> None:
         """Fill the C-contiguous ``array`` from the bytes at ``offset``."""
+        if not array.nbytes:
+            return
         view = memoryview(array).cast('B')
         try:
             while len(view):

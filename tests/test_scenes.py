@@ -583,29 +583,62 @@ def test_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch):
     assert top_down == [(0, 32), (32, 32), (64, 16)]
 
 
-def test_rows_kept_for_the_next_strip_stay_in_one_buffer(tmp_path,
-                                                        monkeypatch):
-    """The rows of a row of blocks kept for the next strip go to one buffer
-    reused from strip to strip (it grows to what a strip leaves, then
-    stays): two sets of them (at 20,000 pixels wide up to 31 MB each) are
-    not held at once."""
+@pytest.mark.parametrize('chunk', [32, 64])
+def test_rows_kept_for_the_next_strip_wait_in_a_file(tmp_path, monkeypatch,
+                                                     chunk):
+    """The rows of a row of blocks decoded below a strip wait for the next
+    strip in a temporary file, each chunk of columns in its place: the
+    strips equal rasterio's reads of their windows, no row of blocks is
+    decoded twice, and numpy allocates nothing of the width besides the
+    strips (traced: about the same peak at 96 and 960 columns, where a
+    buffer of the rows kept would be 70 KB larger)."""
+    import collections
+    import tracemalloc
+
     from rasterio.windows import Window
 
     from mmseg_sia.apis import raster
-    tif, _, _ = write_uint16(tmp_path / 'c.tif')  # blocks of 32 x 32
     monkeypatch.setattr(raster, 'READ_ROWS', 32)
-    held = []
-    with RasterReader(tif) as reader, rasterio.open(tif) as ds:
-        for y in range(0, H - 16, 12):  # strips of 16 rows every 12
-            bgr, _ = reader.read_rows(y, y + 16)
-            rgb = reader.to_uint8(ds.read(reader.bands, window=Window(
-                0, y, W, 16)))
-            np.testing.assert_array_equal(bgr, rgb[::-1].transpose(1, 2, 0))
-            if reader._spare_rows is not None:
-                held.append(reader._spare_rows[0])
-    sizes = [len(a) for a in held]
-    assert max(sizes) < 32 and sizes == sorted(sizes)  # < a row of blocks
-    assert len({id(a) for a in held}) == len(set(sizes))
+    monkeypatch.setattr(raster, 'READ_CHUNK', chunk)
+    peaks = {}
+    for width in (W, 10 * W):
+        tif = tmp_path / f'c{width}.tif'
+        data = np.random.default_rng(width).integers(
+            0, 4000, (4, H, width)).astype(np.uint16)
+        data[:, :9, :13] = 0  # nodata
+        with rasterio.open(tif, 'w', driver='GTiff', width=width, height=H,
+                           count=4, dtype='uint16', tiled=True,
+                           blockxsize=32, blockysize=32, nodata=0,
+                           crs='EPSG:32652') as ds:
+            ds.write(data)
+        out = (np.empty((16, width, 3), np.uint8),
+               np.empty((16, width), bool))
+        strips = range(0, H - 16 + 1, 12)  # 16 rows every 12
+        decoded = []
+        with RasterReader(tif) as reader, rasterio.open(tif) as ds:
+            read = reader._read_into
+            monkeypatch.setattr(reader, '_read_into', lambda y0, y1, *a: (
+                decoded.append((y0, y1)), read(y0, y1, *a))[1])
+            for y in strips:
+                bgr, valid = reader.read_rows(y, y + 16, out)
+                win = Window(0, y, width, 16)
+                rgb = reader.to_uint8(ds.read(reader.bands, window=win))
+                np.testing.assert_array_equal(
+                    bgr, rgb[::-1].transpose(1, 2, 0))
+                np.testing.assert_array_equal(
+                    valid, ds.dataset_mask(window=win) > 0)
+            assert reader._spill is not None and reader._spill.size > 0
+        # Rows below a strip were decoded with its row of blocks, once (in
+        # each chunk of columns).
+        rows = collections.Counter(r for a, b in decoded for r in range(a, b))
+        assert rows == {r: -(-width // chunk) for r in range(H)}
+        with RasterReader(tif) as reader:
+            tracemalloc.start()
+            for y in strips:
+                reader.read_rows(y, y + 16, out)
+            peaks[width] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+    assert peaks[10 * W] < peaks[W] + 16384, peaks
 
 
 @pytest.mark.parametrize('seed', [0, 1])

@@ -172,10 +172,10 @@ class RasterReader:
             self._validity = self._validity_rule()
             self._last = None  # the strip read last: (y0, y1, bgr, valid)
             # Rows decoded beyond the last strip, with their row of blocks:
-            # (first row, count), held in the first rows of _spare_rows
-            # (bgr, valid).
+            # (first row, count), waiting in _spill (a SpillFile made when
+            # first needed), each chunk of columns at its own offset.
             self._spare = None
-            self._spare_rows = None
+            self._spill = None
         except Exception:
             ds.close()
             raise
@@ -259,8 +259,12 @@ class RasterReader:
         return rasterio.Env(GDAL_CACHEMAX=self.cache_bytes)
 
     def close(self) -> None:
-        """Close the dataset."""
+        """Close the dataset (and let the rows kept for the next strip
+        go)."""
         self.ds.close()
+        if self._spill is not None:
+            self._spill.close()
+            self._spill, self._spare = None, None
 
     def __enter__(self) -> 'RasterReader':
         return self
@@ -353,9 +357,11 @@ class RasterReader:
         after chunk. A row of blocks that reaches below ``y1`` is decoded
         whole all the same and its rows below ``y1`` kept, stretched, for
         the next call: GDAL decodes each block once with a cache of one
-        chunk (:attr:`cache_bytes`), and what is held for the next strip is
-        8-bit (4 bytes a pixel against 8 for 4-band uint16 blocks), in one
-        buffer reused from strip to strip. Blocks of more than
+        chunk (:attr:`cache_bytes`), and what waits for the next strip is
+        8-bit (4 bytes a pixel against 8 for 4-band uint16 blocks), in a
+        temporary file (:class:`~mmseg_sia.fileio.SpillFile`), chunk by
+        chunk: the reader holds none of it across the width (up to 29 MiB
+        at 20,000 wide). Blocks of more than
         :data:`WHOLE_BLOCK_ROWS` rows are read as far as ``y1`` only, with
         a cache of one row of blocks.
 
@@ -395,11 +401,11 @@ class RasterReader:
         if last is not None and last[0] <= y0 < last[1] <= y1:
             kept = (y0 - last[0], last[1] - y0, last[2], last[3])
             start = last[1]
-        spare, source = self._spare, self._spare_rows
+        spare = self._spare
         use = None  # rows start:stop from the spare rows
         if spare is not None and spare[0] <= start < spare[0] + spare[1]:
             stop = min(y1, spare[0] + spare[1])
-            use = (start, stop, start - spare[0])
+            use = (start, stop, start - spare[0], spare[1])
             start = stop
         unit = self._rows if self._whole else self._block[0]
         groups = []  # (first row, end, rows kept below y1)
@@ -412,19 +418,15 @@ class RasterReader:
         if groups:
             # New rows are decoded: what was spare is used now or never.
             self._spare = None
-        if below and (source is None or len(source[0]) < below):
-            # The rows below y1 go to the spare buffer, in each chunk after
-            # its rows used above are copied out; it grows (the strip's
-            # first rows of blocks reach further and further below it)
-            # until it holds as many as a strip can leave. The smaller one
-            # is let go first unless this strip copies rows from it.
-            self._spare_rows = None
-            if use is None:
-                source = None
-            self._spare_rows = (np.empty((below, width, 3), np.uint8),
-                                np.empty((below, width), bool))
+        if below and self._spill is None:
+            from ..fileio import SpillFile
+            self._spill = SpillFile(
+                f'the rows of {self.path} decoded for the next strip')
         step = self._chunk
-        for x0 in range(0, width, step):
+        # Each chunk's spare rows at their own offset: bgr, then validity
+        # (fewer than a row of blocks: below < unit).
+        slot = unit * step * 4
+        for c, x0 in enumerate(range(0, width, step)):
             x1 = min(width, x0 + step)
             if ready is not None:
                 ready(x1)
@@ -434,15 +436,26 @@ class RasterReader:
                 bgr[:n, cols] = src_bgr[at:at + n, cols]
                 valid[:n, cols] = src_valid[at:at + n, cols]
             if use is not None:
-                a, b, at = use
-                bgr[a - y0:b - y0, cols] = source[0][at:at + b - a, cols]
-                valid[a - y0:b - y0, cols] = source[1][at:at + b - a, cols]
+                # Read before this chunk's new spare rows take their place.
+                a, b, at, count = use
+                w = x1 - x0
+                rows_bgr = np.empty((b - a, w, 3), np.uint8)
+                rows_valid = np.empty((b - a, w), bool)
+                self._spill.read_into(c * slot + at * w * 3, rows_bgr)
+                self._spill.read_into(c * slot + (count * 3 + at) * w,
+                                      rows_valid)
+                bgr[a - y0:b - y0, cols] = rows_bgr
+                valid[a - y0:b - y0, cols] = rows_valid
             for a, b, n in groups:
                 outs = [(bgr[a - y0:b - y0], valid[a - y0:b - y0])]
                 if n:
-                    outs.append((self._spare_rows[0][:n],
-                                 self._spare_rows[1][:n]))
+                    outs.append((np.empty((n, x1 - x0, 3), np.uint8),
+                                 np.empty((n, x1 - x0), bool)))
                 self._read_into(a, b + n, x0, x1, outs)
+                if n:
+                    self._spill.write(c * slot, outs[1][0])
+                    self._spill.write(c * slot + outs[1][0].nbytes,
+                                      outs[1][1])
         if below:
             self._spare = (y1, below)
         self._last = (y0, y1, bgr, valid)
@@ -479,7 +492,8 @@ class RasterReader:
                    outs: list) -> None:
         """Decode rows ``y0:y1``, columns ``x0:x1`` (one chunk) into
         ``outs``: ``(bgr, valid)`` pairs that take those rows in order, one
-        after the other."""
+        after the other (arrays of the raster's width, or of the chunk's).
+        """
         from rasterio.windows import Window
 
         win = Window(x0, y0, x1 - x0, y1 - y0)
@@ -500,9 +514,10 @@ class RasterReader:
         del data
         at = 0
         for bgr, valid in outs:
-            n = len(bgr)
-            bgr[:, cols] = pixels[at:at + n]
-            valid[:, cols] = ok if ok is True else ok[at:at + n]
+            n, part = len(bgr), cols if bgr.shape[1] != x1 - x0 else \
+                slice(None)
+            bgr[:, part] = pixels[at:at + n]
+            valid[:, part] = ok if ok is True else ok[at:at + n]
             at += n
 
 
