@@ -109,8 +109,8 @@ def test_one_pass_pieces_equal_each_class_alone(seed):
 
 
 def test_band_of_more_regions_than_16_bit_labels_hold():
-    """Bands are labelled in 16 bits, and in 32 where OpenCV says 16 do not
-    suffice: a band of 90,000 single pixels and one of 22,500 pairs."""
+    """A band of 90,000 single pixels and one of 22,500 pairs (more regions
+    than 16-bit labels hold), linked across the band edge."""
     mask = np.zeros((900, 600), np.uint8)
     mask[:600:2, ::2] = 1  # 90,000 regions in the first band
     mask[600::4, ::2] = mask[601::4, ::2] = 1  # pairs across rows
@@ -119,6 +119,31 @@ def test_band_of_more_regions_than_16_bit_labels_hold():
         maker.finish()
     assert len(got) == 90000 + 22500
     assert shapely_set(got) == shapely_set(binary_to_polygons(mask == 1, 1))
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_pieces_hold_the_edge_pixels_opencv_labels_give(seed):
+    """Which piece holds each pixel of a band's first and last rows, read
+    off the pieces' exteriors, is what OpenCV's 4-connected labels of the
+    band give: the same pixels, one piece for each label."""
+    from mmseg_sia.apis.scene import _edge_rows, band_pieces
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(1, 30), rng.integers(1, 60)
+    mask = (rng.random((h, w)) < rng.uniform(0.2, 0.8)).astype(np.uint8)
+    mask[rng.random((h, w)) < 0.2] = 2  # another class
+    y0 = int(rng.integers(0, 1000))
+    pieces = band_pieces(mask, [1], y0)[1]
+    _, labels = cv2.connectedComponents((mask == 1).view(np.uint8),
+                                        connectivity=4)
+    if not pieces:
+        assert not (mask == 1).any()
+        return
+    rows = _edge_rows([p[0] for p in pieces], (y0, y0 + h), w)
+    for got, want in zip(rows, (labels[0], labels[-1])):
+        assert ((got > 0) == (want > 0)).all()
+        pairs = set(zip(got[got > 0].tolist(), want[want > 0].tolist()))
+        assert len(pairs) == len({a for a, _ in pairs}) == \
+            len({b for _, b in pairs})
 
 
 def test_inner_holes_of_open_regions_held_compactly():

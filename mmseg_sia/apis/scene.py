@@ -168,23 +168,21 @@ class BandPolygonizer:
         if not len(rows):
             return []
         self.next_row += len(rows)
-        binary = rows == self.class_id
-        if not binary.any():
+        if pieces is None:
+            pieces = band_pieces(rows, [self.class_id], y0)[self.class_id]
+        if not pieces:
             done = list(self._open.values())
             self._open, self._bottom[:] = {}, 0
             return self._finished(done)
-        try:
-            # 16-bit labels: half the memory of 32-bit ones (15 against 31
-            # MB for a band of 384 x 20,000 pixels); OpenCV stops with an
-            # error when a band has 65,535 regions or more.
-            count, labels = cv2.connectedComponents(
-                binary.view(np.uint8), connectivity=4, ltype=cv2.CV_16U)
-        except cv2.error:
-            count, labels = cv2.connectedComponents(
-                binary.view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
-        # Regions of this band: ids above all earlier ones.
+        # Regions of this band: its pieces (GDAL's 4-connected components),
+        # piece k with id base + k + 1, above all earlier ones. Which
+        # pixels of the band's first and last rows each piece holds is
+        # read off its exterior (no plane of labels: 15 MB for a band of
+        # 384 x 20,000 pixels).
         base = self._ids
-        self._ids += count
+        self._ids += len(pieces) + 1
+        top, bottom = _edge_rows([rings[0] for rings in pieces],
+                                 (y0, self.next_row), self.width)
         parent = {}
 
         def root(i: int) -> int:
@@ -193,42 +191,33 @@ class BandPolygonizer:
             return i
 
         # Pixels 4-adjacent across the band edge: the same region.
-        top = labels[0]
         link = (self._bottom > 0) & (top > 0)
         if link.any():
             pairs = np.unique(np.stack([self._bottom[link],
-                                        top[link].astype(np.int64) + base]),
-                              axis=1)
+                                        top[link] + base]), axis=1)
             for old, new in pairs.T.tolist():
                 a, b = root(old), root(new)
                 if a != b:
                     parent[max(a, b)] = min(a, b)
-        reaches = set(np.unique(labels[-1]).tolist()) - {0}
+        reaches = set(np.unique(bottom).tolist()) - {0}
         groups: Dict[int, list] = {}
         live = set()
         for old in list(self._open):  # moved: no list keeps them twice
             groups.setdefault(root(old), []).extend(self._open.pop(old))
         new = []  # (region, rings) of this band's pieces
-        if pieces is None:
-            pieces = band_pieces(rows, [self.class_id], y0)[self.class_id]
-        # A piece's label is that of its first pixel in row order, whose
-        # top-left corner is the exterior's first vertex by row, then
-        # column.
-        for rings in pieces:
-            x, y = rings[0][np.lexsort(rings[0].T)[0]]
-            label = int(labels[int(y) - y0, int(x)])
-            r = root(label + base)
+        for k, rings in enumerate(pieces, 1):
+            r = root(k + base)
             groups.setdefault(r, []).append(rings)
             new.append((r, rings))
-            if label in reaches:
+            if k in reaches:
                 live.add(r)
         self._open = {r: groups.pop(r) for r in live}
         self._store_inner(y0, new)
         del new
-        lut = np.zeros(count, np.int64)
-        for label in reaches:
-            lut[label] = root(label + base)
-        self._bottom = lut[labels[-1]]
+        lut = np.zeros(len(pieces) + 1, np.int64)
+        for k in reaches:
+            lut[k] = root(k + base)
+        self._bottom = lut[bottom]
         self._seams.append(float(self.next_row))
         done = list(groups.values())
         groups.clear()
@@ -259,6 +248,40 @@ class BandPolygonizer:
         done = list(self._open.values())
         self._open, self._bottom[:] = {}, 0
         return self._finished(done)
+
+
+def _edge_rows(exteriors: Sequence[np.ndarray], edges: Sequence[float],
+               width: int) -> List[np.ndarray]:
+    """For each image row edge ``y`` in ``edges`` (a band's top and its
+    bottom), which piece holds each pixel along it: an int64 row of
+    ``width``, ``k`` for the ``k``-th exterior (from 1), 0 for none.
+
+    A piece of a band holds the pixels of the band's first row whose top
+    sides lie on its exterior, on the band's top edge (and so for the last
+    row and the bottom edge): outside the band is outside every piece, so
+    no hole reaches an edge. GDAL's rings are closed, with vertices on
+    pixel corners.
+    """
+    lengths = [len(e) for e in exteriors]
+    xy = np.concatenate(exteriors)
+    which = np.repeat(np.arange(1, len(exteriors) + 1), lengths)[:-1]
+    # Consecutive vertices of one ring: the exterior's sides.
+    side = which == np.repeat(np.arange(1, len(exteriors) + 1),
+                              lengths)[1:]
+    out = []
+    for y in edges:
+        on = side & (xy[:-1, 1] == y) & (xy[1:, 1] == y)
+        a = np.minimum(xy[:-1, 0][on], xy[1:, 0][on]).astype(np.int64)
+        b = np.maximum(xy[:-1, 0][on], xy[1:, 0][on]).astype(np.int64)
+        row = np.zeros(width, np.int64)
+        n = b - a
+        if n.sum():
+            # The columns a:b of every side, with its piece.
+            first = np.repeat(np.cumsum(n) - n, n)
+            cols = np.repeat(a, n) + np.arange(n.sum()) - first
+            row[cols] = np.repeat(which[on], n)
+        out.append(row)
+    return out
 
 
 def band_pieces(rows: np.ndarray, class_ids: Sequence[int], y0: int = 0
