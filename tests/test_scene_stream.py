@@ -399,7 +399,7 @@ def test_network_thread_reads_back_the_rows_it_was_given(seed):
         y = 0
         while y < h:
             n = int(rng.integers(1, 40))
-            net.write(y, mask[y:y + n] == 2)
+            net.write(y, np.packbits(mask[y:y + n] == 2, axis=1))
             y += n
         graph = net.network()
         held = sum(n for n, _ in net.bands.values())
