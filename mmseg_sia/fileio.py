@@ -165,31 +165,30 @@ class SpillFile:
                        f'temporary file in {tempfile.gettempdir()}: '
                        f'{e.strerror}')
 
-    def write(self, offset: int, array) -> None:
-        """Write the bytes of a C-contiguous ``array`` at ``offset``."""
+    def _move(self, offset: int, array, call, doing: str, short: str
+              ) -> None:
+        # Until every byte of the array is moved: a call may move fewer.
         if not array.nbytes:
             return
         view = memoryview(array).cast('B')
         try:
             while len(view):
-                done = os.pwrite(self.file.fileno(), view, offset)
+                done = call(self.file.fileno(), view, offset)
+                if done <= 0:
+                    raise OSError(errno.EIO, short)
                 view, offset = view[done:], offset + done
         except OSError as e:
-            raise self._error(e, 'keep') from e
+            raise self._error(e, doing) from e
+
+    def write(self, offset: int, array) -> None:
+        """Write the bytes of a C-contiguous ``array`` at ``offset``."""
+        self._move(offset, array, os.pwrite, 'keep', 'nothing was written')
 
     def read_into(self, offset: int, array) -> None:
         """Fill the C-contiguous ``array`` from the bytes at ``offset``."""
-        if not array.nbytes:
-            return
-        view = memoryview(array).cast('B')
-        try:
-            while len(view):
-                done = os.preadv(self.file.fileno(), [view], offset)
-                if done <= 0:
-                    raise OSError(errno.EIO, 'the file ended early')
-                view, offset = view[done:], offset + done
-        except OSError as e:
-            raise self._error(e, 'read back') from e
+        self._move(offset, array,
+                   lambda fd, view, at: os.preadv(fd, [view], at),
+                   'read back', 'the file ended early')
 
     @property
     def size(self) -> int:
