@@ -158,12 +158,18 @@ class SpillFile:
 
     def __init__(self, what: str) -> None:
         self.what = what
-        self.file = tempfile.TemporaryFile(prefix='sia-spill-')
+        try:
+            self.folder = tempfile.gettempdir()
+            self.file = tempfile.TemporaryFile(prefix='sia-spill-')
+        except OSError as e:
+            where = f' in {self.folder}' if hasattr(self, 'folder') else ''
+            raise OSError(e.errno, f'could not make a temporary file{where} '
+                          f'for {what} (set TMPDIR to a writable folder): '
+                          f'{e.strerror or e}') from e
 
     def _error(self, e: OSError, doing: str) -> OSError:
         return OSError(e.errno, f'could not {doing} {self.what} in a '
-                       f'temporary file in {tempfile.gettempdir()}: '
-                       f'{e.strerror}')
+                       f'temporary file in {self.folder}: {e.strerror}')
 
     def _move(self, offset: int, array, call, doing: str, short: str
               ) -> None:

@@ -38,3 +38,12 @@ def test_reading_past_the_end_names_what_was_kept():
                        'file in .*ended early'):
         spill.read_into(4, np.empty(10, np.uint8))
     spill.close()
+
+
+def test_no_folder_for_the_file_says_what_and_how(tmp_path, monkeypatch):
+    import tempfile
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path / 'missing'))
+    with pytest.raises(OSError, match='could not make a temporary file in '
+                       '.*missing for the sums kept .*set TMPDIR to a '
+                       'writable folder'):
+        SpillFile('the sums kept for the next row of windows')
