@@ -154,13 +154,17 @@ class SpillFile:
 
     Args:
         what (str): What the file holds, for error messages.
+        folder (str, optional): Where the file is made (unnamed: nothing is
+            left there, even after a crash). Defaults to ``tempfile``'s
+            folder (``TMPDIR``).
     """
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, folder: Optional[str] = None) -> None:
         self.what = what
         try:
-            self.folder = tempfile.gettempdir()
-            self.file = tempfile.TemporaryFile(prefix='sia-spill-')
+            self.folder = folder or tempfile.gettempdir()
+            self.file = tempfile.TemporaryFile(prefix='.sia-spill-',
+                                               dir=self.folder)
         except OSError as e:
             where = f' in {self.folder}' if hasattr(self, 'folder') else ''
             raise OSError(e.errno, f'could not make a temporary file{where} '

@@ -819,6 +819,37 @@ def test_gdal_cache_is_set_in_bytes_while_a_scene_is_read(
     assert set(seen['write']) == {raster.GDAL_CACHE_MB << 20}
 
 
+def test_what_waits_for_the_next_strip_and_row_goes_beside_the_outputs(
+        model, tmp_path, monkeypatch):
+    """The rows decoded for the next strip and the sums kept for the next
+    row of windows wait in unnamed files in the outputs' folder (a disk
+    the user chose, where TMPDIR may be a tmpfs): both are made there, and
+    nothing is left there but the outputs."""
+    import tempfile
+
+    from mmseg_sia import fileio
+    from mmseg_sia.apis import scene
+    tif, _, _ = write_uint16(tmp_path / 'g.tif')
+    made = []
+    real = tempfile.TemporaryFile
+
+    def spy(*args, **kwargs):
+        made.append(kwargs.get('dir'))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fileio.tempfile, 'TemporaryFile', spy)
+    spilled = []
+    monkeypatch.setattr(fileio.SpillFile, 'write', lambda self, at, a, w=(
+        fileio.SpillFile.write): (spilled.append(self.what), w(self, at, a)))
+    out = tmp_path / 'out'
+    scene.predict_scene(model, tif, dict(mask=str(out / 'g_mask.tif'),
+                                         gpkg=str(out / 'g.gpkg')),
+                        georef='auto')
+    assert made == [str(out)] * 2
+    assert {w.split()[1] for w in spilled} == {'rows', 'sums'}
+    assert sorted(p.name for p in out.iterdir()) == ['g.gpkg', 'g_mask.tif']
+
+
 def test_class_ids_equal_argmax_with_ties_and_nan():
     import torch
 

@@ -118,6 +118,9 @@ class RasterReader:
             red, green, blue order. Defaults to the bands whose colour
             interpretation is red, green and blue, else the first three.
         stretch (str, optional): See :func:`parse_stretch`.
+        spill_dir (str, optional): Folder of the temporary file the rows
+            decoded for the next strip wait in (see :meth:`read_rows`).
+            Defaults to ``TMPDIR``.
 
     Raises:
         RasterError: When GDAL cannot open the file, a band is out of range
@@ -126,7 +129,8 @@ class RasterReader:
 
     def __init__(self, path: Union[str, os.PathLike],
                  bands: Optional[Sequence[int]] = None,
-                 stretch: Optional[str] = None) -> None:
+                 stretch: Optional[str] = None,
+                 spill_dir: Optional[str] = None) -> None:
         import rasterio
         from rasterio.enums import ColorInterp
         from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
@@ -176,6 +180,7 @@ class RasterReader:
             # first needed), each chunk of columns at its own offset.
             self._spare = None
             self._spill = None
+            self.spill_dir = spill_dir
         except Exception:
             ds.close()
             raise
@@ -421,7 +426,8 @@ class RasterReader:
         if below and self._spill is None:
             from ..fileio import SpillFile
             self._spill = SpillFile(
-                f'the rows of {self.path} decoded for the next strip')
+                f'the rows of {self.path} decoded for the next strip',
+                self.spill_dir)
         step = self._chunk
         # Each chunk's spare rows at their own offset: bgr, then validity
         # (fewer than a row of blocks: below < unit).

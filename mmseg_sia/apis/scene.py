@@ -1179,6 +1179,12 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
                              transform=transform, tolerance=tolerance,
                              regularize=regularize, summary=summary,
                              overwrite=overwrite, network=network)
+        # What waits for the next strip and the next row of windows goes
+        # to unnamed files beside the outputs (a disk the user chose for
+        # them; TMPDIR may be a tmpfs, which is memory).
+        spill = osp.dirname(osp.abspath(next(iter(writer.paths.values())))
+                            ) if writer.paths else None
+        reader.spill_dir = spill
         with writer:
             # The bands are written in a thread of their own, in order, while
             # the model runs on the next ones (at most two bands wait); the
@@ -1188,7 +1194,7 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
                 for y0, rows in iter_segment_rows(
                         model, reader, window=window, stride=stride,
                         overlap=overlap, batch_size=batch_size,
-                        progress=progress):
+                        progress=progress, spill_dir=spill):
                     write.submit(writer.add, y0, rows)
                 write.wait()
             finally:

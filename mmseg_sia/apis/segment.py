@@ -305,10 +305,12 @@ class _KeptSums:
         device: Where the sums are made.
         in_file (bool, optional): Keep them in a file. Defaults to True on
             the CPU.
+        folder (str, optional): The file's folder. Defaults to ``TMPDIR``.
     """
 
     def __init__(self, channels: int, rows: int, width: int, device,
-                 in_file: Optional[bool] = None) -> None:
+                 in_file: Optional[bool] = None,
+                 folder: Optional[str] = None) -> None:
         self.channels, self.rows, self.width = channels, max(rows, 1), width
         self.device = torch.device(device)
         if in_file is None:
@@ -317,7 +319,7 @@ class _KeptSums:
         if in_file:
             from ..fileio import SpillFile
             self.file = SpillFile('the sums kept for the next row of '
-                                  'windows')
+                                  'windows', folder)
         else:
             self.plane = torch.empty((channels, self.rows, width),
                                      dtype=torch.float32, device=device)
@@ -372,16 +374,17 @@ class _RowSums:
             ``y:y + len`` and columns ``a:b``.
         rows (int, optional): Most rows a row of windows shares with the
             next. Defaults to ``window - 1``.
-        in_file (bool, optional): See :class:`_KeptSums`.
+        in_file, folder: See :class:`_KeptSums`.
     """
 
     def __init__(self, channels: int, window: int, width: int, device,
                  class_ids, rows: Optional[int] = None,
-                 in_file: Optional[bool] = None) -> None:
+                 in_file: Optional[bool] = None,
+                 folder: Optional[str] = None) -> None:
         self.channels, self.window, self.width = channels, window, width
         self.device, self.class_ids = device, class_ids
         self.kept = _KeptSums(channels, window - 1 if rows is None else rows,
-                              width, device, in_file)
+                              width, device, in_file, folder)
         self.rows_kept = 0  # rows y:y + rows_kept of the row are kept
 
     def start(self, y: int, step: int) -> None:
@@ -505,7 +508,8 @@ def iter_segment_rows(model: torch.nn.Module,
                       overlap: Optional[Union[int, Sequence[int]]] = None,
                       batch_size: int = 4,
                       progress: Progress = False,
-                      channel_order: str = 'bgr'
+                      channel_order: str = 'bgr',
+                      spill_dir: Optional[str] = None
                       ) -> Iterator[Tuple[int, np.ndarray]]:
     """Segment an image with overlapping windows, yielding finished rows.
 
@@ -548,6 +552,9 @@ def iter_segment_rows(model: torch.nn.Module,
             a bar of your own). Defaults to False.
         channel_order (str): Channel order of an array input, 'bgr' (mmseg's,
             the default) or 'rgb'; see :func:`load_image`.
+        spill_dir (str, optional): Folder of the temporary file the sums
+            kept for the next row of windows wait in, on the CPU. Defaults
+            to ``TMPDIR``.
 
     Yields:
         tuple[int, np.ndarray]: The first image row of a band and its
@@ -606,7 +613,8 @@ def iter_segment_rows(model: torch.nn.Module,
 
     # Rows a row of windows shares with the next (stride under window).
     shared = max([wh - (b - a) for a, b in zip(ys, ys[1:])], default=0)
-    sums = _RowSums(channels, wh, width, device, class_ids, rows=shared)
+    sums = _RowSums(channels, wh, width, device, class_ids, rows=shared,
+                    folder=spill_dir)
     strip = valid = None  # rows y:y + wh of the image (raster input)
     holes = None  # the invalid pixels of the rows a row of windows finishes
     total = len(ys) * len(xs)
