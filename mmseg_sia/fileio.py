@@ -160,13 +160,13 @@ class SpillFile:
     """
 
     def __init__(self, what: str, folder: Optional[str] = None) -> None:
-        self.what = what
+        self.what, self.folder = what, folder
         try:
             self.folder = folder or tempfile.gettempdir()
             self.file = tempfile.TemporaryFile(prefix='.sia-spill-',
                                                dir=self.folder)
         except OSError as e:
-            where = f' in {self.folder}' if hasattr(self, 'folder') else ''
+            where = f' in {self.folder}' if self.folder else ''
             raise OSError(e.errno, f'could not make a temporary file{where} '
                           f'for {what} (set TMPDIR to a writable folder): '
                           f'{e.strerror or e}') from e

@@ -455,13 +455,14 @@ class RasterReader:
             for a, b, n in groups:
                 outs = [(bgr[a - y0:b - y0], valid[a - y0:b - y0])]
                 if n:
-                    outs.append((np.empty((n, x1 - x0, 3), np.uint8),
-                                 np.empty((n, x1 - x0), bool)))
+                    spare_bgr = np.empty((n, x1 - x0, 3), np.uint8)
+                    spare_valid = np.empty((n, x1 - x0), bool)
+                    outs.append((spare_bgr, spare_valid))
                 self._read_into(a, b + n, x0, x1, outs)
                 if n:
-                    self._spill.write(c * slot, outs[1][0])
-                    self._spill.write(c * slot + outs[1][0].nbytes,
-                                      outs[1][1])
+                    self._spill.write(c * slot, spare_bgr)
+                    self._spill.write(c * slot + spare_bgr.nbytes,
+                                      spare_valid)
         if below:
             self._spare = (y1, below)
         self._last = (y0, y1, bgr, valid)

@@ -262,12 +262,12 @@ def _edge_rows(exteriors: Sequence[np.ndarray], edges: Sequence[float],
     no hole reaches an edge. GDAL's rings are closed, with vertices on
     pixel corners.
     """
-    lengths = [len(e) for e in exteriors]
     xy = np.concatenate(exteriors)
-    which = np.repeat(np.arange(1, len(exteriors) + 1), lengths)[:-1]
+    piece = np.repeat(np.arange(1, len(exteriors) + 1),
+                      [len(e) for e in exteriors])
+    which = piece[:-1]
     # Consecutive vertices of one ring: the exterior's sides.
-    side = which == np.repeat(np.arange(1, len(exteriors) + 1),
-                              lengths)[1:]
+    side = which == piece[1:]
     out = []
     for y in edges:
         on = side & (xy[:-1, 1] == y) & (xy[1:, 1] == y)

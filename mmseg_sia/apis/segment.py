@@ -311,7 +311,7 @@ class _KeptSums:
     def __init__(self, channels: int, rows: int, width: int, device,
                  in_file: Optional[bool] = None,
                  folder: Optional[str] = None) -> None:
-        self.channels, self.rows, self.width = channels, max(rows, 1), width
+        self.channels, self.rows = channels, max(rows, 1)
         self.device = torch.device(device)
         if in_file is None:
             in_file = self.device.type == 'cpu'
