@@ -176,8 +176,8 @@ def test_numpy_batches_are_the_torch_preprocessing_bit_for_bit(seed):
     want, size = _preprocess(
         model, np.stack([strip[:, x:x + ww] for x in starts]),
         torch.device('cpu'))
-    got, got_size = _prepare(model.data_preprocessor, stats, strip, starts,
-                             ww)
+    got, got_size = _prepare(model.data_preprocessor, stats,
+                             [strip[:, x:x + ww] for x in starts])
     assert got_size == size == (h, ww)
     assert got.dtype == np.float32 and got.shape == tuple(want.shape)
     assert torch.equal(torch.from_numpy(got), want)
@@ -363,9 +363,10 @@ def test_raster_scene_with_nodata_equals_the_array(tmp_path, channels):
     assert len(model.inputs) == len(run)
     for (y, x), window in zip(run, model.inputs):
         np.testing.assert_array_equal(window, bgr[y:y + 16, x:x + 16])
-    # Three windows skipped before the first pass, two before the fifth.
-    assert calls == [(5, 15), (7, 15), (9, 15), (10, 15), (14, 15),
-                     (15, 15)]
+    # Windows passed over count as they are reached: three at the end of
+    # the first row (reported then), two before the fifth pass.
+    assert calls == [(2, 15), (5, 15), (7, 15), (9, 15), (10, 15),
+                     (14, 15), (15, 15)]
 
 
 @pytest.mark.parametrize('model_channels', [1, None])

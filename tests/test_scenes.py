@@ -4,6 +4,7 @@ GeoPackage and GeoJSON outputs, bad input (issue 11).
 Small GeoTIFFs are made here with rasterio; the tiny random model and the
 tool loader come from ``test_inference``.
 """
+import collections
 import os
 import os.path as osp
 import re
@@ -537,12 +538,12 @@ def test_streamed_scene_equals_the_whole_mask_run(tiny, model, tmp_path):
 
 
 def test_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch):
-    """Overlapping strips, read as RasterReader does (rows of the previous
-    strip copied, new rows one row of blocks at a time, in column chunks, a
-    width that is not a whole number of chunks, the rest of a row of blocks
-    kept for the next strip), equal each strip read at once with rasterio
-    and stretched the same way; strips read top to bottom decode each row
-    of blocks once."""
+    """Overlapping strips, read as RasterReader.read_strips does (the rows
+    two strips share and the rest of a row of blocks kept for the next
+    strip, new rows one row of blocks at a time, in column chunks, a width
+    that is not a whole number of chunks), equal each strip read at once
+    with rasterio and stretched the same way, and decode each row of blocks
+    once; strips that go back up are refused, naming the file."""
     from rasterio.io import DatasetReader
     from rasterio.windows import Window
 
@@ -558,48 +559,60 @@ def test_strips_read_in_pieces_equal_one_read(tmp_path, monkeypatch):
         return read(self, *args, **kwargs)
 
     monkeypatch.setattr(DatasetReader, 'read', spy)
-    # Top to bottom, then back up (nothing kept is used), then a strip
-    # whose first rows are neither kept nor in the previous strip.
-    strips = [(0, 37), (20, 57), (43, 80), (10, 30), (60, 80)]
-    decoded = []
+    strips = [(0, 37), (20, 57), (43, 80)]
+    decoded = collections.defaultdict(set)
+    chunks = collections.defaultdict(list)
     with RasterReader(tif) as reader, rasterio.open(tif) as ds:
-        for y0, y1 in strips:
+        windows.clear()  # (the stretch's sample)
+        for i, x0, x1, bgr, ok in reader.read_strips(strips):
+            decoded[i] |= {(w.row_off, w.height) for w in windows}
+            # Never more than a chunk of one row of blocks at a time.
+            assert all(w.width == x1 - x0 and w.row_off // 32 ==
+                       (w.row_off + w.height - 1) // 32 for w in windows)
             windows.clear()
-            bgr, ok = reader.read_rows(y0, y1)
+            chunks[i].append((x0, x1, bgr, ok))
+        for i, (y0, y1) in enumerate(strips):
+            assert [(x0, x1) for x0, x1, _, _ in chunks[i]] == [(0, 64),
+                                                                (64, 96)]
+            bgr = np.concatenate([c[2] for c in chunks[i]], axis=1)
+            ok = np.concatenate([c[3] for c in chunks[i]], axis=1)
             win = Window(0, y0, W, y1 - y0)
             rgb = reader.to_uint8(read(ds, reader.bands, window=win))
             np.testing.assert_array_equal(bgr, rgb[::-1].transpose(1, 2, 0))
             np.testing.assert_array_equal(ok, valid[y0:y1])
-            # Never more than a chunk of one row of blocks at a time.
-            assert all(w.width in (64, 32) and w.row_off // 32 ==
-                       (w.row_off + w.height - 1) // 32 for w in windows)
-            rows = {(w.row_off, w.height) for w in windows}
-            decoded.append(rows)
-            assert sum(h for _, h in rows) == {
-                (0, 37): 64, (20, 57): 0, (43, 80): 16,
-                (10, 30): 22, (60, 80): 20}[(y0, y1)]
-    # The first three strips: rows 0..80 decoded once each.
-    top_down = sorted(r for rows in decoded[:3] for r in rows)
-    assert top_down == [(0, 32), (32, 32), (64, 16)]
+        # Rows 0..80 decoded once each: the second strip is all kept rows.
+        assert [sorted(decoded[i]) for i in range(3)] == [
+            [(0, 32), (32, 32)], [], [(64, 16)]]
+        with pytest.raises(ValueError, match=r'c\.tif: cannot read strip 1, '
+                           r'rows 10:30, .* after rows 0:37'):
+            reader.read_strips([(0, 37), (10, 30)])
+        with pytest.raises(ValueError, match=r'strip 0, rows 70:81, of a '
+                           r'raster of 80 rows'):
+            reader.read_strips([(70, 81)])
 
 
 @pytest.mark.parametrize('chunk', [32, 64])
 def test_rows_kept_for_the_next_strip_wait_in_a_file(tmp_path, monkeypatch,
                                                      chunk):
-    """The rows of a row of blocks decoded below a strip wait for the next
-    strip in a temporary file, each chunk of columns in its place: the
-    strips equal rasterio's reads of their windows, no row of blocks is
-    decoded twice, and numpy allocates nothing of the width besides the
-    strips (traced: about the same peak at 96 and 960 columns, where a
-    buffer of the rows kept would be 70 KB larger)."""
-    import collections
+    """The rows two strips share and those of a row of blocks decoded
+    below a strip wait for the next strip in a temporary file, each chunk
+    of columns in its place: the strips equal rasterio's reads of their
+    windows, no row of blocks is decoded twice, and numpy allocates nothing
+    of the width (traced: about the same peak at 96 and 960 columns while
+    the chunks are taken one by one; a strip across the width would be 60
+    KB larger)."""
     import tracemalloc
 
     from rasterio.windows import Window
 
+    from mmseg_sia import fileio
     from mmseg_sia.apis import raster
     monkeypatch.setattr(raster, 'READ_ROWS', 32)
     monkeypatch.setattr(raster, 'READ_CHUNK', chunk)
+    kept = []  # bytes in the temporary files when they were closed
+    close = fileio.SpillFile.close
+    monkeypatch.setattr(fileio.SpillFile, 'close', lambda self: (
+        kept.append(self.size), close(self))[1])
     peaks = {}
     for width in (W, 10 * W):
         tif = tmp_path / f'c{width}.tif'
@@ -611,89 +624,50 @@ def test_rows_kept_for_the_next_strip_wait_in_a_file(tmp_path, monkeypatch,
                            blockxsize=32, blockysize=32, nodata=0,
                            crs='EPSG:32652') as ds:
             ds.write(data)
-        out = (np.empty((16, width, 3), np.uint8),
-               np.empty((16, width), bool))
-        strips = range(0, H - 16 + 1, 12)  # 16 rows every 12
+        strips = [(y, y + 16) for y in range(0, H - 16 + 1, 12)]
         decoded = []
         with RasterReader(tif) as reader, rasterio.open(tif) as ds:
             read = reader._read_into
             monkeypatch.setattr(reader, '_read_into', lambda y0, y1, *a: (
                 decoded.append((y0, y1)), read(y0, y1, *a))[1])
-            for y in strips:
-                bgr, valid = reader.read_rows(y, y + 16, out)
+            parts = collections.defaultdict(list)
+            for i, x0, x1, bgr, valid in reader.read_strips(strips):
+                parts[i].append((bgr, valid))
+            for i, (y, _) in enumerate(strips):
                 win = Window(0, y, width, 16)
                 rgb = reader.to_uint8(ds.read(reader.bands, window=win))
                 np.testing.assert_array_equal(
-                    bgr, rgb[::-1].transpose(1, 2, 0))
+                    np.concatenate([p[0] for p in parts[i]], axis=1),
+                    rgb[::-1].transpose(1, 2, 0))
                 np.testing.assert_array_equal(
-                    valid, ds.dataset_mask(window=win) > 0)
-            assert reader._spill is not None and reader._spill.size > 0
-        # Rows below a strip were decoded with its row of blocks, once (in
-        # each chunk of columns).
+                    np.concatenate([p[1] for p in parts[i]], axis=1),
+                    ds.dataset_mask(window=win) > 0)
+        assert kept and kept[-1] > 0
+        # Each row of the strips decoded once in each chunk of columns
+        # (none below the last strip).
         rows = collections.Counter(r for a, b in decoded for r in range(a, b))
-        assert rows == {r: -(-width // chunk) for r in range(H)}
+        assert rows == {r: -(-width // chunk)
+                        for r in range(strips[-1][1])}
         with RasterReader(tif) as reader:
             tracemalloc.start()
-            for y in strips:
-                reader.read_rows(y, y + 16, out)
+            for _ in reader.read_strips(strips):
+                pass
             peaks[width] = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
     assert peaks[10 * W] < peaks[W] + 16384, peaks
 
 
-@pytest.mark.parametrize('seed', [0, 1])
-def test_strip_filled_into_the_last_ones_buffers_column_by_column(
-        tmp_path, monkeypatch, seed):
-    """A strip read into the buffers of the one before, with ``ready``
-    (how the scene inference reads the next strip while the model still
-    runs on the last one): nothing is written into columns at or right of
-    ``x`` before ``ready(x)`` has returned, ``x`` grows to the width, and
-    the strip equals rasterio's read of its window."""
-    from rasterio.windows import Window
-
-    from mmseg_sia.apis import raster
-    tif, _, valid = write_uint16(tmp_path / 'c.tif')  # blocks of 32 x 32
-    monkeypatch.setattr(raster, 'READ_CHUNK', 32)  # three chunks; W = 96
-    monkeypatch.setattr(raster, 'READ_ROWS', (32, 64)[seed])
-    rows = (37, 48)[seed]
-    out = (np.zeros((rows, W, 3), np.uint8), np.zeros((rows, W), bool))
-    with RasterReader(tif) as reader, rasterio.open(tif) as ds:
-        for y in range(0, H - rows + 1, (29, 20)[seed]):
-            before = (out[0].copy(), out[1].copy())
-            calls = []
-
-            def ready(x):
-                done = calls[-1] if calls else 0
-                assert x > done
-                np.testing.assert_array_equal(out[0][:, done:],
-                                              before[0][:, done:])
-                np.testing.assert_array_equal(out[1][:, done:],
-                                              before[1][:, done:])
-                calls.append(x)
-
-            bgr, ok = reader.read_rows(y, y + rows, out, ready)
-            assert calls[-1] == W and np.shares_memory(bgr, out[0])
-            rgb = reader.to_uint8(ds.read(reader.bands, window=Window(
-                0, y, W, rows)))
-            np.testing.assert_array_equal(bgr, rgb[::-1].transpose(1, 2, 0))
-            np.testing.assert_array_equal(ok, valid[y:y + rows])
-    with RasterReader(tif) as reader, pytest.raises(ValueError,
-                                                    match='c.tif: buffers'):
-        reader.read_rows(0, rows + 1, out)
-
-
 @pytest.mark.parametrize('batch,window,stride,numpy_batches',
                          [(1, 24, 16, True), (2, 32, 20, True),
                           (3, 16, 16, True), (2, 32, 20, False)])
-def test_scene_read_into_one_strip_buffer_equals_the_array_run(
+def test_scene_read_in_column_chunks_equals_the_array_run(
         model, tmp_path, monkeypatch, batch, window, stride, numpy_batches):
-    """Windows run on a raster whose next strip is read into the buffers of
-    the strip the model is on, column chunk by column chunk as the model
-    lets them go (chunks of 32 columns here: three a strip): the mask
-    equals the one the model gives the whole stretched array, with 255 on
-    nodata, and every strip was filled through the gate; with the batches
-    made in numpy beside the model (a model on the CPU) or by torch on the
-    model's thread (what a model on a GPU gets)."""
+    """Windows run on a raster whose strips come from a reader thread in
+    column chunks (32 columns here: three a strip): the mask equals the one
+    the model gives the whole stretched array, with 255 on nodata, and
+    every strip's chunks were taken, in order; with the batches made in
+    numpy beside the model (a model on the CPU) or by torch on the model's
+    thread (what a model on a GPU gets)."""
     from mmseg_sia.apis import raster, segment
     tif, data, valid = write_uint16(tmp_path / 'g.tif')
     monkeypatch.setattr(raster, 'READ_CHUNK', 32)
@@ -701,36 +675,81 @@ def test_scene_read_into_one_strip_buffer_equals_the_array_run(
     prepare = segment._prepare
 
     def count(*args):
-        made.append(len(args[3]))
+        made.append(len(args[2]))
         return prepare(*args)
 
     monkeypatch.setattr(segment, '_prepare', count)
     if not numpy_batches:
         monkeypatch.setattr(segment, '_numpy_stats',
                             lambda dp, device: None)
-    waits = []
-    wait = segment._Columns.wait
+    taken = []
+    get = segment._Feed.get
 
-    def spy(self, x):
-        waits.append(x)
-        return wait(self, x)
+    def spy(self):
+        chunk = get(self)
+        taken.append(chunk[:3])
+        return chunk
 
-    monkeypatch.setattr(segment._Columns, 'wait', spy)
+    monkeypatch.setattr(segment._Feed, 'get', spy)
     with RasterReader(tif) as reader:
         got = segment_image(model, reader, window=window, stride=stride,
                             batch_size=batch)
         rgb = reader.to_uint8(data[[2, 1, 0]]).transpose(1, 2, 0)
+    strips = len(segment.window_grid(H, window, stride))
+    assert taken == [(i, x, x + 32) for i in range(strips)
+                     for x in (0, 32, 64)]
     expected = segment_image(model, np.ascontiguousarray(rgb),
                              window=window, stride=stride, batch_size=batch,
                              channel_order='rgb')
     expected[~valid] = 255
     np.testing.assert_array_equal(got, expected)
-    strips = len(segment.window_grid(H, window, stride))
-    assert waits == [32, 64, 96] * strips
     # The array run made all its windows' batches in numpy and the raster
     # run some, or neither did.
     grid = strips * len(segment.window_grid(W, window, stride))
     assert sum(made) > grid if numpy_batches else made == []
+
+
+@pytest.mark.parametrize('batch,chunk', [(1, 32), (3, 32), (2, 64)])
+def test_scene_holds_the_chunks_its_next_windows_need(
+        model, tmp_path, monkeypatch, batch, chunk):
+    """A raster ten times wider than the windows' reach: the columns of
+    the strips held at once (the chunks the windows of the next batch
+    need, plus those the reader thread has read ahead) stay within a
+    batch's span and a few chunks, whatever the width, and the mask equals
+    the array run's."""
+    from mmseg_sia.apis import raster, segment
+    monkeypatch.setattr(raster, 'READ_CHUNK', chunk)
+    width, window, stride = 960, 24, 16
+    data = np.random.default_rng(batch).integers(
+        0, 4000, (4, H, width)).astype(np.uint16)
+    data[:, :, 300:420] = 0  # nodata columns: windows passed over
+    tif = tmp_path / 'wide.tif'
+    with rasterio.open(tif, 'w', driver='GTiff', height=H, width=width,
+                       count=4, dtype='uint16', tiled=True, blockxsize=32,
+                       blockysize=32, nodata=0, crs='EPSG:32652',
+                       transform=TRANSFORMS['EPSG:32652']) as ds:
+        ds.write(data)
+    held = []
+    pull = segment._StripWindows._pull
+
+    def spy(self, upto):
+        pull(self, upto)
+        queue = getattr(self.feed, 'queue', None)  # (not the array run)
+        held.append(sum(x1 - x0 for x0, x1, _, _ in self.chunks) +
+                    (chunk * queue.qsize() if queue else 0))
+
+    monkeypatch.setattr(segment._StripWindows, '_pull', spy)
+    with RasterReader(tif) as reader:
+        got = segment_image(model, reader, window=window, stride=stride,
+                            batch_size=batch)
+        rgb = reader.to_uint8(data[[b - 1 for b in reader.bands]])
+    span = (batch - 1) * stride + window
+    assert 0 < max(held) <= span + (2 + segment.READ_AHEAD) * chunk < width
+    expected = segment_image(model, np.ascontiguousarray(
+        rgb.transpose(1, 2, 0)), window=window, stride=stride,
+        batch_size=batch, channel_order='rgb')
+    expected[(data == 0).all(axis=0)] = 255
+    np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize('seed', [0, 1, 2])
@@ -791,19 +810,20 @@ def test_gdal_cache_is_set_in_bytes_while_a_scene_is_read(
     from mmseg_sia.apis import raster, scene
     tif, _, _ = write_uint16(tmp_path / 'g.tif')
     seen = {'read': [], 'write': []}
-    read_rows, flush = raster.RasterReader.read_rows, \
+    read_into, flush = raster.RasterReader._read_into, \
         raster.MaskCogWriter._flush
 
     def spy_read(self, *args):
+        # In the reader's thread, as each chunk is decoded.
         seen['read'].append((get_gdal_config('GDAL_CACHEMAX'),
                              self.cache_bytes))
-        return read_rows(self, *args)
+        return read_into(self, *args)
 
     def spy_flush(self, *args):
         seen['write'].append(get_gdal_config('GDAL_CACHEMAX'))
         return flush(self, *args)
 
-    monkeypatch.setattr(raster.RasterReader, 'read_rows', spy_read)
+    monkeypatch.setattr(raster.RasterReader, '_read_into', spy_read)
     monkeypatch.setattr(raster.MaskCogWriter, '_flush', spy_flush)
     out = tmp_path / 'out'
     scene.predict_scene(model, tif, dict(mask=str(out / 'g_mask.tif')),
@@ -880,13 +900,15 @@ def test_scene_error_in_a_worker_thread_stops_the_run(model, tmp_path,
     from mmseg_sia.apis import raster, scene
     tif, _, _ = write_uint16(tmp_path / 'e.tif')
     calls = []
-    cls, name = (raster.RasterReader, 'read_rows') if where == 'read' else (
-        scene.SceneWriter, 'add')
+    cls, name = (raster.RasterReader, '_read_into') if where == 'read' \
+        else (scene.SceneWriter, 'add')
     original = getattr(cls, name)
 
     def failing(self, *args):
+        # The first decode (all the rows of blocks of this small raster at
+        # once), or the second band written.
         calls.append(args[0])
-        if len(calls) == 2:
+        if len(calls) == (1 if where == 'read' else 2):
             raise OSError(f'{where} failed at row {args[0]}')
         return original(self, *args)
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import os.path as osp
 import warnings
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import (Callable, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 
@@ -174,12 +175,6 @@ class RasterReader:
             self.stretch = kind
             self.ranges = self._ranges(kind, params)
             self._validity = self._validity_rule()
-            self._last = None  # the strip read last: (y0, y1, bgr, valid)
-            # Rows decoded beyond the last strip, with their row of blocks:
-            # (first row, count), waiting in _spill (a SpillFile made when
-            # first needed), each chunk of columns at its own offset.
-            self._spare = None
-            self._spill = None
             self.spill_dir = spill_dir
         except Exception:
             ds.close()
@@ -238,7 +233,7 @@ class RasterReader:
     def cache_bytes(self) -> int:
         """GDAL block cache (bytes) for reading the raster strip by strip.
 
-        When rows of blocks are decoded whole (:meth:`read_rows`), one
+        When rows of blocks are decoded whole (:meth:`read_strips`), one
         chunk of them: GDAL decodes a pixel-interleaved block for every
         band at once and keeps the other bands' parts in its cache until
         they are read, within one read. Otherwise one row of blocks and a
@@ -264,12 +259,8 @@ class RasterReader:
         return rasterio.Env(GDAL_CACHEMAX=self.cache_bytes)
 
     def close(self) -> None:
-        """Close the dataset (and let the rows kept for the next strip
-        go)."""
+        """Close the dataset."""
         self.ds.close()
-        if self._spill is not None:
-            self._spill.close()
-            self._spill, self._spare = None, None
 
     def __enter__(self) -> 'RasterReader':
         return self
@@ -347,126 +338,144 @@ class RasterReader:
             out[i] = band.astype(np.uint8)
         return out
 
-    def read_rows(self, y0: int, y1: int,
-                  out: Optional[Tuple[np.ndarray, np.ndarray]] = None,
-                  ready: Optional[Callable[[int], None]] = None
-                  ) -> Tuple[np.ndarray, np.ndarray]:
+    def read_rows(self, y0: int, y1: int) -> Tuple[np.ndarray, np.ndarray]:
         """Rows ``y0:y1`` as ``(rows, W, 3)`` uint8 BGR and ``(rows, W)``
         validity (False for nodata, masked or transparent pixels).
 
-        Strips are read top to bottom, as sliding windows overlap: rows the
-        previous call returned are copied from it, and only the new ones
-        are read, one row of the raster's blocks after the other (blocks of
-        fewer than :data:`READ_ROWS` rows that many rows at a time), in
-        column chunks of :data:`READ_CHUNK` pixels (whole blocks), chunk
-        after chunk. A row of blocks that reaches below ``y1`` is decoded
-        whole all the same and its rows below ``y1`` kept, stretched, for
-        the next call: GDAL decodes each block once with a cache of one
-        chunk (:attr:`cache_bytes`), and what waits for the next strip is
-        8-bit (4 bytes a pixel against 8 for 4-band uint16 blocks), in a
-        temporary file (:class:`~mmseg_sia.fileio.SpillFile`), chunk by
-        chunk: the reader holds none of it across the width (up to 29 MiB
-        at 20,000 wide). Blocks of more than
-        :data:`WHOLE_BLOCK_ROWS` rows are read as far as ``y1`` only, with
-        a cache of one row of blocks.
+        One strip of :meth:`read_strips`, put together across the width;
+        read a scene's strips with that instead (this decodes the rows
+        anew at every call and holds them across the width).
+        """
+        bgr = np.empty((y1 - y0, self.width, 3), np.uint8)
+        valid = np.empty((y1 - y0, self.width), bool)
+        for _, x0, x1, part, ok in self.read_strips([(y0, y1)]):
+            bgr[:, x0:x1], valid[:, x0:x1] = part, ok
+        return bgr, valid
+
+    def read_strips(self, strips: Sequence[Tuple[int, int]]
+                    ) -> Iterator[Tuple[int, int, int, np.ndarray,
+                                        np.ndarray]]:
+        """Read strips of rows, top to bottom, one column chunk at a time.
+
+        Yields ``(i, x0, x1, bgr, valid)``: columns ``x0:x1`` of strip
+        ``i`` (rows ``strips[i]``), as ``(rows, x1 - x0, 3)`` uint8 BGR and
+        ``(rows, x1 - x0)`` validity (False for nodata, masked or
+        transparent pixels), chunk after chunk of :data:`READ_CHUNK`
+        columns (whole blocks), left to right, strip after strip. Each
+        chunk is a new array: nothing here holds rows across the width, so
+        a caller that keeps only the chunks it still needs holds memory of
+        the window, not of the scene.
+
+        The rows are decoded one row of the raster's blocks after the other
+        (blocks of fewer than :data:`READ_ROWS` rows that many rows at a
+        time). A row of blocks that reaches below a strip is decoded whole
+        all the same: GDAL decodes each block once with a cache of one
+        chunk (:attr:`cache_bytes`). What the next strip needs of what was
+        decoded (the rows the two strips share, and those below this one)
+        waits, stretched to 8 bit (4 bytes a pixel against 8 for 4-band
+        uint16 blocks), in a temporary file in :attr:`spill_dir`
+        (:class:`~mmseg_sia.fileio.SpillFile`), each chunk's rows at their
+        own offset; every row is decoded once. Blocks of more than
+        :data:`WHOLE_BLOCK_ROWS` rows are read as far as a strip's end
+        only, with a cache of one row of blocks.
 
         Args:
-            y0 (int): First row.
-            y1 (int): Row after the last.
-            out (tuple, optional): ``(bgr, valid)`` buffers of at least
-                ``y1 - y0`` rows to fill instead of new arrays. Passing the
-                buffers of the previous call reads a strip into the memory
-                of the last one: the rows it shares with it move up within
-                them, column chunk by column chunk.
-            ready (Callable[[int], None], optional): Called with ``x`` before
-                anything is written into columns below ``x``; returns when
-                the caller is done with them (so a strip can be filled
-                while the previous one, in the same buffers, is still being
-                used further right).
+            strips (Sequence[tuple[int, int]]): ``(y0, y1)`` rows of each
+                strip; first and last rows never go up from one strip to
+                the next.
 
-        Returns:
-            tuple[np.ndarray, np.ndarray]: The rows (views of ``out`` when
-            given).
+        Raises:
+            ValueError: When a strip is out of the raster or the strips go
+                up.
         """
-        rows, width = y1 - y0, self.width
-        if out is None:
-            bgr = np.empty((rows, width, 3), np.uint8)
-            valid = np.empty((rows, width), bool)
-        else:
-            bgr, valid = out[0][:rows], out[1][:rows]
-            if bgr.shape != (rows, width, 3) or valid.shape != (rows, width):
+        strips = [(int(a), int(b)) for a, b in strips]
+        for i, (y0, y1) in enumerate(strips):
+            back = i and (y0 < strips[i - 1][0] or y1 < strips[i - 1][1])
+            if not 0 <= y0 < y1 <= self.height or back:
                 raise ValueError(
-                    f'{self.path}: buffers of shape {out[0].shape} and '
-                    f'{out[1].shape} cannot take rows {y0}:{y1} of a raster '
-                    f'{width} pixels wide')
-        # Where the rows come from, the same in every column chunk.
-        start = y0
-        last, self._last = self._last, None
-        kept = None
-        if last is not None and last[0] <= y0 < last[1] <= y1:
-            kept = (y0 - last[0], last[1] - y0, last[2], last[3])
-            start = last[1]
-        spare = self._spare
-        use = None  # rows start:stop from the spare rows
-        if spare is not None and spare[0] <= start < spare[0] + spare[1]:
-            stop = min(y1, spare[0] + spare[1])
-            use = (start, stop, start - spare[0], spare[1])
-            start = stop
+                    f'{self.path}: cannot read strip {i}, rows {y0}:{y1}, '
+                    f'of a raster of {self.height} rows' +
+                    (' after rows {}:{}'.format(*strips[i - 1])
+                     if back else ''))
+        return self._strips(strips)
+
+    def _strips(self, strips: List[Tuple[int, int]]
+                ) -> Iterator[Tuple[int, int, int, np.ndarray, np.ndarray]]:
+        from ..fileio import SpillFile
+
+        width, step = self.width, self._chunk
         unit = self._rows if self._whole else self._block[0]
-        groups = []  # (first row, end, rows kept below y1)
-        while start < y1:
-            end = min(self.height, (start // unit + 1) * unit)
-            below = end - y1 if end > y1 and self._whole else 0
-            groups.append((start, min(end, y1), below))
-            start = end
-        below = groups[-1][2] if groups else 0
-        if groups:
-            # New rows are decoded: what was spare is used now or never.
-            self._spare = None
-        if below and self._spill is None:
-            from ..fileio import SpillFile
-            self._spill = SpillFile(
-                f'the rows of {self.path} decoded for the next strip',
-                self.spill_dir)
-        step = self._chunk
-        # Each chunk's spare rows at their own offset: bgr, then validity
-        # (fewer than a row of blocks: below < unit).
-        slot = unit * step * 4
-        for c, x0 in enumerate(range(0, width, step)):
-            x1 = min(width, x0 + step)
-            if ready is not None:
-                ready(x1)
-            cols = slice(x0, x1)
-            if kept is not None:
-                at, n, src_bgr, src_valid = kept
-                bgr[:n, cols] = src_bgr[at:at + n, cols]
-                valid[:n, cols] = src_valid[at:at + n, cols]
-            if use is not None:
-                # Read before this chunk's new spare rows take their place.
-                a, b, at, count = use
-                w = x1 - x0
-                rows_bgr = np.empty((b - a, w, 3), np.uint8)
-                rows_valid = np.empty((b - a, w), bool)
-                self._spill.read_into(c * slot + at * w * 3, rows_bgr)
-                self._spill.read_into(c * slot + (count * 3 + at) * w,
-                                      rows_valid)
-                bgr[a - y0:b - y0, cols] = rows_bgr
-                valid[a - y0:b - y0, cols] = rows_valid
-            for a, b, n in groups:
-                outs = [(bgr[a - y0:b - y0], valid[a - y0:b - y0])]
-                if n:
-                    spare_bgr = np.empty((n, x1 - x0, 3), np.uint8)
-                    spare_valid = np.empty((n, x1 - x0), bool)
-                    outs.append((spare_bgr, spare_valid))
-                self._read_into(a, b + n, x0, x1, outs)
-                if n:
-                    self._spill.write(c * slot, spare_bgr)
-                    self._spill.write(c * slot + spare_bgr.nbytes,
-                                      spare_valid)
-        if below:
-            self._spare = (y1, below)
-        self._last = (y0, y1, bgr, valid)
-        return bgr, valid
+        # Each chunk's rows kept for the next strip at their own offset in
+        # the file: their BGR, then their validity (4 bytes a pixel; a
+        # strip's rows and the rest of a row of blocks at most).
+        slot = (max(b - a for a, b in strips) + unit) * step * 4
+        spill = None
+        held = None  # rows (first, end) waiting in the file, every chunk
+        try:
+            for i, (y0, y1) in enumerate(strips):
+                last = i + 1 == len(strips)
+                # Rows y0:start come from the file, start:y1 are decoded;
+                # rows y1:end (decoded or in the file) are below the strip.
+                start = end = y0
+                if held is not None and held[0] <= y0 < held[1]:
+                    start, end = min(y1, held[1]), max(y1, held[1])
+                groups = []  # (first row, end, rows decoded below y1)
+                row = start
+                while row < y1:
+                    stop = min(self.height, (row // unit + 1) * unit)
+                    below = stop - y1 if stop > y1 and self._whole and \
+                        not last else 0
+                    groups.append((row, min(stop, y1), below))
+                    end = y1 + below
+                    row = stop
+                # Rows first:end wait in the file for the next strip.
+                first = end if last else max(y0, strips[i + 1][0])
+                if first < end and spill is None:
+                    spill = SpillFile(f'the rows of {self.path} decoded for '
+                                      'the next strip', self.spill_dir)
+                for c, x0 in enumerate(range(0, width, step)):
+                    x1 = min(width, x0 + step)
+                    w = x1 - x0
+                    # The strip's rows, and apart from them those below it
+                    # (the caller keeps the strip's chunks, not these).
+                    rows = [(y0, np.empty((y1 - y0, w, 3), np.uint8),
+                             np.empty((y1 - y0, w), bool)),
+                            (y1, np.empty((end - y1, w, 3), np.uint8),
+                             np.empty((end - y1, w), bool))]
+                    if start > y0:
+                        # Read before this chunk's kept rows take their
+                        # place in the file.
+                        for part in rows:
+                            self._move(spill.read_into, c * slot, held, w,
+                                       *part)
+                    (_, bgr, valid), (_, more_bgr, more_valid) = rows
+                    for a, b, n in groups:
+                        # Rows a:b of the strip, then n below it.
+                        self._read_into(a, b + n, x0, x1, [
+                            (bgr[a - y0:b - y0], valid[a - y0:b - y0]),
+                            (more_bgr[:n], more_valid[:n])])
+                    if first < end:
+                        for part in rows:
+                            self._move(spill.write, c * slot, (first, end),
+                                       w, *part)
+                    yield i, x0, x1, bgr, valid
+                held = (first, end) if first < end else None
+        finally:
+            if spill is not None:
+                spill.close()
+
+    @staticmethod
+    def _move(move: Callable, offset: int, kept: Tuple[int, int], w: int,
+              r: int, bgr: np.ndarray, valid: np.ndarray) -> None:
+        """Read or write (``move``, a :class:`~mmseg_sia.fileio.SpillFile`
+        method) the rows that arrays of rows ``r:r + len(bgr)`` of a chunk
+        ``w`` columns wide share with the chunk's rows ``kept`` in the file
+        at ``offset`` (their BGR, then their validity)."""
+        a, b = kept
+        lo, hi = max(a, r), min(b, r + len(bgr))
+        if lo < hi:
+            move(offset + (lo - a) * w * 3, bgr[lo - r:hi - r])
+            move(offset + ((b - a) * 3 + lo - a) * w, valid[lo - r:hi - r])
 
     def _validity_rule(self):
         """How :meth:`_read_into` finds the valid pixels: ``'all'`` (no
@@ -528,7 +537,7 @@ class RasterReader:
             at += n
 
 
-#: Columns read at a time by :meth:`RasterReader.read_rows` (rounded down to
+#: Columns read at a time by :meth:`RasterReader.read_strips` (rounded down to
 #: whole blocks of the raster). Against 4,096 columns, 1,024 read a 20,000²
 #: 4-band uint16 GeoTIFF in strips with the same CPU time or less and hold
 #: about 55 MiB less (a smaller chunk, its float copies, GDAL's cache):
@@ -536,7 +545,7 @@ class RasterReader:
 READ_CHUNK = 1024
 
 #: Blocks of at most this many rows are decoded a whole row of blocks at a
-#: time (see :meth:`RasterReader.read_rows`).
+#: time (see :meth:`RasterReader.read_strips`).
 WHOLE_BLOCK_ROWS = 1024
 
 #: Blocks of fewer rows are decoded this many rows at a time (rounded up to

@@ -214,37 +214,36 @@ def _numpy_stats(dp, device) -> Optional[Tuple[np.ndarray, np.ndarray]]:
             std.numpy().reshape(-1, 1, 1).copy())
 
 
-def _prepare(dp, stats, strip: np.ndarray, starts: Sequence[int],
-             ww: int) -> Tuple[np.ndarray, Tuple[int, int]]:
-    """:func:`_preprocess` of the windows ``strip[:, x:x + ww]`` (``x`` in
-    ``starts``) in numpy, for a model on the CPU: the same float32 values
-    (a uint8 is exact as a float, and ``(x - mean) / std`` is one rounded
-    float32 subtraction and one division in both), made without torch, so
-    in a thread beside the model without taking its OpenMP threads.
+def _prepare(dp, stats, windows: Sequence[np.ndarray]
+             ) -> Tuple[np.ndarray, Tuple[int, int]]:
+    """:func:`_preprocess` of the ``windows`` in numpy, for a model on the
+    CPU: the same float32 values (a uint8 is exact as a float, and ``(x -
+    mean) / std`` is one rounded float32 subtraction and one division in
+    both), made without torch, so in a thread beside the model without
+    taking its OpenMP threads.
 
     Args:
         dp: The model's data_preprocessor (channel conversion, padding).
         stats (tuple): ``(mean, std)`` from :func:`_numpy_stats`.
-        strip (np.ndarray): ``(h, W, C)`` uint8 rows of the image, BGR.
-        starts (Sequence[int]): The windows' first columns.
-        ww (int): Window width.
+        windows (Sequence[np.ndarray]): ``(h, w, C)`` uint8 windows of the
+            image, BGR, all of one size.
 
     Returns:
         tuple: The ``(B, C, ph, pw)`` float32 batch and its unpadded
         ``(h, w)``.
     """
-    h, channels = strip.shape[0], strip.shape[2]
+    h, ww, channels = windows[0].shape
     ph, pw = _padded_size(dp, h, ww)
-    out = np.empty((len(starts), channels, ph, pw), np.float32)
+    out = np.empty((len(windows), channels, ph, pw), np.float32)
     if (ph, pw) != (h, ww):
         out.fill(float(getattr(dp, 'pad_val', 0)))
     order = range(channels)[::-1] if getattr(
         dp, 'channel_conversion', False) and channels == 3 else \
         range(channels)
     mean, std = stats
-    for k, x in enumerate(starts):
+    for k, window in enumerate(windows):
         for c, src in enumerate(order):
-            out[k, c, :h, :ww] = strip[:, x:x + ww, src]
+            out[k, c, :h, :ww] = window[:, :, src]
         if mean is not None:
             part = out[k, :, :h, :ww]
             np.subtract(part, mean, out=part)
@@ -605,158 +604,266 @@ def iter_segment_rows(model: torch.nn.Module,
             count = row_count_t[y:y + block.shape[1], None] * \
                 col_count_t[None, a:b]
             ids = ((block[0] / count).sigmoid() > threshold).to(torch.uint8)
-        if holes is not None:
+        invalid = None if holes is None else holes.invalid(a, b)
+        if invalid is not None:
             # Nodata, masked and transparent pixels: the ignore index.
-            ids[torch.from_numpy(_bit_columns(holes, a, b)).to(
-                ids.device)] = 255
+            ids[torch.from_numpy(invalid).to(ids.device)] = 255
         return ids
 
     # Rows a row of windows shares with the next (stride under window).
     shared = max([wh - (b - a) for a, b in zip(ys, ys[1:])], default=0)
     sums = _RowSums(channels, wh, width, device, class_ids, rows=shared,
                     folder=spill_dir)
-    strip = valid = None  # rows y:y + wh of the image (raster input)
-    holes = None  # the invalid pixels of the rows a row of windows finishes
+    holes = None  # the strip's invalid pixels among the rows a row finishes
     total = len(ys) * len(xs)
     report = progress if callable(progress) else None
     bar = tqdm(total=total, desc='windows', unit='win', leave=False,
                disable=report is not None or not progress)
     done = 0
 
-    pool = ahead = gate = prep = None
+    prep = None
     stats = _numpy_stats(model.data_preprocessor, device)
     if stats is not None:
         from concurrent.futures import ThreadPoolExecutor
         prep = ThreadPoolExecutor(1, thread_name_prefix='sia-batch')
+    strips = [(y, y + wh) for y in ys]
     if reader is not None:
-        # The next strip is read (GDAL decodes without the GIL) while the
-        # model runs on this one, into the same buffers: column by column,
-        # as the model lets them go (one strip held, not two: 41 MB at
-        # 20,000 pixels wide).
-        from concurrent.futures import ThreadPoolExecutor
-        pool = ThreadPoolExecutor(1, thread_name_prefix='sia-read')
-        buffers = (np.empty((wh, width, 3), np.uint8),
-                   np.empty((wh, width), bool))
-        gate = _Columns(width)
-        ahead = pool.submit(reader.read_rows, ys[0], ys[0] + wh, buffers,
-                            gate.wait)
+        # The strips are read in a thread of their own (GDAL decodes without
+        # the GIL) a few column chunks ahead of the windows, and only the
+        # chunks the next windows need are held: memory of the window, not
+        # of the scene's width.
+        feed = _Feed(reader.read_strips(strips), ahead=READ_AHEAD)
+    else:
+        feed = _Feed(((i, 0, width, img[a:b], None)
+                      for i, (a, b) in enumerate(strips)))
     try:
         for i, y in enumerate(ys):
-            if reader is None:
-                strip = img[y:y + wh]
-            else:
-                # One strip of window rows, read once for all its windows;
-                # windows with no valid pixel are not run.
-                strip, valid = ahead.result()
-                gate.reset()
-                if i + 1 < len(ys):
-                    ahead = pool.submit(reader.read_rows, ys[i + 1],
-                                        ys[i + 1] + wh, buffers, gate.wait)
             # This row of windows finishes the image rows above the next.
             step = (ys[i + 1] if i + 1 < len(ys) else height) - y
             sums.start(y, step)
-            run = [x for x in xs
-                   if valid is None or valid[:, x:x + ww].any()]
-            holes = None
-            if valid is not None and not valid[:step].all():
-                # Kept as bits (an eighth of the rows' size): the strip's
-                # buffers take the next strip while these rows close.
-                holes = np.invert(np.packbits(valid[:step], axis=1))
-            if len(run) < len(xs):
-                bar.update(len(xs) - len(run))
-                done += len(xs) - len(run)
-            batches = [run[j:j + batch_size]
-                       for j in range(0, len(run), batch_size)]
-            # No later window of the row reaches left of the next batch's
-            # first: the reader may fill the next strip up to there, and
-            # the columns left of it close, once a batch is made.
-            uptos = [b[0] for b in batches[1:]] + [width]
+            holes = windows = _StripWindows(feed, i, width, xs, ww, step)
 
-            def make(j: int, strip=strip, batches=batches, uptos=uptos
-                     ) -> Tuple[torch.Tensor, Tuple[int, int]]:
-                starts = batches[j]
+            def make(windows: _StripWindows = windows) -> Optional[tuple]:
+                # The row's next batch (None after its last window): its
+                # windows' first columns, its inputs and size, the windows
+                # passed over (no valid pixel) and where the columns the
+                # row's later windows do not reach end.
+                got = windows.next_batch(batch_size)
+                if got is None:
+                    return None
+                starts, pixels, skipped, upto = got
                 if stats is None:
-                    batch = np.stack([strip[:, x:x + ww] for x in starts])
+                    inputs = _preprocess(model, np.stack(pixels), device)
                 else:
                     batch, size = _prepare(model.data_preprocessor, stats,
-                                           strip, starts, ww)
-                if gate is not None:
-                    gate.release(uptos[j])
-                if stats is None:
-                    return _preprocess(model, batch, device)
-                return torch.from_numpy(batch), size
+                                           pixels)
+                    inputs = torch.from_numpy(batch), size
+                return starts, inputs, skipped, upto
 
             # On the CPU the next batch is made (in numpy) while the model
             # runs on this one.
-            made = None if prep is None or not batches else \
-                prep.submit(make, 0)
-            for j, starts in enumerate(batches):
-                if made is None:
-                    inputs, (h, w) = make(j)
+            made = prep.submit(make) if prep is not None else None
+            while True:
+                got = made.result() if made is not None else make()
+                if got is not None and prep is not None:
+                    made = prep.submit(make)
+                if got is None:
+                    skipped = windows.skipped_after
                 else:
-                    inputs, (h, w) = made.result()
-                    made = prep.submit(make, j + 1) \
-                        if j + 1 < len(batches) else None
+                    starts, (inputs, (h, w)), skipped, upto = got
+                if skipped:
+                    bar.update(skipped)
+                    done += skipped
+                if got is None:
+                    if skipped and report is not None:
+                        report(done, total)
+                    break
                 ph, pw = inputs.shape[2:]
                 metas = [dict(img_shape=(ph, pw), pad_shape=(ph, pw),
                               ori_shape=(ph, pw))] * len(starts)
                 logits = model.encode_decode(inputs, metas)[:, :, :h, :w]
                 del inputs
                 sums.add(starts, logits)
-                sums.close(uptos[j])
+                sums.close(upto)
                 bar.update(len(starts))
                 done += len(starts)
                 if report is not None:
                     report(done, total)
             sums.close(width)
-            if gate is not None:
-                gate.release(width)
             rows = sums.finish()
             if len(rows):
                 yield y, rows
     finally:
         sums.release()
-        if gate is not None:
-            gate.stop()
         if prep is not None:
             prep.shutdown(wait=True, cancel_futures=True)
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        feed.close()
         bar.close()
 
 
-class _Stopped(Exception):
-    """The strips' consumer stopped (an error, or it was closed)."""
+#: Column chunks the reader thread reads ahead of the windows of a raster
+#: scene (besides those the next batches of windows take).
+READ_AHEAD = 2
 
 
-class _Columns:
-    """How far left the model is done with the strip in the buffers: the
-    reader waits (:meth:`wait`) before writing the next strip's columns
-    into them until the model has let those go (:meth:`release`)."""
+class _Feed:
+    """Column chunks of strips, ``(i, x0, x1, bgr, valid)``, from a
+    generator: run in a thread of its own that stays at most ``ahead``
+    chunks ahead (``ahead`` > 0), else taken from it when asked for. The
+    thread's error is raised by :meth:`get`."""
 
-    def __init__(self, width: int) -> None:
-        self.cond = threading.Condition()
-        self.upto, self.stopped = width, False  # nothing held at first
+    def __init__(self, chunks: Iterator[tuple], ahead: int = 0) -> None:
+        self.chunks = chunks
+        self.thread = None
+        if ahead > 0:
+            import queue
+            self.queue = queue.Queue(ahead)
+            self.stopped = threading.Event()
+            self.thread = threading.Thread(target=self._run, daemon=True,
+                                           name='sia-read')
+            self.thread.start()
 
-    def reset(self) -> None:
-        """A strip is taken from the buffers: none of it is let go."""
-        with self.cond:
-            self.upto = 0
+    def _run(self) -> None:
+        try:
+            for chunk in self.chunks:
+                if not self._put(chunk):
+                    break
+        except BaseException as e:  # raised again where the chunk is taken
+            self._put(e)
+        finally:
+            self.chunks.close()
 
-    def release(self, x: int) -> None:
-        """Columns left of ``x`` are no longer needed."""
-        with self.cond:
-            self.upto = max(self.upto, x)
-            self.cond.notify_all()
+    def _put(self, item) -> bool:
+        import queue
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
 
-    def wait(self, x: int) -> None:
-        """Return once columns left of ``x`` are let go."""
-        with self.cond:
-            self.cond.wait_for(lambda: self.upto >= x or self.stopped)
-            if self.stopped:
-                raise _Stopped
+    def get(self) -> tuple:
+        """The next chunk."""
+        import queue
+        if self.thread is None:
+            return next(self.chunks)
+        while True:
+            try:
+                item = self.queue.get(timeout=0.1)
+                break
+            except queue.Empty:
+                if not self.thread.is_alive() and self.queue.empty():
+                    raise RuntimeError('the strips ran out: no chunk left '
+                                       'to read') from None
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
-    def stop(self) -> None:
-        with self.cond:
-            self.stopped = True
-            self.cond.notify_all()
+    def close(self) -> None:
+        """Stop reading (the generator is closed: its files go)."""
+        if self.thread is None:
+            self.chunks.close()
+        else:
+            self.stopped.set()
+            self.thread.join()
+
+
+class _StripWindows:
+    """A strip's windows, left to right, made of its column chunks as they
+    come from a :class:`_Feed`, holding only those the next windows need.
+
+    Args:
+        feed (_Feed): Where the chunks come from.
+        index (int): The strip's number (its chunks come in order).
+        width (int): Image width.
+        xs (Sequence[int]): The windows' first columns.
+        ww (int): Window width.
+        step (int): Rows of the strip its row of windows finishes (of which
+            :meth:`invalid` tells the invalid pixels).
+    """
+
+    def __init__(self, feed: _Feed, index: int, width: int,
+                 xs: Sequence[int], ww: int, step: int) -> None:
+        self.feed, self.index, self.width = feed, index, width
+        self.xs, self.ww, self.step = xs, ww, step
+        self.chunks = []  # (x0, x1, bgr, valid) held, left to right
+        self.read = 0  # columns read: 0:read
+        self.k = 0  # the next window: xs[k]
+        self.skipped_after = 0  # windows passed over after the last batch
+        # (x0, x1, packed invalid pixels of the first step rows) of the
+        # chunks with any; appended here (the batches' thread), read by
+        # invalid() once the columns are read (the model's thread).
+        self.holes = []
+
+    def _pull(self, upto: int) -> None:
+        while self.read < upto:
+            i, x0, x1, bgr, valid = self.feed.get()
+            if i != self.index or x0 != self.read:
+                raise RuntimeError(f'strip {i} columns {x0}:{x1} came when '
+                                   f'strip {self.index} column {self.read} '
+                                   'was expected')
+            if valid is not None and not valid[:self.step].all():
+                self.holes.append((x0, x1, np.packbits(
+                    ~valid[:self.step], axis=1)))
+            self.chunks.append((x0, x1, bgr, valid))
+            self.read = x1
+
+    def _over(self, a: int, b: int) -> List[tuple]:
+        # The chunks held that reach into columns a:b, cut to them:
+        # (first column, end, bgr, valid).
+        return [(max(a, x0), min(b, x1),
+                 bgr[:, max(a, x0) - x0:min(b, x1) - x0],
+                 None if ok is None else
+                 ok[:, max(a, x0) - x0:min(b, x1) - x0])
+                for x0, x1, bgr, ok in self.chunks if x0 < b and x1 > a]
+
+    def next_batch(self, size: int) -> Optional[tuple]:
+        """The next ``size`` windows with a valid pixel: ``(starts,
+        pixels, skipped, upto)``, with ``pixels`` their ``(rows, ww, 3)``
+        uint8 columns (views of a chunk, or copies where a window spans
+        chunks), ``skipped`` the windows passed over before them and
+        ``upto`` where the columns no later window of the strip reaches
+        end; None when no window is left (every column then read;
+        :attr:`skipped_after` the windows passed over last)."""
+        starts, pixels, skipped = [], [], 0
+        while self.k < len(self.xs) and len(starts) < size:
+            x = self.xs[self.k]
+            self.k += 1
+            self._pull(x + self.ww)
+            parts = self._over(x, x + self.ww)
+            if any(ok is None or ok.any() for _, _, _, ok in parts):
+                starts.append(x)
+                pixels.append(parts[0][2] if len(parts) == 1 else
+                              np.concatenate([p[2] for p in parts], 1))
+            else:
+                skipped += 1
+            # Whatever windows were passed over, only the chunks the
+            # windows from the next on reach are held.
+            self._drop(self.xs[self.k] if self.k < len(self.xs) else
+                       self.width)
+        if not starts:
+            self._pull(self.width)
+            self.chunks = []
+            self.skipped_after = skipped
+            return None
+        upto = self.xs[self.k] if self.k < len(self.xs) else self.width
+        return starts, pixels, skipped, upto
+
+    def _drop(self, x: int) -> None:
+        # Let the chunks left of column x go.
+        while self.chunks and self.chunks[0][1] <= x:
+            del self.chunks[0]
+
+    def invalid(self, a: int, b: int) -> Optional[np.ndarray]:
+        """The ``(step, b - a)`` invalid pixels of columns ``a:b`` (read
+        already), or None when there are none."""
+        parts = [(x0, x1, bits) for x0, x1, bits in list(self.holes)
+                 if x0 < b and x1 > a]
+        if not parts:
+            return None
+        out = np.zeros((self.step, b - a), bool)
+        for x0, x1, bits in parts:
+            lo, hi = max(a, x0), min(b, x1)
+            out[:, lo - a:hi - a] = _bit_columns(bits, lo - x0, hi - x0)
+        return out
