@@ -428,8 +428,10 @@ def stage_seconds(scene: str, mask_path: str, formats: str, window: int,
     with RasterReader(scene) as reader, \
             reader.gdal_env():
         height = reader.height
-        for y in window_grid(height, window, stride):
-            reader.read_rows(y, min(y + window, height))
+        strips = [(y, min(y + window, height))
+                  for y in window_grid(height, window, stride)]
+        for _ in reader.read_strips(strips):  # as infer.py reads them
+            pass
     read = time.process_time() - c0
     kinds = [f for f in formats.split(',') if f != 'summary']
     georef = read_raster_georef(scene)

@@ -137,9 +137,11 @@ def read_all(path: str, way: str, window: int, stride: int,
         base = peak = rss_now_mb()
         c0, t0 = time.process_time(), time.perf_counter()
         with env:
-            for y in window_grid(reader.height, window, stride):
-                bgr, ok = reader.read_rows(y,
-                                           min(y + window, reader.height))
+            strips = [(y, min(y + window, reader.height))
+                      for y in window_grid(reader.height, window, stride)]
+            # Column chunk after column chunk, strip after strip, as a
+            # scene run reads them.
+            for _, _, _, bgr, ok in reader.read_strips(strips):
                 peak = max(peak, rss_now_mb())
                 digest.update(bgr.tobytes())
                 digest.update(ok.tobytes())
