@@ -523,8 +523,12 @@ def iter_segment_rows(model: torch.nn.Module,
     bands of about one stride of rows. The sums of the rows the next row of
     windows covers too (``num_classes x (window_h - stride_h) x width``
     floats) wait in a temporary file on the CPU, in device memory elsewhere
-    (see :class:`_RowSums`); a raster scene is never held whole (one strip
-    of ``window_h`` rows at a time), nor is its mask. With the model on
+    (see :class:`_RowSums`). A raster scene is never held whole, nor a
+    strip of it across the width: a thread reads its strips of
+    ``window_h`` rows in column chunks (:meth:`~mmseg_sia.apis.raster.
+    RasterReader.read_strips`) a few chunks (:data:`READ_AHEAD`) ahead of
+    the windows, which hold only the chunks they reach; nor is its mask.
+    With the model on
     the CPU, each batch is normalised in numpy in a thread of its own while
     the model runs on the batch before (:func:`_prepare`, the same floats as
     the data_preprocessor's), not with torch on the model's own thread,
@@ -534,7 +538,7 @@ def iter_segment_rows(model: torch.nn.Module,
         model (torch.nn.Module): An mmseg segmentor (``encode_decode``).
         image (str | PathLike | np.ndarray | RasterReader): File, uint8
             array, or a :class:`mmseg_sia.apis.raster.RasterReader` (a
-            raster scene, read one strip of window rows at a time; its
+            raster scene, read in column chunks of strips of window rows; its
             nodata, masked and transparent pixels get 255 and windows with
             no valid pixel are not run).
         window (int | tuple, optional): Window size ``(h, w)``. Defaults to
@@ -718,44 +722,33 @@ class _Feed:
         if ahead > 0:
             import queue
             self.queue = queue.Queue(ahead)
-            self.stopped = threading.Event()
+            self.stopped = False
             self.thread = threading.Thread(target=self._run, daemon=True,
                                            name='sia-read')
             self.thread.start()
 
     def _run(self) -> None:
+        # Blocking puts and gets (no timed polling: a thread waking up
+        # every so often beside the model's OpenMP threads); the thread
+        # ends with the end mark or an error, which get() raises.
         try:
             for chunk in self.chunks:
-                if not self._put(chunk):
+                self.queue.put(chunk)  # waits while the queue is full
+                if self.stopped:
                     break
+            else:
+                self.queue.put(_END)
         except BaseException as e:  # raised again where the chunk is taken
-            self._put(e)
+            self.queue.put(e)
         finally:
             self.chunks.close()
 
-    def _put(self, item) -> bool:
-        import queue
-        while not self.stopped.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                pass
-        return False
-
     def get(self) -> tuple:
         """The next chunk."""
-        import queue
-        if self.thread is None:
-            return next(self.chunks)
-        while True:
-            try:
-                item = self.queue.get(timeout=0.1)
-                break
-            except queue.Empty:
-                if not self.thread.is_alive() and self.queue.empty():
-                    raise RuntimeError('the strips ran out: no chunk left '
-                                       'to read') from None
+        item = next(self.chunks, _END) if self.thread is None else \
+            self.queue.get()
+        if item is _END:
+            raise RuntimeError('the strips ran out: no chunk left to read')
         if isinstance(item, BaseException):
             raise item
         return item
@@ -764,9 +757,20 @@ class _Feed:
         """Stop reading (the generator is closed: its files go)."""
         if self.thread is None:
             self.chunks.close()
-        else:
-            self.stopped.set()
-            self.thread.join()
+            return
+        import queue
+        self.stopped = True
+        while self.thread.is_alive():
+            # Room for the thread's last put, if it waits on one.
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                pass
+            self.thread.join(0.01)
+
+
+#: The end of a :class:`_Feed`'s chunks.
+_END = object()
 
 
 class _StripWindows:
