@@ -120,7 +120,7 @@ class RasterReader:
             interpretation is red, green and blue, else the first three.
         stretch (str, optional): See :func:`parse_stretch`.
         spill_dir (str, optional): Folder of the temporary file the rows
-            decoded for the next strip wait in (see :meth:`read_rows`).
+            decoded for the next strip wait in (see :meth:`read_strips`).
             Defaults to ``TMPDIR``.
 
     Raises:

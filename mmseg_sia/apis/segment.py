@@ -487,7 +487,7 @@ def segment_image(model: torch.nn.Module,
     Returns:
         np.ndarray: ``(H, W)`` uint8 class ids.
     """
-    if hasattr(image, 'read_rows'):
+    if hasattr(image, 'read_strips'):
         shape = (image.height, image.width)
     else:
         image, _ = load_image(image, channel_order)
@@ -569,7 +569,7 @@ def iter_segment_rows(model: torch.nn.Module,
     model = _unwrap(model)
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    if hasattr(image, 'read_rows'):
+    if hasattr(image, 'read_strips'):
         reader = image  # a RasterReader: strips of rows, with validity
         height, width = reader.height, reader.width
     else:
