@@ -507,13 +507,12 @@ class RasterReader:
     def _read_into(self, y0: int, y1: int, x0: int, x1: int,
                    outs: list) -> None:
         """Decode rows ``y0:y1``, columns ``x0:x1`` (one chunk) into
-        ``outs``: ``(bgr, valid)`` pairs that take those rows in order, one
-        after the other (arrays of the raster's width, or of the chunk's).
+        ``outs``: ``(bgr, valid)`` pairs of the chunk's width that take
+        those rows in order, one after the other.
         """
         from rasterio.windows import Window
 
         win = Window(x0, y0, x1 - x0, y1 - y0)
-        cols = slice(x0, x1)
         rule = self._validity
         if isinstance(rule, tuple):
             rgb, nodata = rule
@@ -530,10 +529,9 @@ class RasterReader:
         del data
         at = 0
         for bgr, valid in outs:
-            n, part = len(bgr), cols if bgr.shape[1] != x1 - x0 else \
-                slice(None)
-            bgr[:, part] = pixels[at:at + n]
-            valid[:, part] = ok if ok is True else ok[at:at + n]
+            n = len(bgr)
+            bgr[:] = pixels[at:at + n]
+            valid[:] = ok if ok is True else ok[at:at + n]
             at += n
 
 

@@ -608,7 +608,7 @@ def iter_segment_rows(model: torch.nn.Module,
             count = row_count_t[y:y + block.shape[1], None] * \
                 col_count_t[None, a:b]
             ids = ((block[0] / count).sigmoid() > threshold).to(torch.uint8)
-        invalid = None if holes is None else holes.invalid(a, b)
+        invalid = None if windows is None else windows.invalid(a, b)
         if invalid is not None:
             # Nodata, masked and transparent pixels: the ignore index.
             ids[torch.from_numpy(invalid).to(ids.device)] = 255
@@ -618,7 +618,7 @@ def iter_segment_rows(model: torch.nn.Module,
     shared = max([wh - (b - a) for a, b in zip(ys, ys[1:])], default=0)
     sums = _RowSums(channels, wh, width, device, class_ids, rows=shared,
                     folder=spill_dir)
-    holes = None  # the strip's invalid pixels among the rows a row finishes
+    windows = None  # the row's windows (and its strip's invalid pixels)
     total = len(ys) * len(xs)
     report = progress if callable(progress) else None
     bar = tqdm(total=total, desc='windows', unit='win', leave=False,
@@ -645,7 +645,7 @@ def iter_segment_rows(model: torch.nn.Module,
             # This row of windows finishes the image rows above the next.
             step = (ys[i + 1] if i + 1 < len(ys) else height) - y
             sums.start(y, step)
-            holes = windows = _StripWindows(feed, i, width, xs, ww, step)
+            windows = _StripWindows(feed, i, width, xs, ww, step)
 
             def make(windows: _StripWindows = windows) -> Optional[tuple]:
                 # The row's next batch (None after its last window): its
@@ -815,12 +815,15 @@ class _StripWindows:
 
     def _over(self, a: int, b: int) -> List[tuple]:
         # The chunks held that reach into columns a:b, cut to them:
-        # (first column, end, bgr, valid).
-        return [(max(a, x0), min(b, x1),
-                 bgr[:, max(a, x0) - x0:min(b, x1) - x0],
+        # (bgr, valid).
+        return [(bgr[:, max(a, x0) - x0:min(b, x1) - x0],
                  None if ok is None else
                  ok[:, max(a, x0) - x0:min(b, x1) - x0])
                 for x0, x1, bgr, ok in self.chunks if x0 < b and x1 > a]
+
+    def _next(self) -> int:
+        # The next window's first column (the width after the last).
+        return self.xs[self.k] if self.k < len(self.xs) else self.width
 
     def next_batch(self, size: int) -> Optional[tuple]:
         """The next ``size`` windows with a valid pixel: ``(starts,
@@ -836,23 +839,21 @@ class _StripWindows:
             self.k += 1
             self._pull(x + self.ww)
             parts = self._over(x, x + self.ww)
-            if any(ok is None or ok.any() for _, _, _, ok in parts):
+            if any(ok is None or ok.any() for _, ok in parts):
                 starts.append(x)
-                pixels.append(parts[0][2] if len(parts) == 1 else
-                              np.concatenate([p[2] for p in parts], 1))
+                pixels.append(parts[0][0] if len(parts) == 1 else
+                              np.concatenate([p[0] for p in parts], 1))
             else:
                 skipped += 1
             # Whatever windows were passed over, only the chunks the
             # windows from the next on reach are held.
-            self._drop(self.xs[self.k] if self.k < len(self.xs) else
-                       self.width)
+            self._drop(self._next())
         if not starts:
             self._pull(self.width)
             self.chunks = []
             self.skipped_after = skipped
             return None
-        upto = self.xs[self.k] if self.k < len(self.xs) else self.width
-        return starts, pixels, skipped, upto
+        return starts, pixels, skipped, self._next()
 
     def _drop(self, x: int) -> None:
         # Let the chunks left of column x go.
