@@ -140,12 +140,19 @@ def test_bench_geotiff_scene_smoke():
     out = run_benchmark('bench_geotiff_scene.py', '--sizes', '256',
                         '--window', '128', '--stride', '96', '--repeats', '1',
                         '--content', 'blocks', '--model', 'quarter',
-                        '--train', '3', '--stages', '--contention', '0.5')
+                        '--train', '3', '--stages', '--contention', '0.5',
+                        '--start-runs', '2')
     assert 'trained the quarter model for 3 steps' in out, out
     beside = re.findall(r'^forward alone (\d+\.\d+) s/batch; beside a thread '
                         r'taking (\d+)% of one core \(GIL released\) '
                         r'(\d+\.\d+) s/batch: [+-]\d+%$', out, re.MULTILINE)
     assert len(beside) == 2 and all(0 < int(b[1]) <= 100 for b in beside), out
+    # The fixed cost of a run is the median of the one-window runs.
+    start = re.search(r'a run on one window \(median of 2, (\d+\.\d)-'
+                      r'(\d+\.\d) s\): (\d+\.\d) s', out)
+    assert start, out
+    low, high, mid = map(float, start.groups())
+    assert 0 < low <= mid <= high, out
     row = ratios(r'^ +256 +0\.1 +9 +\d+\.\d+ +\d+ +\d+\.\d+ +\d+\.\d+ '
                  r'+-?\d+\.\d+ +\d+\.\d+ +-?\d+\.\d+ +-?\d+\.\d+ +(\d+)$',
                  out)
