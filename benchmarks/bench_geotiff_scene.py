@@ -22,8 +22,7 @@ worst case). Printed side by side, one row per size:
   windows ``infer.py`` runs (those with a valid pixel), per megapixel;
 * the same less the fixed cost of a run (start-up, imports, model loading,
   the median of ``--start-runs`` runs (default 3) on a scene of one
-  window), and its ratio to
-  the forward time
+  window), and its ratio to the forward time
   (goal: at most 1.1; the rest is reading, stretching, stitching,
   polygonizing and writing). The forward time is measured in this process
   just before and just after each run and the two averaged (its speed
@@ -524,6 +523,8 @@ def main() -> None:
                         'interleaved, and print what they add to the run '
                         '(issue 13)')
     args = parser.parse_args()
+    if args.start_runs < 1:
+        parser.error('--start-runs must be at least 1')
     # The forward passes timed here run under the allocator settings
     # infer.py runs them under (glibc's defaults map and unmap a model's
     # large tensors, which costs the kernel a zeroed page per 4 KB each
