@@ -105,6 +105,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'for 8-bit data, percent:2,98 otherwise)')
     parser.add_argument('--batch-size', type=int, default=4,
                         help='windows per forward pass (default: 4)')
+    parser.add_argument(
+        '--writers', type=int, default=None, metavar='N',
+        help='for raster scenes: processes that polygonize, measure and '
+        'encode the polygons beside the model (0: all in the writer thread; '
+        'default: 0 on the CPU, else up to 4, leaving two CPUs of each '
+        'process\' share); the outputs are the same either way')
     parser.add_argument('--opacity', type=float, default=0.5,
                         help='overlay colour weight (default: 0.5)')
     parser.add_argument(
@@ -283,6 +289,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             return fail(f'--{name.replace("_", "-")} must be >= 1')
+    if args.writers is not None and args.writers < 0:
+        return fail('--writers must be >= 0')
     summary_path = osp.join(args.out_dir, 'summary.csv')
     from mmseg_sia.apis.scene import tune_malloc
     tune_malloc()  # freed blocks are reused, not mapped anew
@@ -331,6 +339,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                cfg_options=args.cfg_options)
     except (OSError, ValueError, RuntimeError, TypeError) as e:
         return fail(str(e))
+
+    from mmseg_sia.apis.workers import WriterPool, default_writer_processes
+    writers = args.writers
+    if writers is None:
+        writers = default_writer_processes(
+            device,
+            int(os.environ.get('LOCAL_WORLD_SIZE', 1)))
+    # Started with the first scene, shared by all of them.
+    pool = WriterPool(writers) if writers > 0 else None
 
     cache: dict = {}
     rows: Dict[str, dict] = {}
@@ -386,7 +403,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         tolerance=args.simplify,
                         regularize={} if args.regularize else None,
                         summary='summary' in formats,
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, pool=pool)
                     row = dict(image=image, status='ok', error='',
                                footprint=source or '')
                     if measures is not None:
@@ -456,6 +473,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         stopped = 'stopped: interrupted'
     finally:
         bar.close()
+        if pool is not None:
+            pool.close()
 
     not_run = [image for image in images if image not in rows]
     for image in not_run:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import math
 import os
 import os.path as osp
@@ -41,7 +42,7 @@ from .prediction import (GPKG_FIELDS, LonLatRings, _background_index,
                          network_pixel_size, now_stamp, polygon_measures,
                          save_network, summary_head)
 from .segment import _bit_columns
-from .writers import GPKG_DATE, FeatureStream
+from .writers import GPKG_DATE, FeatureStream, dumps_pieces
 
 __all__ = ['BandPolygonizer', 'SceneWriter', 'band_pieces', 'predict_scene',
            'tune_malloc']
@@ -394,6 +395,11 @@ class _FeatureFile:
     def write(self, feature: dict) -> None:
         for piece in self.stream.feature_pieces(feature):
             self.f.write(piece)
+
+    def write_texts(self, count: int, text: bytes) -> None:
+        """Write ``count`` features given as their JSON texts joined by
+        ``', '`` (:func:`_encoded_events`)."""
+        self.f.write(self.stream.texts(count, text))
 
     def close(self) -> None:
         self.f.write(self.stream.tail)
@@ -757,6 +763,100 @@ def _take(items: list, index: int):
     return item
 
 
+@dataclasses.dataclass
+class _PolygonContext:
+    """What a scene's finished polygons are measured and written with (sent
+    along with each job of a :class:`~mmseg_sia.apis.workers.WriterPool`:
+    a few kilobytes pickled)."""
+    classes: Tuple[str, ...]
+    transform: object
+    georef: object
+    regularize: Optional[dict]
+    measured: bool
+    geojson: bool
+    labels: bool
+    gpkg: bool
+    keys: List[str]
+    image_id: str
+    stamp: str
+    geometry: Optional[dict]
+
+
+def _polygon_events(context: _PolygonContext, polys: List[MaskPolygon],
+                    index: int):
+    """What :class:`SceneWriter` writes for each polygon, in order, as
+    events: ``('count', class_id, area_m2)``, ``('geojson', feature)``
+    (GeoJSON id ``index`` on), ``('json', feature)`` and ``('gpkg', layer,
+    wkb, fields)``. The features are lazy: their coordinates are written
+    from the rings as the feature is (see :class:`LazyJSON`)."""
+    if context.regularize is not None and 'building' in context.classes:
+        from ..regularize import regularize_polygons
+        building = context.classes.index('building')
+        mine = [p for p in polys if p.class_id == building]
+        if mine:
+            done = iter(regularize_polygons(mine, **context.regularize))
+            out = []
+            for p in polys:
+                if p.class_id == building:
+                    r = next(done)
+                    r.polygon.regularized_iou = r.iou
+                    p = r.polygon
+                out.append(p)
+            polys = out
+    transform = context.transform
+    # The rings in lon/lat, mapped once for the measures and the GeoJSON.
+    pairs = _with_lonlat(polys, transform) if context.measured and \
+        transform else ((p, None, None) for p in polys)
+    wkbs = gpkg_wkbs(polys, context.georef) if context.gpkg else None
+    for poly, lonlat, lengths in pairs:
+        c = poly.class_id
+        measures = polygon_measures(poly, transform, lonlat, lengths) \
+            if context.measured else {}
+        yield 'count', c, measures.get('area_m2')
+        if context.geojson:
+            yield 'geojson', geojson_feature(
+                poly, index, context.classes, transform, measures=measures,
+                lazy=True, lonlat=lonlat)
+            index += 1
+        # Let the lon/lat rings go before the label ring and the
+        # GeoPackage geometry (each a copy of every vertex) are made.
+        lonlat = None
+        if context.labels:
+            yield 'json', label_feature(
+                poly, context.keys, context.classes, context.image_id,
+                context.stamp, context.geometry, lazy=True)
+        if context.gpkg:
+            fields = {k: np.nan if v is None else v
+                      for k, v in dict(measures, class_id=c).items()}
+            yield 'gpkg', context.classes[c], next(wkbs), fields
+
+
+def _encoded_events(context: _PolygonContext, polys: List[MaskPolygon],
+                    index: int) -> dict:
+    """What :func:`_polygon_events` gives, gathered per file, the features'
+    JSON text made (a :class:`~mmseg_sia.apis.workers.WriterPool` job):
+    ``count`` (the count events), ``geojson`` and ``json`` (the features'
+    texts joined as they follow each other in the FeatureCollection) and
+    ``gpkg`` (the GeoPackage events)."""
+    out: dict = dict(count=[], geojson=[], json=[], gpkg=[])
+    for event in _polygon_events(context, polys, index):
+        kind = event[0]
+        if kind in ('geojson', 'json'):
+            out[kind].append(b''.join(dumps_pieces(event[1])))
+        else:
+            out[kind].append(event)
+        del event
+    for kind in ('geojson', 'json'):
+        out[kind] = (len(out[kind]), b', '.join(out[kind]))
+    return out
+
+
+#: Vertices from which a polygon is measured and written by the writer's
+#: own thread when there is a pool: its encoded GeoJSON (about 40 bytes a
+#: vertex) would otherwise be held whole, in the worker and here.
+POOL_VERTICES = 1 << 18
+
+
 class SceneWriter:
     """The outputs of one scene, written from bands of finished mask rows.
 
@@ -791,6 +891,11 @@ class SceneWriter:
             :func:`mmseg_sia.roads.mask_rows_to_network` for the 'network'
             and 'network_gpkg' formats (built in a thread of its own as the
             bands arrive, see :class:`_RoadNetwork`).
+        pool (WriterPool, optional): Processes that polygonize the bands
+            and measure and encode the polygons
+            (:class:`mmseg_sia.apis.workers.WriterPool`); the files are
+            the same byte for byte. Defaults to None (all in the thread
+            that calls :meth:`add`).
     """
 
     def __init__(self, paths: Dict[str, str], height: int, width: int,
@@ -799,7 +904,7 @@ class SceneWriter:
                  georef=None, transform=None, tolerance: float = 0.0,
                  regularize: Optional[dict] = None, summary: bool = True,
                  overwrite: bool = False, batch: int = 1024,
-                 network: Optional[dict] = None) -> None:
+                 network: Optional[dict] = None, pool=None) -> None:
         self.paths = {k: v for k, v in paths.items()
                       if k in ('mask', 'gpkg', 'geojson', 'json', 'network',
                                'network_gpkg')}
@@ -818,6 +923,7 @@ class SceneWriter:
         self.tolerance, self.regularize = tolerance, regularize
         self.summary, self.overwrite, self.batch = summary, overwrite, batch
         self.network = dict(network or {})
+        self._pool = pool
         self.background = _background_index(self.classes)
         self.class_ids = [c for c in range(len(self.classes))
                           if c != self.background]
@@ -892,7 +998,29 @@ class SceneWriter:
             self._stack.callback(self._beside.close)
         self._makers = [BandPolygonizer(c, self.width)
                         for c in self.class_ids]
+        self._context = _PolygonContext(
+            classes=self.classes, transform=self.transform,
+            georef=self.georef, regularize=self.regularize,
+            measured=self.geojson is not None or self.gpkg is not None or
+            self.summary, geojson=self.geojson is not None,
+            labels=self.labels is not None, gpkg=self.gpkg is not None,
+            keys=self._keys, image_id=self.image_id, stamp=self._stamp,
+            geometry=self._geometry)
+        # With a pool: bands out for polygonizing, polygons out for
+        # measuring and encoding (futures; a generator where a polygon is
+        # made here), each in order.
+        self._bands: collections.deque = collections.deque()
+        self._events: collections.deque = collections.deque()
         return self
+
+    def _cancel(self) -> None:
+        for y0, rows, job in self._bands:
+            job.cancel()
+        for job in self._events:
+            if hasattr(job, 'cancel'):
+                job.cancel()
+        self._bands.clear()
+        self._events.clear()
 
     def add(self, y0: int, rows: np.ndarray) -> None:
         """Write the band of mask rows ``y0:y0 + len(rows)`` (in order)."""
@@ -919,75 +1047,116 @@ class SceneWriter:
                 self._beside.submit(self._road.add_road, road)
             if self._roads is not None:
                 self._roads.write(y0, road)
-        pieces = band_pieces(rows, self.class_ids, y0)
+        if self._pool is None:
+            self._stitch(y0, rows, band_pieces(rows, self.class_ids, y0))
+            return
+        # Polygonized by a worker; stitched here in order once it is back.
+        # A copy: the band is pickled later, in the pool's own thread, and
+        # the caller may reuse its array meanwhile.
+        rows = rows.copy()
+        self._bands.append((y0, rows, self._pool.submit(
+            band_pieces, rows, self.class_ids, y0)))
+        self._drain(self._pool.processes + 1)
+
+    def _stitch(self, y0: int, rows: np.ndarray, pieces: dict) -> None:
         done: List[MaskPolygon] = []
         for maker in self._makers:
             done += maker.add(y0, rows, pieces.pop(maker.class_id))
         self._polygons(done)
 
     def _polygons(self, polys: List[MaskPolygon]) -> None:
+        # Simplified here, so that the number of features (and the GeoJSON
+        # ids of the next polygons) is known before they are measured.
         polys = simplify_polygons(polys, self.tolerance)
-        if self.regularize is not None and 'building' in self.classes:
-            from ..regularize import regularize_polygons
-            building = self.classes.index('building')
-            mine = [p for p in polys if p.class_id == building]
-            if mine:
-                done = iter(regularize_polygons(mine, **self.regularize))
-                out = []
-                for p in polys:
-                    if p.class_id == building:
-                        r = next(done)
-                        r.polygon.regularized_iou = r.iou
-                        p = r.polygon
-                    out.append(p)
-                polys = out
-        measured = self.geojson is not None or self.gpkg is not None or \
-            self.summary
-        # The rings in lon/lat, mapped once for the measures and the GeoJSON.
-        pairs = _with_lonlat(polys, self.transform) if measured and \
-            self.transform else ((p, None, None) for p in polys)
-        wkbs = gpkg_wkbs(polys, self.georef) if self.gpkg is not None \
-            else None
-        for poly, lonlat, lengths in pairs:
-            c = poly.class_id
-            self._count[c] += 1
-            if not measured:
-                measures = {}
+        index = self._index
+        if self.geojson is not None:
+            self._index += len(polys)
+        if self._pool is None:
+            self._replay(_polygon_events(self._context, polys, index))
+            return
+        # Runs of polygons to the workers; one of POOL_VERTICES vertices or
+        # more (a scene's road region) is made here, lazily, as without
+        # them: its encoded features would be held whole.
+        run: List[MaskPolygon] = []
+        for poly in polys + [None]:
+            big = poly is not None and len(poly.exterior) + sum(
+                map(len, poly.holes)) >= POOL_VERTICES
+            if run and (poly is None or big):
+                self._events.append(self._pool.submit(
+                    _encoded_events, self._context, run, index))
+                index, run = index + len(run), []
+            if big:
+                self._events.append(
+                    _polygon_events(self._context, [poly], index))
+                index += 1
+            elif poly is not None:
+                run.append(poly)
+
+    def _drain(self, most: int) -> None:
+        """Stitch the polygonized bands and write the polygons the workers
+        have finished, in order; wait while more than ``most`` of either
+        are out."""
+        while self._bands and (len(self._bands) > most or
+                               self._bands[0][2].done()):
+            y0, rows, pieces = self._bands.popleft()
+            self._stitch(y0, rows, self._result(pieces))
+        while self._events and (len(self._events) > most or not hasattr(
+                self._events[0], 'done') or self._events[0].done()):
+            events = self._events.popleft()
+            if not hasattr(events, 'result'):
+                self._replay(events)
+                continue
+            made = self._result(events)
+            self._replay(made['count'])
+            for f, kind in ((self.geojson, 'geojson'), (self.labels, 'json')):
+                if f is not None and made[kind][0]:
+                    f.write_texts(*made[kind])
+            self._replay(made['gpkg'])
+
+    def _result(self, job):
+        from concurrent.futures.process import BrokenProcessPool
+        try:
+            return job.result()
+        except BrokenProcessPool as e:
+            raise RuntimeError(
+                f'{self.image_path}: a writer process stopped before its '
+                'work was done (killed, for memory?); the scene is not '
+                'written') from e
+
+    def _replay(self, events) -> None:
+        for event in events:
+            kind = event[0]
+            if kind == 'count':
+                self._count[event[1]] += 1
+                if event[2] is not None:
+                    self._area_m2[event[1]].append(event[2])
+            elif kind == 'geojson':
+                self.geojson.write(event[1])
+            elif kind == 'json':
+                self.labels.write(event[1])
             else:
-                measures = polygon_measures(poly, self.transform, lonlat,
-                                            lengths)
-            if measures.get('area_m2') is not None:
-                self._area_m2[c].append(measures['area_m2'])
-            if self.geojson is not None:
-                self.geojson.write(geojson_feature(
-                    poly, self._index, self.classes, self.transform,
-                    measures=measures, lazy=True, lonlat=lonlat))
-                self._index += 1
-            # Let the lon/lat rings go before the label ring and the
-            # GeoPackage geometry (each a copy of every vertex) are made.
-            lonlat = None
-            if self.labels is not None:
-                self.labels.write(label_feature(
-                    poly, self._keys, self.classes, self.image_id,
-                    self._stamp, self._geometry, lazy=True))
-            if self.gpkg is not None:
-                fields = dict(measures, class_id=c)
-                fields = {k: np.nan if v is None else v
-                          for k, v in fields.items()}
-                self.gpkg.add(self.classes[c], next(wkbs), fields)
+                self.gpkg.add(*event[1:])
+            # Let the feature (and its lon/lat rings) go before the next
+            # one is made.
+            del event
 
     def __exit__(self, kind, value, tb) -> bool:
         stack, self._stack = self._stack, None
         if kind is not None:
+            self._cancel()
             return stack.__exit__(kind, value, tb)
         try:
             if self._done != self.height:
                 raise ValueError(f'{self.image_path}: {self._done} rows '
                                  f'written of {self.height}')
+            if self._pool is not None:
+                self._drain(0)
             done: List[MaskPolygon] = []
             for maker in self._makers:  # regions reaching the last row
                 done += maker.finish()
             self._polygons(done)
+            if self._pool is not None:
+                self._drain(0)
             if self.gpkg is not None:
                 self.gpkg.flush()
             for f in (self.geojson, self.labels):
@@ -1007,6 +1176,7 @@ class SceneWriter:
                              self.transform, head, self.stem, self.overwrite)
         except BaseException:
             import sys
+            self._cancel()
             if not stack.__exit__(*sys.exc_info()):
                 raise
             return False
@@ -1103,7 +1273,8 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
                   stretch: Optional[str] = None, tolerance: float = 0.0,
                   regularize: Optional[dict] = None, summary: bool = True,
                   overwrite: bool = False,
-                  network: Optional[dict] = None) -> Optional[dict]:
+                  network: Optional[dict] = None,
+                  pool=None) -> Optional[dict]:
     """Segment a raster scene and write its outputs in one streamed pass.
 
     The scene is read in strips (:class:`mmseg_sia.apis.raster.
@@ -1132,7 +1303,7 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
         window, stride, overlap, batch_size, progress: See
             :func:`mmseg_sia.apis.segment.iter_segment_rows`.
         bands, stretch: See :class:`mmseg_sia.apis.raster.RasterReader`.
-        tolerance, regularize, summary, overwrite, network: See
+        tolerance, regularize, summary, overwrite, network, pool: See
             :class:`SceneWriter`.
 
     Returns:
@@ -1178,7 +1349,8 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
                              palette, path, georef=georef,
                              transform=transform, tolerance=tolerance,
                              regularize=regularize, summary=summary,
-                             overwrite=overwrite, network=network)
+                             overwrite=overwrite, network=network,
+                             pool=pool)
         # What waits for the next strip and the next row of windows goes
         # to unnamed files beside the outputs (a disk the user chose for
         # them; TMPDIR may be a tmpfs, which is memory).

@@ -466,6 +466,14 @@ class FeatureStream:
         self.count += 1
         yield from dumps_pieces(feature, self.indent)
 
+    def texts(self, count: int, text: bytes) -> bytes:
+        """The bytes of the next ``count`` features (at least one) given
+        their JSON texts (:func:`dumps_pieces` of each) joined by ``', '``.
+        """
+        start = b', ' if self.count else b''
+        self.count += count
+        return start + text
+
 
 def save_json(path: str, obj: Mapping, overwrite: bool = False,
               indent: Optional[int] = None,
