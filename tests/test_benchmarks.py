@@ -167,6 +167,22 @@ def test_bench_geotiff_scene_smoke():
     assert stages and float(stages.group(2)) > 0, out
 
 
+def test_bench_scene_writer_smoke():
+    """A small town mask written without and with one worker process: a
+    row each, the same bytes, and the workers did the polygons' work."""
+    out = run_benchmark('bench_scene_writer.py', '--sizes', '900',
+                        '--writers', '0,1')
+    rows = re.findall(r'^\| town_900\.tif \(1 MP\) \| (\d) \| (\d+) \| '
+                      r'([\d.]+) \| ([\d.]+) \| ([\d.]+) \(\d\) \| '
+                      r'([\d.]+) \| ([\d.]+) \| [\d.]+ \| [\d.]+ \| '
+                      r'(\d+) \| (yes|NO) \|$', out, re.MULTILINE)
+    assert [r[0] for r in rows] == ['0', '1'], out
+    (_, n0, *_, pss0, same0), (_, n1, *_, workers, pace, pss1, same1) = rows
+    assert int(n0) == int(n1) > 10 and same0 == same1 == 'yes', out
+    assert float(workers) > 0 and float(pace) > 0, out
+    assert int(pss0) == 0 and int(pss1) > 0, out
+
+
 def test_bench_infer_memory_outputs_smoke():
     out = run_benchmark('bench_infer_memory.py', '--size', '256',
                         '--outputs-only')

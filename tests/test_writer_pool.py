@@ -95,6 +95,9 @@ def test_pool_writes_the_same_bytes(tmp_path, monkeypatch, pool, seed, band,
     monkeypatch.setattr(scene, 'now_stamp', lambda: STAMP)
     if big is not None:
         monkeypatch.setattr(scene, 'POOL_VERTICES', big)
+    # Several chunks of columns for the road length (thinned by threads
+    # beside a pool).
+    monkeypatch.setattr(scene._RoadLength, 'COLUMNS', 24 + 8 * seed)
     mask = town_mask(seed, 150 + 17 * seed, 131 + 9 * seed)
     alone, row = write_scene(tmp_path, 'alone', mask, band, **options)
     jobs = pool.jobs

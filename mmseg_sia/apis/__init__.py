@@ -20,6 +20,7 @@ from .raster import (MaskCogWriter, RasterError, RasterReader, is_scene,
 from .scene import BandPolygonizer, SceneWriter, predict_scene
 from .segment import (DEFAULT_WINDOW, ImageReadError, iter_segment_rows,
                       load_image, segment_image, window_grid)
+from .workers import WriterPool
 from .writers import (ALL_FORMATS, IMAGE_FORMATS, RUN_FORMATS, blend_overlay,
                       json_chunks, output_paths, overlay_bands, png_stream,
                       save_json, save_mask_png, save_overlay_png,
@@ -39,5 +40,5 @@ __all__ = [
     'png_stream', 'json_chunks', 'summary_frame', 'RasterError',
     'RasterReader', 'is_scene', 'parse_bands', 'parse_stretch',
     'save_mask_cog', 'save_gpkg', 'MaskCogWriter', 'BandPolygonizer',
-    'SceneWriter', 'predict_scene', 'iter_segment_rows'
+    'SceneWriter', 'predict_scene', 'iter_segment_rows', 'WriterPool'
 ]

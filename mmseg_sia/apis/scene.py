@@ -521,8 +521,14 @@ class _RoadLength:
     #: to their edges are measured (8-bit distances: below 255).
     REACH_CONTEXT = 254
 
-    def __init__(self, class_id: int, width: int, block: int = 512) -> None:
+    def __init__(self, class_id: int, width: int, block: int = 512,
+                 threads: int = 0) -> None:
         self.class_id, self.width, self.block = class_id, width, block
+        # Chunks of columns thinned at once (scikit-image lets go of the
+        # GIL); the caller shuts them down (close()).
+        self.threads = ThreadPoolExecutor(
+            threads, thread_name_prefix='sia-road-length') \
+            if threads > 1 and width > self.COLUMNS else None
         # Mask rows top:top + len, eight pixels a byte (np.packbits).
         self.rows = np.zeros((0, (width + 7) // 8), np.uint8)
         self.top = 0
@@ -598,7 +604,9 @@ class _RoadLength:
             # columns c0:c1; column c1 is thinned too, for the steps that
             # reach it from c1 - 1.
             rows = slice(self.done - a, y1 - a)
-            for c0 in range(0, width, self.COLUMNS):
+
+            def chunk(c0: int, a=a, b=b, halo=halo,
+                      rows=rows) -> np.ndarray:
                 c1 = min(width, c0 + self.COLUMNS)
                 lo, hi = max(0, c0 - halo), min(width, c1 + 1 + halo)
                 sk = skeletonize(self._road(a, b, lo, hi))
@@ -609,6 +617,12 @@ class _RoadLength:
                 steps = np.array(_skeleton_steps(top, below))
                 if c1 < width:  # column c1's down steps are the next chunk's
                     steps[1] -= int((top[:, -1] & below[:, -1]).sum())
+                return steps
+
+            starts = range(0, width, self.COLUMNS)
+            # Integer counts: their sum does not depend on the order.
+            for steps in (self.threads.map(chunk, starts) if self.threads
+                          else map(chunk, starts)):
                 self.steps += steps
             self.done = y1
             # Keep only what later bands can use as context.
@@ -616,6 +630,10 @@ class _RoadLength:
             keep = max(self.top, self.done - self.retain)
             self.rows = self.rows[keep - self.top:]
             self.top = keep
+
+    def close(self) -> None:
+        if self.threads is not None:
+            self.threads.shutdown(wait=True, cancel_futures=True)
 
     def result(self, jacobian) -> Tuple[Optional[float], float]:
         self._count(final=True)
@@ -991,7 +1009,12 @@ class SceneWriter:
         self._area_px = {c: 0 for c in self.class_ids}
         self._road = None
         if self.summary and 'road' in self.classes:
-            self._road = _RoadLength(self.classes.index('road'), self.width)
+            # With a pool, its chunks of columns are thinned by as many
+            # threads as the pool has processes.
+            self._road = _RoadLength(
+                self.classes.index('road'), self.width,
+                threads=0 if self._pool is None else self._pool.processes)
+            self._stack.callback(self._road.close)
             # Thinned in a thread of its own (scikit-image lets go of the
             # GIL), a band at a time in order, at most two bands behind.
             self._beside = _Beside(f'{self.image_path}: road length')
@@ -1285,8 +1308,9 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
     things run at once: the next strip is read in one thread, the model
     runs on the current one (on a CPU, the next batch of its windows is
     normalised in another thread meanwhile), and the finished bands are
-    written, in order, in a third (at most two bands wait for it). An
-    error in any of them stops the run and leaves no output file.
+    written, in order, in a third (at most two bands wait for it), which
+    hands most of its work to the processes of ``pool`` when there is one.
+    An error in any of them stops the run and leaves no output file.
 
     Args:
         model: An mmseg segmentor (e.g. from :func:`init_segmentor`).
