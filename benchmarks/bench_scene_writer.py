@@ -189,7 +189,8 @@ def write(mask_path: str, band: int, pool, out: str) -> dict:
     digest = {k: hashlib.md5(open(p, 'rb').read()).hexdigest()
               for k, p in paths.items()}
     road = beside + chunks / max(threads, 1)
-    return dict(pss=sampler.pss, wall=wall / mp, writer=own / mp, road=(beside + chunks) / mp,
+    return dict(pss=sampler.pss, wall=wall / mp, writer=own / mp,
+                road=(beside + chunks) / mp,
                 threads=threads, workers=workers / mp, count=count,
                 pace=max(own, road, workers / max(count, 1)) / mp,
                 digest=digest, polygons=writer.row['building_count'] +

@@ -414,8 +414,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                             'geojson' in formats or 'network' in formats):
                         no_georeference.append(image)
                     continue
-                # Tiles, and the cleaning options, take the whole mask; polygons are made after the image is let go
-                # (memory: the image, then the vectorization, never both).
+                # Tiles, and the cleaning options, take the whole mask;
+                # polygons are made after the image is let go (memory: the
+                # image, then the vectorization, never both).
                 result = predict(
                     model, image,
                     window=args.window, overlap=args.overlap,
