@@ -15,7 +15,9 @@ it. ``--model quarter`` takes a quarter of its width; ``--content noise``
 random values, on which the random model's mask is speckle (the writer's
 worst case). Printed side by side, one row per size:
 
-* peak RSS of the whole ``infer.py`` process (``wait4``'s ``ru_maxrss``);
+* peak RSS of the whole ``infer.py`` process (``wait4``'s ``ru_maxrss``,
+  through :mod:`peak_rss`'s launcher, so that this process' own peak is
+  not read as the tool's);
 * its wall time per megapixel of the scene;
 * the model's own forward time per megapixel: ``encode_decode`` on batches
   of windows of the same size, timed in this process, times the number of
@@ -63,6 +65,9 @@ import tempfile
 import time
 
 import numpy as np
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from peak_rss import run_measured  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
@@ -179,7 +184,7 @@ def calibrate(model, scene: str, window: int) -> None:
         if isinstance(mod, torch.nn.BatchNorm2d):
             mod.reset_running_stats()
             mod.momentum = None
-    inputs, _ = _preprocess(model, img[None], 'cpu')
+    inputs, _ = _preprocess(model, img[None], device_of(model))
     model.train()
     with torch.no_grad():
         model.decode_head(model.extract_feat(inputs))
@@ -228,12 +233,13 @@ def train(model, scene: str, iters: int, crop: int = 256, batch: int = 4,
         ys = rng.integers(0, bgr.shape[0] - crop, batch)
         xs = rng.integers(0, bgr.shape[1] - crop, batch)
         inputs, _ = _preprocess(model, np.stack(
-            [bgr[y:y + crop, x:x + crop] for y, x in zip(ys, xs)]), 'cpu')
+            [bgr[y:y + crop, x:x + crop] for y, x in zip(ys, xs)]),
+            device_of(model))
         samples = []
         for y, x in zip(ys, xs):
             sample = SegDataSample(metainfo=meta)
             sample.gt_sem_seg = PixelData(data=torch.from_numpy(
-                truth[None, y:y + crop, x:x + crop]))
+                truth[None, y:y + crop, x:x + crop]).to(device_of(model)))
             samples.append(sample)
         losses = model.loss(inputs, samples)
         loss = sum(v for k, v in losses.items() if 'loss' in k)
@@ -272,7 +278,8 @@ WIDTHS = {'sample': 1, 'quarter': 4}
 
 def make_model(root: str, window: int, stride: int,
                calibrate_on: str | None = None, width: str = 'quarter',
-               train_on: str | None = None, iters: int = 0):
+               train_on: str | None = None, iters: int = 0,
+               device: str = 'cpu'):
     import torch
 
     import mmseg_sia  # noqa: F401  (first: mmseg imports with mmcv-lite)
@@ -291,7 +298,7 @@ def make_model(root: str, window: int, stride: int,
     kept = trained and osp.exists(ckpt)
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmseg'):
-        model = init_model(cfg, ckpt if kept else None, device='cpu')
+        model = init_model(cfg, ckpt if kept else None, device=device)
     if kept:
         return cfg, ckpt, model.eval()
     if trained:
@@ -304,6 +311,17 @@ def make_model(root: str, window: int, stride: int,
     meta = dict(dataset_meta=dict(SIADataset.METAINFO))
     torch.save(dict(state_dict=model.state_dict(), meta=meta), ckpt)
     return cfg, ckpt, model.eval()
+
+
+def device_of(model):
+    return next(model.parameters()).device
+
+
+def sync(device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously)."""
+    import torch
+    if torch.device(device).type == 'cuda':
+        torch.cuda.synchronize(device)
 
 
 def forward_seconds(model, window: int, batches: list,
@@ -321,6 +339,7 @@ def forward_seconds(model, window: int, batches: list,
     if 0 < sample < len(run):
         run = [run[i] for i in np.linspace(0, len(run) - 1, sample,
                                            dtype=int)]
+    device = device_of(model)
     with torch.no_grad():
         for i, batch in enumerate([run[0]] + run):
             x = rng.integers(0, 256, (batch, window, window, 3),
@@ -328,9 +347,11 @@ def forward_seconds(model, window: int, batches: list,
             metas = [dict(img_shape=(window, window),
                           pad_shape=(window, window),
                           ori_shape=(window, window))] * batch
+            sync(device)
             t0, c0 = time.perf_counter(), time.process_time()
-            inputs, _ = _preprocess(model, x, 'cpu')
+            inputs, _ = _preprocess(model, x, device)
             model.encode_decode(inputs, metas)
+            sync(device)
             if i:  # the first is the warm-up
                 total += time.perf_counter() - t0
                 cpu += time.process_time() - c0
@@ -390,18 +411,16 @@ def run_infer(cfg: str, ckpt: str, scene: str, out: str, batch: int,
     env = dict(os.environ, PYTHONPATH=REPO, PYTHONWARNINGS='ignore')
     if osp.isdir(out):
         cmd.append('--overwrite')
-    t0 = time.perf_counter()
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
+        # Started through peak_rss's launcher: this process' own peak (a
+        # model trained here, a scene's mask read whole) is not the tool's.
+        code, wall, rss, cpu = run_measured(cmd, env=env, stdout=log,
+                                            stderr=subprocess.STDOUT)
         log.seek(0)
         text = log.read().decode(errors='replace')
-    if os.waitstatus_to_exitcode(status) != 0:
+    if code != 0:
         raise SystemExit(f'infer.py failed:\n{text[-3000:]}')
-    cpu = usage.ru_utime + usage.ru_stime
-    return wall, usage.ru_maxrss / 1024, cpu
+    return wall, rss, cpu
 
 
 def median(values):
@@ -517,6 +536,12 @@ def main() -> None:
                         'the GIL (e.g. 0.1), and print the slowdown against '
                         'the share taken: what the reading and writing '
                         'threads cost the model on this machine')
+    parser.add_argument('--device', default='cpu',
+                        help='where the model runs, in infer.py and for the '
+                        'forward timed here (cpu, cuda, cuda:N; default '
+                        'cpu)')
+    parser.add_argument('--writers', type=int, default=None, metavar='N',
+                        help="infer.py --writers (default: infer.py's)")
     parser.add_argument('--network-regularize', action='store_true',
                         help='also run each size with the road network '
                         '(network,network_gpkg) and --regularize, runs '
@@ -525,6 +550,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.start_runs < 1:
         parser.error('--start-runs must be at least 1')
+    common = ('--device', args.device) + (
+        () if args.writers is None else ('--writers', str(args.writers)))
     # The forward passes timed here run under the allocator settings
     # infer.py runs them under (glibc's defaults map and unmap a model's
     # large tensors, which costs the kernel a zeroed page per 4 KB each
@@ -550,7 +577,7 @@ def main() -> None:
     cfg, ckpt, model = make_model(
         root, args.window, args.stride,
         big if args.content == 'blocks' else None, args.model,
-        train_scene if trained else None, args.train)
+        train_scene if trained else None, args.train, args.device)
     if args.contention > 0:
         for _ in range(2):
             alone, beside, took = contention(model, args.window,
@@ -563,14 +590,17 @@ def main() -> None:
     # run to run (4.4-7.5 s in five runs in a row on the 2-core test
     # machine), up to a sixth of the forward passes of a 5,000^2 scene.
     starts = [run_infer(cfg, ckpt, small, osp.join(root, 'out_fixed'),
-                        args.batch_size) for _ in range(args.start_runs)]
+                        args.batch_size, args.formats, common)
+              for _ in range(args.start_runs)]
     fixed, fixed_cpu = median([r[0] for r in starts]), \
         median([r[2] for r in starts])
     rss0 = max(r[1] for r in starts)
     print(f'{args.window}^2 windows at stride {args.stride}, batch '
           f'{args.batch_size}, {args.repeats} run(s) per size, formats '
           f'{args.formats}, content {args.content}, {args.model} model '
-          f'({"trained %d steps" % args.train if trained else "random"}); '
+          f'({"trained %d steps" % args.train if trained else "random"}) '
+          f'on {args.device}'
+          f'{", infer.py " + " ".join(common[2:]) if common[2:] else ""}; '
           f'a run on one window (median of {len(starts)}, '
           f'{min(r[0] for r in starts):.1f}-{max(r[0] for r in starts):.1f} '
           f's): {fixed:.1f} s, peak RSS {rss0:.0f} MiB (start-up, imports, '
@@ -596,7 +626,7 @@ def main() -> None:
             before = forward_seconds(model, args.window, batches,
                                      args.forward_sample)
             wall, rss, cpu = run_infer(cfg, ckpt, scene, out,
-                                       args.batch_size, args.formats)
+                                       args.batch_size, args.formats, common)
             after = forward_seconds(model, args.window, batches,
                                     args.forward_sample)
             fwds.append((before[0] + after[0]) / 2)
@@ -608,7 +638,7 @@ def main() -> None:
                 more = run_infer(cfg, ckpt, scene, out + '_net',
                                  args.batch_size,
                                  args.formats + ',network,network_gpkg',
-                                 ('--regularize', ))
+                                 common + ('--regularize', ))
                 added.append(more)
         wall, cpu, fwd, rss = median(walls), median(cpus), median(fwds), \
             max(rsss)

@@ -5,7 +5,8 @@ A scene of ``--size`` x ``--size`` pixels is tiled from the bundled sample's
 images (real building and road content) and given a footprint (a
 ``<stem>.json`` beside it), so that every output, GeoJSON included, is
 written. ``tools/infer.py`` is then run once per formats set, each in its own
-process, and its peak resident memory (``ru_maxrss`` from ``os.wait4``) and
+process, and its peak resident memory (``ru_maxrss`` from ``os.wait4``,
+through :mod:`peak_rss`'s launcher) and
 wall time are printed, with the growth over the ``mask`` run (which holds
 the inference alone: image, mask, one band of logits) as the cost of each
 output. With ``--baseline REF`` the same runs are made, side by side, with
@@ -37,10 +38,12 @@ import os.path as osp
 import subprocess
 import sys
 import tempfile
-import time
 
 import cv2
 import numpy as np
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from peak_rss import run_measured  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs', 'sia', 'fpn_r18_sia-sample.py')
@@ -94,17 +97,16 @@ def run_tool(root: str, config: str, scene: str, checkpoint: str,
     cmd = [sys.executable, osp.join(root, 'tools', 'infer.py'), config,
            checkpoint, scene, '--out-dir', out_dir, '--formats', formats,
            '--no-progress', '--batch-size', str(batch_size)]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        sys.exit(f'{formats} failed ({proc.returncode}):\n'
-                 f'{err.decode(errors="replace")[-3000:]}')
-    return usage.ru_maxrss / 1024, seconds
+    with tempfile.TemporaryFile() as err:
+        # Through peak_rss's launcher: this process' own peak is not the
+        # tool's.
+        code, seconds, rss, _ = run_measured(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        err.seek(0)
+        if code != 0:
+            sys.exit(f'{formats} failed ({code}):\n'
+                     f'{err.read().decode(errors="replace")[-3000:]}')
+    return rss, seconds
 
 
 def random_checkpoint(folder: str, config: str, calibrate: bool) -> str:

@@ -13,9 +13,9 @@ an identical model written below when that config is absent):
 * streamed: :func:`mmseg_sia.apis.segment_image`, same windows,
   ``--batch-size`` windows per forward pass.
 
-Each run is its own subprocess, so that peak resident memory
-(``ru_maxrss``) is measured for it alone; both read the scene from the same
-PNG file, and both run one untimed warm-up window first. The two sides run
+Each run is its own subprocess, so that peak resident memory (``VmHWM``,
+see :mod:`peak_rss`) is measured for it alone; both read the scene from the
+same PNG file, and both run one untimed warm-up window first. The two sides run
 ``--repeat`` times (default 3) in alternating order (mmseg first in odd
 rounds, streamed first in even ones), so that neither always runs on a
 warmer or quieter machine. Timed: the inference call, in **wall-clock**
@@ -87,8 +87,11 @@ def rss_now_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: the latter also holds the peak of the parent
+    # this child was started from (see peak_rss).
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+    from peak_rss import own_peak_mib
+    return own_peak_mib()
 
 
 def write_scene(path: str, size: int, seed: int = 0) -> None:

@@ -198,3 +198,23 @@ def test_bench_raster_read_smoke():
         line = ratios(rf'^ratio {fmt} before / now: {RATIO} \(CPU\), '
                       rf'{RATIO} \(wall\); strips identical: (\w+)$', out)
         assert line[0][2] == 'yes'
+
+
+def test_peak_rss_is_the_commands_not_the_benchmarks():
+    """The launcher of the scene benchmarks reads the command's own peak
+    RSS; ``wait4`` on a plain subprocess also reads this process' peak."""
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    from peak_rss import run_measured
+    import numpy as np
+
+    block = np.ones(300 << 20, np.uint8)  # this process' peak: 300 MiB more
+    del block
+    plain = subprocess.Popen([sys.executable, '-c', 'pass'])
+    _, _, usage = os.wait4(plain.pid, 0)
+    assert usage.ru_maxrss / 1024 > 300
+    code, wall, rss, cpu = run_measured([sys.executable, '-c', 'pass'])
+    assert code == 0 and rss < 100 and wall > 0 and cpu >= 0
+    big = 'import numpy as np, sys; a = np.ones(200 << 20, np.uint8); ' \
+        'sys.exit(3)'
+    code, _, rss, cpu = run_measured([sys.executable, '-c', big])
+    assert code == 3 and 200 < rss < 300 and cpu > 0

@@ -1037,7 +1037,7 @@ class SceneWriter:
         return self
 
     def _cancel(self) -> None:
-        for y0, rows, job in self._bands:
+        for y0, shape, job in self._bands:
             job.cancel()
         for job in self._events:
             if hasattr(job, 'cancel'):
@@ -1073,12 +1073,11 @@ class SceneWriter:
         if self._pool is None:
             self._stitch(y0, rows, band_pieces(rows, self.class_ids, y0))
             return
-        # Polygonized by a worker; stitched here in order once it is back.
-        # A copy: the band is pickled later, in the pool's own thread, and
-        # the caller may reuse its array meanwhile.
-        rows = rows.copy()
-        self._bands.append((y0, rows, self._pool.submit(
-            band_pieces, rows, self.class_ids, y0)))
+        # Polygonized by a worker (a copy: the pool pickles it later, in a
+        # thread of its own, and the caller may reuse its array); stitched
+        # here in order once it is back, which needs only its shape.
+        self._bands.append((y0, rows.shape, self._pool.submit(
+            band_pieces, rows.copy(), self.class_ids, y0)))
         self._drain(self._pool.processes + 1)
 
     def _stitch(self, y0: int, rows: np.ndarray, pieces: dict) -> None:
@@ -1121,8 +1120,11 @@ class SceneWriter:
         are out."""
         while self._bands and (len(self._bands) > most or
                                self._bands[0][2].done()):
-            y0, rows, pieces = self._bands.popleft()
-            self._stitch(y0, rows, self._result(pieces))
+            y0, shape, pieces = self._bands.popleft()
+            # A band of that shape without its pixels (a zero-stride view
+            # of one byte): the pieces are given.
+            self._stitch(y0, np.broadcast_to(np.uint8(0), shape),
+                         self._result(pieces))
         while self._events and (len(self._events) > most or not hasattr(
                 self._events[0], 'done') or self._events[0].done()):
             events = self._events.popleft()
