@@ -258,7 +258,10 @@ def mask_iou(mask_path: str, scene: str) -> str:
 
     inter = np.zeros(3)
     union = np.zeros(3)
-    with rasterio.open(mask_path) as m, rasterio.open(scene) as s:
+    # A small block cache: GDAL's default (5 % of the machine's memory)
+    # filled with the scene's blocks, 1.8 GiB here at 20,000^2.
+    with rasterio.Env(GDAL_CACHEMAX=64 << 20), \
+            rasterio.open(mask_path) as m, rasterio.open(scene) as s:
         for y in range(0, s.height, 512):
             win = Window(0, y, s.width, min(512, s.height - y))
             pred, block = m.read(1, window=win), s.read(1, window=win)
@@ -675,3 +678,7 @@ def main() -> None:
 
 if __name__ == '__main__':
     main()
+    import resource
+    print('this process\' own peak RSS (in no figure above): '
+          f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} '
+          'MiB')
