@@ -139,13 +139,19 @@ def test_writer_pool_arguments_and_defaults(monkeypatch):
     with pytest.raises(ValueError, match='at least one process, got 0'):
         WriterPool(0)
     assert repr(WriterPool(3)) == 'WriterPool(processes=3)'
-    for cpus, share, device, expected in [
-            (16, 1, 'cuda:0', 4), (5, 1, 'cuda', 3), (16, 8, 'cuda:3', 0),
-            (16, 4, 'cuda:1', 2), (2, 1, 'cuda', 0), (64, 1, 'cpu', 0)]:
+    # (CPUs of the machine, CPUs this process may use, ranks per machine,
+    # device) -> processes.
+    for machine, cpus, share, device, expected in [
+            (16, 16, 1, 'cuda:0', 4), (5, 5, 1, 'cuda', 3),
+            (16, 16, 8, 'cuda:3', 0), (16, 16, 4, 'cuda:1', 2),
+            (2, 2, 1, 'cuda', 0), (64, 64, 1, 'cpu', 0),
+            # Bound to 6 of 64 CPUs (Slurm's --cpus-per-task): its own.
+            (64, 6, 8, 'cuda:2', 4), (64, 5, 8, 'cuda', 3)]:
+        monkeypatch.setattr(os, 'cpu_count', lambda n=machine: n)
         monkeypatch.setattr(os, 'sched_getaffinity',
                             lambda pid, n=cpus: set(range(n)))
         assert default_writer_processes(device, share) == expected, (
-            cpus, share, device)
+            machine, cpus, share, device)
 
 
 def test_infer_writers_option(tiny, tmp_path, capsys, monkeypatch):  # noqa: F811,E501

@@ -343,9 +343,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmseg_sia.apis.workers import WriterPool, default_writer_processes
     writers = args.writers
     if writers is None:
+        # Ranks on this machine: torchrun's LOCAL_WORLD_SIZE, Slurm's tasks
+        # per node ("4" or "4(x2)").
+        share = os.environ.get('LOCAL_WORLD_SIZE') or os.environ.get(
+            'SLURM_NTASKS_PER_NODE', '1').split('(')[0].split(',')[0]
         writers = default_writer_processes(
-            device,
-            int(os.environ.get('LOCAL_WORLD_SIZE', 1)))
+            device, int(share) if share.isdigit() else 1)
     # Started with the first scene, shared by all of them.
     pool = WriterPool(writers) if writers > 0 else None
 

@@ -96,15 +96,20 @@ def default_writer_processes(device: str, share: int = 1) -> int:
     Args:
         device (str): The model's device ('cpu', 'cuda:0', ...).
         share (int): Processes of this run on the machine (ranks per node),
-            among which the CPUs are shared. Defaults to 1.
+            among which its CPUs are shared: divided among them unless this
+            process may run on fewer CPUs than the machine has (Slurm's
+            ``--cpus-per-task`` binds each task to its own). Defaults to 1.
 
     Returns:
         int: 0 (in the writer's thread) or a number of processes.
     """
     if str(device).split(':')[0] == 'cpu':
         return 0
+    machine = os.cpu_count() or 1
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(0, min(4, cpus // max(1, share) - 2))
+        cpus = machine
+    if cpus >= machine:
+        cpus //= max(1, share)
+    return max(0, min(4, cpus - 2))
