@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figure issue 11 still lacks, as one prepared run for a session
-# lent a GPU (about 10 minutes on one H200):
+# lent a GPU (a few minutes on one H200, estimated; not run yet):
 #   1. a whole tools/infer.py scene (the town of bench_geotiff_scene.py,
 #      8,192^2, 4-band uint16 GeoTIFF) with the model on the GPU, without
 #      writer processes and with four, against the model's forward passes;
