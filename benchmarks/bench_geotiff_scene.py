@@ -66,14 +66,12 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from peak_rss import run_measured  # noqa: E402
-
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 sys.path.insert(1, REPO)
 
 from bench_scene_inference import FALLBACK_CONFIG  # noqa: E402
+from peak_rss import run_measured  # noqa: E402
 
 SLIDE = "\nmodel['test_cfg'] = dict(mode='slide', crop_size=({w}, {w}), " \
     'stride=({s}, {s}))\n'

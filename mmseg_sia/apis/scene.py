@@ -26,7 +26,7 @@ import math
 import os
 import os.path as osp
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -1040,7 +1040,7 @@ class SceneWriter:
         for y0, shape, job in self._bands:
             job.cancel()
         for job in self._events:
-            if hasattr(job, 'cancel'):
+            if isinstance(job, Future):
                 job.cancel()
         self._bands.clear()
         self._events.clear()
@@ -1125,10 +1125,10 @@ class SceneWriter:
             # of one byte): the pieces are given.
             self._stitch(y0, np.broadcast_to(np.uint8(0), shape),
                          self._result(pieces))
-        while self._events and (len(self._events) > most or not hasattr(
-                self._events[0], 'done') or self._events[0].done()):
+        while self._events and (len(self._events) > most or not isinstance(
+                self._events[0], Future) or self._events[0].done()):
             events = self._events.popleft()
-            if not hasattr(events, 'result'):
+            if not isinstance(events, Future):  # made here (a generator)
                 self._replay(events)
                 continue
             made = self._result(events)

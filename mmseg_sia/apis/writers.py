@@ -461,18 +461,21 @@ class FeatureStream:
     def feature_pieces(self, feature) -> Iterator[bytes]:
         """The bytes of the next feature, in pieces (see
         :class:`LazyJSON`)."""
-        if self.count:
-            yield b', '
-        self.count += 1
+        yield self._separator(1)
         yield from dumps_pieces(feature, self.indent)
 
     def texts(self, count: int, text: bytes) -> bytes:
         """The bytes of the next ``count`` features (at least one) given
         their JSON texts (:func:`dumps_pieces` of each) joined by ``', '``.
         """
+        return self._separator(count) + text
+
+    def _separator(self, count: int) -> bytes:
+        # What comes before the next ``count`` features: a comma after any
+        # written before.
         start = b', ' if self.count else b''
         self.count += count
-        return start + text
+        return start
 
 
 def save_json(path: str, obj: Mapping, overwrite: bool = False,
