@@ -557,7 +557,7 @@ def main() -> None:
     # infer.py runs them under (glibc's defaults map and unmap a model's
     # large tensors, which costs the kernel a zeroed page per 4 KB each
     # time: 0.1-0.2 s/MP more for the sample model on the test machine).
-    from mmseg_sia.apis.scene import tune_malloc
+    from mmseg_sia.apis.malloc import tune_malloc
     tune_malloc()
     sizes = [int(s) for s in args.sizes.split(',')]
     root = args.keep or tempfile.mkdtemp(prefix='bench_geotiff_')

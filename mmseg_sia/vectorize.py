@@ -17,7 +17,7 @@ hole is a 4-connected background region enclosed by the region; holes may
 touch each other or the exterior at one vertex (OGC validity allows it), so
 every ring is simple. Rings are put in one canonical form
 (:func:`canonical_ring`) whoever traced them, so that polygons merged from
-pieces (:mod:`mmseg_sia.apis.scene`) equal those of the whole mask.
+pieces (:mod:`mmseg_sia.apis.stitching`) equal those of the whole mask.
 """
 from __future__ import annotations
 

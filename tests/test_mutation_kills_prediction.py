@@ -657,7 +657,7 @@ def test_streamed_road_length_warns_once_when_context_was_dropped():
     import warnings
 
     from mmseg_sia.apis.prediction import _skeleton_length
-    from mmseg_sia.apis.scene import _RoadLength
+    from mmseg_sia.apis.road_rows import _RoadLength
     mask = np.zeros((1300, 300), np.uint8)
     mask[:, 50:53] = 2
 

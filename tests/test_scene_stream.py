@@ -22,7 +22,8 @@ from affine import Affine
 from rasterio.features import rasterize
 
 from mmseg_sia.apis import SIAPrediction, segment_image
-from mmseg_sia.apis.scene import BandPolygonizer, SceneWriter
+from mmseg_sia.apis.scene import SceneWriter
+from mmseg_sia.apis.stitching import BandPolygonizer
 from mmseg_sia.apis.segment import iter_segment_rows
 from mmseg_sia.georef import lonlat_transform, read_raster_georef
 from mmseg_sia.vectorize import binary_to_polygons
@@ -81,7 +82,7 @@ def test_one_pass_pieces_equal_each_class_alone(seed):
     # band_pieces polygonizes all classes of a band at once (what
     # SceneWriter does); each class gets what its own binary band gives,
     # and the polygons streamed from those pieces are the whole mask's.
-    from mmseg_sia.apis.scene import band_pieces
+    from mmseg_sia.apis.stitching import band_pieces
     from mmseg_sia.vectorize import label_shapes
     mask = random_mask(seed, 53, 71)
     rng = np.random.default_rng(seed)
@@ -126,7 +127,7 @@ def test_pieces_hold_the_edge_pixels_opencv_labels_give(seed):
     """Which piece holds each pixel of a band's first and last rows, read
     off the pieces' exteriors, is what OpenCV's 4-connected labels of the
     band give: the same pixels, one piece for each label."""
-    from mmseg_sia.apis.scene import _edge_rows, band_pieces
+    from mmseg_sia.apis.stitching import _edge_rows, band_pieces
     rng = np.random.default_rng(seed)
     h, w = rng.integers(1, 30), rng.integers(1, 60)
     mask = (rng.random((h, w)) < rng.uniform(0.2, 0.8)).astype(np.uint8)
@@ -152,7 +153,7 @@ def test_inner_holes_of_open_regions_held_compactly():
     place: a region in one band only reaching the last row, one whose next
     band has none of its class, one across many bands; the arrays equal the
     whole mask's."""
-    from mmseg_sia.apis.scene import _InnerHoles
+    from mmseg_sia.apis.stitching import _InnerHoles
     mask = np.zeros((42, 40), np.uint8)
     mask[0:14, 2:12] = 1           # bands 0-1, ends where band 2 is empty
     mask[3:5, 4:6] = mask[9, 8] = 0
@@ -385,7 +386,7 @@ def test_network_thread_reads_back_the_rows_it_was_given(seed):
     of the rows it can no longer ask for, and builds the network that
     ``mask_rows_to_network`` builds reading the whole mask: bands of
     several heights, a context small enough that most rows are let go."""
-    from mmseg_sia.apis.scene import _RoadNetwork
+    from mmseg_sia.apis.road_rows import _RoadNetwork
     from mmseg_sia.roads import mask_rows_to_network, network_lines
 
     rng = np.random.default_rng(seed)
@@ -450,7 +451,7 @@ def test_road_length_error_in_its_thread_names_the_scene(tmp_path,
                                                          monkeypatch):
     """The road length is thinned in a thread of its own; an error there
     is raised to the writer with the scene's name and leaves no file."""
-    from mmseg_sia.apis.scene import _RoadLength
+    from mmseg_sia.apis.road_rows import _RoadLength
 
     def broken(self, road):
         raise MemoryError('thinning')
@@ -506,7 +507,7 @@ def test_streamed_road_length_equals_the_whole_mask(seed, columns, context,
     packed rows), their roads' reach measured with a context narrower than
     the roads (measured again across the width)."""
     from mmseg_sia.apis.prediction import _skeleton_length
-    from mmseg_sia.apis.scene import _RoadLength
+    from mmseg_sia.apis.road_rows import _RoadLength
     monkeypatch.setattr(_RoadLength, 'COLUMNS', columns)
     monkeypatch.setattr(_RoadLength, 'REACH_CONTEXT', context)
     rng = np.random.default_rng(100 + seed)
@@ -534,7 +535,7 @@ def test_streamed_road_length_of_a_road_over_255_pixels_from_its_edge():
     mask's (with the reach taken as 255, the context is too short, and
     the length came out 118.7 pixels instead of 401.8)."""
     from mmseg_sia.apis.prediction import _skeleton_length
-    from mmseg_sia.apis.scene import _RoadLength
+    from mmseg_sia.apis.road_rows import _RoadLength
     mask = np.zeros((1800, 1300), np.uint8)
     mask[100:1700, 50:1250] = 2
     length = _RoadLength(2, mask.shape[1], block=256)
@@ -548,7 +549,7 @@ def test_streamed_road_length_of_a_road_over_255_pixels_from_its_edge():
 def test_streamed_road_length_holds_a_band_not_the_scene():
     """Thin roads on a tall scene: the rows kept stay a band and its
     context however many rows have gone by."""
-    from mmseg_sia.apis.scene import _RoadLength
+    from mmseg_sia.apis.road_rows import _RoadLength
     width, held = 300, []
     length = _RoadLength(2, width, block=64)
     rows = np.zeros((32, width), np.uint8)
@@ -632,26 +633,26 @@ def wkb_box(x0, y0, x1, y1):
 
 def test_large_polygons_reach_the_geopackage_without_waiting(tmp_path,
                                                            monkeypatch):
-    from mmseg_sia.apis import scene
+    from mmseg_sia.apis import vector_output
     written = []
-    original = scene._GpkgLayers._write
+    original = vector_output._GpkgLayers._write
 
     def spy(self, name, records):
         written.append((name, len(records)))
         return original(self, name, records)
 
-    monkeypatch.setattr(scene._GpkgLayers, '_write', spy)
-    monkeypatch.setattr(scene._GpkgLayers, 'BIG', 100)
-    layers = scene._GpkgLayers(str(tmp_path / 'g.gpkg'), ['road'],
-                               'EPSG:32652', batch=100)
+    monkeypatch.setattr(vector_output._GpkgLayers, '_write', spy)
+    monkeypatch.setattr(vector_output._GpkgLayers, 'BIG', 100)
+    layers = vector_output._GpkgLayers(str(tmp_path / 'g.gpkg'), ['road'],
+                                       'EPSG:32652', batch=100)
     written.clear()
     layers.add('road', wkb_box(0, 0, 1, 1), dict.fromkeys(
-        scene.GPKG_FIELDS, 1.0))  # 93 bytes: waits for its batch
+        vector_output.GPKG_FIELDS, 1.0))  # 93 bytes: waits for its batch
     assert written == []
     circle = shapely.to_wkb(shapely.Point(0, 0).buffer(1, 4))
     assert len(circle) >= 100
     layers.add('road', circle, dict.fromkeys(
-        scene.GPKG_FIELDS, 2.0))  # written with the one before
+        vector_output.GPKG_FIELDS, 2.0))  # written with the one before
     assert written == [('road', 2)]
     assert layers.pending['road'] == []
     import pyogrio
@@ -684,7 +685,7 @@ def test_rings_of_a_huge_polygon_mapped_as_read(tmp_path, vertices):
     rings mapped at once."""
     from mmseg_sia.apis.prediction import (LonLatRings, geojson_feature,
                                            lonlat_rings, polygon_measures)
-    from mmseg_sia.apis.scene import _with_lonlat
+    from mmseg_sia.apis.vector_output import _with_lonlat
     from mmseg_sia.apis.writers import FeatureStream
     transform = lonlat_transform(georef_of(tmp_path, 120, 90, 'EPSG:5186'))
     polys = binary_to_polygons(random_mask(5, 120, 90) == 1, 1)
@@ -752,7 +753,7 @@ def test_label_ring_streamed_in_pieces_equals_the_whole(monkeypatch, chunk):
 _MALLOC_PROBE = """
 import ctypes, sys
 import numpy as np
-from mmseg_sia.apis.scene import tune_malloc
+from mmseg_sia.apis.malloc import tune_malloc
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (
         'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',
@@ -799,7 +800,7 @@ def test_polygons_mapped_in_groups_equal_one_by_one(tmp_path, vertices,
     import gc
     import weakref
 
-    from mmseg_sia.apis.scene import _with_lonlat
+    from mmseg_sia.apis.vector_output import _with_lonlat
     transform = lonlat_transform(georef_of(tmp_path, 120, 90))
     polys = binary_to_polygons(random_mask(3, 120, 90) == 1, 1)
     from mmseg_sia.apis.prediction import polygon_measures

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from mmseg_sia.apis import scene
+from mmseg_sia.apis import road_rows, scene
 from mmseg_sia.apis.scene import SceneWriter
 from mmseg_sia.apis.workers import WriterPool, default_writer_processes
 from mmseg_sia.georef import lonlat_transform
@@ -97,7 +97,7 @@ def test_pool_writes_the_same_bytes(tmp_path, monkeypatch, pool, seed, band,
         monkeypatch.setattr(scene, 'POOL_VERTICES', big)
     # Several chunks of columns for the road length (thinned by threads
     # beside a pool).
-    monkeypatch.setattr(scene._RoadLength, 'COLUMNS', 24 + 8 * seed)
+    monkeypatch.setattr(road_rows._RoadLength, 'COLUMNS', 24 + 8 * seed)
     mask = town_mask(seed, 150 + 17 * seed, 131 + 9 * seed)
     alone, row = write_scene(tmp_path, 'alone', mask, band, **options)
     jobs = pool.jobs

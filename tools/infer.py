@@ -292,7 +292,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.writers is not None and args.writers < 0:
         return fail('--writers must be >= 0')
     summary_path = osp.join(args.out_dir, 'summary.csv')
-    from mmseg_sia.apis.scene import tune_malloc
+    from mmseg_sia.apis.malloc import tune_malloc
     tune_malloc()  # freed blocks are reused, not mapped anew
     try:
         from mmseg_sia.apis.raster import parse_bands, parse_stretch

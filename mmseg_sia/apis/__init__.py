@@ -17,7 +17,8 @@ from .model import CheckpointMismatchError, init_segmentor
 from .prediction import SIAPrediction, predict
 from .raster import (MaskCogWriter, RasterError, RasterReader, is_scene,
                      parse_bands, parse_stretch, save_mask_cog)
-from .scene import BandPolygonizer, SceneWriter, predict_scene
+from .scene import SceneWriter, predict_scene
+from .stitching import BandPolygonizer
 from .segment import (DEFAULT_WINDOW, ImageReadError, iter_segment_rows,
                       load_image, segment_image, window_grid)
 from .workers import WriterPool

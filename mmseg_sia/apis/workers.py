@@ -20,11 +20,11 @@ __all__ = ['WriterPool', 'default_writer_processes']
 
 #: Modules the pool's server imports once; each worker is forked from it, so
 #: a worker starts in milliseconds and shares those pages with the others.
-PRELOAD = ['mmseg_sia.apis.scene']
+PRELOAD = ['mmseg_sia.apis.stitching', 'mmseg_sia.apis.vector_output']
 
 
 class WriterPool:
-    """A lazily started pool of processes for :class:`SceneWriter`'s work.
+    """A lazily started pool of processes for :class:`~mmseg_sia.apis.scene.SceneWriter`'s work.
 
     The processes are forked from a server process (multiprocessing's
     'forkserver' method) that imports the writer's modules once; nothing is

@@ -70,8 +70,8 @@ TARGETS: Dict[str, Tuple[List[str], List[str]]] = {
                    'tests/test_streamed_averaging.py',
                    'tests/test_mutation_kills_segment.py']),
     'prediction': (['mmseg_sia/apis/prediction.py',
-                    'mmseg_sia/apis/scene.py', 'mmseg_sia/apis/writers.py',
-                    'mmseg_sia/labels.py'],
+                    'mmseg_sia/apis/scene.py', 'mmseg_sia/apis/road_rows.py',
+                    'mmseg_sia/apis/writers.py', 'mmseg_sia/labels.py'],
                    ['tests/test_pinned_measures.py',
                     'tests/test_scene_stream.py',
                     'tests/test_mutation_kills_prediction.py']),
@@ -92,7 +92,7 @@ FUNCTIONS: Dict[str, List[str]] = {
         *(f'mmseg_sia.apis.prediction.xǁSIAPredictionǁ{f}__mutmut_*'
           for f in ('_ensure_polygons', 'polygon_measures', '_area_m2',
                     'iter_geojson_features', 'gpkg_layers', 'measures')),
-        'mmseg_sia.apis.scene.xǁ_RoadLengthǁ*',
+        'mmseg_sia.apis.road_rows.xǁ_RoadLengthǁ*',
         *(f'mmseg_sia.apis.scene.xǁSceneWriterǁ{f}__mutmut_*'
           for f in ('_polygons', '_measures')),
         # The lazy writing of GeoJSON and label JSON features (the bytes
