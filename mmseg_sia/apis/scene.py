@@ -452,8 +452,9 @@ def predict_scene(model, path: str, paths: Dict[str, str], *,
     RasterReader`), segmented with mmseg's 'slide' windows
     (:func:`mmseg_sia.apis.segment.iter_segment_rows`) and each band of
     finished rows goes to a :class:`SceneWriter`: peak memory does not
-    depend on the scene size (but see :class:`~mmseg_sia.apis.road_rows._RoadLength`). Several
-    things run at once: the next strip is read in one thread, the model
+    depend on the scene size (but see
+    :class:`~mmseg_sia.apis.road_rows._RoadLength`). Several things run
+    at once: the next strip is read in one thread, the model
     runs on the current one (on a CPU, the next batch of its windows is
     normalised in another thread meanwhile), and the finished bands are
     written, in order, in a third (at most two bands wait for it), which

@@ -86,11 +86,12 @@ class _PolygonContext:
 
 def _polygon_events(context: _PolygonContext, polys: List[MaskPolygon],
                     index: int):
-    """What :class:`~mmseg_sia.apis.scene.SceneWriter` writes for each polygon, in order, as
-    events: ``('count', class_id, area_m2)``, ``('geojson', feature)``
-    (GeoJSON id ``index`` on), ``('json', feature)`` and ``('gpkg', layer,
-    wkb, fields)``. The features are lazy: their coordinates are written
-    from the rings as the feature is (see :class:`LazyJSON`)."""
+    """What :class:`~mmseg_sia.apis.scene.SceneWriter` writes for each
+    polygon, in order, as events: ``('count', class_id, area_m2)``,
+    ``('geojson', feature)`` (GeoJSON id ``index`` on), ``('json',
+    feature)`` and ``('gpkg', layer, wkb, fields)``. The features are lazy:
+    their coordinates are written from the rings as the feature is (see
+    :class:`~mmseg_sia.apis.writers.LazyJSON`)."""
     if context.regularize is not None and 'building' in context.classes:
         from ..regularize import regularize_polygons
         building = context.classes.index('building')

@@ -24,7 +24,8 @@ PRELOAD = ['mmseg_sia.apis.stitching', 'mmseg_sia.apis.vector_output']
 
 
 class WriterPool:
-    """A lazily started pool of processes for :class:`~mmseg_sia.apis.scene.SceneWriter`'s work.
+    """A lazily started pool of processes for a scene writer's work
+    (:class:`~mmseg_sia.apis.scene.SceneWriter`).
 
     The processes are forked from a server process (multiprocessing's
     'forkserver' method) that imports the writer's modules once; nothing is
