@@ -43,6 +43,15 @@ Each size runs ``--repeats`` times (default 3): times are medians, the peak
 RSS the largest. Goals (issue 11): peak RSS flat across sizes and at most
 1.5 GB at 20,000^2; time per megapixel within 1.1x the forward's.
 
+``--thread-cpu`` runs ``infer.py`` through ``thread_cpu.py`` and prints,
+after each size, the CPU time per megapixel of its threads: the model's
+(the main thread and OpenMP's) and each of those beside it (reading,
+batches, writing, road length).
+
+``--folder N`` then runs ``infer.py`` once on a folder of N links to the
+first size's scene and prints its peak RSS beside the scene's own: whether
+a run's peak grows with the work it does or levels off.
+
 ``--network-regularize`` also runs each size with the road network
 (``network,network_gpkg``) and ``--regularize``, interleaved with the plain
 runs, and prints what they add to the run, wall and CPU time less the fixed
@@ -63,6 +72,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional
 
 import numpy as np
 
@@ -71,6 +81,7 @@ sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 sys.path.insert(1, REPO)
 
 from bench_scene_inference import FALLBACK_CONFIG  # noqa: E402
+import thread_cpu  # noqa: E402
 from peak_rss import run_measured  # noqa: E402
 
 SLIDE = "\nmodel['test_cfg'] = dict(mode='slide', crop_size=({w}, {w}), " \
@@ -405,10 +416,15 @@ def batches_run(size: int, window: int, stride: int, batch: int) -> list:
 
 def run_infer(cfg: str, ckpt: str, scene: str, out: str, batch: int,
               formats: str = 'mask,json,geojson,gpkg,summary',
-              extra: tuple = ()):
+              extra: tuple = (), threads: Optional[dict] = None):
+    """Wall seconds, peak RSS (MiB) and CPU seconds of one ``infer.py``
+    run; with ``threads`` (a dict), the run goes through
+    :mod:`thread_cpu` and the dict gets its threads' CPU seconds."""
     cmd = [sys.executable, osp.join(REPO, 'tools', 'infer.py'), cfg, ckpt,
            scene, '--out-dir', out, '--no-progress', '--batch-size',
            str(batch), '--formats', formats, *extra]
+    if threads is not None:
+        cmd[1:1] = [osp.join(REPO, 'benchmarks', 'thread_cpu.py')]
     env = dict(os.environ, PYTHONPATH=REPO, PYTHONWARNINGS='ignore')
     if osp.isdir(out):
         cmd.append('--overwrite')
@@ -421,7 +437,49 @@ def run_infer(cfg: str, ckpt: str, scene: str, out: str, batch: int,
         text = log.read().decode(errors='replace')
     if code != 0:
         raise SystemExit(f'infer.py failed:\n{text[-3000:]}')
+    if threads is not None:
+        threads.update(thread_cpu.parse(text))
     return wall, rss, cpu
+
+
+def folder_run(root: str, size: int, tag: str, args, cfg: str, ckpt: str,
+               common: tuple, single_rss: float) -> None:
+    """``infer.py`` once on a folder of ``args.folder`` links to one scene
+    (what a user's folder of scenes is to the tool): its peak RSS beside
+    that of the scene alone."""
+    scene = osp.join(root, f'scene{tag}_{size}.tif')
+    folder = osp.join(root, f'folder_{size}')
+    os.makedirs(folder, exist_ok=True)
+    for k in range(args.folder):
+        link = osp.join(folder, f'scene_{k}.tif')
+        if not osp.exists(link):
+            os.link(scene, link)  # the same bytes, another name
+    wall, rss, _ = run_infer(cfg, ckpt, folder, osp.join(root,
+                                                         f'out_folder_{size}'),
+                             args.batch_size, args.formats, common)
+    mp = args.folder * size * size / 1e6
+    print(f'a folder of {args.folder} copies of the {size}^2 scene in one '
+          f'run ({mp:.1f} MP, {wall / mp:.3f} s/MP): peak RSS {rss:.0f} '
+          f'MiB, against {single_rss:.0f} MiB for the scene alone',
+          flush=True)
+
+
+def print_threads(runs: list, mp: float, fixed_cpu: float) -> None:
+    """The CPU time of the run's threads per megapixel (medians over the
+    repeats): the model's (the main thread and the threads Python did not
+    start, OpenMP's), and each of the threads beside it."""
+    names = sorted({k for r in runs for k in r} -
+                   {'main', 'other', 'process'})
+    model = median([r['main'] + r['other'] for r in runs]) - fixed_cpu
+    beside = {n: median([r.get(n, 0.0) for r in runs]) for n in names}
+    parts = ', '.join(f'{n} {v / mp:.4f}' for n, v in beside.items()
+                      if v >= 0.0005 * mp)
+    run = median([r['process'] for r in runs]) - fixed_cpu
+    share = f'{sum(beside.values()) / run:.1%}' if run > 0 else 'n/a'
+    print(f'{"":>7} CPU s/MP by thread: model (main and OpenMP, less the '
+          f'fixed cost) {model / mp:.3f}; beside it: {parts}; the threads '
+          f'beside the model took {share} of the run\'s CPU less the fixed '
+          'cost\'s', flush=True)
 
 
 def median(values):
@@ -543,6 +601,16 @@ def main() -> None:
                         'cpu)')
     parser.add_argument('--writers', type=int, default=None, metavar='N',
                         help="infer.py --writers (default: infer.py's)")
+    parser.add_argument('--thread-cpu', action='store_true',
+                        help='run infer.py through thread_cpu.py and print '
+                        'the CPU time of its threads per megapixel: the '
+                        'model\'s and that of each thread beside it')
+    parser.add_argument('--folder', type=int, default=0, metavar='N',
+                        help='then run infer.py once on a folder of N '
+                        'links to the first size\'s scene and print its '
+                        'peak RSS beside that of one scene: whether the '
+                        'peak grows with the work of a run or reaches a '
+                        'level and stays there')
     parser.add_argument('--network-regularize', action='store_true',
                         help='also run each size with the road network '
                         '(network,network_gpkg) and --regularize, runs '
@@ -610,6 +678,7 @@ def main() -> None:
           f'{"peak RSS MiB":>13} {"wall s/MP":>10} {"CPU s/MP":>9} '
           f'{"less start s/MP":>16} {"forward s/MP":>13} {"ratio":>6} '
           f'{"CPU ratio":>9} {"polygons/MP":>12}')
+    single: dict = {}  # the first size's peak RSS
     for size in sizes:
         scene = osp.join(root, f'scene{tag}_{size}.tif')
         if not osp.exists(scene):
@@ -619,15 +688,17 @@ def main() -> None:
                               args.batch_size)
         load = os.getloadavg()[0]
         walls, rsss, cpus, fwds, fwd_cpus = [], [], [], [], []
-        added = []
+        added, threads = [], []
         for _ in range(args.repeats):
             # The forward is timed just before and just after the run, and
             # the two averaged: on a shared machine its speed drifts by
             # 10 % and more over the minutes a large scene takes.
             before = forward_seconds(model, args.window, batches,
                                      args.forward_sample)
+            threads.append({} if args.thread_cpu else None)
             wall, rss, cpu = run_infer(cfg, ckpt, scene, out,
-                                       args.batch_size, args.formats, common)
+                                       args.batch_size, args.formats, common,
+                                       threads[-1])
             after = forward_seconds(model, args.window, batches,
                                     args.forward_sample)
             fwds.append((before[0] + after[0]) / 2)
@@ -663,6 +734,8 @@ def main() -> None:
                   f'{read / mp:.3f} CPU s/MP, writing {write / mp:.3f} CPU '
                   f's/MP ({(read + write) / fwd:.2f} of the forward\'s wall '
                   'time)', flush=True)
+        if args.thread_cpu:
+            print_threads(threads, mp, fixed_cpu)
         if added:
             more_wall = median([a[0] for a in added])
             more_cpu = median([a[2] for a in added])
@@ -672,6 +745,10 @@ def main() -> None:
                   f'to the run: wall x{(more_wall - fixed) / net:.3f}, CPU '
                   f'x{(more_cpu - fixed_cpu) / (cpu - fixed_cpu):.3f} '
                   '(goal <= 1.20)', flush=True)
+        single.setdefault('rss', rss)
+    if args.folder > 1:
+        folder_run(root, sizes[0], tag, args, cfg, ckpt, common,
+                   single['rss'])
 
 
 if __name__ == '__main__':

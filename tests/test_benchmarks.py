@@ -141,7 +141,8 @@ def test_bench_geotiff_scene_smoke():
                         '--window', '128', '--stride', '96', '--repeats', '1',
                         '--content', 'blocks', '--model', 'quarter',
                         '--train', '3', '--stages', '--contention', '0.5',
-                        '--start-runs', '2')
+                        '--start-runs', '2', '--folder', '2',
+                        '--thread-cpu')
     assert 'trained the quarter model for 3 steps' in out, out
     beside = re.findall(r'^forward alone (\d+\.\d+) s/batch; beside a thread '
                         r'taking (\d+)% of one core \(GIL released\) '
@@ -165,6 +166,21 @@ def test_bench_geotiff_scene_smoke():
     stages = re.search(r'alone in this process: reading (\d+\.\d+) CPU '
                        r's/MP, writing (\d+\.\d+) CPU s/MP', out)
     assert stages and float(stages.group(2)) > 0, out
+    # The run's threads, counted from inside infer.py: the model's CPU
+    # time and that of the threads beside it (the writer's at least).
+    threads = re.search(r'CPU s/MP by thread: model \(main and OpenMP, '
+                        r'less the fixed cost\) (-?\d+\.\d+); beside it: '
+                        r'(.*); the threads beside the model took '
+                        r'(\d+\.\d%|n/a) of the run', out)
+    assert threads, out
+    assert 'sia-write ' in threads.group(2), out
+    # One run over a folder of two copies of the scene, beside the scene's
+    # own run.
+    folder = re.search(r'^a folder of 2 copies of the 256\^2 scene in one '
+                       r'run \(0\.1 MP, \d+\.\d+ s/MP\): peak RSS (\d+) MiB, '
+                       r'against (\d+) MiB for the scene alone$', out,
+                       re.MULTILINE)
+    assert folder and all(int(v) > 100 for v in folder.groups()), out
 
 
 def test_bench_scene_writer_smoke():
