@@ -442,12 +442,11 @@ def run_infer(cfg: str, ckpt: str, scene: str, out: str, batch: int,
     return wall, rss, cpu
 
 
-def folder_run(root: str, size: int, tag: str, args, cfg: str, ckpt: str,
+def folder_run(root: str, scene: str, size: int, args, cfg: str, ckpt: str,
                common: tuple, single_rss: float) -> None:
-    """``infer.py`` once on a folder of ``args.folder`` links to one scene
+    """``infer.py`` once on a folder of ``args.folder`` links to ``scene``
     (what a user's folder of scenes is to the tool): its peak RSS beside
     that of the scene alone."""
-    scene = osp.join(root, f'scene{tag}_{size}.tif')
     folder = osp.join(root, f'folder_{size}')
     os.makedirs(folder, exist_ok=True)
     for k in range(args.folder):
@@ -678,7 +677,7 @@ def main() -> None:
           f'{"peak RSS MiB":>13} {"wall s/MP":>10} {"CPU s/MP":>9} '
           f'{"less start s/MP":>16} {"forward s/MP":>13} {"ratio":>6} '
           f'{"CPU ratio":>9} {"polygons/MP":>12}')
-    single: dict = {}  # the first size's peak RSS
+    first = None  # the first size's scene and peak RSS
     for size in sizes:
         scene = osp.join(root, f'scene{tag}_{size}.tif')
         if not osp.exists(scene):
@@ -745,10 +744,10 @@ def main() -> None:
                   f'to the run: wall x{(more_wall - fixed) / net:.3f}, CPU '
                   f'x{(more_cpu - fixed_cpu) / (cpu - fixed_cpu):.3f} '
                   '(goal <= 1.20)', flush=True)
-        single.setdefault('rss', rss)
+        first = first or (scene, rss)
     if args.folder > 1:
-        folder_run(root, sizes[0], tag, args, cfg, ckpt, common,
-                   single['rss'])
+        folder_run(root, first[0], sizes[0], args, cfg, ckpt, common,
+                   first[1])
 
 
 if __name__ == '__main__':
